@@ -1,0 +1,52 @@
+# make run: a fresh machine to a working portal with demo data (SQLite, Celery eager).
+# make test: the whole suite. Both bootstrap their own virtualenv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test bench lint format messages clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po $(VENV)/.runtime
+	$(BIN)/pybabel compile -q -D django -d locale -l $*
+
+translations: locale/de/LC_MESSAGES/django.mo
+
+run: $(VENV)/.runtime translations
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput -v0
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
+	@echo
+	@echo "  Admin:  http://$(HOST):$(PORT)/admin/  (login printed above)"
+	@echo
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.dev translations
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev translations
+	$(BIN)/python bench/run.py
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+messages: $(VENV)/.dev
+	DEBUG=1 $(BIN)/python manage.py makemessages -l de --no-obsolete --ignore '.venv/*' --ignore 'tests/*'
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts

@@ -1,0 +1,1 @@
+"""The Stripe-compatible HTTP API."""

@@ -1,0 +1,8 @@
+"""App configuration for the API."""
+
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "api"
+    verbose_name = "API"

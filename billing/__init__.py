@@ -1,0 +1,1 @@
+"""The billing domain core: tenants, customers, catalogue, subscriptions, invoices, payments."""

@@ -1,0 +1,47 @@
+"""Who did what: actors and audit entries written inside the caller's transaction."""
+
+from dataclasses import dataclass
+
+from billing import context
+from billing.models import Account, AuditEntry
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str
+    id: str = ""
+    label: str = ""
+
+    @classmethod
+    def staff(cls, user) -> "Actor":
+        return cls(AuditEntry.ActorType.STAFF, str(user.pk), user.get_username())
+
+    @classmethod
+    def api_key(cls, key) -> "Actor":
+        return cls(AuditEntry.ActorType.API_KEY, str(key.pk), key.redacted)
+
+    @classmethod
+    def customer(cls, customer) -> "Actor":
+        return cls(AuditEntry.ActorType.CUSTOMER, customer.id, customer.email or customer.id)
+
+    @classmethod
+    def system(cls, label: str = "billing cycle") -> "Actor":
+        return cls(AuditEntry.ActorType.SYSTEM, "", label)
+
+
+SYSTEM = Actor.system()
+
+
+def record(*, account: Account, livemode: bool, actor: Actor, action: str, obj, changes: dict | None = None):
+    return AuditEntry.objects.create(
+        account=account,
+        livemode=livemode,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        action=action,
+        object_type=type(obj).__name__.lower(),
+        object_id=obj.pk,
+        changes=changes or {},
+        request_id=context.current().request_id,
+    )

@@ -1,0 +1,34 @@
+"""The one source of "now" for billing: tests and the demo loader move it."""
+
+import contextlib
+import contextvars
+import datetime as dt
+
+from django.utils import timezone
+
+_override: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar("billing_clock", default=None)
+
+
+def now() -> dt.datetime:
+    fixed = _override.get()
+    return fixed if fixed is not None else timezone.now()
+
+
+@contextlib.contextmanager
+def frozen_at(moment: dt.datetime):
+    """Run the block as if it were ``moment`` (used by the demo loader to build history)."""
+    if timezone.is_naive(moment):
+        raise ValueError("frozen_at needs an aware datetime")
+    token = _override.set(moment)
+    try:
+        yield moment
+    finally:
+        _override.reset(token)
+
+
+def to_unix(moment: dt.datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp())
+
+
+def from_unix(seconds: int | None) -> dt.datetime | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(int(seconds), tz=dt.UTC)

@@ -1,0 +1,70 @@
+"""Stripe-style prefixed identifiers: a time-ordered head and at least 80 random bits."""
+
+import secrets
+import time
+
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"  # sorts the same in every collation
+TIME_CHARS = 9  # milliseconds since the epoch, base 36: good until the year 5138
+RANDOM_CHARS = 16  # 36**16 is about 2**82.7
+
+PREFIXES = {
+    "account": "acct",
+    "customer": "cus",
+    "product": "prod",
+    "price": "price",
+    "subscription": "sub",
+    "subscription_item": "si",
+    "invoice": "in",
+    "invoice_line_item": "il",
+    "invoice_item": "ii",
+    "payment_method": "pm",
+    "charge": "ch",
+    "event": "evt",
+    "webhook_endpoint": "we",
+    "portal_configuration": "bpc",
+    "portal_session": "bps",
+    "promotion_code": "promo",
+    "tax_rate": "txr",
+    "tax_id": "txi",
+    "discount": "di",
+    "request": "req",
+}
+
+
+def _base36(number: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        number, rest = divmod(number, 36)
+        chars.append(ALPHABET[rest])
+    return "".join(reversed(chars))
+
+
+def generate(prefix: str) -> str:
+    """A new id such as ``cus_0mh3k2x9a4f8q1z7c6v5b2n0p``; ordering ids orders creation."""
+    head = _base36(int(time.time() * 1000), TIME_CHARS)
+    tail = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_CHARS))
+    return f"{prefix}_{head}{tail}"
+
+
+def _make_generator(kind: str, prefix: str):
+    def make() -> str:
+        return generate(prefix)
+
+    make.__name__ = make.__qualname__ = f"generate_{kind}_id"
+    make.__module__ = __name__
+    return make
+
+
+# Module-level generators (generate_customer_id, ...) so migrations can reference them by name.
+for _kind, _prefix in PREFIXES.items():
+    globals()[f"generate_{_kind}_id"] = _make_generator(_kind, _prefix)
+
+
+def factory(kind: str):
+    """The id generator for a model field default, e.g. ``default=ids.factory("customer")``."""
+    return globals()[f"generate_{kind}_id"]
+
+
+def new_token() -> str:
+    """A 256-bit URL-safe secret for links and sessions."""
+    return secrets.token_urlsafe(32)

@@ -1,0 +1,33 @@
+"""Billing models, one module per aggregate."""
+
+from billing.models.accounts import Account, ApiKey, Membership
+from billing.models.catalog import Price, Product, TaxRate
+from billing.models.customers import Customer, TaxId
+from billing.models.discounts import Coupon, Discount, PromotionCode
+from billing.models.events import AuditEntry, Event
+from billing.models.invoices import Invoice, InvoiceItem, InvoiceLineItem
+from billing.models.payments import Charge, PaymentMethod
+from billing.models.subscriptions import Subscription, SubscriptionItem
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "AuditEntry",
+    "Charge",
+    "Coupon",
+    "Customer",
+    "Discount",
+    "Event",
+    "Invoice",
+    "InvoiceItem",
+    "InvoiceLineItem",
+    "Membership",
+    "PaymentMethod",
+    "Price",
+    "Product",
+    "PromotionCode",
+    "Subscription",
+    "SubscriptionItem",
+    "TaxId",
+    "TaxRate",
+]

@@ -1,0 +1,78 @@
+"""Merchant accounts (tenants), staff memberships and hashed API keys."""
+
+import hashlib
+import secrets
+import string
+
+from django.conf import settings
+from django.db import models
+
+from billing import clock, ids
+
+KEY_ALPHABET = string.ascii_letters + string.digits
+KEY_RANDOM_CHARS = 43  # 62**43 > 2**256
+
+
+def _invoice_prefix() -> str:
+    return "".join(secrets.choice(string.ascii_uppercase) for _ in range(8))
+
+
+class Account(models.Model):
+    class Plan(models.TextChoices):
+        STARTER = "starter", "Starter"
+        BILLING = "billing", "Billing"
+
+    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("account"), editable=False)
+    name = models.CharField(max_length=200)
+    plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.STARTER)
+    invoice_prefix = models.CharField(max_length=12, default=_invoice_prefix, unique=True)
+    next_invoice_number_test = models.PositiveIntegerField(default=1)
+    next_invoice_number_live = models.PositiveIntegerField(default=1)
+    created = models.DateTimeField(default=clock.now)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="billing_accounts")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    def allows_livemode(self) -> bool:
+        return self.plan == self.Plan.BILLING
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="billing_memberships")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    created = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="membership_unique_user_account")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.account.name}"
+
+
+class ApiKey(models.Model):
+    """A secret key is shown once; only its SHA-256 is stored."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
+    livemode = models.BooleanField(default=False)
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    redacted = models.CharField(max_length=32, editable=False)
+    created = models.DateTimeField(default=clock.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    @staticmethod
+    def hash(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @classmethod
+    def generate_secret(cls, *, livemode: bool) -> str:
+        mode = "live" if livemode else "test"
+        return f"sk_{mode}_" + "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_RANDOM_CHARS))

@@ -1,0 +1,57 @@
+"""Customers of a merchant and their tax ids."""
+
+from django.db import models
+
+from billing import ids
+from billing.models.base import TenantModel
+
+
+class Customer(TenantModel):
+    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("customer"), editable=False)
+    email = models.EmailField(blank=True, db_index=True)
+    name = models.CharField(max_length=256, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    # Stripe's address shape: line1, line2, city, state, postal_code, country.
+    address = models.JSONField(null=True, blank=True)
+    # {name, phone, address{...}}
+    shipping = models.JSONField(null=True, blank=True)
+    preferred_locales = models.JSONField(default=list, blank=True)
+    default_payment_method = models.ForeignKey(
+        "billing.PaymentMethod", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Negative balance is credit the customer has with the merchant (Stripe's sign convention).
+    balance = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["account", "livemode", "email"], name="customer_tenant_email")]
+
+    def __str__(self) -> str:
+        return self.email or self.name or self.id
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email or self.id
+
+
+class TaxId(TenantModel):
+    class Type(models.TextChoices):
+        EU_VAT = "eu_vat", "EU VAT"
+        GB_VAT = "gb_vat", "UK VAT"
+        CH_VAT = "ch_vat", "Swiss VAT"
+        US_EIN = "us_ein", "US EIN"
+
+    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("tax_id"), editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tax_ids")
+    type = models.CharField(max_length=16, choices=Type.choices)
+    value = models.CharField(max_length=64)
+    country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.value

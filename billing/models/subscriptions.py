@@ -1,0 +1,165 @@
+"""Subscriptions and their items."""
+
+import datetime as dt
+
+from django.db import models
+
+from billing import ids
+from billing.models.base import TenantModel
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def collection_paused(self, behavior: str | None = None):
+        """Subscriptions whose payment collection is paused (status stays as it was)."""
+        qs = self.exclude(pause_collection_behavior="")
+        return qs.filter(pause_collection_behavior=behavior) if behavior else qs
+
+    def collecting(self):
+        return self.filter(pause_collection_behavior="")
+
+    def not_ended(self):
+        return self.exclude(status__in=Subscription.ENDED_STATUSES)
+
+
+class Subscription(TenantModel):
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete", "Incomplete"
+        INCOMPLETE_EXPIRED = "incomplete_expired", "Incomplete, expired"
+        TRIALING = "trialing", "Trialing"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        CANCELED = "canceled", "Canceled"
+        UNPAID = "unpaid", "Unpaid"
+        PAUSED = "paused", "Paused"
+
+    class CollectionMethod(models.TextChoices):
+        CHARGE_AUTOMATICALLY = "charge_automatically", "Charge automatically"
+        SEND_INVOICE = "send_invoice", "Send invoice"
+
+    class PauseBehavior(models.TextChoices):
+        KEEP_AS_DRAFT = "keep_as_draft", "Keep invoices as drafts"
+        MARK_UNCOLLECTIBLE = "mark_uncollectible", "Mark invoices uncollectible"
+        VOID = "void", "Void invoices"
+
+    class CancellationFeedback(models.TextChoices):
+        CUSTOMER_SERVICE = "customer_service", "Customer service was less than expected"
+        LOW_QUALITY = "low_quality", "Quality was less than expected"
+        MISSING_FEATURES = "missing_features", "Some features are missing"
+        OTHER = "other", "Other reason"
+        SWITCHED_SERVICE = "switched_service", "I'm switching to a different service"
+        TOO_COMPLEX = "too_complex", "Ease of use was less than expected"
+        TOO_EXPENSIVE = "too_expensive", "It's too expensive"
+        UNUSED = "unused", "I don't use the service enough"
+
+    class CancellationReason(models.TextChoices):
+        CANCELLATION_REQUESTED = "cancellation_requested", "Cancellation requested"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        PAYMENT_DISPUTED = "payment_disputed", "Payment disputed"
+
+    ENDED_STATUSES = (Status.CANCELED, Status.INCOMPLETE_EXPIRED)
+    # Statuses in which the customer must keep a chargeable payment method.
+    NEEDS_PAYMENT_METHOD = (Status.ACTIVE, Status.TRIALING, Status.PAST_DUE)
+
+    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("subscription"), editable=False)
+    customer = models.ForeignKey("billing.Customer", on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
+    currency = models.CharField(max_length=3)
+    collection_method = models.CharField(
+        max_length=24, choices=CollectionMethod.choices, default=CollectionMethod.CHARGE_AUTOMATICALLY
+    )
+    days_until_due = models.PositiveIntegerField(null=True, blank=True)
+    billing_cycle_anchor = models.DateTimeField()
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField(db_index=True)
+    # How many whole periods after the anchor the current period ends (keeps month-end clamping exact).
+    period_index = models.PositiveIntegerField(default=1)
+    trial_start = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    start_date = models.DateTimeField()
+    cancel_at_period_end = models.BooleanField(default=False)
+    cancel_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    cancellation_comment = models.CharField(max_length=5000, blank=True)
+    cancellation_feedback = models.CharField(max_length=20, choices=CancellationFeedback.choices, blank=True)
+    cancellation_reason = models.CharField(max_length=24, choices=CancellationReason.choices, blank=True)
+    default_payment_method = models.ForeignKey(
+        "billing.PaymentMethod", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    default_tax_rates = models.ManyToManyField("billing.TaxRate", blank=True, related_name="+")
+    pause_collection_behavior = models.CharField(max_length=20, choices=PauseBehavior.choices, blank=True)
+    pause_collection_resumes_at = models.DateTimeField(null=True, blank=True)
+    latest_invoice = models.ForeignKey(
+        "billing.Invoice", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["account", "livemode", "status"], name="subscription_tenant_status"),
+            models.Index(fields=["pause_collection_behavior"], name="subscription_pause_behavior"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(pause_collection_behavior__in=["", "keep_as_draft", "mark_uncollectible", "void"]),
+                name="subscription_pause_behavior_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(pause_collection_resumes_at__isnull=True) | ~models.Q(pause_collection_behavior=""),
+                name="subscription_resumes_at_needs_pause",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def collection_paused(self) -> bool:
+        return bool(self.pause_collection_behavior)
+
+    @property
+    def pause_collection(self) -> dict | None:
+        if not self.collection_paused:
+            return None
+        resumes = self.pause_collection_resumes_at
+        return {"behavior": self.pause_collection_behavior, "resumes_at": int(resumes.timestamp()) if resumes else None}
+
+    @property
+    def is_ended(self) -> bool:
+        return self.status in self.ENDED_STATUSES
+
+    @property
+    def cancellation_pending(self) -> bool:
+        return not self.is_ended and (self.cancel_at_period_end or self.cancel_at is not None)
+
+    def interval(self) -> tuple[str, int]:
+        """The recurring interval shared by the items (the first item's price decides)."""
+        item = next(iter(self.items.all()), None)
+        if item is None:
+            return ("month", 1)
+        return (item.price.recurring_interval, item.price.recurring_interval_count)
+
+    def period_bounds_at(self, index: int) -> tuple[dt.datetime, dt.datetime]:
+        from billing.periods import period_end
+
+        interval, count = self.interval()
+        start = self.billing_cycle_anchor if index == 0 else period_end(self.billing_cycle_anchor, interval, count, index)
+        return start, period_end(self.billing_cycle_anchor, interval, count, index + 1)
+
+
+class SubscriptionItem(TenantModel):
+    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("subscription_item"), editable=False)
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="items")
+    price = models.ForeignKey("billing.Price", on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(default=1)
+    tax_rates = models.ManyToManyField("billing.TaxRate", blank=True, related_name="+")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.price} × {self.quantity}"

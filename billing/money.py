@@ -1,0 +1,48 @@
+"""Integer minor-unit money: the currency table, half-up rounding and Babel display."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from babel.numbers import format_currency
+
+# Stripe's zero-decimal and three-decimal currencies; every other currency has two decimals.
+ZERO_DECIMAL = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+)
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+
+# Currencies the catalogue accepts (ISO 4217, lowercase). Extend freely.
+SUPPORTED = frozenset(
+    "eur usd gbp chf sek nok dkk pln czk huf ron bgn cad aud nzd sgd hkd inr brl mxn "
+    "zar try ils aed".split()
+) | ZERO_DECIMAL | THREE_DECIMAL
+
+
+def exponent(currency: str) -> int:
+    currency = currency.lower()
+    if currency in ZERO_DECIMAL:
+        return 0
+    if currency in THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def is_supported(currency: str) -> bool:
+    return currency.lower() in SUPPORTED
+
+
+def round_half_up(value: Decimal) -> int:
+    """Round an exact amount of minor units to an integer, halves away from zero."""
+    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    return Decimal(amount).scaleb(-exponent(currency))
+
+
+def babel_locale(locale: str) -> str:
+    return (locale or "en").replace("-", "_")
+
+
+def format_amount(amount: int, currency: str, locale: str = "en") -> str:
+    """``123450, "eur", "de"`` -> ``1.234,50 €``."""
+    return format_currency(to_major(amount, currency), currency.upper(), locale=babel_locale(locale))

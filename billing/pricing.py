@@ -1,0 +1,126 @@
+"""Pure invoice arithmetic: prorations, discounts, taxes and totals in integer minor units."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from billing.money import round_half_up
+
+
+def proration_fraction(period_start: dt.datetime, period_end: dt.datetime, at: dt.datetime) -> Decimal:
+    """The share of the period still ahead at ``at``, to the second (0..1)."""
+    whole = int((period_end - period_start).total_seconds())
+    if whole <= 0:
+        return Decimal(0)
+    remaining = int((period_end - at).total_seconds())
+    remaining = max(0, min(whole, remaining))
+    return Decimal(remaining) / Decimal(whole)
+
+
+def prorate(amount: int, period_start: dt.datetime, period_end: dt.datetime, at: dt.datetime) -> int:
+    """``amount`` for the unused remainder of the period, rounded half-up once."""
+    return round_half_up(Decimal(amount) * proration_fraction(period_start, period_end, at))
+
+
+@dataclass
+class LineInput:
+    amount: int  # before discounts; tax-inclusive when the rate is inclusive
+    discountable: bool = True
+    tax_percentage: Decimal | None = None
+    tax_inclusive: bool = False
+
+
+@dataclass
+class LineResult:
+    amount: int
+    discount_amount: int
+    taxable_amount: int
+    tax_amount: int
+
+
+@dataclass
+class Totals:
+    lines: list[LineResult] = field(default_factory=list)
+    subtotal: int = 0
+    total_discount: int = 0
+    total_excluding_tax: int = 0
+    tax: int = 0
+    total: int = 0
+
+
+@dataclass
+class CouponTerms:
+    percent_off: Decimal | None = None
+    amount_off: int | None = None
+
+
+def _discounts(lines: list[LineInput], coupons: list[CouponTerms]) -> list[int]:
+    """Discount per line. Percentages apply to each positive line; fixed amounts are spread over
+    positive lines in proportion to their size (the last line takes the rounding rest), never
+    exceeding what is left of a line."""
+    remaining = [max(line.amount, 0) if line.discountable else 0 for line in lines]
+    discounts = [0] * len(lines)
+    for coupon in coupons:
+        if coupon.percent_off is not None:
+            for i, base in enumerate(remaining):
+                if base > 0:
+                    cut = min(base, round_half_up(Decimal(base) * coupon.percent_off / 100))
+                    discounts[i] += cut
+                    remaining[i] -= cut
+        elif coupon.amount_off:
+            pool = sum(remaining)
+            budget = min(coupon.amount_off, pool)
+            if budget <= 0:
+                continue
+            positive = [i for i, base in enumerate(remaining) if base > 0]
+            given = 0
+            for n, i in enumerate(positive):
+                if n == len(positive) - 1:
+                    cut = budget - given
+                else:
+                    cut = round_half_up(Decimal(budget) * remaining[i] / pool)
+                cut = min(cut, remaining[i])
+                discounts[i] += cut
+                remaining[i] -= cut
+                given += cut
+    return discounts
+
+
+def compute_totals(lines: list[LineInput], coupons: list[CouponTerms] | None = None) -> Totals:
+    """Stripe's order: discount each line, then tax the discounted amount; round once per line."""
+    discounts = _discounts(lines, coupons or [])
+    totals = Totals()
+    for line, discount in zip(lines, discounts, strict=True):
+        net = line.amount - discount
+        tax = 0
+        if line.tax_percentage is not None:
+            rate = line.tax_percentage / 100
+            if line.tax_inclusive:
+                tax = round_half_up(Decimal(net) - Decimal(net) / (1 + rate))
+            else:
+                tax = round_half_up(Decimal(net) * rate)
+        taxable = net - tax if line.tax_inclusive else net
+        totals.lines.append(LineResult(line.amount, discount, taxable, tax))
+        totals.subtotal += line.amount
+        totals.total_discount += discount
+        totals.tax += tax
+        exclusive_tax = 0 if line.tax_inclusive else tax
+        totals.total += net + exclusive_tax
+    inclusive_tax = sum(r.tax_amount for r, li in zip(totals.lines, lines, strict=True) if li.tax_inclusive)
+    totals.total_excluding_tax = totals.total - totals.tax
+    # Inclusive tax sits inside the subtotal; the total already counts it once.
+    assert totals.total == totals.subtotal - totals.total_discount + (totals.tax - inclusive_tax)
+    return totals
+
+
+def apply_balance(total: int, balance: int) -> tuple[int, int]:
+    """Apply the customer's balance (negative = credit) to an invoice total.
+
+    Returns ``(amount_due, new_balance)``. A negative total becomes credit on the balance.
+    """
+    if total <= 0:
+        return 0, balance + total
+    if balance < 0:
+        used = min(total, -balance)
+        return total - used, balance + used
+    return total + balance, 0

@@ -1,0 +1,46 @@
+"""Tenant-scoped reads. Every function takes the tenant (and, for the portal, the customer)."""
+
+from billing.exceptions import NotFound
+from billing.models import Account, Customer, Invoice, PaymentMethod, Subscription
+
+
+def _get(queryset, pk: str, label: str):
+    try:
+        return queryset.get(pk=pk)
+    except (queryset.model.DoesNotExist, ValueError):
+        raise NotFound(f"No such {label}: '{pk}'", param="id")
+
+
+def customer_get(*, account: Account, livemode: bool, customer_id: str) -> Customer:
+    return _get(Customer.objects.filter(account=account, livemode=livemode), customer_id, "customer")
+
+
+def subscription_get_for_customer(*, customer: Customer, subscription_id: str) -> Subscription:
+    return _get(Subscription.objects.filter(customer=customer), subscription_id, "subscription")
+
+
+def invoice_get_for_customer(*, customer: Customer, invoice_id: str) -> Invoice:
+    return _get(Invoice.objects.filter(customer=customer), invoice_id, "invoice")
+
+
+def payment_method_get_for_customer(*, customer: Customer, payment_method_id: str) -> PaymentMethod:
+    return _get(PaymentMethod.objects.filter(customer=customer), payment_method_id, "payment method")
+
+
+def invoice_get_by_hosted_token(*, token: str) -> Invoice:
+    """The hosted invoice page: the 256-bit token is the capability; drafts are never shown."""
+    try:
+        return (
+            Invoice.objects.finalized()
+            .select_related("account", "customer", "subscription")
+            .prefetch_related("lines__price__product", "lines__tax_rate", "charges__payment_method")
+            .get(hosted_token=token)
+        )
+    except Invoice.DoesNotExist:
+        raise NotFound("No such invoice.")
+
+
+def accounts_for_user(user):
+    if user.is_superuser:
+        return Account.objects.all()
+    return Account.objects.filter(memberships__user=user)

@@ -1,0 +1,81 @@
+"""Helpers shared by the services: locking, validation and event emission."""
+
+from django.db import models
+
+from billing import events, representations
+from billing.exceptions import InvalidRequest, NotFound
+
+METADATA_MAX_KEYS = 50
+METADATA_KEY_MAX = 40
+METADATA_VALUE_MAX = 500
+
+RENDER = {
+    "Customer": representations.customer,
+    "PaymentMethod": representations.payment_method,
+    "Product": representations.product,
+    "Price": representations.price,
+    "TaxRate": representations.tax_rate,
+    "Coupon": representations.coupon,
+    "PromotionCode": representations.promotion_code,
+    "Subscription": representations.subscription,
+    "Invoice": representations.invoice,
+    "Charge": representations.charge,
+}
+
+
+def render(obj) -> dict:
+    return RENDER[type(obj).__name__](obj)
+
+
+def emit(type_: str, obj, *, before: dict | None = None) -> dict:
+    """Record an event for ``obj``; with ``before``, ``previous_attributes`` holds what changed."""
+    data = render(obj)
+    previous = events.changed_attributes(before, data) if before is not None else None
+    events.record(type=type_, obj=obj, data=data, previous_attributes=previous)
+    return data
+
+
+def lock(model: type[models.Model], pk: str):
+    try:
+        return model.objects.select_for_update().get(pk=pk)
+    except model.DoesNotExist:
+        raise NotFound(f"No such {model._meta.model_name}: '{pk}'", param="id")
+
+
+def same_tenant(*objs) -> None:
+    first = objs[0]
+    for other in objs[1:]:
+        if other is not None and (other.account_id, other.livemode) != (first.account_id, first.livemode):
+            raise NotFound(f"No such {other._meta.model_name}: '{other.pk}'")
+
+
+def validate_metadata(metadata: dict | None, *, param: str = "metadata") -> dict:
+    metadata = metadata or {}
+    if not isinstance(metadata, dict):
+        raise InvalidRequest("Invalid metadata: must be a set of key-value pairs.", param=param)
+    if len(metadata) > METADATA_MAX_KEYS:
+        raise InvalidRequest(f"Invalid metadata: at most {METADATA_MAX_KEYS} keys are allowed.", param=param)
+    for key, value in metadata.items():
+        if len(str(key)) > METADATA_KEY_MAX or "[" in str(key) or "]" in str(key):
+            raise InvalidRequest(
+                f"Invalid metadata key '{key}': keys are at most {METADATA_KEY_MAX} characters without square brackets.",
+                param=f"{param}[{key}]",
+            )
+        if len(str(value)) > METADATA_VALUE_MAX:
+            raise InvalidRequest(
+                f"Invalid metadata value for '{key}': at most {METADATA_VALUE_MAX} characters.", param=f"{param}[{key}]"
+            )
+    return {str(k): str(v) for k, v in metadata.items()}
+
+
+def merge_metadata(current: dict, update: dict | str | None) -> dict:
+    """Stripe's semantics: ``""`` clears all; a key with an empty value is removed."""
+    if update == "":
+        return {}
+    merged = dict(current)
+    for key, value in (update or {}).items():
+        if value in ("", None):
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return validate_metadata(merged)

@@ -1,0 +1,125 @@
+"""Customer services: create, update, default payment method."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django_countries import countries
+
+from billing import audit
+from billing.audit import Actor
+from billing.exceptions import InvalidRequest
+from billing.models import Account, Customer, PaymentMethod
+from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
+
+ADDRESS_KEYS = ("line1", "line2", "city", "state", "postal_code", "country")
+SUPPORTED_LOCALES = {"de", "en", "en-GB", "en-US", "de-DE", "de-AT", "de-CH"}
+UPDATABLE = ("email", "name", "phone", "description", "address", "shipping", "preferred_locales", "metadata")
+
+
+def _clean_address(address, param: str) -> dict | None:
+    if address in (None, ""):
+        return None
+    if not isinstance(address, dict):
+        raise InvalidRequest("Invalid address: must be an object.", param=param)
+    unknown = set(address) - set(ADDRESS_KEYS)
+    if unknown:
+        raise InvalidRequest(f"Received unknown parameter: {param}[{sorted(unknown)[0]}]", param=param)
+    clean = {key: str(address.get(key) or "").strip() for key in ADDRESS_KEYS}
+    if clean["country"]:
+        clean["country"] = clean["country"].upper()
+        if clean["country"] not in dict(countries):
+            raise InvalidRequest(f"Invalid country: {clean['country']}", param=f"{param}[country]")
+    return clean
+
+
+def _clean(fields: dict) -> dict:
+    clean = {}
+    for key, value in fields.items():
+        if key not in UPDATABLE:
+            raise InvalidRequest(f"Received unknown parameter: {key}", param=key, code="parameter_unknown")
+        if key == "email":
+            value = (value or "").strip()
+            if value:
+                try:
+                    validate_email(value)
+                except ValidationError:
+                    raise InvalidRequest(f"Invalid email address: {value}", param="email", code="email_invalid")
+        elif key in ("name", "phone", "description"):
+            value = (value or "").strip()
+            limit = {"name": 256, "phone": 32, "description": 500}[key]
+            if len(value) > limit:
+                raise InvalidRequest(f"Invalid {key}: must be at most {limit} characters.", param=key)
+        elif key == "address":
+            value = _clean_address(value, "address")
+        elif key == "shipping":
+            if value in (None, ""):
+                value = None
+            else:
+                if not isinstance(value, dict) or not value.get("name"):
+                    raise InvalidRequest("Missing required param: shipping[name].", param="shipping[name]")
+                value = {
+                    "name": str(value["name"]).strip(),
+                    "phone": str(value.get("phone") or "").strip(),
+                    "address": _clean_address(value.get("address"), "shipping[address]"),
+                }
+        elif key == "preferred_locales":
+            value = list(value or [])
+            for locale in value:
+                if not isinstance(locale, str) or len(locale) > 10:
+                    raise InvalidRequest(f"Invalid locale: {locale}", param="preferred_locales")
+        clean[key] = value
+    return clean
+
+
+def customer_create(*, account: Account, livemode: bool, actor: Actor, **fields) -> Customer:
+    metadata = validate_metadata(fields.pop("metadata", None))
+    clean = _clean(fields)
+    with transaction.atomic():
+        customer = Customer.objects.create(account=account, livemode=livemode, metadata=metadata, **clean)
+        audit.record(account=account, livemode=livemode, actor=actor, action="customer.create", obj=customer)
+        emit("customer.created", customer)
+    return customer
+
+
+def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
+    metadata = fields.pop("metadata", None)
+    clean = _clean(fields)
+    with transaction.atomic():
+        customer = lock(Customer, customer.pk)
+        before = render(customer)
+        for key, value in clean.items():
+            setattr(customer, key, value)
+        if metadata is not None:
+            customer.metadata = merge_metadata(customer.metadata, metadata)
+        customer.save()
+        after = emit("customer.updated", customer, before=before)
+        changed = {k: after.get(k) for k in after if before.get(k) != after.get(k)}
+        audit.record(
+            account=customer.account, livemode=customer.livemode, actor=actor, action="customer.update",
+            obj=customer, changes=changed,
+        )
+    return customer
+
+
+def customer_set_default_payment_method(*, customer: Customer, payment_method: PaymentMethod | None, actor: Actor):
+    with transaction.atomic():
+        customer = lock(Customer, customer.pk)
+        if payment_method is not None:
+            same_tenant(customer, payment_method)
+            if payment_method.customer_id != customer.id:
+                raise InvalidRequest(
+                    f"The payment method {payment_method.id} is not attached to customer {customer.id}.",
+                    param="invoice_settings[default_payment_method]",
+                )
+        if customer.default_payment_method_id == (payment_method.pk if payment_method else None):
+            return customer
+        before = render(customer)
+        customer.default_payment_method = payment_method
+        customer.save(update_fields=["default_payment_method"])
+        emit("customer.updated", customer, before=before)
+        audit.record(
+            account=customer.account, livemode=customer.livemode, actor=actor,
+            action="customer.default_payment_method", obj=customer,
+            changes={"default_payment_method": payment_method.pk if payment_method else None},
+        )
+    return customer

@@ -1,0 +1,829 @@
+"""Subscription services: create, change items with prorations, cancel and undo, pause collection,
+and advancing a subscription through time (renewals, trial ends, scheduled cancellations)."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import formats
+
+from billing import audit, clock, money, pricing
+from billing.audit import SYSTEM, Actor
+from billing.exceptions import InvalidRequest, StateConflict
+from billing.models import (
+    Coupon,
+    Customer,
+    Discount,
+    Invoice,
+    InvoiceItem,
+    PaymentMethod,
+    Price,
+    PromotionCode,
+    Subscription,
+    SubscriptionItem,
+    TaxRate,
+)
+from billing.periods import add_months, period_end
+from billing.services.common import emit, lock, render, same_tenant, validate_metadata
+from billing.services.invoices import (
+    LineSpec,
+    attempt_payment_locked,
+    compute,
+    finalize_locked,
+    invoice_create_draft,
+    set_subscription_status,
+)
+
+MAX_ITEMS = 20
+MAX_CATCH_UP_PERIODS = 400
+PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
+
+
+@dataclass
+class ItemSpec:
+    price: Price
+    quantity: int = 1
+    tax_rates: list[TaxRate] = field(default_factory=list)
+
+
+@dataclass
+class ItemChange:
+    """Change one item (``item`` set), add one (``item`` None) or delete one (``deleted``)."""
+
+    item: SubscriptionItem | None = None
+    price: Price | None = None
+    quantity: int | None = None
+    deleted: bool = False
+
+
+@dataclass
+class PreviewLine:
+    description: str
+    amount: int
+    proration: bool
+
+
+@dataclass
+class ChangePreview:
+    """What a change costs: due now (when invoiced now) and the next renewal invoice."""
+
+    currency: str
+    due_now: int
+    due_now_lines: list[PreviewLine]
+    proration_lines: list[PreviewLine]
+    next_invoice_at: dt.datetime | None
+    next_invoice_total: int
+    next_invoice_lines: list[PreviewLine]
+
+
+class _DryRun(Exception):
+    def __init__(self, preview: ChangePreview):
+        self.preview = preview
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _describe_item(price: Price, quantity: int) -> str:
+    amount = money.format_amount(price.unit_amount or 0, price.currency)
+    every = price.recurring_interval if price.recurring_interval_count == 1 else (
+        f"{price.recurring_interval_count} {price.recurring_interval}s"
+    )
+    return f"{quantity} × {price.product.name} (at {amount} / {every})"
+
+
+def _date(moment: dt.datetime) -> str:
+    return formats.date_format(moment, "M j, Y")
+
+
+def _tax_rate(item_rates, default_rates) -> TaxRate | None:
+    rates = list(item_rates) or list(default_rates)
+    return rates[0] if rates else None
+
+
+def _item_amount(price: Price, quantity: int) -> int:
+    return 0 if price.is_metered else (price.unit_amount or 0) * quantity
+
+
+def _validate_items(customer: Customer, specs: list[ItemSpec], *, currency: str | None = None) -> tuple[str, str, int]:
+    if not specs:
+        raise InvalidRequest("Missing required param: items.", param="items", code="parameter_missing")
+    if len(specs) > MAX_ITEMS:
+        raise InvalidRequest(f"A subscription can have at most {MAX_ITEMS} items.", param="items")
+    seen = set()
+    shape = None
+    for i, spec in enumerate(specs):
+        param = f"items[{i}][price]"
+        same_tenant(customer, spec.price)
+        if not spec.price.active:
+            raise InvalidRequest(f"The price specified is inactive: {spec.price.id}.", param=param)
+        if not spec.price.is_recurring:
+            raise InvalidRequest(
+                f"The price specified is set to `type=one_time` but this field only accepts prices with "
+                f"`type=recurring`.", param=param,
+            )
+        if spec.price.id in seen:
+            raise InvalidRequest("Cannot add multiple subscription items with the same price.", param=param)
+        seen.add(spec.price.id)
+        if spec.quantity is None or int(spec.quantity) < (0 if spec.price.is_metered else 1):
+            raise InvalidRequest("Invalid quantity: must be a positive integer.", param=f"items[{i}][quantity]")
+        this = (spec.price.currency, spec.price.recurring_interval, spec.price.recurring_interval_count)
+        if shape is None:
+            shape = this
+        elif this[0] != shape[0]:
+            raise InvalidRequest("All prices on a subscription must have the same currency.", param=param)
+        elif this[1:] != shape[1:]:
+            raise InvalidRequest(
+                "All prices on a subscription must have the same `recurring[interval]` and "
+                "`recurring[interval_count]`.", param=param,
+            )
+        for rate in spec.tax_rates:
+            same_tenant(customer, rate)
+    if currency and shape[0] != currency:
+        raise InvalidRequest(
+            f"The price's currency ({shape[0]}) does not match the subscription's currency ({currency}).",
+            param="items[0][price]",
+        )
+    return shape
+
+
+def _active_discounts(subscription: Subscription, moment: dt.datetime) -> list[Discount]:
+    return [d for d in subscription.discounts.select_related("coupon") if d.applies_at(moment)]
+
+
+def _spend_once_discounts(discounts: list[Discount]) -> None:
+    once = [d.pk for d in discounts if d.coupon.duration == Coupon.Duration.ONCE]
+    if once:
+        Discount.objects.filter(pk__in=once).update(used=True)
+
+
+def _period_lines(subscription: Subscription, start: dt.datetime, end: dt.datetime, *, trial: bool) -> list[LineSpec]:
+    defaults = list(subscription.default_tax_rates.all())
+    lines = []
+    for item in subscription.items.select_related("price__product").prefetch_related("tax_rates"):
+        amount = 0 if trial else _item_amount(item.price, item.quantity)
+        description = (
+            f"Trial period for {item.price.product.name}" if trial else _describe_item(item.price, item.quantity)
+        )
+        lines.append(
+            LineSpec(
+                description=description,
+                amount=amount,
+                quantity=item.quantity,
+                period_start=start,
+                period_end=end,
+                price=item.price,
+                subscription_item=item,
+                tax_rate=_tax_rate(item.tax_rates.all(), defaults),
+            )
+        )
+    return lines
+
+
+def _pending_lines(subscription: Subscription, *, for_update: bool = True) -> list[LineSpec]:
+    items = InvoiceItem.objects.filter(subscription=subscription, invoice__isnull=True).select_related("price", "tax_rate")
+    if for_update:
+        items = items.select_for_update(of=("self",))
+    return [
+        LineSpec(
+            description=ii.description,
+            amount=ii.amount,
+            quantity=ii.quantity,
+            period_start=ii.period_start,
+            period_end=ii.period_end,
+            price=ii.price,
+            invoice_item=ii,
+            proration=ii.proration,
+            tax_rate=ii.tax_rate,
+            type="invoiceitem",
+        )
+        for ii in items
+    ]
+
+
+def _resolve_discount(
+    customer: Customer, currency: str, coupon: Coupon | None, promotion_code: PromotionCode | None
+) -> tuple[Coupon | None, PromotionCode | None]:
+    now = clock.now()
+    if promotion_code is not None:
+        same_tenant(customer, promotion_code)
+        promo = PromotionCode.objects.select_for_update().get(pk=promotion_code.pk)
+        if not promo.active or (promo.expires_at and promo.expires_at <= now):
+            raise InvalidRequest(f"This promotion code is not active: {promo.code}.", param="promotion_code")
+        if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
+            raise InvalidRequest(f"This promotion code has been fully redeemed: {promo.code}.", param="promotion_code")
+        if promo.customer_id and promo.customer_id != customer.id:
+            raise InvalidRequest(f"This promotion code cannot be used by this customer: {promo.code}.", param="promotion_code")
+        if promo.first_time_transaction and customer.invoices.filter(status=Invoice.Status.PAID, amount_paid__gt=0).exists():
+            raise InvalidRequest("This promotion code is only valid for first-time customers.", param="promotion_code")
+        promo.times_redeemed += 1
+        promo.save(update_fields=["times_redeemed"])
+        coupon = promo.coupon
+        promotion_code = promo
+    if coupon is None:
+        return None, None
+    same_tenant(customer, coupon)
+    coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
+    if not coupon.is_valid_at(now):
+        raise InvalidRequest(f"Coupon expired or fully redeemed: {coupon.coupon_id}.", param="coupon")
+    if coupon.amount_off is not None and coupon.currency != currency:
+        raise InvalidRequest(
+            f"The coupon's currency ({coupon.currency}) does not match the subscription's ({currency}).", param="coupon"
+        )
+    coupon.times_redeemed += 1
+    coupon.save(update_fields=["times_redeemed"])
+    return coupon, promotion_code
+
+
+def _attach_discount(subscription: Subscription, coupon: Coupon, promotion_code: PromotionCode | None) -> Discount:
+    start = clock.now()
+    end = add_months(start, coupon.duration_in_months) if coupon.duration == Coupon.Duration.REPEATING else None
+    return Discount.objects.create(
+        account_id=subscription.account_id,
+        livemode=subscription.livemode,
+        customer_id=subscription.customer_id,
+        subscription=subscription,
+        coupon=coupon,
+        promotion_code=promotion_code,
+        start=start,
+        end=end,
+    )
+
+
+def _collect(subscription: Subscription, invoice: Invoice, *, paused: bool) -> None:
+    """Advance a fresh draft the way the subscription's collection settings say."""
+    if paused:
+        behavior = subscription.pause_collection_behavior
+        if behavior == Subscription.PauseBehavior.KEEP_AS_DRAFT:
+            invoice.auto_advance = False
+            invoice.save(update_fields=["auto_advance"])
+            return
+        finalize_locked(invoice)
+        if invoice.status == Invoice.Status.OPEN:
+            invoice.status = (
+                Invoice.Status.VOID if behavior == Subscription.PauseBehavior.VOID else Invoice.Status.UNCOLLECTIBLE
+            )
+            stamp = "voided_at" if invoice.status == Invoice.Status.VOID else "marked_uncollectible_at"
+            setattr(invoice, stamp, clock.now())
+            invoice.save()
+            emit("invoice.voided" if invoice.status == Invoice.Status.VOID else "invoice.marked_uncollectible", invoice)
+        return
+    finalize_locked(invoice)
+    if invoice.status == Invoice.Status.OPEN and invoice.collection_method == Subscription.CollectionMethod.CHARGE_AUTOMATICALLY:
+        attempt_payment_locked(invoice)
+
+
+# ---------------------------------------------------------------------------------------------- create
+
+
+def subscription_create(
+    *,
+    customer: Customer,
+    items: list[ItemSpec],
+    actor: Actor,
+    default_payment_method: PaymentMethod | None = None,
+    trial_end: dt.datetime | None = None,
+    trial_period_days: int | None = None,
+    collection_method: str = Subscription.CollectionMethod.CHARGE_AUTOMATICALLY,
+    days_until_due: int | None = None,
+    coupon: Coupon | None = None,
+    promotion_code: PromotionCode | None = None,
+    default_tax_rates: list[TaxRate] = (),
+    metadata: dict | None = None,
+) -> Subscription:
+    """Create a subscription, its first invoice and (charge_automatically) pay it.
+
+    A declined first payment leaves the subscription ``incomplete`` (Stripe's allow_incomplete).
+    """
+    currency, interval, interval_count = _validate_items(customer, items)
+    metadata = validate_metadata(metadata)
+    if collection_method not in Subscription.CollectionMethod.values:
+        raise InvalidRequest(f"Invalid collection_method: {collection_method}", param="collection_method")
+    if collection_method == Subscription.CollectionMethod.SEND_INVOICE and days_until_due is None:
+        raise InvalidRequest(
+            "Missing required param: days_until_due.", param="days_until_due", code="parameter_missing"
+        )
+    if default_payment_method is not None:
+        same_tenant(customer, default_payment_method)
+        if default_payment_method.customer_id != customer.id:
+            raise InvalidRequest(
+                f"The customer does not have a payment method with the ID {default_payment_method.id}.",
+                param="default_payment_method",
+            )
+    now = clock.now()
+    if trial_period_days is not None:
+        if not 1 <= int(trial_period_days) <= 730:
+            raise InvalidRequest("Invalid trial_period_days: must be between 1 and 730.", param="trial_period_days")
+        trial_end = now + dt.timedelta(days=int(trial_period_days))
+    if trial_end is not None and trial_end <= now:
+        raise InvalidRequest("Invalid trial_end: must be in the future.", param="trial_end")
+
+    with transaction.atomic():
+        customer = lock(Customer, customer.pk)
+        if customer.currency and customer.currency != currency:
+            raise InvalidRequest(
+                f"You cannot combine currencies on a single customer. This customer has an active subscription, "
+                f"invoice or balance in {customer.currency}, but the price is in {currency}.",
+                param="items[0][price]",
+            )
+        if not customer.currency:
+            customer.currency = currency
+            customer.save(update_fields=["currency"])
+        coupon, promotion_code = _resolve_discount(customer, currency, coupon, promotion_code)
+        trialing = trial_end is not None
+        anchor = trial_end if trialing else now
+        subscription = Subscription.objects.create(
+            account_id=customer.account_id,
+            livemode=customer.livemode,
+            customer=customer,
+            status=Subscription.Status.TRIALING if trialing else Subscription.Status.INCOMPLETE,
+            currency=currency,
+            collection_method=collection_method,
+            days_until_due=days_until_due if collection_method == Subscription.CollectionMethod.SEND_INVOICE else None,
+            billing_cycle_anchor=anchor,
+            current_period_start=now,
+            current_period_end=trial_end if trialing else period_end(anchor, interval, interval_count, 1),
+            period_index=0 if trialing else 1,
+            trial_start=now if trialing else None,
+            trial_end=trial_end,
+            start_date=now,
+            default_payment_method=default_payment_method,
+            metadata=metadata,
+        )
+        subscription.default_tax_rates.set(default_tax_rates)
+        for spec in items:
+            item = SubscriptionItem.objects.create(
+                account_id=subscription.account_id,
+                livemode=subscription.livemode,
+                subscription=subscription,
+                price=spec.price,
+                quantity=spec.quantity,
+            )
+            item.tax_rates.set(spec.tax_rates)
+        if coupon is not None:
+            _attach_discount(subscription, coupon, promotion_code)
+        discounts = _active_discounts(subscription, now)
+        invoice = invoice_create_draft(
+            customer=customer,
+            subscription=subscription,
+            currency=currency,
+            billing_reason=Invoice.BillingReason.SUBSCRIPTION_CREATE,
+            period_start=now,
+            period_end=subscription.current_period_end,
+            lines=_period_lines(subscription, now, subscription.current_period_end, trial=trialing),
+            coupons=[d.coupon for d in discounts],
+            collection_method=collection_method,
+            days_until_due=subscription.days_until_due,
+        )
+        if not trialing:
+            _spend_once_discounts(discounts)
+        subscription.latest_invoice = invoice
+        subscription.save(update_fields=["latest_invoice"])
+        emit("customer.subscription.created", subscription)
+        finalize_locked(invoice)
+        if invoice.status == Invoice.Status.OPEN and collection_method == Subscription.CollectionMethod.CHARGE_AUTOMATICALLY:
+            attempt_payment_locked(invoice)
+        if not trialing:
+            settled = invoice.status == Invoice.Status.PAID or collection_method == Subscription.CollectionMethod.SEND_INVOICE
+            set_subscription_status(subscription, Subscription.Status.ACTIVE if settled else Subscription.Status.INCOMPLETE)
+        audit.record(
+            account=customer.account, livemode=customer.livemode, actor=actor, action="subscription.create",
+            obj=subscription, changes={"items": [s.price.id for s in items], "status": subscription.status},
+        )
+    return subscription
+
+
+# ---------------------------------------------------------------------------------------------- change
+
+
+def upcoming_invoice(subscription: Subscription) -> tuple[dt.datetime, list[LineSpec], pricing.Totals]:
+    """The next renewal invoice as it stands now (no writes)."""
+    start = subscription.current_period_end
+    interval, count = subscription.interval()
+    end = period_end(subscription.billing_cycle_anchor, interval, count, subscription.period_index + 1)
+    lines = _period_lines(subscription, start, end, trial=False) + _pending_lines(subscription, for_update=False)
+    coupons = [d.coupon for d in _active_discounts(subscription, start)]
+    return start, lines, compute(lines, coupons)
+
+
+def _preview_lines(lines: list[LineSpec]) -> list[PreviewLine]:
+    return [PreviewLine(line.description, line.amount, line.proration) for line in lines]
+
+
+def subscription_change_items(
+    *,
+    subscription: Subscription,
+    changes: list[ItemChange],
+    actor: Actor,
+    proration_behavior: str = "create_prorations",
+    proration_date: dt.datetime | None = None,
+    dry_run: bool = False,
+) -> Subscription | ChangePreview:
+    """Change prices or quantities. With ``dry_run`` the very same steps run and are rolled back,
+    returning what the customer would pay now and at the next renewal."""
+    if proration_behavior not in PRORATION_BEHAVIORS:
+        raise InvalidRequest(f"Invalid proration_behavior: {proration_behavior}", param="proration_behavior")
+    try:
+        with transaction.atomic():
+            return _change_items(subscription, changes, actor, proration_behavior, proration_date, dry_run)
+    except _DryRun as rollback:
+        return rollback.preview
+
+
+def _change_items(subscription, changes, actor, proration_behavior, proration_date, dry_run):
+    subscription = lock(Subscription, subscription.pk)
+    if subscription.is_ended:
+        raise StateConflict("A canceled subscription can no longer be updated.", param="subscription")
+    now = clock.now()
+    at = proration_date or now
+    if not subscription.current_period_start <= at <= subscription.current_period_end:
+        raise InvalidRequest("proration_date must fall within the current billing period.", param="proration_date")
+    before = render(subscription)
+    current = {item.id: item for item in subscription.items.select_related("price__product")}
+    plan: dict[str, tuple[Price, int]] = {pk: (item.price, item.quantity) for pk, item in current.items()}
+    added: list[tuple[Price, int]] = []
+    for i, change in enumerate(changes):
+        if change.item is not None and change.item.id not in current:
+            raise InvalidRequest(f"No such subscription item: '{change.item.id}'", param=f"items[{i}][id]")
+        if change.price is not None:
+            same_tenant(subscription, change.price)
+        if change.item is None:
+            if change.deleted or change.price is None:
+                raise InvalidRequest("Missing required param: items[{i}][price].".format(i=i), param=f"items[{i}][price]")
+            added.append((change.price, 1 if change.quantity is None else change.quantity))
+        elif change.deleted:
+            plan.pop(change.item.id)
+        else:
+            price, quantity = plan[change.item.id]
+            plan[change.item.id] = (change.price or price, quantity if change.quantity is None else change.quantity)
+    specs = [ItemSpec(price, quantity) for price, quantity in [*plan.values(), *added]]
+    _validate_items(subscription.customer, specs, currency=subscription.currency)
+    old_interval = subscription.interval()
+    new_interval = (specs[0].price.recurring_interval, specs[0].price.recurring_interval_count)
+    interval_changed = old_interval != new_interval
+    trialing = subscription.status == Subscription.Status.TRIALING
+    start, end = subscription.current_period_start, subscription.current_period_end
+    defaults = list(subscription.default_tax_rates.all())
+
+    # What the change credits and charges for the rest of the current period.
+    prorations: list[LineSpec] = []
+    if not trialing and (proration_behavior != "none" or interval_changed):
+        after = f"after {_date(at)}"
+        for pk, item in current.items():
+            new = plan.get(pk)
+            old_amount = _item_amount(item.price, item.quantity)
+            if new is not None and (new[0].pk, new[1]) == (item.price_id, item.quantity) and not interval_changed:
+                continue
+            rate = _tax_rate(item.tax_rates.all(), defaults)
+            credit = pricing.prorate(old_amount, start, end, at)
+            if credit:
+                prorations.append(LineSpec(
+                    description=f"Unused time on {_describe_item(item.price, item.quantity)} {after}",
+                    amount=-credit, quantity=item.quantity, period_start=at, period_end=end, price=item.price,
+                    proration=True, tax_rate=rate, type="invoiceitem",
+                ))
+            if new is not None and not interval_changed:
+                charge = pricing.prorate(_item_amount(new[0], new[1]), start, end, at)
+                if charge:
+                    prorations.append(LineSpec(
+                        description=f"Remaining time on {_describe_item(new[0], new[1])} {after}",
+                        amount=charge, quantity=new[1], period_start=at, period_end=end, price=new[0],
+                        proration=True, tax_rate=rate, type="invoiceitem",
+                    ))
+        if not interval_changed:
+            for price, quantity in added:
+                charge = pricing.prorate(_item_amount(price, quantity), start, end, at)
+                if charge:
+                    prorations.append(LineSpec(
+                        description=f"Remaining time on {_describe_item(price, quantity)} {after}",
+                        amount=charge, quantity=quantity, period_start=at, period_end=end, price=price,
+                        proration=True, tax_rate=_tax_rate([], defaults), type="invoiceitem",
+                    ))
+
+    # Apply the new item set.
+    for pk, item in current.items():
+        if pk not in plan:
+            item.delete()
+        elif (plan[pk][0].pk, plan[pk][1]) != (item.price_id, item.quantity):
+            item.price, item.quantity = plan[pk]
+            item.save(update_fields=["price", "quantity"])
+    for price, quantity in added:
+        SubscriptionItem.objects.create(
+            account_id=subscription.account_id, livemode=subscription.livemode, subscription=subscription,
+            price=price, quantity=quantity,
+        )
+
+    invoice = None
+    if interval_changed and not trialing:
+        # A new interval starts a new billing period now, invoiced at once (Stripe resets the anchor).
+        subscription.billing_cycle_anchor = at
+        subscription.period_index = 1
+        subscription.current_period_start = at
+        subscription.current_period_end = period_end(at, new_interval[0], new_interval[1], 1)
+        subscription.save(update_fields=["billing_cycle_anchor", "period_index", "current_period_start", "current_period_end"])
+        lines = prorations + _period_lines(subscription, at, subscription.current_period_end, trial=False)
+        invoice = _invoice_now(subscription, lines)
+    elif prorations and proration_behavior == "always_invoice":
+        invoice = _invoice_now(subscription, prorations)
+    elif prorations and proration_behavior == "create_prorations":
+        for line in prorations:
+            InvoiceItem.objects.create(
+                account_id=subscription.account_id, livemode=subscription.livemode,
+                customer_id=subscription.customer_id, subscription=subscription, price=line.price,
+                description=line.description, amount=line.amount, currency=subscription.currency,
+                quantity=line.quantity, proration=True, tax_rate=line.tax_rate,
+                period_start=line.period_start, period_end=line.period_end,
+            )
+
+    if dry_run:
+        due_now = invoice.total if invoice else 0
+        next_at, next_lines, next_totals = upcoming_invoice(subscription)
+        raise _DryRun(ChangePreview(
+            currency=subscription.currency,
+            due_now=max(due_now, 0),
+            due_now_lines=_preview_lines(lines if interval_changed and not trialing else prorations) if invoice else [],
+            proration_lines=_preview_lines(prorations),
+            next_invoice_at=None if subscription.cancel_at_period_end else next_at,
+            next_invoice_total=next_totals.total,
+            next_invoice_lines=_preview_lines(next_lines),
+        ))
+
+    if invoice is not None:
+        subscription.latest_invoice = invoice
+        subscription.save(update_fields=["latest_invoice"])
+        _collect(subscription, invoice, paused=False)
+    subscription.refresh_from_db()
+    emit("customer.subscription.updated", subscription, before=before)
+    audit.record(
+        account=subscription.account, livemode=subscription.livemode, actor=actor, action="subscription.change_items",
+        obj=subscription,
+        changes={"items": [[s.price.id, s.quantity] for s in specs], "proration_behavior": proration_behavior},
+    )
+    return subscription
+
+
+def _invoice_now(subscription: Subscription, lines: list[LineSpec]) -> Invoice:
+    lines = lines + _pending_lines(subscription)
+    discounts = _active_discounts(subscription, clock.now())
+    return invoice_create_draft(
+        customer=subscription.customer,
+        subscription=subscription,
+        currency=subscription.currency,
+        billing_reason=Invoice.BillingReason.SUBSCRIPTION_UPDATE,
+        period_start=subscription.current_period_start,
+        period_end=subscription.current_period_end,
+        lines=lines,
+        coupons=[d.coupon for d in discounts],
+        collection_method=subscription.collection_method,
+        days_until_due=subscription.days_until_due,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- cancel
+
+
+def subscription_cancel(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    at_period_end: bool,
+    feedback: str = "",
+    comment: str = "",
+    prorate: bool = False,
+    invoice_now: bool = False,
+) -> Subscription:
+    """Cancel now (``customer.subscription.deleted``) or at the period end (an update, undoable)."""
+    if feedback and feedback not in Subscription.CancellationFeedback.values:
+        raise InvalidRequest(f"Invalid cancellation_details[feedback]: {feedback}", param="cancellation_details[feedback]")
+    if len(comment or "") > 5000:
+        raise InvalidRequest("cancellation_details[comment] must be at most 5000 characters.", param="cancellation_details[comment]")
+    with transaction.atomic():
+        subscription = lock(Subscription, subscription.pk)
+        if subscription.is_ended:
+            raise StateConflict("This subscription is already canceled.", param="subscription")
+        before = render(subscription)
+        now = clock.now()
+        subscription.canceled_at = now
+        subscription.cancellation_feedback = feedback or ""
+        subscription.cancellation_comment = comment or ""
+        subscription.cancellation_reason = Subscription.CancellationReason.CANCELLATION_REQUESTED
+        if at_period_end:
+            subscription.cancel_at_period_end = True
+            subscription.save()
+            emit("customer.subscription.updated", subscription, before=before)
+        else:
+            if prorate and subscription.status != Subscription.Status.TRIALING:
+                _credit_unused_time(subscription, now)
+            _end_locked(subscription, at=now, before=before)
+            if invoice_now:
+                lines = _pending_lines(subscription)
+                if lines:
+                    invoice = _invoice_now(subscription, [])
+                    subscription.latest_invoice = invoice
+                    subscription.save(update_fields=["latest_invoice"])
+                    _collect(subscription, invoice, paused=False)
+        audit.record(
+            account=subscription.account, livemode=subscription.livemode, actor=actor, action="subscription.cancel",
+            obj=subscription,
+            changes={"at_period_end": at_period_end, "feedback": feedback, "comment": comment, "prorate": prorate},
+        )
+    return subscription
+
+
+def _credit_unused_time(subscription: Subscription, at: dt.datetime) -> None:
+    defaults = list(subscription.default_tax_rates.all())
+    for item in subscription.items.select_related("price__product").prefetch_related("tax_rates"):
+        credit = pricing.prorate(_item_amount(item.price, item.quantity), subscription.current_period_start, subscription.current_period_end, at)
+        if credit:
+            InvoiceItem.objects.create(
+                account_id=subscription.account_id, livemode=subscription.livemode,
+                customer_id=subscription.customer_id, subscription=subscription, price=item.price,
+                description=f"Unused time on {_describe_item(item.price, item.quantity)} after {_date(at)}",
+                amount=-credit, currency=subscription.currency, quantity=item.quantity, proration=True,
+                tax_rate=_tax_rate(item.tax_rates.all(), defaults),
+                period_start=at, period_end=subscription.current_period_end,
+            )
+
+
+def _end_locked(subscription: Subscription, *, at: dt.datetime, before: dict | None = None) -> None:
+    before = before or render(subscription)
+    subscription.status = Subscription.Status.CANCELED
+    subscription.ended_at = at
+    subscription.canceled_at = subscription.canceled_at or at
+    subscription.cancel_at_period_end = False
+    subscription.cancel_at = None
+    subscription.pause_collection_behavior = ""
+    subscription.pause_collection_resumes_at = None
+    if not subscription.cancellation_reason:
+        subscription.cancellation_reason = Subscription.CancellationReason.CANCELLATION_REQUESTED
+    subscription.save()
+    emit("customer.subscription.deleted", subscription, before=before)
+
+
+def subscription_reactivate(*, subscription: Subscription, actor: Actor) -> Subscription:
+    """Undo a pending cancellation ("Don't cancel")."""
+    with transaction.atomic():
+        subscription = lock(Subscription, subscription.pk)
+        if subscription.is_ended:
+            raise StateConflict("A canceled subscription cannot be renewed; create a new one.", param="subscription")
+        if not subscription.cancellation_pending:
+            raise StateConflict("This subscription is not scheduled to cancel.", param="cancel_at_period_end")
+        before = render(subscription)
+        subscription.cancel_at_period_end = False
+        subscription.cancel_at = None
+        subscription.canceled_at = None
+        subscription.cancellation_comment = ""
+        subscription.cancellation_feedback = ""
+        subscription.cancellation_reason = ""
+        subscription.save()
+        emit("customer.subscription.updated", subscription, before=before)
+        audit.record(
+            account=subscription.account, livemode=subscription.livemode, actor=actor,
+            action="subscription.reactivate", obj=subscription,
+        )
+    return subscription
+
+
+# ---------------------------------------------------------------------------------------------- pause
+
+
+def subscription_pause_collection(
+    *, subscription: Subscription, actor: Actor, behavior: str, resumes_at: dt.datetime | None = None
+) -> Subscription:
+    """Set or change ``pause_collection``; the status stays what it is."""
+    if behavior not in Subscription.PauseBehavior.values:
+        raise InvalidRequest(
+            f"Invalid pause_collection[behavior]: must be one of keep_as_draft, mark_uncollectible or void.",
+            param="pause_collection[behavior]",
+        )
+    if resumes_at is not None and resumes_at <= clock.now():
+        raise InvalidRequest("pause_collection[resumes_at] must be in the future.", param="pause_collection[resumes_at]")
+    with transaction.atomic():
+        subscription = lock(Subscription, subscription.pk)
+        if subscription.is_ended:
+            raise StateConflict("Payment collection cannot be paused on a canceled subscription.", param="pause_collection")
+        before = render(subscription)
+        subscription.pause_collection_behavior = behavior
+        subscription.pause_collection_resumes_at = resumes_at
+        subscription.save(update_fields=["pause_collection_behavior", "pause_collection_resumes_at"])
+        if before["pause_collection"] != subscription.pause_collection:
+            emit("customer.subscription.updated", subscription, before=before)
+        audit.record(
+            account=subscription.account, livemode=subscription.livemode, actor=actor,
+            action="subscription.pause_collection", obj=subscription, changes={"pause_collection": subscription.pause_collection},
+        )
+    return subscription
+
+
+def subscription_resume_collection(*, subscription: Subscription, actor: Actor) -> Subscription:
+    with transaction.atomic():
+        subscription = lock(Subscription, subscription.pk)
+        _resume_locked(subscription, actor)
+    return subscription
+
+
+def _resume_locked(subscription: Subscription, actor: Actor) -> None:
+    if not subscription.collection_paused:
+        return
+    before = render(subscription)
+    subscription.pause_collection_behavior = ""
+    subscription.pause_collection_resumes_at = None
+    subscription.save(update_fields=["pause_collection_behavior", "pause_collection_resumes_at"])
+    emit("customer.subscription.updated", subscription, before=before)
+    audit.record(
+        account=subscription.account, livemode=subscription.livemode, actor=actor,
+        action="subscription.resume_collection", obj=subscription, changes={"pause_collection": None},
+    )
+
+
+# ---------------------------------------------------------------------------------------------- time
+
+
+def _renew_locked(subscription: Subscription) -> Invoice:
+    """Start the next period and bill it (the renewal invoice, or the first one after a trial)."""
+    before = render(subscription)
+    interval, count = subscription.interval()
+    start = subscription.current_period_end
+    subscription.period_index += 1
+    subscription.current_period_start = start
+    subscription.current_period_end = period_end(subscription.billing_cycle_anchor, interval, count, subscription.period_index)
+    if subscription.status == Subscription.Status.TRIALING:
+        subscription.status = Subscription.Status.ACTIVE
+    discounts = _active_discounts(subscription, start)
+    lines = _period_lines(subscription, start, subscription.current_period_end, trial=False) + _pending_lines(subscription)
+    invoice = invoice_create_draft(
+        customer=subscription.customer,
+        subscription=subscription,
+        currency=subscription.currency,
+        billing_reason=Invoice.BillingReason.SUBSCRIPTION_CYCLE,
+        period_start=start,
+        period_end=subscription.current_period_end,
+        lines=lines,
+        coupons=[d.coupon for d in discounts],
+        collection_method=subscription.collection_method,
+        days_until_due=subscription.days_until_due,
+    )
+    _spend_once_discounts(discounts)
+    subscription.latest_invoice = invoice
+    subscription.save()
+    emit("customer.subscription.updated", subscription, before=before)
+    if subscription.status == Subscription.Status.UNPAID:
+        invoice.auto_advance = False  # Stripe leaves renewals of unpaid subscriptions as drafts
+        invoice.save(update_fields=["auto_advance"])
+    else:
+        _collect(subscription, invoice, paused=subscription.collection_paused)
+    audit.record(
+        account=subscription.account, livemode=subscription.livemode, actor=SYSTEM, action="subscription.renew",
+        obj=subscription, changes={"invoice": invoice.id, "invoice_status": invoice.status},
+    )
+    return invoice
+
+
+def subscription_advance(*, subscription_id: str) -> int:
+    """Bring one subscription up to ``clock.now()``: automatic resume, scheduled cancellation,
+    renewals (catching up missed periods in order), expiry of unpaid first invoices.
+    Idempotent: a second call for the same moment finds nothing to do. Returns the number of steps."""
+    steps = 0
+    with transaction.atomic():
+        subscription = lock(Subscription, subscription_id)
+        now = clock.now()
+        for _ in range(MAX_CATCH_UP_PERIODS):
+            if subscription.is_ended:
+                break
+            resumes_at = subscription.pause_collection_resumes_at
+            if resumes_at and resumes_at <= now and resumes_at <= subscription.current_period_end:
+                _resume_locked(subscription, Actor.system("automatic resume"))
+            elif subscription.cancel_at and subscription.cancel_at <= now and subscription.cancel_at <= subscription.current_period_end:
+                _end_locked(subscription, at=subscription.cancel_at)
+                audit.record(account=subscription.account, livemode=subscription.livemode, actor=SYSTEM, action="subscription.end", obj=subscription)
+            elif subscription.current_period_end <= now and subscription.status == Subscription.Status.INCOMPLETE:
+                break
+            elif subscription.current_period_end <= now and subscription.cancel_at_period_end:
+                _end_locked(subscription, at=subscription.current_period_end)
+                audit.record(account=subscription.account, livemode=subscription.livemode, actor=SYSTEM, action="subscription.end", obj=subscription)
+            elif subscription.current_period_end <= now:
+                _renew_locked(subscription)
+            else:
+                break
+            steps += 1
+        expiry = dt.timedelta(hours=settings.BILLING_INCOMPLETE_EXPIRY_HOURS)
+        if subscription.status == Subscription.Status.INCOMPLETE and subscription.created + expiry <= now:
+            _expire_incomplete(subscription)
+            steps += 1
+    return steps
+
+
+def _expire_incomplete(subscription: Subscription) -> None:
+    before = render(subscription)
+    subscription.status = Subscription.Status.INCOMPLETE_EXPIRED
+    subscription.ended_at = clock.now()
+    subscription.save(update_fields=["status", "ended_at"])
+    for invoice in Invoice.objects.select_for_update().filter(subscription=subscription, status=Invoice.Status.OPEN):
+        invoice.status = Invoice.Status.VOID
+        invoice.voided_at = clock.now()
+        invoice.next_payment_attempt = None
+        invoice.save()
+        emit("invoice.voided", invoice)
+    emit("customer.subscription.updated", subscription, before=before)
+    audit.record(account=subscription.account, livemode=subscription.livemode, actor=SYSTEM, action="subscription.expire", obj=subscription)

@@ -1,0 +1,1 @@
+"""Portal configurations, branding and custom domains."""

@@ -1,0 +1,1 @@
+"""The hosted customer portal and the public invoice pages."""

@@ -1,0 +1,54 @@
+"""Shared fixtures. Under REQUIRE_SERVICES=1 (CI) a skipped test fails the run."""
+
+import datetime as dt
+import os
+
+import pytest
+
+from billing.audit import Actor
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"skipped under REQUIRE_SERVICES=1: {report.longrepr}"
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_SERVICES:
+        url = os.environ.get("DATABASE_URL", "")
+        if not url.startswith(("postgres", "postgresql")):
+            raise pytest.UsageError("REQUIRE_SERVICES=1 needs DATABASE_URL pointing at PostgreSQL")
+        if not os.environ.get("REDIS_URL"):
+            raise pytest.UsageError("REQUIRE_SERVICES=1 needs REDIS_URL")
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def actor():
+    return Actor.system("test")
+
+
+@pytest.fixture
+def account(db):
+    from tests.factories.billing import AccountFactory
+
+    return AccountFactory()
+
+
+@pytest.fixture
+def t0():
+    """A fixed moment to travel to: Jan 31 2026, 10:00 UTC (a month-end anchor)."""
+    return dt.datetime(2026, 1, 31, 10, 0, tzinfo=dt.UTC)

@@ -1,0 +1,1 @@
+"""Webhook endpoints and signed deliveries of events."""
