@@ -11,11 +11,12 @@ class RequestContext:
     idempotency_key: str = ""
 
 
-_current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar("billing_request", default=RequestContext())
+_EMPTY = RequestContext()
+_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("billing_request", default=None)
 
 
 def current() -> RequestContext:
-    return _current.get()
+    return _current.get() or _EMPTY
 
 
 @contextlib.contextmanager

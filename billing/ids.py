@@ -1,6 +1,7 @@
 """Stripe-style prefixed identifiers: a time-ordered head and at least 80 random bits."""
 
 import secrets
+import threading
 import time
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"  # sorts the same in every collation
@@ -39,11 +40,32 @@ def _base36(number: int, width: int) -> str:
     return "".join(reversed(chars))
 
 
+_lock = threading.Lock()
+_last = (0, 0)
+_RANDOM_SPACE = 36**RANDOM_CHARS
+
+
+def _next_parts() -> tuple[int, int]:
+    """Milliseconds and random bits, strictly increasing within the process (like monotonic ULIDs):
+    ids made in the same millisecond keep their creation order."""
+    global _last
+    with _lock:
+        now_ms = int(time.time() * 1000)
+        last_ms, last_random = _last
+        if now_ms <= last_ms:
+            now_ms, random_part = last_ms, last_random + 1 + secrets.randbelow(1 << 40)
+            if random_part >= _RANDOM_SPACE:
+                now_ms, random_part = last_ms + 1, secrets.randbelow(_RANDOM_SPACE // 2)
+        else:
+            random_part = secrets.randbelow(_RANDOM_SPACE // 2)
+        _last = (now_ms, random_part)
+        return now_ms, random_part
+
+
 def generate(prefix: str) -> str:
     """A new id such as ``cus_0mh3k2x9a4f8q1z7c6v5b2n0p``; ordering ids orders creation."""
-    head = _base36(int(time.time() * 1000), TIME_CHARS)
-    tail = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_CHARS))
-    return f"{prefix}_{head}{tail}"
+    now_ms, random_part = _next_parts()
+    return f"{prefix}_{_base36(now_ms, TIME_CHARS)}{_base36(random_part, RANDOM_CHARS)}"
 
 
 def _make_generator(kind: str, prefix: str):

@@ -6,15 +6,43 @@ from babel.numbers import format_currency
 
 # Stripe's zero-decimal and three-decimal currencies; every other currency has two decimals.
 ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
 )
-THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 
 # Currencies the catalogue accepts (ISO 4217, lowercase). Extend freely.
-SUPPORTED = frozenset(
-    "eur usd gbp chf sek nok dkk pln czk huf ron bgn cad aud nzd sgd hkd inr brl mxn "
-    "zar try ils aed".split()
-) | ZERO_DECIMAL | THREE_DECIMAL
+SUPPORTED = (
+    frozenset(
+        [
+            "eur",
+            "usd",
+            "gbp",
+            "chf",
+            "sek",
+            "nok",
+            "dkk",
+            "pln",
+            "czk",
+            "huf",
+            "ron",
+            "bgn",
+            "cad",
+            "aud",
+            "nzd",
+            "sgd",
+            "hkd",
+            "inr",
+            "brl",
+            "mxn",
+            "zar",
+            "try",
+            "ils",
+            "aed",
+        ]
+    )
+    | ZERO_DECIMAL
+    | THREE_DECIMAL
+)
 
 
 def exponent(currency: str) -> int:

@@ -72,17 +72,15 @@ def _discounts(lines: list[LineInput], coupons: list[CouponTerms]) -> list[int]:
             budget = min(coupon.amount_off, pool)
             if budget <= 0:
                 continue
-            positive = [i for i, base in enumerate(remaining) if base > 0]
-            given = 0
-            for n, i in enumerate(positive):
-                if n == len(positive) - 1:
-                    cut = budget - given
-                else:
-                    cut = round_half_up(Decimal(budget) * remaining[i] / pool)
-                cut = min(cut, remaining[i])
+            # Largest remainder: exact shares floored, the rest one unit each to the biggest fractions.
+            shares = [Decimal(budget) * base / pool for base in remaining]
+            cuts = [int(share) for share in shares]
+            left = budget - sum(cuts)
+            for i in sorted(range(len(cuts)), key=lambda i: shares[i] - cuts[i], reverse=True)[:left]:
+                cuts[i] += 1
+            for i, cut in enumerate(cuts):
                 discounts[i] += cut
                 remaining[i] -= cut
-                given += cut
     return discounts
 
 

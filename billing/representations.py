@@ -482,9 +482,7 @@ def invoice(obj: Invoice) -> dict:
         },
         "subscription": obj.subscription_id,
         "subtotal": obj.subtotal,
-        "subtotal_excluding_tax": obj.subtotal - sum(
-            line.tax_amount for line in obj.lines.all() if line.tax_inclusive
-        ),
+        "subtotal_excluding_tax": obj.subtotal - sum(line.tax_amount for line in obj.lines.all() if line.tax_inclusive),
         "tax": obj.tax,
         "total": obj.total,
         "total_discount_amounts": [{"amount": obj.total_discount, "discount": None}] if obj.total_discount else [],

@@ -60,5 +60,7 @@ class Gateway(Protocol):
     def verify(self, details_reference: str, *, livemode: bool) -> None:
         """Raise CardDeclined if the method cannot be attached for future use."""
 
-    def charge(self, *, reference: str, amount: int, currency: str, livemode: bool, idempotency_key: str) -> ChargeResult:
+    def charge(
+        self, *, reference: str, amount: int, currency: str, livemode: bool, idempotency_key: str
+    ) -> ChargeResult:
         """Charge ``amount`` minor units. A decline is a result; GatewayUnavailable means nothing happened."""

@@ -178,7 +178,9 @@ class TestGateway:
         code, decline_code, message = MESSAGES[behaviour]
         raise CardDeclined(message, decline_code=decline_code)
 
-    def charge(self, *, reference: str, amount: int, currency: str, livemode: bool, idempotency_key: str) -> ChargeResult:
+    def charge(
+        self, *, reference: str, amount: int, currency: str, livemode: bool, idempotency_key: str
+    ) -> ChargeResult:
         self._test_mode_only(livemode)
         behaviour = _behaviour(reference)
         if behaviour == SUCCEED:

@@ -71,8 +71,10 @@ class Price(TenantModel):
 
         amount = format_amount(self.unit_amount or 0, self.currency)
         if self.type == self.Type.RECURRING:
-            every = self.recurring_interval if self.recurring_interval_count == 1 else (
-                f"{self.recurring_interval_count} {self.recurring_interval}s"
+            every = (
+                self.recurring_interval
+                if self.recurring_interval_count == 1
+                else (f"{self.recurring_interval_count} {self.recurring_interval}s")
             )
             return f"{self.product.name}: {amount} / {every}"
         return f"{self.product.name}: {amount}"

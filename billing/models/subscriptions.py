@@ -146,7 +146,9 @@ class Subscription(TenantModel):
         from billing.periods import period_end
 
         interval, count = self.interval()
-        start = self.billing_cycle_anchor if index == 0 else period_end(self.billing_cycle_anchor, interval, count, index)
+        start = (
+            self.billing_cycle_anchor if index == 0 else period_end(self.billing_cycle_anchor, interval, count, index)
+        )
         return start, period_end(self.billing_cycle_anchor, interval, count, index + 1)
 
 

@@ -26,13 +26,18 @@ def api_key_create(*, account: Account, livemode: bool, name: str = "") -> tuple
     """Returns the row and the secret; the secret is not stored and cannot be shown again."""
     secret = ApiKey.generate_secret(livemode=livemode)
     key = ApiKey.objects.create(
-        account=account, livemode=livemode, name=name, key_hash=ApiKey.hash(secret),
+        account=account,
+        livemode=livemode,
+        name=name,
+        key_hash=ApiKey.hash(secret),
         redacted=f"{secret[:8]}…{secret[-4:]}",
     )
     return key, secret
 
 
-def account_create(*, name: str, plan: str = Account.Plan.STARTER, staff_email: str | None = None, actor: Actor | None = None):
+def account_create(
+    *, name: str, plan: str = Account.Plan.STARTER, staff_email: str | None = None, actor: Actor | None = None
+):
     name = (name or "").strip()
     if not name:
         raise InvalidRequest("An account needs a name.", param="name")
@@ -45,7 +50,13 @@ def account_create(*, name: str, plan: str = Account.Plan.STARTER, staff_email: 
         user = None
         if staff_email:
             user = staff_user_add(account=account, email=staff_email)
-        audit.record(account=account, livemode=False, actor=actor or Actor.system("command line"), action="account.create", obj=account)
+        audit.record(
+            account=account,
+            livemode=False,
+            actor=actor or Actor.system("command line"),
+            action="account.create",
+            obj=account,
+        )
     return account, test_secret, live_secret, user
 
 

@@ -20,7 +20,13 @@ def _created(obj, actor: Actor, action: str, event: str | None):
 
 
 def product_create(
-    *, account: Account, livemode: bool, actor: Actor, name: str, description: str = "", active: bool = True,
+    *,
+    account: Account,
+    livemode: bool,
+    actor: Actor,
+    name: str,
+    description: str = "",
+    active: bool = True,
     metadata: dict | None = None,
 ) -> Product:
     name = (name or "").strip()
@@ -28,7 +34,11 @@ def product_create(
         raise InvalidRequest("Missing required param: name.", param="name", code="parameter_missing")
     with transaction.atomic():
         product = Product.objects.create(
-            account=account, livemode=livemode, name=name[:250], description=description, active=active,
+            account=account,
+            livemode=livemode,
+            name=name[:250],
+            description=description,
+            active=active,
             metadata=validate_metadata(metadata),
         )
         return _created(product, actor, "product.create", "product.created")
@@ -56,8 +66,13 @@ def price_create(
         raise InvalidRequest("Invalid unit_amount: must be a non-negative integer.", param="unit_amount")
     if interval and interval not in Price.Interval.values:
         raise InvalidRequest(f"Invalid recurring[interval]: {interval}", param="recurring[interval]")
-    if interval and not 1 <= int(interval_count) <= (365 if interval == "day" else 52 if interval == "week" else 12 if interval == "month" else 3):
-        raise InvalidRequest("Invalid recurring[interval_count]: the maximum billing period is 3 years.", param="recurring[interval_count]")
+    if interval and not 1 <= int(interval_count) <= (
+        365 if interval == "day" else 52 if interval == "week" else 12 if interval == "month" else 3
+    ):
+        raise InvalidRequest(
+            "Invalid recurring[interval_count]: the maximum billing period is 3 years.",
+            param="recurring[interval_count]",
+        )
     if tax_behavior not in Price.TaxBehavior.values:
         raise InvalidRequest(f"Invalid tax_behavior: {tax_behavior}", param="tax_behavior")
     with transaction.atomic():
@@ -81,8 +96,17 @@ def price_create(
 
 
 def tax_rate_create(
-    *, account: Account, livemode: bool, actor: Actor, display_name: str, percentage, inclusive: bool,
-    country: str = "", jurisdiction: str = "", description: str = "", metadata: dict | None = None,
+    *,
+    account: Account,
+    livemode: bool,
+    actor: Actor,
+    display_name: str,
+    percentage,
+    inclusive: bool,
+    country: str = "",
+    jurisdiction: str = "",
+    description: str = "",
+    metadata: dict | None = None,
 ) -> TaxRate:
     try:
         percentage = Decimal(str(percentage))
@@ -94,8 +118,14 @@ def tax_rate_create(
         raise InvalidRequest("Missing required param: display_name.", param="display_name", code="parameter_missing")
     with transaction.atomic():
         rate = TaxRate.objects.create(
-            account=account, livemode=livemode, display_name=display_name[:50], percentage=percentage,
-            inclusive=bool(inclusive), country=country.upper(), jurisdiction=jurisdiction, description=description,
+            account=account,
+            livemode=livemode,
+            display_name=display_name[:50],
+            percentage=percentage,
+            inclusive=bool(inclusive),
+            country=country.upper(),
+            jurisdiction=jurisdiction,
+            description=description,
             metadata=validate_metadata(metadata),
         )
         return _created(rate, actor, "tax_rate.create", "tax_rate.created")
@@ -141,10 +171,18 @@ def coupon_create(
     try:
         with transaction.atomic():
             coupon = Coupon.objects.create(
-                account=account, livemode=livemode, coupon_id=coupon_id, name=name[:40], percent_off=percent_off,
-                amount_off=amount_off, currency=(currency or "").lower(), duration=duration,
+                account=account,
+                livemode=livemode,
+                coupon_id=coupon_id,
+                name=name[:40],
+                percent_off=percent_off,
+                amount_off=amount_off,
+                currency=(currency or "").lower(),
+                duration=duration,
                 duration_in_months=duration_in_months if duration == Coupon.Duration.REPEATING else None,
-                max_redemptions=max_redemptions, redeem_by=redeem_by, metadata=validate_metadata(metadata),
+                max_redemptions=max_redemptions,
+                redeem_by=redeem_by,
+                metadata=validate_metadata(metadata),
             )
             return _created(coupon, actor, "coupon.create", "coupon.created")
     except IntegrityError:
@@ -152,9 +190,17 @@ def coupon_create(
 
 
 def promotion_code_create(
-    *, coupon: Coupon, actor: Actor, code: str, max_redemptions: int | None = None,
-    expires_at: dt.datetime | None = None, customer=None, first_time_transaction: bool = False,
-    minimum_amount: int | None = None, minimum_amount_currency: str = "", metadata: dict | None = None,
+    *,
+    coupon: Coupon,
+    actor: Actor,
+    code: str,
+    max_redemptions: int | None = None,
+    expires_at: dt.datetime | None = None,
+    customer=None,
+    first_time_transaction: bool = False,
+    minimum_amount: int | None = None,
+    minimum_amount_currency: str = "",
+    metadata: dict | None = None,
 ) -> PromotionCode:
     code = (code or "").strip()
     if not code or len(code) > 64:
@@ -162,10 +208,17 @@ def promotion_code_create(
     try:
         with transaction.atomic():
             promo = PromotionCode.objects.create(
-                account=coupon.account, livemode=coupon.livemode, coupon=coupon, code=code,
-                max_redemptions=max_redemptions, expires_at=expires_at, customer=customer,
-                first_time_transaction=first_time_transaction, minimum_amount=minimum_amount,
-                minimum_amount_currency=minimum_amount_currency, metadata=validate_metadata(metadata),
+                account=coupon.account,
+                livemode=coupon.livemode,
+                coupon=coupon,
+                code=code,
+                max_redemptions=max_redemptions,
+                expires_at=expires_at,
+                customer=customer,
+                first_time_transaction=first_time_transaction,
+                minimum_amount=minimum_amount,
+                minimum_amount_currency=minimum_amount_currency,
+                metadata=validate_metadata(metadata),
             )
             return _created(promo, actor, "promotion_code.create", "promotion_code.created")
     except IntegrityError:

@@ -95,8 +95,12 @@ def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
         after = emit("customer.updated", customer, before=before)
         changed = {k: after.get(k) for k in after if before.get(k) != after.get(k)}
         audit.record(
-            account=customer.account, livemode=customer.livemode, actor=actor, action="customer.update",
-            obj=customer, changes=changed,
+            account=customer.account,
+            livemode=customer.livemode,
+            actor=actor,
+            action="customer.update",
+            obj=customer,
+            changes=changed,
         )
     return customer
 
@@ -118,8 +122,11 @@ def customer_set_default_payment_method(*, customer: Customer, payment_method: P
         customer.save(update_fields=["default_payment_method"])
         emit("customer.updated", customer, before=before)
         audit.record(
-            account=customer.account, livemode=customer.livemode, actor=actor,
-            action="customer.default_payment_method", obj=customer,
+            account=customer.account,
+            livemode=customer.livemode,
+            actor=actor,
+            action="customer.default_payment_method",
+            obj=customer,
             changes={"default_payment_method": payment_method.pk if payment_method else None},
         )
     return customer

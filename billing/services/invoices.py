@@ -186,9 +186,11 @@ def _refresh_subscription_after_settlement(invoice: Invoice) -> None:
     behind = (Subscription.Status.PAST_DUE, Subscription.Status.UNPAID, Subscription.Status.INCOMPLETE)
     if subscription.status not in behind:
         return
-    still_owed = Invoice.objects.filter(
-        subscription=subscription, status=Invoice.Status.OPEN, attempt_count__gt=0
-    ).exclude(pk=invoice.pk).exists()
+    still_owed = (
+        Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN, attempt_count__gt=0)
+        .exclude(pk=invoice.pk)
+        .exists()
+    )
     if not still_owed:
         set_subscription_status(subscription, Subscription.Status.ACTIVE)
 
@@ -223,8 +225,12 @@ def payment_method_for(invoice: Invoice) -> PaymentMethod | None:
     return invoice.customer.default_payment_method
 
 
-def attempt_payment_locked(invoice: Invoice, payment_method: PaymentMethod | None = None) -> Charge | None:
-    """Charge what remains on an open invoice. A decline is recorded, not raised."""
+def attempt_payment_locked(
+    invoice: Invoice, payment_method: PaymentMethod | None = None, *, settle_subscription: bool = True
+) -> Charge | None:
+    """Charge what remains on an open invoice. A decline is recorded, not raised.
+
+    ``settle_subscription=False`` leaves the subscription's status to the caller (subscription create)."""
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         raise StateConflict(f"You cannot pay an invoice with status {invoice.status}.", param="invoice")
     now = clock.now()
@@ -269,9 +275,11 @@ def attempt_payment_locked(invoice: Invoice, payment_method: PaymentMethod | Non
         invoice.save()
         emit("invoice.paid", invoice)
         emit("invoice.payment_succeeded", invoice)
-        _refresh_subscription_after_settlement(invoice)
+        if settle_subscription:
+            _refresh_subscription_after_settlement(invoice)
     else:
-        _schedule_retry(invoice, now)
+        if settle_subscription:
+            _schedule_retry(invoice, now)
         invoice.save()
         invoice.last_failure = failure  # read by callers that report the decline
         emit("invoice.payment_failed", invoice)
@@ -289,7 +297,9 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor) -> Invoice:
     with transaction.atomic():
         invoice = lock(Invoice, invoice.pk)
         finalize_locked(invoice)
-        audit.record(account=invoice.account, livemode=invoice.livemode, actor=actor, action="invoice.finalize", obj=invoice)
+        audit.record(
+            account=invoice.account, livemode=invoice.livemode, actor=actor, action="invoice.finalize", obj=invoice
+        )
     return invoice
 
 
@@ -305,7 +315,11 @@ def invoice_pay(*, invoice: Invoice, actor: Actor, payment_method: PaymentMethod
             raise StateConflict("Invoice is already paid.", param="invoice", code="invoice_already_paid")
         attempt_payment_locked(invoice, payment_method)
         audit.record(
-            account=invoice.account, livemode=invoice.livemode, actor=actor, action="invoice.pay", obj=invoice,
+            account=invoice.account,
+            livemode=invoice.livemode,
+            actor=actor,
+            action="invoice.pay",
+            obj=invoice,
             changes={"status": invoice.status},
         )
     if invoice.status != Invoice.Status.PAID:
@@ -322,13 +336,19 @@ def invoice_retry(*, invoice_id: str) -> Invoice | None:
             return None
         attempt_payment_locked(invoice)
         audit.record(
-            account=invoice.account, livemode=invoice.livemode, actor=SYSTEM, action="invoice.retry", obj=invoice,
+            account=invoice.account,
+            livemode=invoice.livemode,
+            actor=SYSTEM,
+            action="invoice.retry",
+            obj=invoice,
             changes={"status": invoice.status, "attempt_count": invoice.attempt_count},
         )
     return invoice
 
 
-def _close(invoice_pk: str, *, actor: Actor, status: str, allowed: tuple, stamp: str, event: str, action: str) -> Invoice:
+def _close(
+    invoice_pk: str, *, actor: Actor, status: str, allowed: tuple, stamp: str, event: str, action: str
+) -> Invoice:
     with transaction.atomic():
         invoice = lock(Invoice, invoice_pk)
         if invoice.status not in allowed:
@@ -349,13 +369,23 @@ def _close(invoice_pk: str, *, actor: Actor, status: str, allowed: tuple, stamp:
 
 def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
     return _close(
-        invoice.pk, actor=actor, status=Invoice.Status.VOID, allowed=(Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE),
-        stamp="voided_at", event="invoice.voided", action="invoice.void",
+        invoice.pk,
+        actor=actor,
+        status=Invoice.Status.VOID,
+        allowed=(Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE),
+        stamp="voided_at",
+        event="invoice.voided",
+        action="invoice.void",
     )
 
 
 def invoice_mark_uncollectible(*, invoice: Invoice, actor: Actor) -> Invoice:
     return _close(
-        invoice.pk, actor=actor, status=Invoice.Status.UNCOLLECTIBLE, allowed=(Invoice.Status.OPEN,),
-        stamp="marked_uncollectible_at", event="invoice.marked_uncollectible", action="invoice.mark_uncollectible",
+        invoice.pk,
+        actor=actor,
+        status=Invoice.Status.UNCOLLECTIBLE,
+        allowed=(Invoice.Status.OPEN,),
+        stamp="marked_uncollectible_at",
+        event="invoice.marked_uncollectible",
+        action="invoice.mark_uncollectible",
     )

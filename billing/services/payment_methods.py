@@ -63,7 +63,7 @@ def payment_method_attach(*, payment_method: PaymentMethod, customer: Customer, 
             return pm
         if pm.customer_id is not None:
             raise InvalidRequest(
-                f"The payment method you provided has already been attached to a customer.",
+                "The payment method you provided has already been attached to a customer.",
                 param="payment_method",
                 code="payment_method_already_attached",
             )
@@ -72,7 +72,11 @@ def payment_method_attach(*, payment_method: PaymentMethod, customer: Customer, 
         pm.save(update_fields=["customer"])
         emit("payment_method.attached", pm)
         audit.record(
-            account=pm.account, livemode=pm.livemode, actor=actor, action="payment_method.attach", obj=pm,
+            account=pm.account,
+            livemode=pm.livemode,
+            actor=actor,
+            action="payment_method.attach",
+            obj=pm,
             changes={"customer": customer.id},
         )
     return pm
@@ -112,7 +116,9 @@ def payment_method_detach(*, payment_method: PaymentMethod, actor: Actor) -> Pay
         reason = detach_blocked_reason(pm, remaining, currencies_needing_payment_method(customer))
         if reason:
             raise LastPaymentMethod(reason, param="payment_method")
-        subscriptions = list(Subscription.objects.select_for_update().filter(customer=customer, default_payment_method=pm))
+        subscriptions = list(
+            Subscription.objects.select_for_update().filter(customer=customer, default_payment_method=pm)
+        )
         for subscription in subscriptions:
             before = render(subscription)
             subscription.default_payment_method = None
@@ -126,7 +132,11 @@ def payment_method_detach(*, payment_method: PaymentMethod, actor: Actor) -> Pay
             customer_set_default_payment_method(customer=customer, payment_method=replacement, actor=actor)
         data = emit("payment_method.detached", pm)
         audit.record(
-            account=pm.account, livemode=pm.livemode, actor=actor, action="payment_method.detach", obj=pm,
+            account=pm.account,
+            livemode=pm.livemode,
+            actor=actor,
+            action="payment_method.detach",
+            obj=pm,
             changes={"customer": data["customer"], "previous_customer": customer.id},
         )
     return pm

@@ -32,7 +32,6 @@ from billing.services.invoices import (
     compute,
     finalize_locked,
     invoice_create_draft,
-    set_subscription_status,
 )
 
 MAX_ITEMS = 20
@@ -87,8 +86,10 @@ class _DryRun(Exception):
 
 def _describe_item(price: Price, quantity: int) -> str:
     amount = money.format_amount(price.unit_amount or 0, price.currency)
-    every = price.recurring_interval if price.recurring_interval_count == 1 else (
-        f"{price.recurring_interval_count} {price.recurring_interval}s"
+    every = (
+        price.recurring_interval
+        if price.recurring_interval_count == 1
+        else (f"{price.recurring_interval_count} {price.recurring_interval}s")
     )
     return f"{quantity} × {price.product.name} (at {amount} / {every})"
 
@@ -120,8 +121,9 @@ def _validate_items(customer: Customer, specs: list[ItemSpec], *, currency: str 
             raise InvalidRequest(f"The price specified is inactive: {spec.price.id}.", param=param)
         if not spec.price.is_recurring:
             raise InvalidRequest(
-                f"The price specified is set to `type=one_time` but this field only accepts prices with "
-                f"`type=recurring`.", param=param,
+                "The price specified is set to `type=one_time` but this field only accepts prices with "
+                "`type=recurring`.",
+                param=param,
             )
         if spec.price.id in seen:
             raise InvalidRequest("Cannot add multiple subscription items with the same price.", param=param)
@@ -136,7 +138,8 @@ def _validate_items(customer: Customer, specs: list[ItemSpec], *, currency: str 
         elif this[1:] != shape[1:]:
             raise InvalidRequest(
                 "All prices on a subscription must have the same `recurring[interval]` and "
-                "`recurring[interval_count]`.", param=param,
+                "`recurring[interval_count]`.",
+                param=param,
             )
         for rate in spec.tax_rates:
             same_tenant(customer, rate)
@@ -182,7 +185,9 @@ def _period_lines(subscription: Subscription, start: dt.datetime, end: dt.dateti
 
 
 def _pending_lines(subscription: Subscription, *, for_update: bool = True) -> list[LineSpec]:
-    items = InvoiceItem.objects.filter(subscription=subscription, invoice__isnull=True).select_related("price", "tax_rate")
+    items = InvoiceItem.objects.filter(subscription=subscription, invoice__isnull=True).select_related(
+        "price", "tax_rate"
+    )
     if for_update:
         items = items.select_for_update(of=("self",))
     return [
@@ -214,8 +219,13 @@ def _resolve_discount(
         if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
             raise InvalidRequest(f"This promotion code has been fully redeemed: {promo.code}.", param="promotion_code")
         if promo.customer_id and promo.customer_id != customer.id:
-            raise InvalidRequest(f"This promotion code cannot be used by this customer: {promo.code}.", param="promotion_code")
-        if promo.first_time_transaction and customer.invoices.filter(status=Invoice.Status.PAID, amount_paid__gt=0).exists():
+            raise InvalidRequest(
+                f"This promotion code cannot be used by this customer: {promo.code}.", param="promotion_code"
+            )
+        if (
+            promo.first_time_transaction
+            and customer.invoices.filter(status=Invoice.Status.PAID, amount_paid__gt=0).exists()
+        ):
             raise InvalidRequest("This promotion code is only valid for first-time customers.", param="promotion_code")
         promo.times_redeemed += 1
         promo.save(update_fields=["times_redeemed"])
@@ -270,7 +280,10 @@ def _collect(subscription: Subscription, invoice: Invoice, *, paused: bool) -> N
             emit("invoice.voided" if invoice.status == Invoice.Status.VOID else "invoice.marked_uncollectible", invoice)
         return
     finalize_locked(invoice)
-    if invoice.status == Invoice.Status.OPEN and invoice.collection_method == Subscription.CollectionMethod.CHARGE_AUTOMATICALLY:
+    if (
+        invoice.status == Invoice.Status.OPEN
+        and invoice.collection_method == Subscription.CollectionMethod.CHARGE_AUTOMATICALLY
+    ):
         attempt_payment_locked(invoice)
 
 
@@ -378,18 +391,27 @@ def subscription_create(
         )
         if not trialing:
             _spend_once_discounts(discounts)
-        subscription.latest_invoice = invoice
-        subscription.save(update_fields=["latest_invoice"])
-        emit("customer.subscription.created", subscription)
         finalize_locked(invoice)
-        if invoice.status == Invoice.Status.OPEN and collection_method == Subscription.CollectionMethod.CHARGE_AUTOMATICALLY:
-            attempt_payment_locked(invoice)
+        if (
+            invoice.status == Invoice.Status.OPEN
+            and collection_method == Subscription.CollectionMethod.CHARGE_AUTOMATICALLY
+        ):
+            attempt_payment_locked(invoice, settle_subscription=False)
+        subscription.latest_invoice = invoice
         if not trialing:
-            settled = invoice.status == Invoice.Status.PAID or collection_method == Subscription.CollectionMethod.SEND_INVOICE
-            set_subscription_status(subscription, Subscription.Status.ACTIVE if settled else Subscription.Status.INCOMPLETE)
+            settled = (
+                invoice.status == Invoice.Status.PAID or collection_method == Subscription.CollectionMethod.SEND_INVOICE
+            )
+            subscription.status = Subscription.Status.ACTIVE if settled else Subscription.Status.INCOMPLETE
+        subscription.save(update_fields=["latest_invoice", "status"])
+        emit("customer.subscription.created", subscription)
         audit.record(
-            account=customer.account, livemode=customer.livemode, actor=actor, action="subscription.create",
-            obj=subscription, changes={"items": [s.price.id for s in items], "status": subscription.status},
+            account=customer.account,
+            livemode=customer.livemode,
+            actor=actor,
+            action="subscription.create",
+            obj=subscription,
+            changes={"items": [s.price.id for s in items], "status": subscription.status},
         )
     return subscription
 
@@ -450,7 +472,7 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
             same_tenant(subscription, change.price)
         if change.item is None:
             if change.deleted or change.price is None:
-                raise InvalidRequest("Missing required param: items[{i}][price].".format(i=i), param=f"items[{i}][price]")
+                raise InvalidRequest(f"Missing required param: items[{i}][price].", param=f"items[{i}][price]")
             added.append((change.price, 1 if change.quantity is None else change.quantity))
         elif change.deleted:
             plan.pop(change.item.id)
@@ -478,28 +500,52 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
             rate = _tax_rate(item.tax_rates.all(), defaults)
             credit = pricing.prorate(old_amount, start, end, at)
             if credit:
-                prorations.append(LineSpec(
-                    description=f"Unused time on {_describe_item(item.price, item.quantity)} {after}",
-                    amount=-credit, quantity=item.quantity, period_start=at, period_end=end, price=item.price,
-                    proration=True, tax_rate=rate, type="invoiceitem",
-                ))
+                prorations.append(
+                    LineSpec(
+                        description=f"Unused time on {_describe_item(item.price, item.quantity)} {after}",
+                        amount=-credit,
+                        quantity=item.quantity,
+                        period_start=at,
+                        period_end=end,
+                        price=item.price,
+                        proration=True,
+                        tax_rate=rate,
+                        type="invoiceitem",
+                    )
+                )
             if new is not None and not interval_changed:
                 charge = pricing.prorate(_item_amount(new[0], new[1]), start, end, at)
                 if charge:
-                    prorations.append(LineSpec(
-                        description=f"Remaining time on {_describe_item(new[0], new[1])} {after}",
-                        amount=charge, quantity=new[1], period_start=at, period_end=end, price=new[0],
-                        proration=True, tax_rate=rate, type="invoiceitem",
-                    ))
+                    prorations.append(
+                        LineSpec(
+                            description=f"Remaining time on {_describe_item(new[0], new[1])} {after}",
+                            amount=charge,
+                            quantity=new[1],
+                            period_start=at,
+                            period_end=end,
+                            price=new[0],
+                            proration=True,
+                            tax_rate=rate,
+                            type="invoiceitem",
+                        )
+                    )
         if not interval_changed:
             for price, quantity in added:
                 charge = pricing.prorate(_item_amount(price, quantity), start, end, at)
                 if charge:
-                    prorations.append(LineSpec(
-                        description=f"Remaining time on {_describe_item(price, quantity)} {after}",
-                        amount=charge, quantity=quantity, period_start=at, period_end=end, price=price,
-                        proration=True, tax_rate=_tax_rate([], defaults), type="invoiceitem",
-                    ))
+                    prorations.append(
+                        LineSpec(
+                            description=f"Remaining time on {_describe_item(price, quantity)} {after}",
+                            amount=charge,
+                            quantity=quantity,
+                            period_start=at,
+                            period_end=end,
+                            price=price,
+                            proration=True,
+                            tax_rate=_tax_rate([], defaults),
+                            type="invoiceitem",
+                        )
+                    )
 
     # Apply the new item set.
     for pk, item in current.items():
@@ -510,8 +556,11 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
             item.save(update_fields=["price", "quantity"])
     for price, quantity in added:
         SubscriptionItem.objects.create(
-            account_id=subscription.account_id, livemode=subscription.livemode, subscription=subscription,
-            price=price, quantity=quantity,
+            account_id=subscription.account_id,
+            livemode=subscription.livemode,
+            subscription=subscription,
+            price=price,
+            quantity=quantity,
         )
 
     invoice = None
@@ -521,7 +570,9 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
         subscription.period_index = 1
         subscription.current_period_start = at
         subscription.current_period_end = period_end(at, new_interval[0], new_interval[1], 1)
-        subscription.save(update_fields=["billing_cycle_anchor", "period_index", "current_period_start", "current_period_end"])
+        subscription.save(
+            update_fields=["billing_cycle_anchor", "period_index", "current_period_start", "current_period_end"]
+        )
         lines = prorations + _period_lines(subscription, at, subscription.current_period_end, trial=False)
         invoice = _invoice_now(subscription, lines)
     elif prorations and proration_behavior == "always_invoice":
@@ -529,25 +580,37 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
     elif prorations and proration_behavior == "create_prorations":
         for line in prorations:
             InvoiceItem.objects.create(
-                account_id=subscription.account_id, livemode=subscription.livemode,
-                customer_id=subscription.customer_id, subscription=subscription, price=line.price,
-                description=line.description, amount=line.amount, currency=subscription.currency,
-                quantity=line.quantity, proration=True, tax_rate=line.tax_rate,
-                period_start=line.period_start, period_end=line.period_end,
+                account_id=subscription.account_id,
+                livemode=subscription.livemode,
+                customer_id=subscription.customer_id,
+                subscription=subscription,
+                price=line.price,
+                description=line.description,
+                amount=line.amount,
+                currency=subscription.currency,
+                quantity=line.quantity,
+                proration=True,
+                tax_rate=line.tax_rate,
+                period_start=line.period_start,
+                period_end=line.period_end,
             )
 
     if dry_run:
         due_now = invoice.total if invoice else 0
         next_at, next_lines, next_totals = upcoming_invoice(subscription)
-        raise _DryRun(ChangePreview(
-            currency=subscription.currency,
-            due_now=max(due_now, 0),
-            due_now_lines=_preview_lines(lines if interval_changed and not trialing else prorations) if invoice else [],
-            proration_lines=_preview_lines(prorations),
-            next_invoice_at=None if subscription.cancel_at_period_end else next_at,
-            next_invoice_total=next_totals.total,
-            next_invoice_lines=_preview_lines(next_lines),
-        ))
+        raise _DryRun(
+            ChangePreview(
+                currency=subscription.currency,
+                due_now=max(due_now, 0),
+                due_now_lines=_preview_lines(lines if interval_changed and not trialing else prorations)
+                if invoice
+                else [],
+                proration_lines=_preview_lines(prorations),
+                next_invoice_at=None if subscription.cancel_at_period_end else next_at,
+                next_invoice_total=next_totals.total,
+                next_invoice_lines=_preview_lines(next_lines),
+            )
+        )
 
     if invoice is not None:
         subscription.latest_invoice = invoice
@@ -556,7 +619,10 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
     subscription.refresh_from_db()
     emit("customer.subscription.updated", subscription, before=before)
     audit.record(
-        account=subscription.account, livemode=subscription.livemode, actor=actor, action="subscription.change_items",
+        account=subscription.account,
+        livemode=subscription.livemode,
+        actor=actor,
+        action="subscription.change_items",
         obj=subscription,
         changes={"items": [[s.price.id, s.quantity] for s in specs], "proration_behavior": proration_behavior},
     )
@@ -595,9 +661,13 @@ def subscription_cancel(
 ) -> Subscription:
     """Cancel now (``customer.subscription.deleted``) or at the period end (an update, undoable)."""
     if feedback and feedback not in Subscription.CancellationFeedback.values:
-        raise InvalidRequest(f"Invalid cancellation_details[feedback]: {feedback}", param="cancellation_details[feedback]")
+        raise InvalidRequest(
+            f"Invalid cancellation_details[feedback]: {feedback}", param="cancellation_details[feedback]"
+        )
     if len(comment or "") > 5000:
-        raise InvalidRequest("cancellation_details[comment] must be at most 5000 characters.", param="cancellation_details[comment]")
+        raise InvalidRequest(
+            "cancellation_details[comment] must be at most 5000 characters.", param="cancellation_details[comment]"
+        )
     with transaction.atomic():
         subscription = lock(Subscription, subscription.pk)
         if subscription.is_ended:
@@ -624,7 +694,10 @@ def subscription_cancel(
                     subscription.save(update_fields=["latest_invoice"])
                     _collect(subscription, invoice, paused=False)
         audit.record(
-            account=subscription.account, livemode=subscription.livemode, actor=actor, action="subscription.cancel",
+            account=subscription.account,
+            livemode=subscription.livemode,
+            actor=actor,
+            action="subscription.cancel",
             obj=subscription,
             changes={"at_period_end": at_period_end, "feedback": feedback, "comment": comment, "prorate": prorate},
         )
@@ -634,15 +707,27 @@ def subscription_cancel(
 def _credit_unused_time(subscription: Subscription, at: dt.datetime) -> None:
     defaults = list(subscription.default_tax_rates.all())
     for item in subscription.items.select_related("price__product").prefetch_related("tax_rates"):
-        credit = pricing.prorate(_item_amount(item.price, item.quantity), subscription.current_period_start, subscription.current_period_end, at)
+        credit = pricing.prorate(
+            _item_amount(item.price, item.quantity),
+            subscription.current_period_start,
+            subscription.current_period_end,
+            at,
+        )
         if credit:
             InvoiceItem.objects.create(
-                account_id=subscription.account_id, livemode=subscription.livemode,
-                customer_id=subscription.customer_id, subscription=subscription, price=item.price,
+                account_id=subscription.account_id,
+                livemode=subscription.livemode,
+                customer_id=subscription.customer_id,
+                subscription=subscription,
+                price=item.price,
                 description=f"Unused time on {_describe_item(item.price, item.quantity)} after {_date(at)}",
-                amount=-credit, currency=subscription.currency, quantity=item.quantity, proration=True,
+                amount=-credit,
+                currency=subscription.currency,
+                quantity=item.quantity,
+                proration=True,
                 tax_rate=_tax_rate(item.tax_rates.all(), defaults),
-                period_start=at, period_end=subscription.current_period_end,
+                period_start=at,
+                period_end=subscription.current_period_end,
             )
 
 
@@ -679,8 +764,11 @@ def subscription_reactivate(*, subscription: Subscription, actor: Actor) -> Subs
         subscription.save()
         emit("customer.subscription.updated", subscription, before=before)
         audit.record(
-            account=subscription.account, livemode=subscription.livemode, actor=actor,
-            action="subscription.reactivate", obj=subscription,
+            account=subscription.account,
+            livemode=subscription.livemode,
+            actor=actor,
+            action="subscription.reactivate",
+            obj=subscription,
         )
     return subscription
 
@@ -694,15 +782,19 @@ def subscription_pause_collection(
     """Set or change ``pause_collection``; the status stays what it is."""
     if behavior not in Subscription.PauseBehavior.values:
         raise InvalidRequest(
-            f"Invalid pause_collection[behavior]: must be one of keep_as_draft, mark_uncollectible or void.",
+            "Invalid pause_collection[behavior]: must be one of keep_as_draft, mark_uncollectible or void.",
             param="pause_collection[behavior]",
         )
     if resumes_at is not None and resumes_at <= clock.now():
-        raise InvalidRequest("pause_collection[resumes_at] must be in the future.", param="pause_collection[resumes_at]")
+        raise InvalidRequest(
+            "pause_collection[resumes_at] must be in the future.", param="pause_collection[resumes_at]"
+        )
     with transaction.atomic():
         subscription = lock(Subscription, subscription.pk)
         if subscription.is_ended:
-            raise StateConflict("Payment collection cannot be paused on a canceled subscription.", param="pause_collection")
+            raise StateConflict(
+                "Payment collection cannot be paused on a canceled subscription.", param="pause_collection"
+            )
         before = render(subscription)
         subscription.pause_collection_behavior = behavior
         subscription.pause_collection_resumes_at = resumes_at
@@ -710,8 +802,12 @@ def subscription_pause_collection(
         if before["pause_collection"] != subscription.pause_collection:
             emit("customer.subscription.updated", subscription, before=before)
         audit.record(
-            account=subscription.account, livemode=subscription.livemode, actor=actor,
-            action="subscription.pause_collection", obj=subscription, changes={"pause_collection": subscription.pause_collection},
+            account=subscription.account,
+            livemode=subscription.livemode,
+            actor=actor,
+            action="subscription.pause_collection",
+            obj=subscription,
+            changes={"pause_collection": subscription.pause_collection},
         )
     return subscription
 
@@ -732,8 +828,12 @@ def _resume_locked(subscription: Subscription, actor: Actor) -> None:
     subscription.save(update_fields=["pause_collection_behavior", "pause_collection_resumes_at"])
     emit("customer.subscription.updated", subscription, before=before)
     audit.record(
-        account=subscription.account, livemode=subscription.livemode, actor=actor,
-        action="subscription.resume_collection", obj=subscription, changes={"pause_collection": None},
+        account=subscription.account,
+        livemode=subscription.livemode,
+        actor=actor,
+        action="subscription.resume_collection",
+        obj=subscription,
+        changes={"pause_collection": None},
     )
 
 
@@ -747,11 +847,15 @@ def _renew_locked(subscription: Subscription) -> Invoice:
     start = subscription.current_period_end
     subscription.period_index += 1
     subscription.current_period_start = start
-    subscription.current_period_end = period_end(subscription.billing_cycle_anchor, interval, count, subscription.period_index)
+    subscription.current_period_end = period_end(
+        subscription.billing_cycle_anchor, interval, count, subscription.period_index
+    )
     if subscription.status == Subscription.Status.TRIALING:
         subscription.status = Subscription.Status.ACTIVE
     discounts = _active_discounts(subscription, start)
-    lines = _period_lines(subscription, start, subscription.current_period_end, trial=False) + _pending_lines(subscription)
+    lines = _period_lines(subscription, start, subscription.current_period_end, trial=False) + _pending_lines(
+        subscription
+    )
     invoice = invoice_create_draft(
         customer=subscription.customer,
         subscription=subscription,
@@ -774,8 +878,12 @@ def _renew_locked(subscription: Subscription) -> Invoice:
     else:
         _collect(subscription, invoice, paused=subscription.collection_paused)
     audit.record(
-        account=subscription.account, livemode=subscription.livemode, actor=SYSTEM, action="subscription.renew",
-        obj=subscription, changes={"invoice": invoice.id, "invoice_status": invoice.status},
+        account=subscription.account,
+        livemode=subscription.livemode,
+        actor=SYSTEM,
+        action="subscription.renew",
+        obj=subscription,
+        changes={"invoice": invoice.id, "invoice_status": invoice.status},
     )
     return invoice
 
@@ -794,14 +902,30 @@ def subscription_advance(*, subscription_id: str) -> int:
             resumes_at = subscription.pause_collection_resumes_at
             if resumes_at and resumes_at <= now and resumes_at <= subscription.current_period_end:
                 _resume_locked(subscription, Actor.system("automatic resume"))
-            elif subscription.cancel_at and subscription.cancel_at <= now and subscription.cancel_at <= subscription.current_period_end:
+            elif (
+                subscription.cancel_at
+                and subscription.cancel_at <= now
+                and subscription.cancel_at <= subscription.current_period_end
+            ):
                 _end_locked(subscription, at=subscription.cancel_at)
-                audit.record(account=subscription.account, livemode=subscription.livemode, actor=SYSTEM, action="subscription.end", obj=subscription)
+                audit.record(
+                    account=subscription.account,
+                    livemode=subscription.livemode,
+                    actor=SYSTEM,
+                    action="subscription.end",
+                    obj=subscription,
+                )
             elif subscription.current_period_end <= now and subscription.status == Subscription.Status.INCOMPLETE:
                 break
             elif subscription.current_period_end <= now and subscription.cancel_at_period_end:
                 _end_locked(subscription, at=subscription.current_period_end)
-                audit.record(account=subscription.account, livemode=subscription.livemode, actor=SYSTEM, action="subscription.end", obj=subscription)
+                audit.record(
+                    account=subscription.account,
+                    livemode=subscription.livemode,
+                    actor=SYSTEM,
+                    action="subscription.end",
+                    obj=subscription,
+                )
             elif subscription.current_period_end <= now:
                 _renew_locked(subscription)
             else:
@@ -826,4 +950,10 @@ def _expire_incomplete(subscription: Subscription) -> None:
         invoice.save()
         emit("invoice.voided", invoice)
     emit("customer.subscription.updated", subscription, before=before)
-    audit.record(account=subscription.account, livemode=subscription.livemode, actor=SYSTEM, action="subscription.expire", obj=subscription)
+    audit.record(
+        account=subscription.account,
+        livemode=subscription.livemode,
+        actor=SYSTEM,
+        action="subscription.expire",
+        obj=subscription,
+    )

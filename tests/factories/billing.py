@@ -8,8 +8,8 @@ from factory.django import DjangoModelFactory
 from billing.audit import Actor
 from billing.gateways import CardInput, SepaInput
 from billing.models import Account, Customer, Price, Product, TaxRate
-from billing.services.payment_methods import payment_method_attach, payment_method_create
 from billing.services.customers import customer_set_default_payment_method
+from billing.services.payment_methods import payment_method_attach, payment_method_create
 
 ACTOR = Actor.system("factory")
 
@@ -71,7 +71,9 @@ class TaxRateFactory(DjangoModelFactory):
 def card(customer, number="4242424242424242", *, default=True):
     """Create a card through the test gateway, attach it and (by default) make it the default."""
     pm = payment_method_create(
-        account=customer.account, livemode=customer.livemode, actor=ACTOR,
+        account=customer.account,
+        livemode=customer.livemode,
+        actor=ACTOR,
         card=CardInput(number=number, exp_month=12, exp_year=2035, cvc="123"),
     )
     pm = payment_method_attach(payment_method=pm, customer=customer, actor=ACTOR)
