@@ -19,7 +19,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	touch $@
 
 locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po $(VENV)/.runtime
-	$(BIN)/pybabel compile -D django -d locale -l $* 2>&1 | grep -v "^compiling" || true
+	$(BIN)/pybabel compile -D django -d locale -l $*
 
 translations: locale/de/LC_MESSAGES/django.mo
 
