@@ -38,6 +38,9 @@ def record(*, type: str, obj, data: dict, previous_attributes: dict | None = Non
 
 def enqueue_fan_out(event_id: str) -> None:
     if settings.CELERY_TASK_ALWAYS_EAGER:
+        # Outside a worker Celery has not imported the apps' task modules yet (autodiscovery is lazy).
+        if FAN_OUT_TASK not in current_app.tasks:
+            current_app.loader.import_default_modules()
         task = current_app.tasks.get(FAN_OUT_TASK)
         if task is not None:
             task.apply(args=[event_id])

@@ -1,0 +1,251 @@
+"""Benchmark: billing-cycle renewals per second on PostgreSQL, against a bare bulk insert of the same invoices.
+
+Run ``python bench/billing_cycle.py`` (or ``make bench``). It creates the database named by
+``BENCH_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/billing_bench``), migrates it,
+builds ``BENCH_N`` (default 10 000) active monthly subscriptions that are all due now, times one
+``billing_cycle_run`` renewing them (per renewal: invoice, line, number, finalize, charge through the
+test gateway, events, audit entry, each in its own transaction), drops the database and prints one
+JSON line. The baseline, measured in the same run, is a bare ``bulk_create`` of as many invoices and
+line items in one transaction, so ``ratio`` says how much the engine's bookkeeping costs over the
+rows it must write anyway.
+
+Webhook fan-out is a separate Celery task and not measured: the script runs without a broker.
+
+``run(n)`` only uses the ORM, so tests can call it against their already configured database.
+"""
+
+import datetime as dt
+import json
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/billing_bench"
+DEFAULT_N = 10_000
+QUERY_SAMPLE = 20  # subscriptions renewed under CaptureQueriesContext to count queries per renewal
+BATCH = 2_000
+BASELINE_ROUNDS = 3
+
+
+def _due_subscriptions(account, price, n: int, now: dt.datetime) -> list[str]:
+    """``n`` customers with a chargeable card and an active monthly subscription due at ``now``,
+    inserted with bulk_create (setup, not measured). Returns the subscription ids."""
+    from django.db import transaction
+
+    from billing.models import Customer, PaymentMethod, Subscription, SubscriptionItem
+    from billing.periods import add_months, period_end
+
+    anchor = add_months(now, -1) - dt.timedelta(minutes=1)
+    tenant = {"account": account, "livemode": False}
+    customers, methods, subscriptions, items = [], [], [], []
+    for i in range(n):
+        customer = Customer(**tenant, created=anchor, email=f"bench{i}@example.com", name=f"Bench {i}", currency="eur")
+        method = PaymentMethod(
+            **tenant,
+            created=anchor,
+            customer=customer,
+            type=PaymentMethod.Type.CARD,
+            card_brand="visa",
+            card_last4="4242",
+            card_exp_month=12,
+            card_exp_year=now.year + 3,
+            card_funding="credit",
+            country="US",
+            fingerprint=secrets.token_hex(8),
+            # The test gateway's reference format for a card whose charges succeed.
+            gateway_reference=f"test_succeed_{secrets.token_hex(8)}",
+        )
+        customer.default_payment_method_id = method.id  # foreign keys are checked at commit
+        subscription = Subscription(
+            **tenant,
+            created=anchor,
+            customer=customer,
+            status=Subscription.Status.ACTIVE,
+            currency="eur",
+            billing_cycle_anchor=anchor,
+            current_period_start=anchor,
+            current_period_end=period_end(anchor, "month", 1, 1),
+            period_index=1,
+            start_date=anchor,
+        )
+        item = SubscriptionItem(**tenant, created=anchor, subscription=subscription, price=price, quantity=1)
+        customers.append(customer)
+        methods.append(method)
+        subscriptions.append(subscription)
+        items.append(item)
+    with transaction.atomic():
+        Customer.objects.bulk_create(customers, batch_size=BATCH)
+        PaymentMethod.objects.bulk_create(methods, batch_size=BATCH)
+        Subscription.objects.bulk_create(subscriptions, batch_size=BATCH)
+        SubscriptionItem.objects.bulk_create(items, batch_size=BATCH)
+    return [s.id for s in subscriptions]
+
+
+def _baseline(subscription_ids: list[str], price, now: dt.datetime, *, round_: int) -> float:
+    """Seconds to bulk insert one invoice and one line item per subscription in one transaction."""
+    from django.db import transaction
+
+    from billing.models import Invoice, InvoiceLineItem, Subscription
+
+    subscriptions = list(Subscription.objects.filter(pk__in=subscription_ids).only("id", "account_id", "customer_id"))
+    started = time.perf_counter()
+    invoices, lines = [], []
+    for i, subscription in enumerate(subscriptions):
+        invoice = Invoice(
+            account_id=subscription.account_id,
+            livemode=False,
+            created=now,
+            customer_id=subscription.customer_id,
+            subscription_id=subscription.id,
+            status=Invoice.Status.PAID,
+            number=f"BASELINE{round_}-{i:06d}",
+            currency="eur",
+            billing_reason=Invoice.BillingReason.SUBSCRIPTION_CYCLE,
+            period_start=now,
+            period_end=now + dt.timedelta(days=30),
+            subtotal=price.unit_amount,
+            total_excluding_tax=price.unit_amount,
+            total=price.unit_amount,
+            amount_due=price.unit_amount,
+            amount_paid=price.unit_amount,
+            finalized_at=now,
+            paid_at=now,
+        )
+        invoices.append(invoice)
+        lines.append(
+            InvoiceLineItem(
+                account_id=subscription.account_id,
+                livemode=False,
+                created=now,
+                invoice=invoice,
+                subscription_id=subscription.id,
+                price=price,
+                description="1 × Bench plan",
+                amount=price.unit_amount,
+                taxable_amount=price.unit_amount,
+                currency="eur",
+                period_start=now,
+                period_end=now + dt.timedelta(days=30),
+            )
+        )
+    with transaction.atomic():
+        Invoice.objects.bulk_create(invoices, batch_size=BATCH)
+        InvoiceLineItem.objects.bulk_create(lines, batch_size=BATCH)
+    return time.perf_counter() - started
+
+
+def run(n: int) -> dict:
+    """Build ``n`` due subscriptions, renew them with the billing cycle and compare with the baseline.
+
+    Needs a configured, migrated Django database (the bench's own, or a test's)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from billing.audit import Actor
+    from billing.models import Account, Invoice
+    from billing.services.accounts import account_create
+    from billing.services.billing_cycle import billing_cycle_run
+    from billing.services.catalog import price_create, product_create
+
+    actor = Actor.system("bench")
+    now = timezone.now()
+    account, *_ = account_create(name="Bench merchant", plan=Account.Plan.BILLING, actor=actor)
+    product = product_create(account=account, livemode=False, actor=actor, name="Bench plan")
+    price = price_create(
+        product=product, actor=actor, currency="eur", unit_amount=1500, interval="month", tax_behavior="exclusive"
+    )
+
+    # Queries per renewal, counted on a small sample (this also warms up connection and caches).
+    sample = _due_subscriptions(account, price, QUERY_SAMPLE, now)
+    with CaptureQueriesContext(connection) as captured:
+        sample_summary = billing_cycle_run(now=now)
+    if sample_summary["subscriptions"] != len(sample) or sample_summary["errors"]:
+        raise RuntimeError(f"the query sample did not renew cleanly: {sample_summary}")
+    queries_per_renewal = len(captured.captured_queries) / len(sample)
+
+    subscription_ids = _due_subscriptions(account, price, n, now)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # fresh bulk-loaded tables: give the planner real statistics
+    started = time.perf_counter()
+    summary = billing_cycle_run(now=now)
+    seconds = time.perf_counter() - started
+    if summary["errors"]:
+        raise RuntimeError(f"the billing cycle reported errors: {summary}")
+    renewed = Invoice.objects.filter(
+        subscription_id__in=subscription_ids, billing_reason=Invoice.BillingReason.SUBSCRIPTION_CYCLE, status="paid"
+    ).count()
+
+    # Best of a few rounds: one bulk insert is short enough for a checkpoint or autovacuum to skew it.
+    baseline_seconds = min(_baseline(subscription_ids, price, now, round_=round_) for round_ in range(BASELINE_ROUNDS))
+    return {
+        "bench": "billing_cycle",
+        "n": n,
+        "renewed": renewed,
+        "renewals_per_second": round(n / seconds, 1),
+        "seconds": round(seconds, 3),
+        "baseline": "bulk insert of the same invoices+lines",
+        "baseline_seconds": round(baseline_seconds, 3),
+        "ratio": round(seconds / baseline_seconds, 1),
+        "queries_per_renewal": round(queries_per_renewal, 1),
+        "database": connection.vendor,
+    }
+
+
+def _maintenance(url: str) -> tuple[str, str]:
+    """The server's ``postgres`` database URL (for CREATE/DROP DATABASE) and the bench database's name."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name:
+        raise SystemExit(
+            "BENCH_DATABASE_URL must name a database, e.g. postgres://postgres@127.0.0.1:5432/billing_bench"
+        )
+    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql", "pgsql") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, "/postgres", parts.query, "")), name
+
+
+def _recreate(url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+    from psycopg import sql
+
+    maintenance, name = _maintenance(url)
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if not drop_only:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def main() -> None:
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    n = int(os.environ.get("BENCH_N", DEFAULT_N))
+    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
+        raise SystemExit("BENCH_DATABASE_URL must be a PostgreSQL URL: the bench creates and drops that database.")
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + secrets.token_hex(16))
+    os.environ["DEBUG"] = "0"  # DEBUG would record every query
+    os.environ["REDIS_URL"] = ""  # no broker: the webhook fan-out is not part of what is measured
+    sys.path.insert(0, str(ROOT))
+
+    _recreate(url)
+    try:
+        import django
+        from django.core.management import call_command
+        from django.db import connections
+
+        django.setup()
+        call_command("migrate", verbosity=0, interactive=False)
+        result = run(n)
+        connections.close_all()
+    finally:
+        _recreate(url, drop_only=True)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

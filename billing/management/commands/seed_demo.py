@@ -1,0 +1,45 @@
+"""Load the demo merchant with months of billing history (development only; idempotent)."""
+
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from billing import demo
+
+
+class Command(BaseCommand):
+    help = (
+        f'Create the demo merchant "{demo.ACCOUNT_NAME}" with customers, subscriptions and six months of '
+        f"invoices, and the superuser {demo.ADMIN_USERNAME}/{demo.ADMIN_PASSWORD}. Needs DEBUG=1. "
+        "Running it again changes nothing."
+    )
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                f"seed_demo only runs with DEBUG=1: it creates the superuser "
+                f"'{demo.ADMIN_USERNAME}' with the password '{demo.ADMIN_PASSWORD}', which must never exist "
+                "outside a development machine. Set DEBUG=1 in the environment to load the demo data."
+            )
+        started = time.monotonic()
+        try:
+            result = demo.seed()
+        except demo.DemoError as error:
+            raise CommandError(f"Demo data not loaded: {error}.")
+        account = result.account
+        if result.created:
+            self.stdout.write(self.style.SUCCESS(f"Created the demo merchant {account.name} ({account.id})."))
+            self.stdout.write("API keys (shown only this once; only their hashes are stored):")
+            self.stdout.write(f"  test secret key: {result.test_secret_key}")
+            self.stdout.write(f"  live secret key: {result.live_secret_key}")
+            self.stdout.write(f"Built in {time.monotonic() - started:.1f} s by the billing engine.")
+        else:
+            self.stdout.write(f"The demo merchant {account.name} ({account.id}) already exists; nothing changed.")
+            self.stdout.write(
+                "Its API keys were shown when it was created and cannot be shown again. For new keys, create "
+                'another account: python manage.py create_account "My Shop" --plan billing'
+            )
+        self.stdout.write(f"Admin: http://127.0.0.1:8000/admin/  login: {demo.ADMIN_USERNAME} / {demo.ADMIN_PASSWORD}")
+        for line in demo.summary(account):
+            self.stdout.write(line)
