@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -132,6 +133,10 @@ FEE_FREE_INVOICES_PER_MONTH = env.int("FEE_FREE_INVOICES_PER_MONTH", default=25)
 FEE_RECURRING_PERCENT = env.str("FEE_RECURRING_PERCENT", default="0.5")
 FEE_ONE_OFF_PERCENT = env.str("FEE_ONE_OFF_PERCENT", default="0.4")
 
+# API: requests per second per key (Stripe's limits); 0 disables the limit.
+API_RATE_LIMIT_LIVE = env.int("API_RATE_LIMIT_LIVE", default=100)
+API_RATE_LIMIT_TEST = env.int("API_RATE_LIMIT_TEST", default=25)
+
 # Security
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -149,15 +154,15 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'", "'nonce'"],
-        "style-src": ["'self'", "'nonce'"],
-        "img-src": ["'self'", "data:"],
-        "font-src": ["'self'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-        "base-uri": ["'none'"],
-        "object-src": ["'none'"],
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
     },
 }
 
@@ -166,5 +171,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "weasyprint": {"level": "WARNING"}},
 }
