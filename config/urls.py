@@ -12,5 +12,6 @@ def healthz(request):
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz),
+    path("", include("api.urls")),
     path("", include("portal.urls")),
 ]

@@ -1,0 +1,71 @@
+"""``expand[]``: replace ids in a response with the objects, loaded in one query per step and type."""
+
+from billing import representations
+from billing.models import Charge, Customer, Invoice, PaymentMethod, Price, Product, Subscription, TaxRate
+
+from api import errors
+
+MAX_DEPTH = 4
+
+# id prefix -> (model, renderer, prefetches)
+EXPANDABLE = {
+    "cus": (Customer, representations.customer, []),
+    "pm": (PaymentMethod, representations.payment_method, []),
+    "prod": (Product, representations.product, []),
+    "price": (Price, representations.price, []),
+    "txr": (TaxRate, representations.tax_rate, []),
+    "sub": (Subscription, representations.subscription, representations.PREFETCH[Subscription]),
+    "in": (Invoice, representations.invoice, representations.PREFETCH[Invoice] + ["account"]),
+    "ch": (Charge, representations.charge, ["payment_method"]),
+}
+
+
+def register(prefix: str, model, render, prefetch=()) -> None:
+    """Other apps add their own expandable objects (e.g. portal configurations)."""
+    EXPANDABLE[prefix] = (model, render, list(prefetch))
+
+
+def _kind(value) -> str | None:
+    if isinstance(value, str) and "_" in value:
+        prefix = value.split("_", 1)[0]
+        return prefix if prefix in EXPANDABLE else None
+    return None
+
+
+def apply(data: dict, paths: list[str], caller) -> dict:
+    for path in paths:
+        parts = path.split(".")
+        depth = len(parts) - (1 if parts[0] == "data" else 0)
+        if depth > MAX_DEPTH or not all(parts):
+            raise errors.invalid("expand", f"You cannot expand more than {MAX_DEPTH} levels of a property: {path}.")
+        nodes = [data]
+        for i, part in enumerate(parts):
+            nodes = _step(nodes, part, path, expand=not (part == "data" and i == 0 and data.get("object") in ("list", "search_result")), caller=caller)
+    return data
+
+
+def _step(nodes: list, part: str, path: str, *, expand: bool, caller) -> list:
+    pending: dict[str, list[tuple[dict, str]]] = {}
+    following = []
+    for node in nodes:
+        if not isinstance(node, dict) or part not in node:
+            raise errors.invalid("expand", f"This property cannot be expanded ({path}).")
+        value = node[part]
+        kind = _kind(value) if expand else None
+        if kind:
+            pending.setdefault(kind, []).append((node, part))
+        elif isinstance(value, list):
+            following.extend(value)
+        elif value is not None:
+            following.append(value)
+    for kind, places in pending.items():
+        model, render, prefetch = EXPANDABLE[kind]
+        wanted = {node[key] for node, key in places}
+        found = {
+            obj.pk: render(obj)
+            for obj in model.objects.filter(pk__in=wanted, account=caller.account, livemode=caller.livemode).prefetch_related(*prefetch)
+        }
+        for node, key in places:
+            node[key] = found.get(node[key], node[key])
+            following.append(node[key])
+    return [n for n in following if isinstance(n, dict)]

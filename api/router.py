@@ -1,0 +1,137 @@
+"""Operations (method, path, params, handler) -> Django URL patterns; the request pipeline for each."""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.http import HttpResponse, JsonResponse
+from django.urls import path as django_path
+from django.views.decorators.csrf import csrf_exempt
+
+from billing.events import API_VERSION
+from billing.exceptions import BillingError
+
+from api import errors, expand, idempotency, ratelimit
+from api.auth import Caller, authenticate
+from api.encoding import EncodingError, parse_body, parse_query
+from api.params import Object
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str  # OpenAPI style: /v1/customers/{customer}
+    handler: Callable
+    params: Object
+    response: str
+    summary: str = ""
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    caller: Caller
+    request: object
+
+    @property
+    def account(self):
+        return self.caller.account
+
+    @property
+    def livemode(self) -> bool:
+        return self.caller.livemode
+
+    @property
+    def actor(self):
+        return self.caller.actor
+
+    def scope(self, model):
+        """Every read goes through here: rows of this account and mode only."""
+        return model.objects.filter(account=self.account, livemode=self.livemode)
+
+    def get(self, model, object_id: str, label: str, *, param: str = "id", queryset=None):
+        queryset = queryset if queryset is not None else self.scope(model)
+        obj = queryset.filter(pk=object_id).first() if isinstance(object_id, str) else None
+        if obj is None:
+            raise errors.no_such(label, object_id, param=param)
+        return obj
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(method: str, path: str, *, params: dict | None = None, response: str, summary: str = "", tags=()):
+    def register(handler):
+        OPERATIONS.append(Operation(method, path, handler, Object(params or {}), response, summary, list(tags)))
+        return handler
+
+    return register
+
+
+def _not_found(request) -> JsonResponse:
+    return errors.ApiError(f"Unrecognized request URL ({request.method}: {request.path}).", status=404).response()
+
+
+def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
+    record = None
+    try:
+        caller = authenticate(request)
+        ratelimit.check(caller)
+        if op.method in ("GET", "DELETE"):
+            raw = parse_query(request.META.get("QUERY_STRING", ""))
+        else:
+            raw = parse_body(request.body)
+        params = op.params.parse(raw, "")
+        key = request.headers.get("Idempotency-Key") if op.method == "POST" else None
+        if key:
+            claimed = idempotency.begin(caller, key, idempotency.fingerprint(op.method, request.path, raw))
+            if isinstance(claimed, HttpResponse):
+                return claimed
+            record = claimed
+        ctx = Context(caller=caller, request=request)
+        body = op.handler(ctx, params, **kwargs)
+        if isinstance(body, HttpResponse):
+            response = body
+        else:
+            response = JsonResponse(expand.apply(body, params.get("expand") or [], caller))
+    except errors.ApiError as error:
+        response = error.response()
+    except EncodingError as error:
+        response = errors.ApiError(error.message, param=error.param, code="parameter_invalid_string").response()
+    except BillingError as error:
+        response = errors.from_domain(error).response()
+    except Exception:
+        logger.exception("API %s %s failed", request.method, request.path)
+        response = errors.ApiError("An unknown error occurred.", status=500, type="api_error").response()
+    if record is not None:
+        idempotency.finish(record, response, getattr(request, "request_id", ""))
+    response["Stripe-Version"] = request.headers.get("Stripe-Version") or API_VERSION
+    return response
+
+
+def _view(ops: dict[str, Operation]):
+    @csrf_exempt
+    def view(request, **kwargs):
+        op = ops.get(request.method)
+        return dispatch(request, op, kwargs) if op else _not_found(request)
+
+    return view
+
+
+def urlpatterns() -> list:
+    by_path: dict[str, dict[str, Operation]] = defaultdict(dict)
+    for op in OPERATIONS:
+        by_path[op.path][op.method] = op
+    patterns = []
+    # Literal paths before parameterised ones (/v1/subscriptions/search before /v1/subscriptions/{id}).
+    for path, ops in sorted(by_path.items(), key=lambda item: ("{" in item[0], item[0])):
+        route = path.lstrip("/").replace("{", "<str:").replace("}", ">")
+        patterns.append(django_path(route, _view(ops)))
+    return patterns
+
+
+def not_found_view(request, rest: str = ""):
+    return csrf_exempt(_not_found)(request)
