@@ -4,11 +4,10 @@ import base64
 import datetime as dt
 from dataclasses import dataclass
 
+from api.errors import ApiError
 from billing import clock
 from billing.audit import Actor
 from billing.models import Account, ApiKey
-
-from api.errors import ApiError
 
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -50,11 +49,7 @@ def authenticate(request) -> Caller:
             "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
             status=401,
         )
-    key = (
-        ApiKey.objects.select_related("account")
-        .filter(key_hash=ApiKey.hash(secret), revoked_at__isnull=True)
-        .first()
-    )
+    key = ApiKey.objects.select_related("account").filter(key_hash=ApiKey.hash(secret), revoked_at__isnull=True).first()
     if key is None:
         raise ApiError(f"Invalid API Key provided: {_redact(secret)}", status=401, code="api_key_invalid")
     now = clock.now()

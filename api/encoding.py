@@ -50,7 +50,7 @@ def parse_pairs(pairs: list[tuple[str, str]]) -> dict:
         node: dict | list = root
         for depth, token in enumerate(path[:-1]):
             wants_list = path[depth + 1] == ""
-            node = _descend(node, token, wants_list, key, path[depth + 1:])
+            node = _descend(node, token, wants_list, key, path[depth + 1 :])
         _assign(node, path[-1], value, key)
     return _finish(root, parent="")
 

@@ -1,9 +1,8 @@
 """``expand[]``: replace ids in a response with the objects, loaded in one query per step and type."""
 
+from api import errors
 from billing import representations
 from billing.models import Charge, Customer, Invoice, PaymentMethod, Price, Product, Subscription, TaxRate
-
-from api import errors
 
 MAX_DEPTH = 4
 
@@ -40,7 +39,13 @@ def apply(data: dict, paths: list[str], caller) -> dict:
             raise errors.invalid("expand", f"You cannot expand more than {MAX_DEPTH} levels of a property: {path}.")
         nodes = [data]
         for i, part in enumerate(parts):
-            nodes = _step(nodes, part, path, expand=not (part == "data" and i == 0 and data.get("object") in ("list", "search_result")), caller=caller)
+            nodes = _step(
+                nodes,
+                part,
+                path,
+                expand=not (part == "data" and i == 0 and data.get("object") in ("list", "search_result")),
+                caller=caller,
+            )
     return data
 
 
@@ -63,7 +68,9 @@ def _step(nodes: list, part: str, path: str, *, expand: bool, caller) -> list:
         wanted = {node[key] for node, key in places}
         found = {
             obj.pk: render(obj)
-            for obj in model.objects.filter(pk__in=wanted, account=caller.account, livemode=caller.livemode).prefetch_related(*prefetch)
+            for obj in model.objects.filter(
+                pk__in=wanted, account=caller.account, livemode=caller.livemode
+            ).prefetch_related(*prefetch)
         }
         for node, key in places:
             node[key] = found.get(node[key], node[key])

@@ -7,10 +7,9 @@ import json
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 
-from billing import clock
-
 from api.errors import ApiError
 from api.models import IdempotencyRecord
+from billing import clock
 
 RETENTION = dt.timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -34,7 +33,12 @@ def begin(caller, key: str, print_: str) -> IdempotencyRecord | HttpResponse:
         pass
     record = IdempotencyRecord.objects.filter(**scope).first()
     if record is None:  # removed meanwhile: the caller may retry
-        raise ApiError("There is currently another in-progress request using this Idempotent Key.", status=409, type="idempotency_error", code="idempotency_key_in_use")
+        raise ApiError(
+            "There is currently another in-progress request using this Idempotent Key.",
+            status=409,
+            type="idempotency_error",
+            code="idempotency_key_in_use",
+        )
     if record.fingerprint != print_:
         raise ApiError(
             f"Keys for idempotent requests can only be used with the same parameters they were first used with. "

@@ -7,7 +7,9 @@ def page(queryset, params: dict, *, url: str, render, label: str) -> dict:
     limit = params.get("limit") or 10
     after, before = params.get("starting_after"), params.get("ending_before")
     if after and before:
-        raise errors.invalid("ending_before", "You may only specify one of these parameters: starting_after, ending_before.")
+        raise errors.invalid(
+            "ending_before", "You may only specify one of these parameters: starting_after, ending_before."
+        )
     for cursor, param in ((after, "starting_after"), (before, "ending_before")):
         if cursor and not queryset.filter(pk=cursor).exists():
             raise errors.no_such(label, cursor, param=param)

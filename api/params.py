@@ -34,7 +34,10 @@ class Field:
         if self.description:
             schema["description"] = self.description
         if self.unsettable:
-            return {"anyOf": [schema, {"type": "string", "enum": [""]}], **({"description": self.description} if self.description else {})}
+            return {
+                "anyOf": [schema, {"type": "string", "enum": [""]}],
+                **({"description": self.description} if self.description else {}),
+            }
         return schema
 
     def base_schema(self) -> dict:
@@ -42,7 +45,9 @@ class Field:
 
     def _scalar(self, value, path: str, kind: str) -> str:
         if not isinstance(value, str):
-            raise errors.invalid(path, f"Invalid {kind}: {path} must be a {kind}, not an object or array.", f"parameter_invalid_{kind}")
+            raise errors.invalid(
+                path, f"Invalid {kind}: {path} must be a {kind}, not an object or array.", f"parameter_invalid_{kind}"
+            )
         return value
 
 
@@ -56,11 +61,17 @@ class String(Field):
     def convert(self, value, path):
         value = self._scalar(value, path, "string")
         if self.choices and value not in self.choices:
-            raise errors.invalid(path, f"Invalid {path}: must be one of {', '.join(self.choices)}", "parameter_invalid_string")
+            raise errors.invalid(
+                path, f"Invalid {path}: must be one of {', '.join(self.choices)}", "parameter_invalid_string"
+            )
         if len(value) > self.max_length:
-            raise errors.invalid(path, f"Invalid {path}: must be at most {self.max_length} characters", "parameter_invalid_string")
+            raise errors.invalid(
+                path, f"Invalid {path}: must be at most {self.max_length} characters", "parameter_invalid_string"
+            )
         if len(value) < self.min_length:
-            raise errors.invalid(path, f"Invalid {path}: must be at least {self.min_length} characters", "parameter_invalid_empty")
+            raise errors.invalid(
+                path, f"Invalid {path}: must be at least {self.min_length} characters", "parameter_invalid_empty"
+            )
         return value
 
     def base_schema(self):
@@ -87,7 +98,9 @@ class Integer(Field):
         if abs(number) > 2**63 - 1:
             raise errors.invalid(path, f"Invalid integer: {path} is too large", "parameter_invalid_integer")
         if self.min_value is not None and number < self.min_value:
-            raise errors.invalid(path, f"Invalid {path}: must be at least {self.min_value}", "parameter_invalid_integer")
+            raise errors.invalid(
+                path, f"Invalid {path}: must be at least {self.min_value}", "parameter_invalid_integer"
+            )
         if self.max_value is not None and number > self.max_value:
             raise errors.invalid(path, f"Invalid {path}: must be at most {self.max_value}", "parameter_invalid_integer")
         return number
@@ -117,8 +130,14 @@ class Decimal(Field):
                 raise InvalidOperation
         except InvalidOperation:
             raise errors.invalid(path, f"Invalid decimal: {value[:40]}", "parameter_invalid_number")
-        if (self.min_value is not None and number < self.min_value) or (self.max_value is not None and number > self.max_value):
-            raise errors.invalid(path, f"Invalid {path}: must be between {self.min_value} and {self.max_value}", "parameter_invalid_number")
+        if (self.min_value is not None and number < self.min_value) or (
+            self.max_value is not None and number > self.max_value
+        ):
+            raise errors.invalid(
+                path,
+                f"Invalid {path}: must be between {self.min_value} and {self.max_value}",
+                "parameter_invalid_number",
+            )
         return number
 
 
@@ -167,11 +186,19 @@ class Map(Field):
         out = {}
         for key, item in value.items():
             if not isinstance(item, str):
-                raise errors.invalid(child(path, key), f"Invalid {child(path, key)}: values must be strings", "parameter_invalid_string")
+                raise errors.invalid(
+                    child(path, key), f"Invalid {child(path, key)}: values must be strings", "parameter_invalid_string"
+                )
             if len(key) > 40:
-                raise errors.invalid(child(path, key), f"Invalid {path} key: keys are at most 40 characters", "parameter_invalid_string")
+                raise errors.invalid(
+                    child(path, key), f"Invalid {path} key: keys are at most 40 characters", "parameter_invalid_string"
+                )
             if len(item) > 500:
-                raise errors.invalid(child(path, key), f"Invalid {child(path, key)}: values are at most 500 characters", "parameter_invalid_string")
+                raise errors.invalid(
+                    child(path, key),
+                    f"Invalid {child(path, key)}: values are at most 500 characters",
+                    "parameter_invalid_string",
+                )
             out[key] = item
         return out
 
@@ -191,7 +218,9 @@ class Array(Field):
         if not isinstance(value, list):
             raise errors.invalid(path, f"Invalid array: {path} must be an array", "parameter_invalid_array")
         if len(value) > self.max_items:
-            raise errors.invalid(path, f"Invalid {path}: at most {self.max_items} items are allowed", "parameter_invalid_array")
+            raise errors.invalid(
+                path, f"Invalid {path}: at most {self.max_items} items are allowed", "parameter_invalid_array"
+            )
         return [self.item.parse(item, child(path, i)) for i, item in enumerate(value)]
 
     def base_schema(self):
@@ -205,7 +234,9 @@ class Object(Field):
 
     def convert(self, value, path):
         if not isinstance(value, dict):
-            raise errors.invalid(path, f"Invalid object: {path} must be an object (use {path}[key]=value)", "parameter_invalid_object")
+            raise errors.invalid(
+                path, f"Invalid object: {path} must be an object (use {path}[key]=value)", "parameter_invalid_object"
+            )
         for key in value:
             if key not in self.fields:
                 raise errors.unknown(child(path, key))
@@ -218,7 +249,11 @@ class Object(Field):
         return out
 
     def base_schema(self):
-        schema = {"type": "object", "properties": {k: f.schema() for k, f in self.fields.items()}, "additionalProperties": False}
+        schema = {
+            "type": "object",
+            "properties": {k: f.schema() for k, f in self.fields.items()},
+            "additionalProperties": False,
+        }
         required = [k for k, f in self.fields.items() if f.required]
         if required:
             schema["required"] = required

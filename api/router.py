@@ -9,13 +9,12 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import path as django_path
 from django.views.decorators.csrf import csrf_exempt
 
-from billing.events import API_VERSION
-from billing.exceptions import BillingError
-
 from api import errors, expand, idempotency, ratelimit
 from api.auth import Caller, authenticate
 from api.encoding import EncodingError, parse_body, parse_query
 from api.params import Object
+from billing.events import API_VERSION
+from billing.exceptions import BillingError
 
 logger = logging.getLogger(__name__)
 

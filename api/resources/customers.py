@@ -1,12 +1,11 @@
 """/v1/customers"""
 
-from billing import representations
-from billing.models import Customer, PaymentMethod
-from billing.services.customers import customer_create, customer_set_default_payment_method, customer_update
-
 from api import params as p
 from api.pagination import page
 from api.router import operation
+from billing import representations
+from billing.models import Customer, PaymentMethod
+from billing.services.customers import customer_create, customer_set_default_payment_method, customer_update
 
 ADDRESS = p.Object(
     {k: p.String(max_length=200) for k in ("city", "country", "line1", "line2", "postal_code", "state")},
@@ -36,7 +35,9 @@ def _fields(params: dict) -> dict:
     for key in SIMPLE:
         if key in params:
             value = params[key]
-            out[key] = None if value is p.UNSET and key in ("address", "shipping") else ("" if value is p.UNSET else value)
+            out[key] = (
+                None if value is p.UNSET and key in ("address", "shipping") else ("" if value is p.UNSET else value)
+            )
     if out.get("preferred_locales") == "":
         out["preferred_locales"] = []
     return out
@@ -56,23 +57,46 @@ def _default_payment_method(ctx, customer, params):
 @operation("POST", "/v1/customers", params=FIELDS, response="customer", summary="Create a customer", tags=["Customers"])
 def create(ctx, params):
     customer = customer_create(
-        account=ctx.account, livemode=ctx.livemode, actor=ctx.actor, metadata=params.get("metadata") or {}, **_fields(params)
+        account=ctx.account,
+        livemode=ctx.livemode,
+        actor=ctx.actor,
+        metadata=params.get("metadata") or {},
+        **_fields(params),
     )
     _default_payment_method(ctx, customer, params)
     customer.refresh_from_db()
     return representations.customer(customer)
 
 
-@operation("GET", "/v1/customers/{customer}", params={"expand": p.EXPAND}, response="customer", summary="Retrieve a customer", tags=["Customers"])
+@operation(
+    "GET",
+    "/v1/customers/{customer}",
+    params={"expand": p.EXPAND},
+    response="customer",
+    summary="Retrieve a customer",
+    tags=["Customers"],
+)
 def retrieve(ctx, params, customer):
     return representations.customer(ctx.get(Customer, customer, "customer"))
 
 
-@operation("POST", "/v1/customers/{customer}", params=FIELDS, response="customer", summary="Update a customer", tags=["Customers"])
+@operation(
+    "POST",
+    "/v1/customers/{customer}",
+    params=FIELDS,
+    response="customer",
+    summary="Update a customer",
+    tags=["Customers"],
+)
 def update(ctx, params, customer):
     obj = ctx.get(Customer, customer, "customer")
     metadata = params.get("metadata")
-    obj = customer_update(customer=obj, actor=ctx.actor, **_fields(params), **({"metadata": "" if metadata is p.UNSET else metadata} if "metadata" in params else {}))
+    obj = customer_update(
+        customer=obj,
+        actor=ctx.actor,
+        **_fields(params),
+        **({"metadata": "" if metadata is p.UNSET else metadata} if "metadata" in params else {}),
+    )
     _default_payment_method(ctx, obj, params)
     obj.refresh_from_db()
     return representations.customer(obj)

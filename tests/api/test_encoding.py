@@ -41,7 +41,7 @@ def test_limits():
 
 
 keys = st.from_regex(r"[a-z_]{1,8}", fullmatch=True).filter(lambda k: k != "metadata")
-scalars = st.one_of(st.text(max_size=20), st.booleans(), st.integers(min_value=-10**6, max_value=10**6))
+scalars = st.one_of(st.text(max_size=20), st.booleans(), st.integers(min_value=-(10**6), max_value=10**6))
 values = st.recursive(
     scalars,
     lambda children: st.one_of(

@@ -8,8 +8,13 @@ from tests.factories.billing import ACTOR
 
 def test_create_retrieve_update_list(client):
     created = client.v1.customers.create(
-        {"email": "ada@example.com", "name": "Ada", "preferred_locales": ["de"], "metadata": {"plan": "gold"},
-         "address": {"line1": "Hauptstr. 1", "city": "Berlin", "country": "DE"}}
+        {
+            "email": "ada@example.com",
+            "name": "Ada",
+            "preferred_locales": ["de"],
+            "metadata": {"plan": "gold"},
+            "address": {"line1": "Hauptstr. 1", "city": "Berlin", "country": "DE"},
+        }
     )
     assert created.id.startswith("cus_") and created.object == "customer"
     assert created.address.city == "Berlin" and created.metadata.plan == "gold"
