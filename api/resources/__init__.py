@@ -1,3 +1,7 @@
-"""API resources, one module per Stripe object; importing them registers their operations."""
+"""API resources, one module per Stripe object; importing the package registers every operation."""
 
-from api.resources import customers  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
