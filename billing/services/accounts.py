@@ -19,6 +19,12 @@ def staff_group() -> Group:
         content_type__model__in=["account", "membership", "apikey"]
     )
     group.permissions.add(*perms)
+    # Staff may look at their account, its members and (redacted) keys; changing them is the operator's.
+    group.permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="billing", codename__in=["view_account", "view_membership", "view_apikey"]
+        )
+    )
     return group
 
 

@@ -246,8 +246,9 @@ def _resolve_discount(
     return coupon, promotion_code
 
 
-def _attach_discount(subscription: Subscription, coupon: Coupon, promotion_code: PromotionCode | None) -> Discount:
-    start = clock.now()
+def _attach_discount(
+    subscription: Subscription, coupon: Coupon, promotion_code: PromotionCode | None, *, start: dt.datetime
+) -> Discount:
     end = add_months(start, coupon.duration_in_months) if coupon.duration == Coupon.Duration.REPEATING else None
     return Discount.objects.create(
         account_id=subscription.account_id,
@@ -375,7 +376,7 @@ def subscription_create(
             )
             item.tax_rates.set(spec.tax_rates)
         if coupon is not None:
-            _attach_discount(subscription, coupon, promotion_code)
+            _attach_discount(subscription, coupon, promotion_code, start=now)
         discounts = _active_discounts(subscription, now)
         invoice = invoice_create_draft(
             customer=customer,
@@ -770,6 +771,82 @@ def subscription_reactivate(*, subscription: Subscription, actor: Actor) -> Subs
             action="subscription.reactivate",
             obj=subscription,
         )
+    return subscription
+
+
+# ---------------------------------------------------------------------------------------------- fields
+
+
+_UNCHANGED = object()
+
+
+def subscription_update_fields(
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    default_payment_method=_UNCHANGED,
+    metadata=_UNCHANGED,
+    default_tax_rates=_UNCHANGED,
+    cancel_at=_UNCHANGED,
+    cancellation_details=_UNCHANGED,
+) -> Subscription:
+    """Plain field changes: default payment method, metadata (merged), default tax rates,
+    ``cancel_at`` (a moment or None) and cancellation details."""
+    from billing.services.common import merge_metadata
+
+    with transaction.atomic():
+        subscription = lock(Subscription, subscription.pk)
+        if subscription.is_ended:
+            raise StateConflict("A canceled subscription can no longer be updated.", param="subscription")
+        before = render(subscription)
+        changed = []
+        if default_payment_method is not _UNCHANGED:
+            if default_payment_method is not None:
+                same_tenant(subscription, default_payment_method)
+                if default_payment_method.customer_id != subscription.customer_id:
+                    raise InvalidRequest(
+                        f"The customer does not have a payment method with the ID {default_payment_method.id}.",
+                        param="default_payment_method",
+                    )
+            subscription.default_payment_method = default_payment_method
+            changed.append("default_payment_method")
+        if metadata is not _UNCHANGED:
+            subscription.metadata = merge_metadata(subscription.metadata, metadata)
+            changed.append("metadata")
+        if cancel_at is not _UNCHANGED:
+            if cancel_at is not None and cancel_at <= clock.now():
+                raise InvalidRequest("cancel_at must be in the future.", param="cancel_at")
+            subscription.cancel_at = cancel_at
+            subscription.canceled_at = clock.now() if cancel_at else None
+            if cancel_at:
+                subscription.cancellation_reason = Subscription.CancellationReason.CANCELLATION_REQUESTED
+            changed += ["cancel_at", "canceled_at", "cancellation_reason"]
+        if cancellation_details is not _UNCHANGED:
+            feedback = cancellation_details.get("feedback", subscription.cancellation_feedback)
+            if feedback and feedback not in Subscription.CancellationFeedback.values:
+                raise InvalidRequest(
+                    f"Invalid cancellation_details[feedback]: {feedback}", param="cancellation_details[feedback]"
+                )
+            subscription.cancellation_feedback = feedback
+            subscription.cancellation_comment = cancellation_details.get("comment", subscription.cancellation_comment)
+            changed += ["cancellation_feedback", "cancellation_comment"]
+        if changed:
+            subscription.save(update_fields=changed)
+        if default_tax_rates is not _UNCHANGED:
+            for rate in default_tax_rates:
+                same_tenant(subscription, rate)
+            subscription.default_tax_rates.set(default_tax_rates)
+        after = render(subscription)
+        if after != before:
+            emit("customer.subscription.updated", subscription, before=before)
+            audit.record(
+                account=subscription.account,
+                livemode=subscription.livemode,
+                actor=actor,
+                action="subscription.update",
+                obj=subscription,
+                changes={k: after[k] for k in after if after[k] != before.get(k)},
+            )
     return subscription
 
 

@@ -226,3 +226,12 @@ def test_bad_input_is_refused_with_the_parameter(db, t0):
     with pytest.raises(InvalidRequest):
         subscription_create(customer=customer, items=[], actor=ACTOR)
     assert Subscription.objects.count() == 1 and Invoice.objects.count() == 1
+
+
+def test_coupon_applies_to_the_first_invoice_with_a_running_clock(db):
+    customer = CustomerFactory()
+    price = PriceFactory(account=customer.account, product__account=customer.account, unit_amount=1000)
+    coupon = coupon_create(account=customer.account, livemode=False, actor=ACTOR, percent_off=10, duration="once")
+    card(customer)
+    subscription = subscription_create(customer=customer, items=[ItemSpec(price)], actor=ACTOR, coupon=coupon)
+    assert subscription.latest_invoice.total_discount == 100 and subscription.latest_invoice.total == 900

@@ -1,0 +1,1189 @@
+"""The Django admin for billing: every model, scoped to the staff user's accounts; writes go through services."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import translation
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from billing import audit, money
+from billing.admin_scoping import (
+    ReadOnlyTenantAdmin,
+    ReadOnlyTenantInline,
+    TenantModelForm,
+    TenantScopedAdmin,
+    TenantScopedMixin,
+    scope_to_user,
+)
+from billing.audit import Actor
+from billing.exceptions import BillingError, InvalidRequest
+from billing.models import (
+    Account,
+    ApiKey,
+    AuditEntry,
+    Charge,
+    Coupon,
+    Customer,
+    Discount,
+    Event,
+    Invoice,
+    InvoiceItem,
+    InvoiceLineItem,
+    Membership,
+    PaymentMethod,
+    Price,
+    Product,
+    PromotionCode,
+    Subscription,
+    SubscriptionItem,
+    TaxId,
+    TaxRate,
+)
+from billing.representations import hosted_invoice_url
+from billing.services import accounts as account_services
+from billing.services import catalog, customers, invoices, subscriptions
+from billing.services.common import emit, render
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def format_money(amount: int | None, currency: str) -> str:
+    if amount is None:
+        return "—"
+    if not currency:
+        return str(amount)
+    return money.format_amount(amount, currency, translation.to_locale(translation.get_language() or "en"))
+
+
+def money_display(field: str, description):
+    @admin.display(description=description, ordering=field)
+    def display(self, obj):
+        return format_money(getattr(obj, field), obj.currency)
+
+    return display
+
+
+def pretty_json(value):
+    if value is None:
+        return "—"
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def adopt(obj, saved) -> None:
+    """Point the instance the admin built at the row a service created, so inlines, the log and the
+    redirect use the real primary key."""
+    obj.pk = saved.pk
+    obj.refresh_from_db()
+    obj._state.adding = False
+
+
+def run_each(model_admin, request, queryset, call, done_message) -> None:
+    """Call a service per selected row; a row the service refuses gets its message, the others proceed."""
+    actor = Actor.staff(request.user)
+    done = 0
+    for obj in queryset:
+        try:
+            call(obj, actor)
+        except BillingError as error:
+            model_admin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        model_admin.message_user(request, done_message(done) % {"count": done}, messages.SUCCESS)
+
+
+EVENT_OBJECTS = {
+    Product: "product",
+    Price: "price",
+    TaxRate: "tax_rate",
+    Coupon: "coupon",
+    PromotionCode: "promotion_code",
+}
+
+
+def update_directly(request, obj, fields: list[str]) -> None:
+    """Save the changed fields of a row that has no update service yet, with its event and audit entry."""
+    if not fields:
+        return
+    model = type(obj)
+    name = EVENT_OBJECTS.get(model, model._meta.model_name)
+    changes = {f: model._meta.get_field(f).value_from_object(obj) for f in fields}
+    try:
+        with transaction.atomic():
+            current = model.objects.select_for_update().get(pk=obj.pk)
+            before = render(current) if model in EVENT_OBJECTS else None
+            for field in fields:
+                setattr(current, field, getattr(obj, field))
+            auto_now = [f.name for f in model._meta.fields if getattr(f, "auto_now", False)]
+            current.save(update_fields=[*fields, *auto_now])
+            if before is not None:
+                emit(f"{name}.updated", current, before=before)
+            audit.record(
+                account=current if isinstance(current, Account) else current.account,
+                livemode=getattr(current, "livemode", False),
+                actor=Actor.staff(request.user),
+                action=f"{name}.update",
+                obj=current,
+                changes=json.loads(json.dumps(changes, cls=DjangoJSONEncoder)),
+            )
+    except IntegrityError:
+        raise InvalidRequest(
+            str(_("Another %(model)s already uses these values.") % {"model": model._meta.verbose_name})
+        )
+    obj.refresh_from_db()
+
+
+def replace_metadata(old: dict | None, new: dict | None) -> dict:
+    """The admin edits metadata as a whole; the services merge, so removed keys are sent empty."""
+    new = new or {}
+    return {**{key: "" for key in (old or {}) if key not in new}, **new}
+
+
+class ServiceWriteAdmin(TenantScopedAdmin):
+    """Rows staff may add and edit: ``add_fields`` on the add form; on the change form
+    ``change_fields``, of which only ``change_editable`` are editable (the rest is fixed at creation,
+    as in Stripe)."""
+
+    add_fields: tuple = ()
+    change_fields: tuple = ()
+    change_editable: tuple = ()
+    # No delete services exist; rows are archived (``active``) instead, as in Stripe.
+    deletable = False
+
+    def get_fields(self, request, obj=None):
+        return self.change_fields if obj is not None else self.add_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return tuple(name for name in self.change_fields if name not in self.change_editable)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.deletable and super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            update_directly(request, obj, [name for name in form.changed_data if name in self.change_editable])
+        else:
+            adopt(obj, self.create(request, form.cleaned_data, Actor.staff(request.user)))
+
+    def create(self, request, data: dict, actor: Actor):
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------- accounts
+
+
+class ApiKeyInline(ReadOnlyTenantInline):
+    model = ApiKey
+    fields = ("name", "redacted", "mode", "created", "last_used_at", "revoked_at")
+
+
+@admin.register(Account)
+class AccountAdmin(TenantScopedAdmin):
+    list_display = ("name", "id", "plan", "invoice_prefix", "created")
+    list_filter = ("plan",)
+    search_fields = ("name", "id")
+    inlines = [ApiKeyInline]
+    actions = ("create_test_key", "create_live_key")
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("name", "plan")
+        return (
+            "id",
+            "name",
+            "plan",
+            "invoice_prefix",
+            "next_invoice_number_test",
+            "next_invoice_number_live",
+            "created",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        fixed = ("id", "next_invoice_number_test", "next_invoice_number_live", "created")
+        # The plan decides fees and live mode: the operator's decision, not the merchant's.
+        return fixed if request.user.is_superuser else (*fixed, "plan")
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_create_key_permission(self, request):
+        return request.user.has_perm("billing.add_apikey")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            update_directly(
+                request, obj, [name for name in form.changed_data if name in ("name", "plan", "invoice_prefix")]
+            )
+            return
+        account, test_secret, live_secret, _user = account_services.account_create(
+            name=form.cleaned_data["name"], plan=form.cleaned_data["plan"], actor=Actor.staff(request.user)
+        )
+        adopt(obj, account)
+        self._show_secret(request, account, test_secret)
+        self._show_secret(request, account, live_secret)
+
+    def _show_secret(self, request, account, secret: str) -> None:
+        self.message_user(
+            request,
+            _("New secret key for %(account)s, shown only this once: %(secret)s")
+            % {"account": account, "secret": secret},
+            messages.WARNING,
+        )
+
+    def _create_keys(self, request, queryset, *, livemode: bool) -> None:
+        for account in queryset:
+            _key, secret = account_services.api_key_create(
+                account=account, livemode=livemode, name=f"Created in the admin by {request.user.get_username()}"
+            )
+            self._show_secret(request, account, secret)
+
+    @admin.action(description=_("Create a test secret key"), permissions=["create_key"])
+    def create_test_key(self, request, queryset):
+        self._create_keys(request, queryset, livemode=False)
+
+    @admin.action(description=_("Create a live secret key"), permissions=["create_key"])
+    def create_live_key(self, request, queryset):
+        self._create_keys(request, queryset, livemode=True)
+
+
+class MembershipAddForm(TenantModelForm):
+    email = forms.EmailField(label=_("Staff user's email"))
+
+    class Meta:
+        model = Membership
+        fields = ["account"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ("user", "account", "created")
+    list_select_related = ("user", "account")
+    search_fields = ("user__email", "user__username", "account__name", "account__id")
+
+    def get_fields(self, request, obj=None):
+        return ("account", "email") if obj is None else ("user", "account", "created")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else ("user", "account", "created")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = MembershipAddForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        account = form.cleaned_data["account"]
+        user = account_services.staff_user_add(account=account, email=form.cleaned_data["email"])
+        membership = Membership.objects.get(user=user, account=account)
+        audit.record(
+            account=account, livemode=False, actor=Actor.staff(request.user), action="membership.create", obj=membership
+        )
+        adopt(obj, membership)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit.record(
+                account=obj.account,
+                livemode=False,
+                actor=Actor.staff(request.user),
+                action="membership.delete",
+                obj=obj,
+                changes={"user": obj.user.get_username()},
+            )
+            obj.delete()
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("account", "user"):
+            self.delete_model(request, membership)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyTenantAdmin):
+    """Keys are created by ``api_key_create`` (the account's actions); only the redacted form is shown."""
+
+    list_display = ("redacted", "name", "created", "last_used_at", "revoked_at", "mode")
+    search_fields = ("redacted", "name")
+    fields = ("redacted", "name", "account", "mode", "created", "last_used_at", "revoked_at")
+
+
+# ---------------------------------------------------------------------------------------------- customers
+
+
+class TaxIdInline(TenantScopedMixin, admin.TabularInline):
+    model = TaxId
+    fields = ("type", "value", "country")
+    extra = 0
+
+
+class PaymentMethodInline(ReadOnlyTenantInline):
+    model = PaymentMethod
+    fk_name = "customer"
+    fields = ("id", "type", "card_brand", "last4", "expiry", "mode")
+
+    @admin.display(description=_("last 4"))
+    def last4(self, obj):
+        return obj.last4
+
+    @admin.display(description=_("expires"))
+    def expiry(self, obj):
+        return f"{obj.card_exp_month:02d}/{obj.card_exp_year}" if obj.card_exp_month else "—"
+
+
+def save_tax_ids(request, customer, formset) -> None:
+    """Tax ids have no service: saved here with the customer's tenant and an audit entry each."""
+    actor = Actor.staff(request.user)
+    tax_ids = formset.save(commit=False)
+    for tax_id in formset.deleted_objects:
+        audit.record(
+            account=customer.account, livemode=customer.livemode, actor=actor, action="tax_id.delete", obj=tax_id
+        )
+        tax_id.delete()
+    for tax_id in tax_ids:
+        action = "tax_id.create" if tax_id._state.adding else "tax_id.update"
+        tax_id.account_id = customer.account_id
+        tax_id.livemode = customer.livemode
+        tax_id.save()
+        audit.record(account=customer.account, livemode=customer.livemode, actor=actor, action=action, obj=tax_id)
+
+
+@admin.register(Customer)
+class CustomerAdmin(ServiceWriteAdmin):
+    list_display = ("id", "email", "name", "balance_display", "mode")
+    search_fields = ("id", "email", "name")
+    inlines = [TaxIdInline, PaymentMethodInline]
+    add_fields = (
+        "account",
+        "livemode",
+        "email",
+        "name",
+        "phone",
+        "description",
+        "address",
+        "shipping",
+        "preferred_locales",
+        "metadata",
+    )
+    change_editable = (*customers.UPDATABLE, "default_payment_method")
+    change_fields = (
+        "id",
+        "account",
+        "mode",
+        "email",
+        "name",
+        "phone",
+        "description",
+        "address",
+        "shipping",
+        "preferred_locales",
+        "default_payment_method",
+        "balance_display",
+        "currency",
+        "created",
+        "metadata",
+    )
+
+    balance_display = money_display("balance", _("balance"))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None and "default_payment_method" in form.base_fields:
+            form.base_fields["default_payment_method"] = forms.ModelChoiceField(
+                queryset=scope_to_user(PaymentMethod.objects.filter(customer=obj), request.user),
+                required=False,
+                label=_("Default payment method"),
+            )
+        form.param_fields = {"invoice_settings[default_payment_method]": "default_payment_method"}
+        return form
+
+    def create(self, request, data, actor):
+        fields = {key: data[key] for key in customers.UPDATABLE if key in data}
+        return customers.customer_create(account=data["account"], livemode=data["livemode"], actor=actor, **fields)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        actor = Actor.staff(request.user)
+        data = form.cleaned_data
+        fields = {key: data[key] for key in form.changed_data if key in customers.UPDATABLE}
+        if "metadata" in fields:
+            fields["metadata"] = replace_metadata(form.initial.get("metadata"), data["metadata"])
+        if fields:
+            customers.customer_update(customer=obj, actor=actor, **fields)
+        if "default_payment_method" in form.changed_data:
+            customers.customer_set_default_payment_method(
+                customer=obj, payment_method=data["default_payment_method"], actor=actor
+            )
+        obj.refresh_from_db()
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is TaxId:
+            save_tax_ids(request, form.instance, formset)
+        else:
+            super().save_formset(request, form, formset, change)
+
+
+@admin.register(TaxId)
+class TaxIdAdmin(ServiceWriteAdmin):
+    list_display = ("value", "type", "customer", "country", "mode")
+    list_select_related = ("customer",)
+    search_fields = ("id", "value", "customer__email", "customer__id")
+    raw_id_fields = ("customer",)
+    add_fields = ("customer", "type", "value", "country")
+    change_fields = ("id", "customer", "account", "mode", "type", "value", "country", "created")
+    change_editable = ("type", "value", "country")
+    deletable = True
+
+    def save_model(self, request, obj, form, change):
+        obj.account_id = obj.customer.account_id
+        obj.livemode = obj.customer.livemode
+        with transaction.atomic():
+            obj.save()
+            audit.record(
+                account=obj.account,
+                livemode=obj.livemode,
+                actor=Actor.staff(request.user),
+                action="tax_id.update" if change else "tax_id.create",
+                obj=obj,
+            )
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            audit.record(
+                account=obj.account,
+                livemode=obj.livemode,
+                actor=Actor.staff(request.user),
+                action="tax_id.delete",
+                obj=obj,
+            )
+            obj.delete()
+
+    def delete_queryset(self, request, queryset):
+        for tax_id in queryset.select_related("account"):
+            self.delete_model(request, tax_id)
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(ReadOnlyTenantAdmin):
+    """Only brand, last 4, expiry, country and fingerprint exist; no card number is ever stored."""
+
+    list_display = ("id", "customer", "type", "card_brand", "last4", "expiry", "mode")
+    list_select_related = ("customer",)
+    list_filter = ("type",)
+    search_fields = ("id", "customer__email", "customer__id", "card_last4", "sepa_last4")
+    # gateway_reference is left out: it is the handle that charges the method.
+    fields = (
+        "id",
+        "customer",
+        "account",
+        "mode",
+        "type",
+        "card_brand",
+        "last4",
+        "expiry",
+        "card_funding",
+        "country",
+        "fingerprint",
+        "sepa_bank_code",
+        "billing_details",
+        "created",
+        "metadata",
+    )
+
+    @admin.display(description=_("last 4"))
+    def last4(self, obj):
+        return obj.last4
+
+    @admin.display(description=_("expires"))
+    def expiry(self, obj):
+        return f"{obj.card_exp_month:02d}/{obj.card_exp_year}" if obj.card_exp_month else "—"
+
+
+# ---------------------------------------------------------------------------------------------- catalogue
+
+
+class PriceInline(ReadOnlyTenantInline):
+    model = Price
+    fields = ("id", "nickname", "amount_display", "recurring_interval", "recurring_interval_count", "active", "mode")
+
+    amount_display = money_display("unit_amount", _("amount"))
+
+
+@admin.register(Product)
+class ProductAdmin(ServiceWriteAdmin):
+    list_display = ("name", "id", "active", "created", "mode")
+    list_filter = ("active",)
+    search_fields = ("id", "name")
+    inlines = [PriceInline]
+    add_fields = ("account", "livemode", "name", "description", "active", "metadata")
+    change_fields = ("id", "account", "mode", "name", "description", "active", "created", "updated", "metadata")
+    change_editable = ("name", "description", "active", "metadata")
+
+    def create(self, request, data, actor):
+        return catalog.product_create(
+            account=data["account"],
+            livemode=data["livemode"],
+            actor=actor,
+            name=data["name"],
+            description=data["description"],
+            active=data["active"],
+            metadata=data["metadata"],
+        )
+
+
+@admin.register(Price)
+class PriceAdmin(ServiceWriteAdmin):
+    list_display = ("id", "product", "amount_display", "recurring_interval", "active", "mode")
+    list_select_related = ("product",)
+    list_filter = ("active", "type", "currency")
+    search_fields = ("id", "nickname", "lookup_key", "product__name", "product__id")
+    autocomplete_fields = ("product",)
+    add_fields = (
+        "product",
+        "currency",
+        "unit_amount",
+        "recurring_interval",
+        "recurring_interval_count",
+        "recurring_usage_type",
+        "tax_behavior",
+        "nickname",
+        "lookup_key",
+        "active",
+        "metadata",
+    )
+    change_fields = (
+        "id",
+        "product",
+        "account",
+        "mode",
+        "amount_display",
+        "type",
+        "recurring_interval",
+        "recurring_interval_count",
+        "recurring_usage_type",
+        "tax_behavior",
+        "nickname",
+        "lookup_key",
+        "active",
+        "created",
+        "metadata",
+    )
+    change_editable = ("nickname", "lookup_key", "active", "metadata")
+
+    amount_display = money_display("unit_amount", _("amount"))
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "unit_amount":
+            kwargs.update(min_value=0, required=True, help_text=_("In the currency's smallest unit (cents)."))
+        elif db_field.name == "recurring_interval":
+            kwargs["help_text"] = _("Leave empty for a one-time price.")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def create(self, request, data, actor):
+        return catalog.price_create(
+            product=data["product"],
+            actor=actor,
+            currency=data["currency"],
+            unit_amount=data["unit_amount"],
+            interval=data["recurring_interval"] or None,
+            interval_count=data["recurring_interval_count"],
+            usage_type=data["recurring_usage_type"],
+            tax_behavior=data["tax_behavior"],
+            nickname=data["nickname"],
+            lookup_key=data["lookup_key"],
+            active=data["active"],
+            metadata=data["metadata"],
+        )
+
+
+@admin.register(TaxRate)
+class TaxRateAdmin(ServiceWriteAdmin):
+    list_display = ("display_name", "id", "percentage", "inclusive", "country", "active", "mode")
+    list_filter = ("active", "inclusive")
+    search_fields = ("id", "display_name", "jurisdiction")
+    add_fields = (
+        "account",
+        "livemode",
+        "display_name",
+        "description",
+        "percentage",
+        "inclusive",
+        "country",
+        "jurisdiction",
+        "metadata",
+    )
+    change_fields = (
+        "id",
+        "account",
+        "mode",
+        "display_name",
+        "description",
+        "percentage",
+        "inclusive",
+        "active",
+        "country",
+        "jurisdiction",
+        "created",
+        "metadata",
+    )
+    change_editable = ("display_name", "description", "active", "country", "jurisdiction", "metadata")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "percentage":
+            kwargs.update(min_value=0, max_value=100)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def create(self, request, data, actor):
+        return catalog.tax_rate_create(
+            account=data["account"],
+            livemode=data["livemode"],
+            actor=actor,
+            display_name=data["display_name"],
+            percentage=data["percentage"],
+            inclusive=data["inclusive"],
+            country=data["country"],
+            jurisdiction=data["jurisdiction"],
+            description=data["description"],
+            metadata=data["metadata"],
+        )
+
+
+class CouponForm(TenantModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        if "percent_off" in self.fields and (cleaned.get("percent_off") is None) == (cleaned.get("amount_off") is None):
+            self.add_error("percent_off", _("Give either a percentage or an amount off, not both."))
+        return cleaned
+
+
+@admin.register(Coupon)
+class CouponAdmin(ServiceWriteAdmin):
+    form = CouponForm
+    list_display = ("coupon_id", "name", "off", "duration", "times_redeemed", "redeem_by", "mode")
+    list_filter = ("duration",)
+    search_fields = ("coupon_id", "name")
+    add_fields = (
+        "account",
+        "livemode",
+        "coupon_id",
+        "name",
+        "percent_off",
+        "amount_off",
+        "currency",
+        "duration",
+        "duration_in_months",
+        "max_redemptions",
+        "redeem_by",
+        "metadata",
+    )
+    change_fields = (
+        "coupon_id",
+        "account",
+        "mode",
+        "name",
+        "off",
+        "duration",
+        "duration_in_months",
+        "max_redemptions",
+        "times_redeemed",
+        "redeem_by",
+        "created",
+        "metadata",
+    )
+    change_editable = ("name", "metadata")
+
+    @admin.display(description=_("off"))
+    def off(self, obj):
+        if obj.percent_off is not None:
+            return f"{obj.percent_off.normalize():f} %"
+        return format_money(obj.amount_off, obj.currency)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "amount_off":
+            kwargs.update(min_value=1, help_text=_("In the currency's smallest unit (cents)."))
+        elif db_field.name == "coupon_id":
+            kwargs["help_text"] = _("The ID your API calls and customers use, e.g. SUMMER25.")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def create(self, request, data, actor):
+        return catalog.coupon_create(
+            account=data["account"],
+            livemode=data["livemode"],
+            actor=actor,
+            coupon_id=data["coupon_id"],
+            name=data["name"],
+            percent_off=data["percent_off"],
+            amount_off=data["amount_off"],
+            currency=data["currency"],
+            duration=data["duration"],
+            duration_in_months=data["duration_in_months"],
+            max_redemptions=data["max_redemptions"],
+            redeem_by=data["redeem_by"],
+            metadata=data["metadata"],
+        )
+
+
+@admin.register(PromotionCode)
+class PromotionCodeAdmin(ServiceWriteAdmin):
+    list_display = ("code", "coupon", "active", "times_redeemed", "expires_at", "mode")
+    list_select_related = ("coupon",)
+    list_filter = ("active",)
+    search_fields = ("code", "id", "coupon__coupon_id")
+    autocomplete_fields = ("coupon", "customer")
+    add_fields = (
+        "coupon",
+        "code",
+        "customer",
+        "max_redemptions",
+        "expires_at",
+        "first_time_transaction",
+        "minimum_amount",
+        "minimum_amount_currency",
+        "metadata",
+    )
+    change_fields = (
+        "id",
+        "code",
+        "coupon",
+        "account",
+        "mode",
+        "active",
+        "customer",
+        "max_redemptions",
+        "times_redeemed",
+        "expires_at",
+        "first_time_transaction",
+        "minimum_amount",
+        "minimum_amount_currency",
+        "created",
+        "metadata",
+    )
+    change_editable = ("active", "metadata")
+
+    def create(self, request, data, actor):
+        return catalog.promotion_code_create(
+            coupon=data["coupon"],
+            actor=actor,
+            code=data["code"],
+            max_redemptions=data["max_redemptions"],
+            expires_at=data["expires_at"],
+            customer=data["customer"],
+            first_time_transaction=data["first_time_transaction"],
+            minimum_amount=data["minimum_amount"],
+            minimum_amount_currency=data["minimum_amount_currency"],
+            metadata=data["metadata"],
+        )
+
+
+@admin.register(Discount)
+class DiscountAdmin(ReadOnlyTenantAdmin):
+    list_display = ("id", "coupon", "customer", "subscription", "start", "end", "used", "mode")
+    list_select_related = ("coupon", "customer", "subscription")
+    search_fields = ("id", "customer__email", "customer__id", "subscription__id", "coupon__coupon_id")
+    fields = ("id", "customer", "subscription", "coupon", "promotion_code", "account", "mode", "start", "end", "used")
+
+
+# ---------------------------------------------------------------------------------------------- subscriptions
+
+
+class SubscriptionItemInline(ReadOnlyTenantInline):
+    model = SubscriptionItem
+    fields = ("id", "price", "quantity", "tax_rates", "mode")
+
+
+class DiscountInline(ReadOnlyTenantInline):
+    model = Discount
+    fields = ("id", "coupon", "promotion_code", "start", "end", "used")
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyTenantAdmin):
+    list_display = (
+        "id",
+        "customer_email",
+        "status",
+        "pause_collection_behavior",
+        "pause_collection_resumes_at",
+        "current_period_end",
+        "mode",
+    )
+    list_select_related = ("customer",)
+    list_filter = ("status", "pause_collection_behavior", "cancel_at_period_end")
+    search_fields = ("id", "customer__email", "customer__name", "customer__id")
+    date_hierarchy = "created"
+    inlines = [SubscriptionItemInline, DiscountInline]
+    actions = ("cancel_at_period_end", "cancel_now", "undo_cancellation", "resume_collection")
+    fields = (
+        "id",
+        "customer",
+        "account",
+        "mode",
+        "status",
+        "collection_method",
+        "days_until_due",
+        "start_date",
+        "billing_cycle_anchor",
+        "current_period_start",
+        "current_period_end",
+        "trial_start",
+        "trial_end",
+        "cancel_at_period_end",
+        "cancel_at",
+        "canceled_at",
+        "ended_at",
+        "cancellation_reason",
+        "cancellation_feedback",
+        "cancellation_comment",
+        "pause_collection_behavior",
+        "pause_collection_resumes_at",
+        "default_payment_method",
+        "default_tax_rates",
+        "latest_invoice",
+        "created",
+        "metadata",
+    )
+
+    @admin.display(description=_("customer email"), ordering="customer__email")
+    def customer_email(self, obj):
+        return obj.customer.email
+
+    @admin.action(description=_("Cancel at period end"), permissions=["billing_action"])
+    def cancel_at_period_end(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda sub, actor: subscriptions.subscription_cancel(subscription=sub, actor=actor, at_period_end=True),
+            lambda n: ngettext(
+                "%(count)d subscription will cancel at the end of its period.",
+                "%(count)d subscriptions will cancel at the end of their periods.",
+                n,
+            ),
+        )
+
+    @admin.action(description=_("Cancel immediately"), permissions=["billing_action"])
+    def cancel_now(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda sub, actor: subscriptions.subscription_cancel(subscription=sub, actor=actor, at_period_end=False),
+            lambda n: ngettext("Canceled %(count)d subscription.", "Canceled %(count)d subscriptions.", n),
+        )
+
+    @admin.action(description=_("Don't cancel (undo a scheduled cancellation)"), permissions=["billing_action"])
+    def undo_cancellation(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda sub, actor: subscriptions.subscription_reactivate(subscription=sub, actor=actor),
+            lambda n: ngettext("%(count)d subscription will renew.", "%(count)d subscriptions will renew.", n),
+        )
+
+    @admin.action(description=_("Resume payment collection"), permissions=["billing_action"])
+    def resume_collection(self, request, queryset):
+        paused = queryset.collection_paused()
+        skipped = queryset.count() - paused.count()
+        if skipped:
+            self.message_user(
+                request,
+                ngettext("%(count)d subscription was not paused.", "%(count)d subscriptions were not paused.", skipped)
+                % {"count": skipped},
+                messages.WARNING,
+            )
+        run_each(
+            self,
+            request,
+            paused,
+            lambda sub, actor: subscriptions.subscription_resume_collection(subscription=sub, actor=actor),
+            lambda n: ngettext(
+                "Resumed payment collection for %(count)d subscription.",
+                "Resumed payment collection for %(count)d subscriptions.",
+                n,
+            ),
+        )
+
+
+@admin.register(SubscriptionItem)
+class SubscriptionItemAdmin(ReadOnlyTenantAdmin):
+    list_display = ("id", "subscription", "price", "quantity", "mode")
+    list_select_related = ("subscription", "price__product")
+    search_fields = ("id", "subscription__id", "price__id")
+    fields = ("id", "subscription", "account", "mode", "price", "quantity", "tax_rates", "created", "metadata")
+
+
+# ---------------------------------------------------------------------------------------------- invoices
+
+
+class InvoiceLineItemInline(ReadOnlyTenantInline):
+    model = InvoiceLineItem
+    fields = (
+        "description",
+        "quantity",
+        "amount_display",
+        "discount_display",
+        "tax_display",
+        "proration",
+        "period_start",
+        "period_end",
+    )
+
+    amount_display = money_display("amount", _("amount"))
+    discount_display = money_display("discount_amount", _("discount"))
+    tax_display = money_display("tax_amount", _("tax"))
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyTenantAdmin):
+    list_display = ("id", "number", "customer", "status", "total_display", "created", "mode")
+    list_select_related = ("customer",)
+    list_filter = ("status", "billing_reason", "collection_method")
+    search_fields = ("id", "number", "customer__email", "customer__name", "customer__id")
+    date_hierarchy = "created"
+    inlines = [InvoiceLineItemInline]
+    actions = ("finalize", "void", "mark_uncollectible")
+    fields = (
+        "id",
+        "number",
+        "hosted_page",
+        "customer",
+        "subscription",
+        "account",
+        "mode",
+        "status",
+        "billing_reason",
+        "collection_method",
+        "auto_advance",
+        "period_start",
+        "period_end",
+        "due_date",
+        "subtotal_display",
+        "discount_display",
+        "tax_display",
+        "total_display",
+        "starting_balance_display",
+        "ending_balance_display",
+        "amount_due_display",
+        "amount_paid_display",
+        "amount_remaining_display",
+        "attempt_count",
+        "next_payment_attempt",
+        "default_payment_method",
+        "finalized_at",
+        "paid_at",
+        "voided_at",
+        "marked_uncollectible_at",
+        "customer_name",
+        "customer_email",
+        "customer_address",
+        "created",
+        "metadata",
+    )
+
+    subtotal_display = money_display("subtotal", _("subtotal"))
+    discount_display = money_display("total_discount", _("discount"))
+    tax_display = money_display("tax", _("tax"))
+    total_display = money_display("total", _("total"))
+    starting_balance_display = money_display("starting_balance", _("starting balance"))
+    ending_balance_display = money_display("ending_balance", _("ending balance"))
+    amount_due_display = money_display("amount_due", _("amount due"))
+    amount_paid_display = money_display("amount_paid", _("amount paid"))
+    amount_remaining_display = money_display("amount_remaining", _("amount remaining"))
+
+    @admin.display(description=_("hosted invoice page"))
+    def hosted_page(self, obj):
+        if not obj.is_finalized:
+            return _("Drafts have no hosted page.")
+        url = hosted_invoice_url(obj)
+        return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', url, url)
+
+    @admin.action(description=_("Finalize"), permissions=["billing_action"])
+    def finalize(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda invoice, actor: invoices.invoice_finalize(invoice=invoice, actor=actor),
+            lambda n: ngettext("Finalized %(count)d invoice.", "Finalized %(count)d invoices.", n),
+        )
+
+    @admin.action(description=_("Void"), permissions=["billing_action"])
+    def void(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda invoice, actor: invoices.invoice_void(invoice=invoice, actor=actor),
+            lambda n: ngettext("Voided %(count)d invoice.", "Voided %(count)d invoices.", n),
+        )
+
+    @admin.action(description=_("Mark uncollectible"), permissions=["billing_action"])
+    def mark_uncollectible(self, request, queryset):
+        run_each(
+            self,
+            request,
+            queryset,
+            lambda invoice, actor: invoices.invoice_mark_uncollectible(invoice=invoice, actor=actor),
+            lambda n: ngettext(
+                "Marked %(count)d invoice uncollectible.", "Marked %(count)d invoices uncollectible.", n
+            ),
+        )
+
+
+@admin.register(InvoiceItem)
+class InvoiceItemAdmin(ReadOnlyTenantAdmin):
+    list_display = ("id", "customer", "description", "amount_display", "proration", "invoice", "mode")
+    list_select_related = ("customer", "invoice")
+    list_filter = ("proration",)
+    search_fields = ("id", "description", "customer__email", "customer__id")
+    fields = (
+        "id",
+        "customer",
+        "subscription",
+        "invoice",
+        "account",
+        "mode",
+        "description",
+        "amount_display",
+        "quantity",
+        "proration",
+        "price",
+        "tax_rate",
+        "period_start",
+        "period_end",
+        "created",
+    )
+
+    amount_display = money_display("amount", _("amount"))
+
+
+@admin.register(InvoiceLineItem)
+class InvoiceLineItemAdmin(ReadOnlyTenantAdmin):
+    list_display = ("id", "invoice", "description", "amount_display", "proration", "mode")
+    list_select_related = ("invoice",)
+    list_filter = ("type", "proration")
+    search_fields = ("id", "description", "invoice__id", "invoice__number")
+    fields = (
+        "id",
+        "invoice",
+        "account",
+        "mode",
+        "type",
+        "description",
+        "quantity",
+        "amount_display",
+        "discount_display",
+        "tax_display",
+        "taxable_amount",
+        "tax_rate",
+        "tax_inclusive",
+        "proration",
+        "price",
+        "subscription",
+        "subscription_item",
+        "invoice_item",
+        "period_start",
+        "period_end",
+    )
+
+    amount_display = money_display("amount", _("amount"))
+    discount_display = money_display("discount_amount", _("discount"))
+    tax_display = money_display("tax_amount", _("tax"))
+
+
+@admin.register(Charge)
+class ChargeAdmin(ReadOnlyTenantAdmin):
+    list_display = ("id", "customer", "amount_display", "status", "failure_code", "created", "mode")
+    list_select_related = ("customer",)
+    list_filter = ("status",)
+    search_fields = ("id", "customer__email", "customer__id", "invoice__id", "invoice__number")
+    date_hierarchy = "created"
+    fields = (
+        "id",
+        "customer",
+        "invoice",
+        "account",
+        "mode",
+        "amount_display",
+        "status",
+        "payment_method",
+        "failure_code",
+        "failure_message",
+        "decline_code",
+        "gateway_reference",
+        "created",
+    )
+
+    amount_display = money_display("amount", _("amount"))
+
+
+# ---------------------------------------------------------------------------------------------- events and audit
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyTenantAdmin):
+    list_display = ("id", "type", "created", "fanned_out_at", "mode")
+    list_filter = ("type",)
+    search_fields = ("id", "type", "request_id")
+    date_hierarchy = "created"
+    fields = (
+        "id",
+        "type",
+        "account",
+        "mode",
+        "api_version",
+        "created",
+        "request_id",
+        "idempotency_key",
+        "fanned_out_at",
+        "data",
+        "previous",
+    )
+
+    @admin.display(description=_("data.object"))
+    def data(self, obj):
+        return pretty_json(obj.data_object)
+
+    @admin.display(description=_("previous attributes"))
+    def previous(self, obj):
+        return pretty_json(obj.previous_attributes)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyTenantAdmin):
+    list_display = ("created", "action", "object_type", "object_id", "actor_type", "actor_label", "mode")
+    list_filter = ("actor_type", "object_type")
+    search_fields = ("object_id", "action", "actor_label", "request_id")
+    date_hierarchy = "created"
+    fields = (
+        "created",
+        "account",
+        "mode",
+        "actor_type",
+        "actor_id",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_id",
+        "request_id",
+        "change_details",
+    )
+
+    @admin.display(description=_("changes"))
+    def change_details(self, obj):
+        return pretty_json(obj.changes)
