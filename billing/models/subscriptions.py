@@ -8,14 +8,18 @@ from billing import ids
 from billing.models.base import TenantModel
 
 
+def collection_paused_q(behavior: str | None = None) -> models.Q:
+    """The one definition of "payment collection is paused" (admin filter, API search, exports)."""
+    return models.Q(pause_collection_behavior=behavior) if behavior else ~models.Q(pause_collection_behavior="")
+
+
 class SubscriptionQuerySet(models.QuerySet):
     def collection_paused(self, behavior: str | None = None):
         """Subscriptions whose payment collection is paused (status stays as it was)."""
-        qs = self.exclude(pause_collection_behavior="")
-        return qs.filter(pause_collection_behavior=behavior) if behavior else qs
+        return self.filter(collection_paused_q(behavior))
 
     def collecting(self):
-        return self.filter(pause_collection_behavior="")
+        return self.exclude(collection_paused_q())
 
     def not_ended(self):
         return self.exclude(status__in=Subscription.ENDED_STATUSES)

@@ -1,0 +1,425 @@
+"""/v1/subscriptions, including search and pause_collection."""
+
+import base64
+
+from django.db import transaction
+from django.db.models import Q
+
+from api import errors
+from api import params as p
+from api.pagination import page
+from api.router import operation
+from api.search import SearchField, parse, to_q
+from billing import representations
+from billing.exceptions import CardDeclined
+from billing.models import (
+    Coupon,
+    Customer,
+    PaymentMethod,
+    Price,
+    PromotionCode,
+    Subscription,
+    SubscriptionItem,
+    TaxRate,
+)
+from billing.models.subscriptions import collection_paused_q
+from billing.services.subscriptions import (
+    ItemChange,
+    ItemSpec,
+    subscription_cancel,
+    subscription_change_items,
+    subscription_create,
+    subscription_pause_collection,
+    subscription_reactivate,
+    subscription_resume_collection,
+    subscription_update_fields,
+)
+
+TAGS = ["Subscriptions"]
+PRORATION = p.String(choices=("create_prorations", "always_invoice", "none"))
+FEEDBACK = p.String(choices=Subscription.CancellationFeedback.values, unsettable=True)
+CANCELLATION_DETAILS = p.Object({"comment": p.String(max_length=5000, unsettable=True), "feedback": FEEDBACK})
+PAUSE = p.Object(
+    {
+        "behavior": p.String(choices=Subscription.PauseBehavior.values, required=True),
+        "resumes_at": p.Timestamp(),
+    },
+    unsettable=True,
+    description='Pause payment collection; "" resumes it. The status stays as it is.',
+)
+CREATE_ITEM = p.Object(
+    {
+        "price": p.Id(required=True),
+        "quantity": p.Integer(min_value=0, max_value=10**7),
+        "tax_rates": p.Array(p.Id(), max_items=5, unsettable=True),
+        "metadata": p.Map(),
+    }
+)
+UPDATE_ITEM = p.Object(
+    {
+        "id": p.Id(),
+        "price": p.Id(),
+        "quantity": p.Integer(min_value=0, max_value=10**7),
+        "deleted": p.Boolean(),
+        "metadata": p.Map(),
+    }
+)
+DISCOUNT = p.Object({"coupon": p.String(max_length=64), "promotion_code": p.Id()})
+PRICE_FILTER = p.Id()
+
+
+def _render(subscription: Subscription) -> dict:
+    return representations.subscription(subscription)
+
+
+def _fresh(ctx, pk: str) -> Subscription:
+    return ctx.scope(Subscription).prefetch_related(*representations.PREFETCH[Subscription]).get(pk=pk)
+
+
+def _price(ctx, price_id, param) -> Price:
+    return ctx.get(Price, price_id, "price", param=param, queryset=ctx.scope(Price).select_related("product"))
+
+
+def _tax_rates(ctx, ids, param) -> list[TaxRate]:
+    if not ids or ids is p.UNSET:
+        return []
+    return [ctx.get(TaxRate, rate, "tax_rate", param=f"{param}[{i}]") for i, rate in enumerate(ids)]
+
+
+def _discount(ctx, params) -> tuple[Coupon | None, PromotionCode | None]:
+    coupon_id = params.get("coupon")
+    promo_id = params.get("promotion_code")
+    for i, discount in enumerate(params.get("discounts") or []):
+        coupon_id = discount.get("coupon") or coupon_id
+        promo_id = discount.get("promotion_code") or promo_id
+        if i:
+            raise errors.invalid("discounts", "At most one discount per subscription is supported.")
+    coupon = None
+    if coupon_id:
+        coupon = ctx.scope(Coupon).filter(coupon_id=coupon_id).first()
+        if coupon is None:
+            raise errors.no_such("coupon", coupon_id, param="coupon")
+    promotion = ctx.get(PromotionCode, promo_id, "promotion_code", param="promotion_code") if promo_id else None
+    return coupon, promotion
+
+
+CREATE = {
+    "customer": p.Id(required=True),
+    "items": p.Array(CREATE_ITEM, max_items=20, required=True),
+    "default_payment_method": p.Id(),
+    "trial_end": p.Timestamp(keywords=("now",)),
+    "trial_period_days": p.Integer(min_value=0, max_value=730),
+    "collection_method": p.String(choices=Subscription.CollectionMethod.values),
+    "days_until_due": p.Integer(min_value=0, max_value=730),
+    "coupon": p.String(max_length=64),
+    "promotion_code": p.Id(),
+    "discounts": p.Array(DISCOUNT, max_items=1),
+    "default_tax_rates": p.Array(p.Id(), max_items=5),
+    "metadata": p.Map(),
+    "cancel_at_period_end": p.Boolean(),
+    "payment_behavior": p.String(
+        choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete")
+    ),
+    "proration_behavior": PRORATION,
+    "off_session": p.Boolean(),
+    "expand": p.EXPAND,
+}
+
+
+@operation(
+    "POST", "/v1/subscriptions", params=CREATE, response="subscription", summary="Create a subscription", tags=TAGS
+)
+def create(ctx, params):
+    customer = ctx.get(Customer, params["customer"], "customer", param="customer")
+    items = [
+        ItemSpec(
+            _price(ctx, item["price"], f"items[{i}][price]"),
+            item.get("quantity", 1),
+            _tax_rates(ctx, item.get("tax_rates"), f"items[{i}][tax_rates]"),
+        )
+        for i, item in enumerate(params["items"])
+    ]
+    pm = None
+    if params.get("default_payment_method"):
+        pm = ctx.get(PaymentMethod, params["default_payment_method"], "PaymentMethod", param="default_payment_method")
+    trial_end = params.get("trial_end")
+    coupon, promotion = _discount(ctx, params)
+    subscription = subscription_create(
+        customer=customer,
+        items=items,
+        actor=ctx.actor,
+        default_payment_method=pm,
+        trial_end=None if trial_end in (None, "now") else trial_end,
+        trial_period_days=params.get("trial_period_days") or None,
+        collection_method=params.get("collection_method", Subscription.CollectionMethod.CHARGE_AUTOMATICALLY),
+        days_until_due=params.get("days_until_due"),
+        coupon=coupon,
+        promotion_code=promotion,
+        default_tax_rates=_tax_rates(ctx, params.get("default_tax_rates"), "default_tax_rates"),
+        metadata=params.get("metadata") or {},
+    )
+    if params.get("cancel_at_period_end"):
+        subscription_cancel(subscription=subscription, actor=ctx.actor, at_period_end=True)
+    if (
+        params.get("payment_behavior") == "error_if_incomplete"
+        and subscription.status == Subscription.Status.INCOMPLETE
+    ):
+        invoice = subscription.latest_invoice
+        charge = invoice.charges.order_by("-id").first() if invoice else None
+        raise CardDeclined(
+            charge.failure_message if charge else "The subscription's first payment could not be completed.",
+            decline_code=(charge.decline_code or None) if charge else None,
+            charge_id=charge.id if charge else None,
+        )
+    return _render(_fresh(ctx, subscription.pk))
+
+
+@operation(
+    "GET",
+    "/v1/subscriptions/{subscription}",
+    params={"expand": p.EXPAND},
+    response="subscription",
+    summary="Retrieve a subscription",
+    tags=TAGS,
+)
+def retrieve(ctx, params, subscription):
+    ctx.get(Subscription, subscription, "subscription")
+    return _render(_fresh(ctx, subscription))
+
+
+UPDATE = {
+    "items": p.Array(UPDATE_ITEM, max_items=20),
+    "proration_behavior": PRORATION,
+    "proration_date": p.Timestamp(),
+    "cancel_at_period_end": p.Boolean(),
+    "cancel_at": p.Timestamp(unsettable=True),
+    "cancellation_details": CANCELLATION_DETAILS,
+    "pause_collection": PAUSE,
+    "default_payment_method": p.Id(unsettable=True),
+    "default_tax_rates": p.Array(p.Id(), max_items=5, unsettable=True),
+    "metadata": p.Map(),
+    "payment_behavior": p.String(
+        choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete")
+    ),
+    "off_session": p.Boolean(),
+    "expand": p.EXPAND,
+}
+
+
+@operation(
+    "POST",
+    "/v1/subscriptions/{subscription}",
+    params=UPDATE,
+    response="subscription",
+    summary="Update a subscription",
+    tags=TAGS,
+)
+def update(ctx, params, subscription):
+    sub = ctx.get(Subscription, subscription, "subscription")
+    # One unit: plain fields, pause and cancellation first, item changes (which may charge) last.
+    with transaction.atomic():
+        _update_fields(ctx, sub, params)
+        if "pause_collection" in params:
+            pause = params["pause_collection"]
+            if pause is p.UNSET:
+                subscription_resume_collection(subscription=sub, actor=ctx.actor)
+            else:
+                subscription_pause_collection(
+                    subscription=sub, actor=ctx.actor, behavior=pause["behavior"], resumes_at=pause.get("resumes_at")
+                )
+        details = params.get("cancellation_details") or {}
+        if params.get("cancel_at_period_end") is True:
+            subscription_cancel(
+                subscription=sub,
+                actor=ctx.actor,
+                at_period_end=True,
+                feedback=_text(details.get("feedback")),
+                comment=_text(details.get("comment")),
+            )
+        elif params.get("cancel_at_period_end") is False:
+            sub.refresh_from_db()
+            if sub.cancellation_pending:
+                subscription_reactivate(subscription=sub, actor=ctx.actor)
+        if "items" in params:
+            subscription_change_items(
+                subscription=sub,
+                changes=[_item_change(ctx, sub, i, item) for i, item in enumerate(params["items"])],
+                actor=ctx.actor,
+                proration_behavior=params.get("proration_behavior", "create_prorations"),
+                proration_date=params.get("proration_date"),
+            )
+    return _render(_fresh(ctx, sub.pk))
+
+
+def _item_change(ctx, sub, i, item) -> ItemChange:
+    existing = None
+    if item.get("id"):
+        existing = ctx.get(
+            SubscriptionItem, item["id"], "subscription item", param=f"items[{i}][id]", queryset=sub.items.all()
+        )
+    price = _price(ctx, item["price"], f"items[{i}][price]") if item.get("price") else None
+    return ItemChange(item=existing, price=price, quantity=item.get("quantity"), deleted=bool(item.get("deleted")))
+
+
+def _update_fields(ctx, sub, params) -> None:
+    fields = {}
+    if "default_payment_method" in params:
+        pm = params["default_payment_method"]
+        fields["default_payment_method"] = (
+            None if pm is p.UNSET else ctx.get(PaymentMethod, pm, "PaymentMethod", param="default_payment_method")
+        )
+    if "metadata" in params:
+        fields["metadata"] = "" if params["metadata"] is p.UNSET else params["metadata"]
+    if "default_tax_rates" in params:
+        fields["default_tax_rates"] = _tax_rates(ctx, params["default_tax_rates"], "default_tax_rates")
+    if "cancel_at" in params:
+        fields["cancel_at"] = None if params["cancel_at"] is p.UNSET else params["cancel_at"]
+    details = params.get("cancellation_details") or {}
+    if details and params.get("cancel_at_period_end") is not True:
+        fields["cancellation_details"] = {k: _text(v) for k, v in details.items()}
+    if fields:
+        subscription_update_fields(subscription=sub, actor=ctx.actor, **fields)
+
+
+def _text(value) -> str:
+    return "" if value in (None, p.UNSET) else value
+
+
+@operation(
+    "DELETE",
+    "/v1/subscriptions/{subscription}",
+    params={
+        "cancellation_details": CANCELLATION_DETAILS,
+        "invoice_now": p.Boolean(),
+        "prorate": p.Boolean(),
+        "expand": p.EXPAND,
+    },
+    response="subscription",
+    summary="Cancel a subscription",
+    tags=TAGS,
+)
+def cancel(ctx, params, subscription):
+    sub = ctx.get(Subscription, subscription, "subscription")
+    details = params.get("cancellation_details") or {}
+    subscription_cancel(
+        subscription=sub,
+        actor=ctx.actor,
+        at_period_end=False,
+        feedback=_text(details.get("feedback")),
+        comment=_text(details.get("comment")),
+        prorate=bool(params.get("prorate")),
+        invoice_now=bool(params.get("invoice_now")),
+    )
+    return _render(_fresh(ctx, sub.pk))
+
+
+STATUSES = (*Subscription.Status.values, "all", "ended")
+
+
+@operation(
+    "GET",
+    "/v1/subscriptions",
+    params={
+        **p.LIST,
+        "customer": p.Id(),
+        "price": PRICE_FILTER,
+        "status": p.String(choices=STATUSES),
+        "collection_method": p.String(choices=Subscription.CollectionMethod.values),
+        "created": p.Range(),
+        "current_period_end": p.Range(),
+    },
+    response="list[subscription]",
+    summary="List subscriptions (not canceled unless status says so)",
+    tags=TAGS,
+)
+def list_(ctx, params):
+    queryset = ctx.scope(Subscription).prefetch_related(*representations.PREFETCH[Subscription])
+    status = params.get("status")
+    if status is None:
+        queryset = queryset.exclude(status=Subscription.Status.CANCELED)
+    elif status == "ended":
+        queryset = queryset.filter(status__in=Subscription.ENDED_STATUSES)
+    elif status != "all":
+        queryset = queryset.filter(status=status)
+    if params.get("customer"):
+        queryset = queryset.filter(customer_id=params["customer"])
+    if params.get("price"):
+        queryset = queryset.filter(items__price_id=params["price"]).distinct()
+    if params.get("collection_method"):
+        queryset = queryset.filter(collection_method=params["collection_method"])
+    queryset = _range(queryset, "created", params.get("created"))
+    queryset = _range(queryset, "current_period_end", params.get("current_period_end"))
+    return page(queryset, params, url="/v1/subscriptions", render=_render, label="subscription")
+
+
+def _range(queryset, field: str, value):
+    from billing.clock import from_unix
+
+    if value is None:
+        return queryset
+    if isinstance(value, int):
+        return queryset.filter(**{f"{field}__gte": from_unix(value), f"{field}__lt": from_unix(value + 1)})
+    return queryset.filter(**{f"{field}__{op}": from_unix(bound) for op, bound in value.items()})
+
+
+def _pause_behavior(op: str, value) -> Q:
+    if op != ":":
+        raise errors.ApiError("pause_collection.behavior supports only ':'.", param="query")
+    if value is None:
+        return ~collection_paused_q()
+    if value not in Subscription.PauseBehavior.values:
+        raise errors.ApiError(
+            f"pause_collection.behavior must be one of {', '.join(Subscription.PauseBehavior.values)} or null.",
+            param="query",
+        )
+    return collection_paused_q(value)
+
+
+SEARCH_FIELDS = {
+    "status": SearchField("string", lookup="status"),
+    "created": SearchField("number", lookup="created"),
+    "canceled_at": SearchField("number", lookup="canceled_at"),
+    "metadata": SearchField("metadata"),
+    "pause_collection.behavior": SearchField("string", to_q=_pause_behavior),
+}
+
+
+@operation(
+    "GET",
+    "/v1/subscriptions/search",
+    params={
+        "query": p.String(max_length=5000, required=True),
+        "limit": p.Integer(min_value=1, max_value=100),
+        "page": p.String(max_length=200),
+        "expand": p.EXPAND,
+    },
+    response="search_result[subscription]",
+    summary="Search subscriptions with Stripe's query language (created, status, canceled_at, metadata, pause_collection.behavior)",
+    tags=TAGS,
+)
+def search(ctx, params):
+    clauses, joiner = parse(params["query"])
+    queryset = ctx.scope(Subscription).filter(to_q(clauses, joiner, SEARCH_FIELDS))
+    limit = params.get("limit") or 10
+    rows_qs = queryset.order_by("-pk").prefetch_related(*representations.PREFETCH[Subscription])
+    if params.get("page"):
+        try:
+            cursor = base64.urlsafe_b64decode(params["page"].encode()).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise errors.invalid("page", "Invalid page cursor: use the next_page value of the previous result.")
+        rows_qs = rows_qs.filter(pk__lt=cursor)
+    rows = list(rows_qs[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    result = {
+        "object": "search_result",
+        "data": [_render(row) for row in rows],
+        "has_more": has_more,
+        "next_page": base64.urlsafe_b64encode(rows[-1].pk.encode()).decode() if has_more else None,
+        "url": "/v1/subscriptions/search",
+    }
+    expand = params.get("expand") or []
+    if "total_count" in expand:
+        result["total_count"] = min(queryset.count(), 10000)
+        params["expand"] = [e for e in expand if e != "total_count"]
+    return result

@@ -1,0 +1,160 @@
+import pytest
+import stripe
+from django.test import Client
+
+from billing.models import Event
+from tests.factories.billing import CustomerFactory, PriceFactory, card
+
+
+@pytest.fixture
+def customer(merchant):
+    customer = CustomerFactory(account=merchant)
+    card(customer)
+    return customer
+
+
+@pytest.fixture
+def price(merchant):
+    return PriceFactory(account=merchant, product__account=merchant, unit_amount=1500)
+
+
+def test_create_retrieve_update_cancel(client, customer, price, merchant):
+    sub = client.v1.subscriptions.create(
+        {"customer": customer.id, "items": [{"price": price.id, "quantity": 2}], "metadata": {"k": "v"}}
+    )
+    assert sub.object == "subscription" and sub.status == "active"
+    assert sub["items"].data[0].price.id == price.id and sub["items"].data[0].quantity == 2
+    assert (
+        client.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice", "customer"]}).latest_invoice.amount_paid
+        == 3000
+    )
+
+    bigger = PriceFactory(account=merchant, product__account=merchant, unit_amount=3000)
+    item = sub["items"].data[0]
+    updated = client.v1.subscriptions.update(
+        sub.id, {"items": [{"id": item.id, "price": bigger.id}], "proration_behavior": "none"}
+    )
+    assert updated["items"].data[0].price.id == bigger.id
+
+    pending = client.v1.subscriptions.update(
+        sub.id,
+        {"cancel_at_period_end": True, "cancellation_details": {"feedback": "too_expensive", "comment": "pricey"}},
+    )
+    assert pending.cancel_at_period_end and pending.cancellation_details.feedback == "too_expensive"
+    undone = client.v1.subscriptions.update(sub.id, {"cancel_at_period_end": False})
+    assert not undone.cancel_at_period_end and undone.canceled_at is None
+
+    canceled = client.v1.subscriptions.cancel(sub.id, {"cancellation_details": {"comment": "bye"}})
+    assert canceled.status == "canceled" and canceled.cancellation_details.comment == "bye"
+    assert Event.objects.filter(type="customer.subscription.deleted").count() == 1
+
+
+def test_pause_collection_set_and_cleared_with_empty_string(client, customer, price):
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    paused = client.v1.subscriptions.update(
+        sub.id, {"pause_collection": {"behavior": "keep_as_draft", "resumes_at": 4102444800}}
+    )
+    assert paused.status == "active"
+    assert paused.pause_collection.behavior == "keep_as_draft" and paused.pause_collection.resumes_at == 4102444800
+    event = Event.objects.filter(type="customer.subscription.updated").latest("id")
+    assert event.previous_attributes == {"pause_collection": None}
+    resumed = client.v1.subscriptions.update(sub.id, {"pause_collection": ""})
+    assert resumed.pause_collection is None
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.subscriptions.update(sub.id, {"pause_collection": {"behavior": "sleep"}})
+    assert error.value.param == "pause_collection[behavior]"
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.subscriptions.update(sub.id, {"pause_collection": {"behavior": "void", "resumes_at": 1}})
+    assert error.value.param == "pause_collection[resumes_at]"
+
+
+def test_list_filters(client, customer, price, merchant):
+    other = PriceFactory(account=merchant, product__account=merchant)
+    a = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    b = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": other.id}]})
+    client.v1.subscriptions.cancel(b.id)
+    assert [s.id for s in client.v1.subscriptions.list().data] == [a.id]
+    assert [s.id for s in client.v1.subscriptions.list({"status": "canceled"}).data] == [b.id]
+    assert {s.id for s in client.v1.subscriptions.list({"status": "all"}).data} == {a.id, b.id}
+    assert [s.id for s in client.v1.subscriptions.list({"price": price.id}).data] == [a.id]
+    assert [
+        s.id
+        for s in client.v1.subscriptions.list(
+            {"customer": customer.id, "status": "all", "expand": ["data.customer"]}
+        ).data
+    ] == [b.id, a.id]
+
+
+def test_search_collection_paused(client, customer, price):
+    subs = [
+        client.v1.subscriptions.create(
+            {"customer": customer.id, "items": [{"price": price.id}], "metadata": {"n": str(i)}}
+        )
+        for i in range(4)
+    ]
+    client.v1.subscriptions.update(subs[0].id, {"pause_collection": {"behavior": "void"}})
+    client.v1.subscriptions.update(subs[1].id, {"pause_collection": {"behavior": "keep_as_draft"}})
+    paused = client.v1.subscriptions.search({"query": 'status:"active" AND -pause_collection.behavior:null'})
+    assert paused.object == "search_result"
+    assert {s.id for s in paused.data} == {subs[0].id, subs[1].id}
+    assert [s.id for s in client.v1.subscriptions.search({"query": 'pause_collection.behavior:"void"'}).data] == [
+        subs[0].id
+    ]
+    assert len(client.v1.subscriptions.search({"query": "pause_collection.behavior:null"}).data) == 2
+    assert [s.id for s in client.v1.subscriptions.search({"query": 'metadata["n"]:"3"'}).data] == [subs[3].id]
+    every = list(client.v1.subscriptions.search({"query": 'status:"active"', "limit": 1}).auto_paging_iter())
+    assert len(every) == 4
+    counted = client.v1.subscriptions.search({"query": 'status:"active"', "expand": ["total_count"]})
+    assert counted.total_count == 4
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.subscriptions.search({"query": "status:active AND"})
+    assert error.value.param == "query"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.search({"query": 'status:"active" AND created>1 OR status:"canceled"'})
+
+
+def test_declined_first_payment_and_bad_input(client, merchant, price):
+    declined = CustomerFactory(account=merchant)
+    card(declined, "4000000000000341")
+    sub = client.v1.subscriptions.create({"customer": declined.id, "items": [{"price": price.id}]})
+    assert sub.status == "incomplete"
+    with pytest.raises(stripe.CardError) as error:
+        client.v1.subscriptions.create(
+            {"customer": declined.id, "items": [{"price": price.id}], "payment_behavior": "error_if_incomplete"}
+        )
+    assert error.value.code == "card_declined"
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.subscriptions.create({"customer": declined.id, "items": [{"price": "price_nope"}]})
+    assert error.value.param == "items[0][price]" and error.value.http_status == 404
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.subscriptions.create({"customer": declined.id})
+    assert error.value.code == "parameter_missing" and error.value.param == "items"
+
+
+def test_tenant_isolation(client, other_client, customer, price):
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    for call in (
+        lambda: other_client.v1.subscriptions.retrieve(sub.id),
+        lambda: other_client.v1.subscriptions.update(sub.id, {"metadata": {"x": "y"}}),
+        lambda: other_client.v1.subscriptions.cancel(sub.id),
+        lambda: other_client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]}),
+    ):
+        with pytest.raises(stripe.InvalidRequestError) as error:
+            call()
+        assert error.value.http_status == 404
+    assert other_client.v1.subscriptions.search({"query": 'status:"active"'}).data == []
+
+
+@pytest.mark.parametrize("rows", [3, 40])
+def test_list_query_count_does_not_grow(merchant, customer, price, rows, django_assert_max_num_queries):
+    from billing.services.subscriptions import ItemSpec, subscription_create
+    from tests.factories.billing import ACTOR
+
+    for _ in range(rows):
+        subscription_create(customer=customer, items=[ItemSpec(price)], actor=ACTOR)
+    with django_assert_max_num_queries(14):
+        response = Client().get(
+            "/v1/subscriptions?limit=100&expand[]=data.customer&expand[]=data.latest_invoice",
+            HTTP_AUTHORIZATION=f"Bearer {merchant.test_secret}",
+        )
+    assert response.status_code == 200 and len(response.json()["data"]) == rows
