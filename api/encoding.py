@@ -46,6 +46,11 @@ def parse_pairs(pairs: list[tuple[str, str]]) -> dict:
         raise EncodingError(f"Too many parameters: at most {MAX_PARAMS} are allowed.")
     root: dict = {}
     for key, value in pairs:
+        if "\x00" in key or "\x00" in value:
+            raise EncodingError(
+                f"Invalid parameter {key.replace(chr(0), '')!r}: NUL characters are not allowed.",
+                param=key.replace("\x00", ""),
+            )
         path = split_key(key)
         node: dict | list = root
         for depth, token in enumerate(path[:-1]):

@@ -6,6 +6,7 @@ from decimal import InvalidOperation
 
 from api import errors
 
+MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 UNSET = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": lambda self: False})()
 
 
@@ -156,7 +157,7 @@ class Timestamp(Integer):
     """A unix timestamp -> aware datetime; ``keywords`` are extra accepted strings (e.g. ``now``)."""
 
     def __init__(self, *, keywords=(), **kwargs):
-        super().__init__(min_value=0, max_value=253402300799, **kwargs)
+        super().__init__(min_value=0, max_value=MAX_TIMESTAMP, **kwargs)
         self.keywords = tuple(keywords)
 
     def convert(self, value, path):
@@ -268,13 +269,17 @@ class Either(Field):
         self.alternatives = alternatives
 
     def convert(self, value, path):
-        last = None
+        failures = []
         for alternative in self.alternatives:
             try:
                 return alternative.parse(value, path)
             except errors.ApiError as error:
-                last = error
-        raise last
+                failures.append((alternative, error))
+        # Report the error of the alternative shaped like the value (an object for a dict).
+        for alternative, error in failures:
+            if isinstance(alternative, Object) == isinstance(value, dict):
+                raise error
+        raise failures[-1][1]
 
     def base_schema(self):
         return {"anyOf": [a.schema() for a in self.alternatives]}
@@ -286,8 +291,10 @@ def Id(**kwargs) -> String:
 
 def Range() -> Either:
     """``created=123`` or ``created[gte]=…&created[lt]=…``."""
-    bound = Integer(min_value=0)
-    return Either(Integer(min_value=0), Object({"gt": bound, "gte": bound, "lt": bound, "lte": bound}))
+    bound = Integer(min_value=0, max_value=MAX_TIMESTAMP)
+    return Either(
+        Integer(min_value=0, max_value=MAX_TIMESTAMP), Object({"gt": bound, "gte": bound, "lt": bound, "lte": bound})
+    )
 
 
 EXPAND = Array(String(max_length=5000), max_items=50, description="Related objects to expand (dot paths, depth ≤ 4).")

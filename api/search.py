@@ -98,8 +98,8 @@ def _number_q(lookup: str, op: str, value) -> Q:
         if op != ":":
             raise _error(f"{lookup} supports only ':' with null.")
         return Q(**{f"{lookup}__isnull": True})
-    if not isinstance(value, int):
-        raise _error(f"{lookup} needs a number (a unix timestamp).")
+    if not isinstance(value, int) or not 0 <= value <= 253402300799:
+        raise _error(f"{lookup} needs a unix timestamp between 0 and 253402300799.")
     moment = from_unix(value)
     suffix = {":": "", ">": "__gt", "<": "__lt", ">=": "__gte", "<=": "__lte"}.get(op)
     if suffix is None:

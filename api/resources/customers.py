@@ -1,6 +1,7 @@
 """/v1/customers"""
 
 from api import params as p
+from api.filters import time_range
 from api.pagination import page
 from api.router import operation
 from billing import representations
@@ -114,16 +115,5 @@ def list_(ctx, params):
     queryset = ctx.scope(Customer)
     if "email" in params:
         queryset = queryset.filter(email=params["email"])
-    queryset = _created(queryset, params.get("created"))
+    queryset = time_range(queryset, "created", params.get("created"))
     return page(queryset, params, url="/v1/customers", render=representations.customer, label="customer")
-
-
-def _created(queryset, created):
-    from billing.clock import from_unix
-
-    if created is None:
-        return queryset
-    if isinstance(created, int):
-        return queryset.filter(created__gte=from_unix(created), created__lt=from_unix(created + 1))
-    lookups = {"gt": "created__gt", "gte": "created__gte", "lt": "created__lt", "lte": "created__lte"}
-    return queryset.filter(**{lookups[k]: from_unix(v) for k, v in created.items()})

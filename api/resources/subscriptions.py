@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from api import errors
 from api import params as p
+from api.filters import time_range
 from api.pagination import page
 from api.router import operation
 from api.search import SearchField, parse, to_q
@@ -347,19 +348,9 @@ def list_(ctx, params):
         queryset = queryset.filter(items__price_id=params["price"]).distinct()
     if params.get("collection_method"):
         queryset = queryset.filter(collection_method=params["collection_method"])
-    queryset = _range(queryset, "created", params.get("created"))
-    queryset = _range(queryset, "current_period_end", params.get("current_period_end"))
+    queryset = time_range(queryset, "created", params.get("created"))
+    queryset = time_range(queryset, "current_period_end", params.get("current_period_end"))
     return page(queryset, params, url="/v1/subscriptions", render=_render, label="subscription")
-
-
-def _range(queryset, field: str, value):
-    from billing.clock import from_unix
-
-    if value is None:
-        return queryset
-    if isinstance(value, int):
-        return queryset.filter(**{f"{field}__gte": from_unix(value), f"{field}__lt": from_unix(value + 1)})
-    return queryset.filter(**{f"{field}__{op}": from_unix(bound) for op, bound in value.items()})
 
 
 def _pause_behavior(op: str, value) -> Q:

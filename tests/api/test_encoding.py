@@ -41,7 +41,11 @@ def test_limits():
 
 
 keys = st.from_regex(r"[a-z_]{1,8}", fullmatch=True).filter(lambda k: k != "metadata")
-scalars = st.one_of(st.text(max_size=20), st.booleans(), st.integers(min_value=-(10**6), max_value=10**6))
+scalars = st.one_of(
+    st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=20),
+    st.booleans(),
+    st.integers(min_value=-(10**6), max_value=10**6),
+)
 values = st.recursive(
     scalars,
     lambda children: st.one_of(
@@ -90,3 +94,8 @@ def test_round_trip_with_the_sdk_encoder(params):
 
 def test_metadata_keys_stay_strings():
     assert parse_pairs([("metadata[1]", "a"), ("metadata[0]", "b")]) == {"metadata": {"1": "a", "0": "b"}}
+
+
+def test_nul_characters_are_refused():
+    with pytest.raises(EncodingError):
+        parse_query("email=a%00b")
