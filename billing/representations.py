@@ -321,7 +321,9 @@ def subscription(obj: Subscription) -> dict:
         "default_source": None,
         "default_tax_rates": [tax_rate(rate) for rate in obj.default_tax_rates.all()],
         "description": None,
-        "discounts": [d.id for d in obj.discounts.all() if d.end is None or not d.used],
+        "discounts": [
+            d.id for d in obj.discounts.all() if not d.used and (d.end is None or d.end > obj.current_period_start)
+        ],
         "ended_at": ts(obj.ended_at),
         "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
         "items": {

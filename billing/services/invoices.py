@@ -94,7 +94,7 @@ def invoice_create_draft(
         amount_remaining=max(totals.total, 0),
         default_payment_method=subscription.default_payment_method if subscription else None,
     )
-    InvoiceLineItem.objects.bulk_create(
+    created_lines = InvoiceLineItem.objects.bulk_create(
         [
             InvoiceLineItem(
                 account_id=invoice.account_id,
@@ -121,6 +121,10 @@ def invoice_create_draft(
             for spec, result in zip(lines, totals.lines, strict=True)
         ]
     )
+    # The lines are final: keep them as the invoice's prefetched lines so each event renders without queries.
+    cached = InvoiceLineItem.objects.filter(invoice=invoice)
+    cached._result_cache, cached._prefetch_done = created_lines, True
+    invoice._prefetched_objects_cache = {"lines": cached}
     item_ids = [spec.invoice_item.pk for spec in lines if spec.invoice_item is not None]
     if item_ids:
         InvoiceItem.objects.filter(pk__in=item_ids).update(invoice=invoice)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import formats
 
 from billing import audit, clock, money, pricing
@@ -35,6 +36,7 @@ from billing.services.invoices import (
 )
 
 MAX_ITEMS = 20
+RENEWAL_PREFETCH = ("items__price__product", "items__tax_rates", "default_tax_rates", "discounts__coupon")
 MAX_CATCH_UP_PERIODS = 400
 PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
 
@@ -152,19 +154,27 @@ def _validate_items(customer: Customer, specs: list[ItemSpec], *, currency: str 
 
 
 def _active_discounts(subscription: Subscription, moment: dt.datetime) -> list[Discount]:
-    return [d for d in subscription.discounts.select_related("coupon") if d.applies_at(moment)]
+    discounts = subscription.discounts.all()
+    if "discounts" not in getattr(subscription, "_prefetched_objects_cache", {}):
+        discounts = discounts.select_related("coupon")
+    return [d for d in discounts if d.applies_at(moment)]
 
 
 def _spend_once_discounts(discounts: list[Discount]) -> None:
-    once = [d.pk for d in discounts if d.coupon.duration == Coupon.Duration.ONCE]
+    once = [d for d in discounts if d.coupon.duration == Coupon.Duration.ONCE]
     if once:
-        Discount.objects.filter(pk__in=once).update(used=True)
+        Discount.objects.filter(pk__in=[d.pk for d in once]).update(used=True)
+        for discount in once:
+            discount.used = True
 
 
 def _period_lines(subscription: Subscription, start: dt.datetime, end: dt.datetime, *, trial: bool) -> list[LineSpec]:
     defaults = list(subscription.default_tax_rates.all())
     lines = []
-    for item in subscription.items.select_related("price__product").prefetch_related("tax_rates"):
+    items = subscription.items.all()
+    if "items" not in getattr(subscription, "_prefetched_objects_cache", {}):
+        items = items.select_related("price__product").prefetch_related("tax_rates")
+    for item in items:
         amount = 0 if trial else _item_amount(item.price, item.quantity)
         description = (
             f"Trial period for {item.price.product.name}" if trial else _describe_item(item.price, item.quantity)
@@ -919,6 +929,8 @@ def _resume_locked(subscription: Subscription, actor: Actor) -> None:
 
 def _renew_locked(subscription: Subscription) -> Invoice:
     """Start the next period and bill it (the renewal invoice, or the first one after a trial)."""
+    # Items, rates and discounts do not change during a renewal: load them once for every render.
+    prefetch_related_objects([subscription], *RENEWAL_PREFETCH)
     before = render(subscription)
     interval, count = subscription.interval()
     start = subscription.current_period_end
