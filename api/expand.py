@@ -59,6 +59,8 @@ def _step(nodes: list, part: str, path: str, *, expand: bool, caller) -> list:
         kind = _kind(value) if expand else None
         if kind:
             pending.setdefault(kind, []).append((node, part))
+        elif expand and isinstance(value, str):
+            raise errors.invalid("expand", f"This property cannot be expanded ({path}).")
         elif isinstance(value, list):
             following.extend(value)
         elif value is not None:

@@ -2,8 +2,10 @@
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 
@@ -16,8 +18,9 @@ MAX_KEY_LENGTH = 255
 
 
 def fingerprint(method: str, path: str, params: dict) -> str:
+    """Keyed, so a stored fingerprint cannot be used to guess low-entropy params such as card numbers."""
     canonical = json.dumps([method, path, params], sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(settings.SECRET_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def begin(caller, key: str, print_: str) -> IdempotencyRecord | HttpResponse:

@@ -313,11 +313,13 @@ def invoice_pay(*, invoice: Invoice, actor: Actor, payment_method: PaymentMethod
         raise InvalidRequest("The payment method is not attached to this invoice's customer.", param="payment_method")
     with transaction.atomic():
         invoice = lock(Invoice, invoice.pk)
-        if invoice.status == Invoice.Status.DRAFT:
-            finalize_locked(invoice)
-        if invoice.status == Invoice.Status.PAID:
+        was_draft = invoice.status == Invoice.Status.DRAFT
+        if was_draft:
+            finalize_locked(invoice)  # nothing due: finalizing pays it
+        if invoice.status == Invoice.Status.PAID and not was_draft:
             raise StateConflict("Invoice is already paid.", param="invoice", code="invoice_already_paid")
-        attempt_payment_locked(invoice, payment_method)
+        if invoice.status != Invoice.Status.PAID:
+            attempt_payment_locked(invoice, payment_method)
         audit.record(
             account=invoice.account,
             livemode=invoice.livemode,

@@ -63,3 +63,22 @@ def test_manual_pay_reports_the_decline_and_keeps_the_attempt(db, t0):
     assert error.value.charge_id
     invoice.refresh_from_db()
     assert invoice.attempt_count == 2 and invoice.charges.filter(status="failed").count() == 2
+
+
+def test_paying_a_draft_with_nothing_due_finalizes_it_as_paid(db, t0):
+    from billing.models import Invoice
+    from billing.services.invoices import invoice_create_draft
+
+    subscription = subscribed(t0)
+    with time_machine.travel(t0, tick=False):
+        draft = invoice_create_draft(
+            customer=subscription.customer,
+            subscription=None,
+            currency="eur",
+            billing_reason="manual",
+            period_start=t0,
+            period_end=t0,
+            lines=[],
+        )
+        paid = invoice_pay(invoice=draft, actor=ACTOR)
+    assert paid.status == Invoice.Status.PAID and paid.number
