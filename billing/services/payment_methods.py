@@ -1,14 +1,16 @@
-"""Payment method services: create through the gateway, attach, detach (keep-one rule), default."""
+"""Payment method services: create through the gateway, attach, detach (keep-one rule), update, default."""
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 
-from billing import audit
+from billing import audit, clock
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, LastPaymentMethod
 from billing.gateways import CardInput, SepaInput, get_gateway
 from billing.models import Account, Customer, PaymentMethod, Subscription
-from billing.services.common import emit, lock, render, same_tenant, validate_metadata
-from billing.services.customers import customer_set_default_payment_method
+from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
+from billing.services.customers import _clean_address, customer_set_default_payment_method
 
 
 def payment_method_create(
@@ -140,3 +142,99 @@ def payment_method_detach(*, payment_method: PaymentMethod, actor: Actor) -> Pay
             changes={"customer": data["customer"], "previous_customer": customer.id},
         )
     return pm
+
+
+BILLING_DETAIL_LIMITS = {"email": 800, "name": 256, "phone": 32}
+
+
+def clean_billing_details(details: dict, *, current: dict | None = None, param: str = "billing_details") -> dict:
+    """Stripe's ``billing_details``: given keys replace the current ones, ``""`` (or None) clears a key."""
+    merged = dict(current or {})
+    for key, value in details.items():
+        if key == "address":
+            merged["address"] = _clean_address(value, f"{param}[address]")
+            continue
+        if key not in BILLING_DETAIL_LIMITS:
+            raise InvalidRequest(f"Received unknown parameter: {param}[{key}]", param=f"{param}[{key}]")
+        value = str(value or "").strip()
+        if len(value) > BILLING_DETAIL_LIMITS[key]:
+            raise InvalidRequest(
+                f"Invalid {param}[{key}]: must be at most {BILLING_DETAIL_LIMITS[key]} characters.",
+                param=f"{param}[{key}]",
+            )
+        if key == "email" and value:
+            try:
+                validate_email(value)
+            except ValidationError:
+                raise InvalidRequest(f"Invalid email address: {value}", param=f"{param}[email]", code="email_invalid")
+        merged[key] = value
+    return {key: value for key, value in merged.items() if value not in ("", None)}
+
+
+def _clean_expiry(pm: PaymentMethod, exp_month: int | None, exp_year: int | None) -> tuple[int, int]:
+    if pm.type != PaymentMethod.Type.CARD:
+        raise InvalidRequest(f"You cannot update card details of a {pm.type} payment method.", param="card")
+    month = pm.card_exp_month if exp_month is None else int(exp_month)
+    year = pm.card_exp_year if exp_year is None else int(exp_year)
+    if not 1 <= month <= 12:
+        raise InvalidRequest(
+            "Your card's expiration month is invalid.", param="card[exp_month]", code="invalid_expiry_month"
+        )
+    year = year + 2000 if year < 100 else year
+    today = clock.now()
+    if year > today.year + 50 or (year, month) < (today.year, today.month):
+        raise InvalidRequest(
+            "Your card's expiration year is invalid.", param="card[exp_year]", code="invalid_expiry_year"
+        )
+    return month, year
+
+
+def payment_method_update(
+    *,
+    payment_method: PaymentMethod,
+    actor: Actor,
+    billing_details: dict | None = None,
+    metadata: dict | str | None = None,
+    exp_month: int | None = None,
+    exp_year: int | None = None,
+) -> PaymentMethod:
+    """Billing details, metadata and (cards) the expiry date. Only methods saved to a customer change."""
+    with transaction.atomic():
+        pm = lock(PaymentMethod, payment_method.pk)
+        if pm.customer_id is None:
+            raise InvalidRequest(
+                "You must save this PaymentMethod to a customer before you update it.", param="payment_method"
+            )
+        before = render(pm)
+        fields = []
+        if exp_month is not None or exp_year is not None:
+            pm.card_exp_month, pm.card_exp_year = _clean_expiry(pm, exp_month, exp_year)
+            fields += ["card_exp_month", "card_exp_year"]
+        if billing_details is not None:
+            pm.billing_details = clean_billing_details(billing_details, current=pm.billing_details)
+            fields.append("billing_details")
+        if metadata is not None:
+            pm.metadata = merge_metadata(pm.metadata, metadata)
+            fields.append("metadata")
+        after = render(pm)
+        if after == before:
+            return pm
+        pm.save(update_fields=fields)
+        emit("payment_method.updated", pm, before=before)
+        audit.record(
+            account=pm.account,
+            livemode=pm.livemode,
+            actor=actor,
+            action="payment_method.update",
+            obj=pm,
+            changes={key: after[key] for key in after if before.get(key) != after[key]},
+        )
+    return pm
+
+
+def payment_method_attach_new(*, customer: Customer, actor: Actor, token: str) -> PaymentMethod:
+    """Stripe's test-token shortcut (``/v1/payment_methods/pm_card_visa/attach``): create and attach in one
+    step, so a declined token leaves no stray payment method behind."""
+    with transaction.atomic():
+        pm = payment_method_create(account=customer.account, livemode=customer.livemode, actor=actor, token=token)
+        return payment_method_attach(payment_method=pm, customer=customer, actor=actor)
