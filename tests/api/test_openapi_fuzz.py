@@ -2,6 +2,8 @@
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 
@@ -12,7 +14,15 @@ from tests.factories.billing import AccountFactory, CustomerFactory
 
 @pytest.fixture
 def api_schema(db):
-    return schemathesis.openapi.from_wsgi("/v1/openapi.json", application)
+    # Calling the WSGI app directly fires request_finished, which would close the test's database
+    # connection; Django's test client disconnects these handlers in the same way.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/v1/openapi.json", application)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def test_document_lists_every_operation(db):
