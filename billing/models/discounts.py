@@ -24,6 +24,8 @@ class Coupon(TenantModel):
     times_redeemed = models.PositiveIntegerField(default=0)
     redeem_by = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Deleting a coupon hides it from the API and stops new redemptions; discounts already applied keep it.
+    deleted = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created"]
@@ -40,6 +42,8 @@ class Coupon(TenantModel):
         return self.name or self.coupon_id
 
     def is_valid_at(self, moment) -> bool:
+        if self.deleted:
+            return False
         if self.redeem_by and moment > self.redeem_by:
             return False
         return not (self.max_redemptions is not None and self.times_redeemed >= self.max_redemptions)
