@@ -34,11 +34,10 @@ ERROR = {
 
 
 def _object_schema(name: str) -> dict:
-    return {
-        "type": "object",
-        "required": ["object"],
-        "properties": {"id": {"type": "string"}, "object": {"type": "string", "enum": [name]}},
-    }
+    properties = {"id": {"type": "string"}, "object": {"type": "string", "enum": [name.removeprefix("deleted_")]}}
+    if name.startswith("deleted_"):
+        properties["deleted"] = {"type": "boolean", "enum": [True]}
+    return {"type": "object", "required": ["object"], "properties": properties}
 
 
 def _response_schema(response: str) -> tuple[dict, set[str]]:

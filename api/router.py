@@ -53,7 +53,9 @@ class Context:
 
     def get(self, model, object_id: str, label: str, *, param: str = "id", queryset=None):
         queryset = queryset if queryset is not None else self.scope(model)
-        obj = queryset.filter(pk=object_id).first() if isinstance(object_id, str) else None
+        # A NUL character can never be part of an id (and PostgreSQL refuses it in queries).
+        valid = isinstance(object_id, str) and "\x00" not in object_id
+        obj = queryset.filter(pk=object_id).first() if valid else None
         if obj is None:
             raise errors.no_such(label, object_id, param=param)
         return obj

@@ -99,3 +99,14 @@ def test_metadata_keys_stay_strings():
 def test_nul_characters_are_refused():
     with pytest.raises(EncodingError):
         parse_query("email=a%00b")
+
+
+def test_nul_in_a_path_id_is_a_404(db):
+    from django.test import Client
+
+    from billing.services.accounts import api_key_create
+    from tests.factories.billing import AccountFactory
+
+    _, secret = api_key_create(account=AccountFactory(), livemode=False)
+    response = Client().get("/v1/customers/cus_a%00b", HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "resource_missing"
