@@ -80,8 +80,15 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# The cache lives in its own Redis database (REDIS_CACHE_URL, default: REDIS_URL's server, database 1),
+# so clearing it can never drop queued Celery tasks.
+REDIS_CACHE_URL = env.str("REDIS_CACHE_URL", default="")
+if REDIS_URL and not REDIS_CACHE_URL:
+    from urllib.parse import urlsplit, urlunsplit
+
+    REDIS_CACHE_URL = urlunsplit(urlsplit(REDIS_URL)._replace(path="/1"))
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -120,7 +127,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "billing-cycle": {"task": "billing.tasks.run_billing_cycle", "schedule": 60.0},
+    "webhooks-sweep": {"task": "webhooks.tasks.sweep", "schedule": 60.0},
+    "webhooks-purge-events": {"task": "webhooks.tasks.purge_events", "schedule": 3600.0},
 }
+# Webhook tasks (also billing's by-name fan-out) go to WEBHOOK_QUEUE; the router reads it on each call.
+CELERY_TASK_ROUTES = ("webhooks.queue.route_task",)
 
 # Billing
 BILLING_GATEWAY = env.str("BILLING_GATEWAY", default="billing.gateways.test.TestGateway")
@@ -132,6 +143,25 @@ BILLING_INCOMPLETE_EXPIRY_HOURS = env.int("BILLING_INCOMPLETE_EXPIRY_HOURS", def
 FEE_FREE_INVOICES_PER_MONTH = env.int("FEE_FREE_INVOICES_PER_MONTH", default=25)
 FEE_RECURRING_PERCENT = env.str("FEE_RECURRING_PERCENT", default="0.5")
 FEE_ONE_OFF_PERCENT = env.str("FEE_ONE_OFF_PERCENT", default="0.4")
+
+# Webhooks (webhooks/, DESIGN §8)
+# The Celery queue of the webhook tasks (fan-out, deliveries, sweeper).
+WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="celery")
+# Let test-mode endpoints reach private, loopback and link-local addresses (development only).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Seconds between automatic attempts. Live: the last delay repeats until 3 days after the first attempt.
+_WEBHOOK_LIVE_DELAYS = ["60", "300", "1800", "7200", "18000", "36000", "36000", "43200"]
+WEBHOOK_RETRY_DELAYS_LIVE = [int(s) for s in env.list("WEBHOOK_RETRY_DELAYS_LIVE", default=_WEBHOOK_LIVE_DELAYS)]
+# Test mode: one retry per entry (three tries over 2.5 hours by default).
+WEBHOOK_RETRY_DELAYS_TEST = [int(s) for s in env.list("WEBHOOK_RETRY_DELAYS_TEST", default=["1800", "7200"])]
+# An attempt in flight blocks other attempts of its delivery this long (more than the timeout).
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+# The sweeper queues a due delivery again if its task has not run this long after being queued.
+WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=600)
+# The sweeper fans out events whose on-commit fan-out has not happened after this long.
+WEBHOOK_OUTBOX_GRACE_SECONDS = env.int("WEBHOOK_OUTBOX_GRACE_SECONDS", default=60)
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 
 # API: requests per second per key (Stripe's limits); 0 disables the limit.
 API_RATE_LIMIT_LIVE = env.int("API_RATE_LIMIT_LIVE", default=100)

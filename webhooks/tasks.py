@@ -1,14 +1,33 @@
-"""Webhook tasks. The fan-out creates deliveries for subscribed endpoints (endpoints arrive with the
-webhooks feature); until then it marks the event as taken so the outbox stays empty."""
+"""Webhook Celery tasks: thin, idempotent wrappers around ``webhooks.services``.
+
+All are ``acks_late``: a worker that dies mid-task leaves its message to be delivered again, and the
+services make a second run harmless. Retries of deliveries are not Celery retries: the sweeper queues
+them when ``next_attempt_at`` falls due. A database error is retried a few times after short pauses.
+"""
 
 from celery import shared_task
-from django.db import transaction
+from django.db import DatabaseError
 
-from billing import clock
-from billing.models import Event
+from webhooks import services
+
+TRANSIENT = {"autoretry_for": (DatabaseError,), "retry_backoff": 2, "retry_backoff_max": 60, "max_retries": 5}
 
 
-@shared_task(name="webhooks.tasks.fan_out_event", acks_late=True, ignore_result=True)
-def fan_out_event(event_id: str) -> None:
-    with transaction.atomic():
-        Event.objects.filter(pk=event_id, fanned_out_at__isnull=True).update(fanned_out_at=clock.now())
+@shared_task(name="webhooks.tasks.fan_out_event", acks_late=True, ignore_result=True, **TRANSIENT)
+def fan_out_event(event_id: str) -> int:
+    return len(services.event_fan_out(event_id=event_id))
+
+
+@shared_task(name="webhooks.tasks.deliver", acks_late=True, ignore_result=True, **TRANSIENT)
+def deliver(delivery_id: int, attempt_id: int | None = None) -> None:
+    services.delivery_attempt(delivery_id=delivery_id, attempt_id=attempt_id)
+
+
+@shared_task(name="webhooks.tasks.sweep", acks_late=True, ignore_result=True)
+def sweep() -> dict:
+    return services.sweep()
+
+
+@shared_task(name="webhooks.tasks.purge_events", acks_late=True, ignore_result=True)
+def purge_events() -> int:
+    return services.events_purge()

@@ -1,0 +1,120 @@
+"""Event types an endpoint may subscribe to: what the billing engine emits plus Stripe's other common types.
+
+Keep ``EMITTED`` in step with the ``emit("…")`` calls in ``billing/services`` (a test greps for them).
+Types only in ``STRIPE_OTHER`` are accepted so integrations written for Stripe can register the same
+endpoint unchanged; they simply never fire here yet.
+"""
+
+WILDCARD = "*"
+
+# Sent by our "Send test event" action; never emitted by the billing engine, not subscribable.
+TEST_EVENT = "webhook_endpoint.test_event"
+
+EMITTED = frozenset(
+    {
+        "charge.failed",
+        "charge.succeeded",
+        "coupon.created",
+        "coupon.deleted",
+        "coupon.updated",
+        "customer.created",
+        "customer.subscription.created",
+        "customer.subscription.deleted",
+        "customer.subscription.updated",
+        "customer.updated",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.marked_uncollectible",
+        "invoice.paid",
+        "invoice.payment_failed",
+        "invoice.payment_succeeded",
+        "invoice.voided",
+        "payment_method.attached",
+        "payment_method.detached",
+        "payment_method.updated",
+        "price.created",
+        "price.updated",
+        "product.created",
+        "product.deleted",
+        "product.updated",
+        "promotion_code.created",
+        "promotion_code.updated",
+        "tax_rate.created",
+        "tax_rate.updated",
+    }
+)
+
+STRIPE_OTHER = frozenset(
+    {
+        "account.updated",
+        "billing_portal.configuration.created",
+        "billing_portal.configuration.updated",
+        "billing_portal.session.created",
+        "charge.captured",
+        "charge.dispute.closed",
+        "charge.dispute.created",
+        "charge.expired",
+        "charge.pending",
+        "charge.refunded",
+        "charge.updated",
+        "checkout.session.completed",
+        "checkout.session.expired",
+        "credit_note.created",
+        "credit_note.updated",
+        "credit_note.voided",
+        "customer.deleted",
+        "customer.discount.created",
+        "customer.discount.deleted",
+        "customer.discount.updated",
+        "customer.subscription.paused",
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
+        "customer.subscription.resumed",
+        "customer.subscription.trial_will_end",
+        "customer.tax_id.created",
+        "customer.tax_id.deleted",
+        "customer.tax_id.updated",
+        "invoice.deleted",
+        "invoice.finalization_failed",
+        "invoice.overdue",
+        "invoice.payment_action_required",
+        "invoice.sent",
+        "invoice.upcoming",
+        "invoice.updated",
+        "invoice.will_be_due",
+        "invoiceitem.created",
+        "invoiceitem.deleted",
+        "payment_intent.canceled",
+        "payment_intent.created",
+        "payment_intent.payment_failed",
+        "payment_intent.processing",
+        "payment_intent.requires_action",
+        "payment_intent.succeeded",
+        "payment_method.automatically_updated",
+        "plan.created",
+        "plan.deleted",
+        "plan.updated",
+        "price.deleted",
+        "setup_intent.canceled",
+        "setup_intent.created",
+        "setup_intent.requires_action",
+        "setup_intent.setup_failed",
+        "setup_intent.succeeded",
+        "subscription_schedule.aborted",
+        "subscription_schedule.canceled",
+        "subscription_schedule.completed",
+        "subscription_schedule.created",
+        "subscription_schedule.expiring",
+        "subscription_schedule.released",
+        "subscription_schedule.updated",
+    }
+)
+
+KNOWN = EMITTED | STRIPE_OTHER
+
+
+def choices() -> list[tuple[str, str]]:
+    """For forms: the wildcard first, then every known type, emitted ones marked."""
+    return [(WILDCARD, "* (all events)")] + [
+        (name, name if name in EMITTED else f"{name} (not emitted yet)") for name in sorted(KNOWN)
+    ]
