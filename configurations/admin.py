@@ -1,0 +1,723 @@
+"""The merchant admin for portal configurations, branding and custom domains; every write goes through the services."""
+
+import base64
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from billing.admin import adopt, replace_metadata
+from billing.admin_scoping import SERVICE_ERROR_ATTR, TenantModelForm, TenantScopedAdmin, TenantScopedMixin
+from billing.audit import Actor
+from billing.exceptions import BillingError
+from billing.selectors import accounts_for_user
+from configurations import services, validators
+from configurations.models import (
+    DEFAULT_CANCELLATION_OPTIONS,
+    Branding,
+    CustomDomain,
+    PortalConfiguration,
+    PortalConfigurationProduct,
+)
+from configurations.rendering import render_markdown
+
+C = PortalConfiguration
+PRODUCT_PARAM = re.compile(r"^features\[subscription_update\]\[products\]\[(\d+)\](?:\[(\w+)\])?")
+
+# Service params -> form fields; the longest matching prefix wins.
+PARAM_FIELDS = {
+    "name": "name",
+    "active": "active",
+    "metadata": "metadata",
+    "default_return_url": "default_return_url",
+    "business_profile[headline]": "headline",
+    "business_profile[privacy_policy_url]": "privacy_policy_url",
+    "business_profile[terms_of_service_url]": "terms_of_service_url",
+    "features[customer_update]": "customer_update_enabled",
+    "features[customer_update][allowed_updates]": "customer_update_allowed_updates",
+    "features[invoice_history]": "invoice_history_enabled",
+    "features[payment_method_update]": "payment_method_update_enabled",
+    "features[subscription_cancel]": "subscription_cancel_enabled",
+    "features[subscription_cancel][mode]": "subscription_cancel_mode",
+    "features[subscription_cancel][proration_behavior]": "subscription_cancel_proration_behavior",
+    "features[subscription_cancel][cancellation_reason]": "cancellation_reason_enabled",
+    "features[subscription_cancel][cancellation_reason][options]": "cancellation_reason_options",
+    "features[subscription_update]": "subscription_update_enabled",
+    "features[subscription_update][default_allowed_updates]": "subscription_update_default_allowed_updates",
+    "features[subscription_update][proration_behavior]": "subscription_update_proration_behavior",
+    "features[subscription_update][billing_cycle_anchor]": "subscription_update_billing_cycle_anchor",
+    "features[subscription_update][schedule_at_period_end]": "schedule_at_period_end_conditions",
+    "features[subscription_update][trial_update_behavior]": "trial_update_behavior",
+    "features[pause_collection]": "pause_collection_enabled",
+    "features[pause_collection][behavior]": "pause_collection_behavior",
+    "features[pause_collection][max_duration_days]": "pause_collection_max_duration_days",
+    "login_page": "login_page_enabled",
+    "custom_text[overview]": "custom_text_overview",
+    "custom_text[update]": "custom_text_update",
+    "custom_text[cancel]": "custom_text_cancel",
+    "custom_text[login]": "custom_text_login",
+    "customer_group[metadata]": "customer_group_metadata",
+    "customer_group[priority]": "customer_group_priority",
+}
+# The add form starts where Stripe's Dashboard does: the portal's everyday features on.
+ADD_FORM_INITIAL = {
+    "customer_update_enabled": True,
+    "customer_update_allowed_updates": ["address", "email", "name", "phone"],
+    "invoice_history_enabled": True,
+    "payment_method_update_enabled": True,
+    "subscription_cancel_enabled": True,
+    "cancellation_reason_enabled": True,
+    "cancellation_reason_options": DEFAULT_CANCELLATION_OPTIONS,
+}
+MARKDOWN_HELP = _("Markdown: **bold**, *italic*, lists and [links](https://example.com). HTML is removed.")
+
+
+def is_product_entry(param: str | None) -> bool:
+    return bool(param and PRODUCT_PARAM.match(param))
+
+
+def field_for_param(param: str | None, fields) -> str | None:
+    if not param:
+        return None
+    matches = [prefix for prefix in PARAM_FIELDS if param == prefix or param.startswith(f"{prefix}[")]
+    for prefix in sorted(matches, key=len, reverse=True):
+        if PARAM_FIELDS[prefix] in fields:
+            return PARAM_FIELDS[prefix]
+    return None
+
+
+def _checkboxes(choices, label):
+    return forms.MultipleChoiceField(choices=choices, widget=forms.CheckboxSelectMultiple, required=False, label=label)
+
+
+def _formfield(db_field, **kwargs):
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
+class PortalConfigurationForm(TenantModelForm):
+    customer_update_allowed_updates = _checkboxes(C.AllowedUpdate.choices, _("details they may update"))
+    cancellation_reason_options = _checkboxes(C.CancellationReason.choices, _("reasons offered"))
+    subscription_update_default_allowed_updates = _checkboxes(C.SubscriptionUpdate.choices, _("changes allowed"))
+    schedule_at_period_end_conditions = _checkboxes(
+        C.ScheduleCondition.choices, _("schedule these changes at the end of the period")
+    )
+
+    class Meta:
+        model = PortalConfiguration
+        fields = "__all__"
+        formfield_callback = _formfield
+        widgets = {
+            name: forms.Textarea(attrs={"rows": 4, "cols": 80})
+            for name in ("custom_text_overview", "custom_text_update", "custom_text_cancel", "custom_text_login")
+        }
+
+    def _field_for(self, param):
+        return field_for_param(param, self.fields)
+
+
+def ordered_product_forms(formset) -> list:
+    """The inline's filled-in forms in the order the service sees them (by position, then as shown)."""
+    kept = []
+    for index, form in enumerate(formset.forms):
+        data = getattr(form, "cleaned_data", None) or {}
+        if not data or data.get("DELETE") or (form.instance.pk is None and not form.has_changed()):
+            continue
+        kept.append((data.get("position") or 0, index, form))
+    return [form for _position, _index, form in sorted(kept, key=lambda item: item[:2])]
+
+
+class ProductFormSet(BaseInlineFormSet):
+    """Shows a service error about ``features[subscription_update][products][N]`` on the N-th product."""
+
+    service_error: BillingError | None = None
+
+    def clean(self):
+        super().clean()
+        error = self.service_error
+        if error is None or not (error.param or "").startswith(services.PRODUCTS):
+            return
+        match = PRODUCT_PARAM.match(error.param)
+        forms_in_order = ordered_product_forms(self)
+        if match and int(match.group(1)) < len(forms_in_order):
+            field = match.group(2)
+            field = "adjustable_quantity_enabled" if field == "adjustable_quantity" else field
+            form = forms_in_order[int(match.group(1))]
+            form.add_error(field if field in form.fields else None, error.message)
+        else:
+            raise ValidationError(error.message)
+
+
+class ProductInline(TenantScopedMixin, admin.TabularInline):
+    model = PortalConfigurationProduct
+    formset = ProductFormSet
+    autocomplete_fields = ("product", "prices")
+    fields = (
+        "position",
+        "product",
+        "prices",
+        "adjustable_quantity_enabled",
+        "adjustable_quantity_minimum",
+        "adjustable_quantity_maximum",
+    )
+    extra = 1
+    max_num = services.MAX_PRODUCTS
+    verbose_name = _("product customers may switch to")
+    verbose_name_plural = _("Plan changes: products and prices")
+
+    def get_queryset(self, request):
+        # The rows have no account of their own: they are scoped through their configuration.
+        queryset = admin.TabularInline.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(configuration__account__in=accounts_for_user(request.user))
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        error = getattr(request, SERVICE_ERROR_ATTR, None)
+        formset.service_error = (
+            error if error is not None and (error.param or "").startswith(services.PRODUCTS) else None
+        )
+        return formset
+
+
+def configuration_data(cleaned: dict, *, products: list | None, old_metadata: dict | None) -> dict:
+    """The admin form as the service's Stripe-shaped parameters (the whole configuration; ``""`` clears)."""
+
+    def listed(values):
+        return list(values) if values else ""
+
+    data = {
+        "name": cleaned.get("name") or "",
+        "active": cleaned.get("active", True),
+        "default_return_url": cleaned.get("default_return_url") or "",
+        "business_profile": {
+            "headline": cleaned.get("headline") or "",
+            "privacy_policy_url": cleaned.get("privacy_policy_url") or "",
+            "terms_of_service_url": cleaned.get("terms_of_service_url") or "",
+        },
+        "features": {
+            "customer_update": {
+                "enabled": cleaned.get("customer_update_enabled", False),
+                "allowed_updates": listed(cleaned.get("customer_update_allowed_updates")),
+            },
+            "invoice_history": {"enabled": cleaned.get("invoice_history_enabled", False)},
+            "payment_method_update": {"enabled": cleaned.get("payment_method_update_enabled", False)},
+            "subscription_cancel": {
+                "enabled": cleaned.get("subscription_cancel_enabled", False),
+                "mode": cleaned.get("subscription_cancel_mode") or C.CancelMode.AT_PERIOD_END,
+                "proration_behavior": cleaned.get("subscription_cancel_proration_behavior") or C.ProrationBehavior.NONE,
+                "cancellation_reason": {
+                    "enabled": cleaned.get("cancellation_reason_enabled", False),
+                    "options": listed(cleaned.get("cancellation_reason_options")),
+                },
+            },
+            "subscription_update": {
+                "enabled": cleaned.get("subscription_update_enabled", False),
+                "default_allowed_updates": listed(cleaned.get("subscription_update_default_allowed_updates")),
+                "proration_behavior": cleaned.get("subscription_update_proration_behavior") or C.ProrationBehavior.NONE,
+                "billing_cycle_anchor": cleaned.get("subscription_update_billing_cycle_anchor") or "",
+                "schedule_at_period_end": {
+                    "conditions": listed(
+                        [{"type": value} for value in cleaned.get("schedule_at_period_end_conditions") or []]
+                    )
+                },
+                "trial_update_behavior": cleaned.get("trial_update_behavior") or C.TrialUpdateBehavior.END_TRIAL,
+            },
+            "pause_collection": {
+                "enabled": cleaned.get("pause_collection_enabled", False),
+                "behavior": cleaned.get("pause_collection_behavior") or C.PauseBehavior.VOID,
+                "max_duration_days": cleaned.get("pause_collection_max_duration_days") or "",
+            },
+        },
+        "login_page": {"enabled": cleaned.get("login_page_enabled", False)},
+        "metadata": _metadata_update(old_metadata, cleaned.get("metadata")),
+        "custom_text": {
+            section: cleaned.get(f"custom_text_{section}") or "" for section in services.CUSTOM_TEXT_SECTIONS
+        },
+        "customer_group": {
+            "metadata": cleaned.get("customer_group_metadata") or "",
+            "priority": cleaned.get("customer_group_priority") or 0,
+        },
+    }
+    if products is not None:
+        data["features"]["subscription_update"]["products"] = products
+    return data
+
+
+def _metadata_update(old: dict | None, new) -> dict | str:
+    """The admin edits metadata as a whole; the service merges, so removed keys are sent empty."""
+    if not new:
+        return ""
+    return replace_metadata(old, new) if isinstance(new, dict) else new
+
+
+def product_data(formset) -> list[dict]:
+    entries = []
+    for form in ordered_product_forms(formset):
+        cleaned = form.cleaned_data
+        product = cleaned.get("product")
+        maximum = cleaned.get("adjustable_quantity_maximum")
+        entries.append(
+            {
+                "product": product.pk if product else "",
+                "prices": [price.pk for price in (cleaned.get("prices") or [])],
+                "adjustable_quantity": {
+                    "enabled": bool(cleaned.get("adjustable_quantity_enabled")),
+                    "minimum": cleaned.get("adjustable_quantity_minimum") or 0,
+                    "maximum": maximum if maximum is not None else "",
+                },
+            }
+        )
+    return entries
+
+
+@admin.register(PortalConfiguration)
+class PortalConfigurationAdmin(TenantScopedAdmin):
+    form = PortalConfigurationForm
+    inlines = [ProductInline]
+    change_form_template = "admin/configurations/portalconfiguration/change_form.html"
+    list_display = ("__str__", "id", "is_default", "active", "login_page_enabled", "updated")
+    list_filter = ("active", "is_default")
+    search_fields = ("id", "name")
+    actions = ("make_default",)
+    readonly_fields = ("id", "mode", "is_default", "created", "updated", "login_link", "custom_text_preview")
+
+    class Media:
+        js = ("js/copy-link.js",)
+        css = {"all": ("configurations/admin.css",)}
+
+    def get_fieldsets(self, request, obj=None):
+        head = (
+            ("account", "livemode", "name", "active")
+            if obj is None
+            else (
+                "id",
+                "mode",
+                "name",
+                "active",
+                "is_default",
+                "created",
+                "updated",
+            )
+        )
+        return [
+            (None, {"fields": head}),
+            (
+                _("Business profile"),
+                {"fields": ("headline", "privacy_policy_url", "terms_of_service_url", "default_return_url")},
+            ),
+            (_("Customer information"), {"fields": ("customer_update_enabled", "customer_update_allowed_updates")}),
+            (_("Payment methods"), {"fields": ("payment_method_update_enabled",)}),
+            (_("Invoices"), {"fields": ("invoice_history_enabled",)}),
+            (
+                _("Cancellation"),
+                {
+                    "fields": (
+                        "subscription_cancel_enabled",
+                        "subscription_cancel_mode",
+                        "subscription_cancel_proration_behavior",
+                        "cancellation_reason_enabled",
+                        "cancellation_reason_options",
+                    )
+                },
+            ),
+            (
+                _("Plan changes"),
+                {
+                    "classes": ("portal-plan-changes",),
+                    "description": _("Customers switch between the prices of the products listed below (at most 10)."),
+                    "fields": (
+                        "subscription_update_enabled",
+                        "subscription_update_default_allowed_updates",
+                        "subscription_update_proration_behavior",
+                        "subscription_update_billing_cycle_anchor",
+                        "schedule_at_period_end_conditions",
+                        "trial_update_behavior",
+                    ),
+                },
+            ),
+            (
+                _("Pause payments"),
+                {
+                    "description": _(
+                        "Beyond Stripe: customers pause payment collection of a subscription themselves and resume it."
+                    ),
+                    "fields": (
+                        "pause_collection_enabled",
+                        "pause_collection_behavior",
+                        "pause_collection_max_duration_days",
+                    ),
+                },
+            ),
+            (
+                _("Custom text"),
+                {
+                    "description": MARKDOWN_HELP,
+                    "fields": (
+                        "custom_text_overview",
+                        "custom_text_update",
+                        "custom_text_cancel",
+                        "custom_text_login",
+                        *(("custom_text_preview",) if obj is not None else ()),
+                    ),
+                },
+            ),
+            (
+                _("Customer group"),
+                {
+                    "description": _(
+                        "Sessions created without a configuration use the active configuration whose metadata all "
+                        "appear in the customer's metadata (highest priority first), otherwise the default."
+                    ),
+                    "fields": ("customer_group_metadata", "customer_group_priority"),
+                },
+            ),
+            (
+                _("Login link"),
+                {
+                    "description": _(
+                        "A link you can share: customers enter their email address and receive a link to the portal."
+                    ),
+                    "fields": ("login_page_enabled", *(("login_link",) if obj is not None else ())),
+                },
+            ),
+            (_("Metadata"), {"fields": ("metadata",)}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ("id", "mode", "is_default", "created", "updated", "login_link", "custom_text_preview")
+        return fixed if obj is None else (*fixed, "account", "livemode")
+
+    def get_changeform_initial_data(self, request):
+        return {**ADD_FORM_INITIAL, **super().get_changeform_initial_data(request)}
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            kwargs.setdefault("assume_scheme", "https")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        # Errors about the products are shown on the products (ProductInline), not on the main form; without
+        # the inline (no permission) the main form keeps them, so the refused save is never retried.
+        error = form.service_error
+        if (
+            error is not None
+            and (error.param or "").startswith(services.PRODUCTS)
+            and any(isinstance(inline, ProductInline) for inline in self.get_inline_instances(request, obj))
+        ):
+            form.service_error = None
+        return form
+
+    # -- saving: one service call for the form and its products
+
+    def save_model(self, request, obj, form, change):
+        """Nothing yet: ``save_related`` hands the form and the products to the service in one call."""
+
+    def save_related(self, request, form, formsets, change):
+        product_formset = next((f for f in formsets if isinstance(f, ProductFormSet)), None)
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        products = (
+            product_data(product_formset) if product_formset is not None and product_formset.has_changed() else None
+        )
+        actor = Actor.staff(request.user)
+        obj = form.instance
+        if change:
+            current = PortalConfiguration.objects.get(pk=obj.pk)
+            data = configuration_data(form.cleaned_data, products=products, old_metadata=current.metadata)
+            saved = services.configuration_update(configuration=current, actor=actor, data=data)
+        else:
+            data = configuration_data(form.cleaned_data, products=products, old_metadata=None)
+            saved = services.configuration_create(
+                account=form.cleaned_data["account"], livemode=form.cleaned_data["livemode"], actor=actor, data=data
+            )
+        adopt(obj, saved)
+        self._warn_about_live_links(request, saved)
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        return [{"added": {}}] if add else [{"changed": {"fields": form.changed_data}}]
+
+    # -- pages
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                self._warn_about_live_links(request, obj)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _warn_about_live_links(self, request, configuration: PortalConfiguration) -> None:
+        if not configuration.livemode:
+            return
+        labels = {
+            "default_return_url": gettext("a default return URL"),
+            "terms_of_service_url": gettext("a terms of service link"),
+            "privacy_policy_url": gettext("a privacy policy link"),
+        }
+        missing = [labels[name] for name in configuration.missing_live_links()]
+        if missing:
+            self.message_user(
+                request,
+                gettext("This live configuration lacks %(missing)s. Live portal sessions need them.")
+                % {"missing": ", ".join(missing)},
+                messages.WARNING,
+            )
+
+    @admin.display(description=_("login link"))
+    def login_link(self, obj):
+        url = obj.login_page_url if obj else None
+        if not url:
+            return gettext(
+                "Off. Tick “login link” and save to create a link; switching it off makes the old link stop working."
+            )
+        return format_html(
+            '<span class="portal-copy"><input type="text" readonly id="portal-login-link-{id}" value="{url}" size="70" '
+            'aria-label="{label}"> <button type="button" class="button" data-copy-target="portal-login-link-{id}" '
+            'data-copied-label="{copied}">{copy}</button> <span class="portal-copy-status" role="status" '
+            'aria-live="polite"></span></span>',
+            id=obj.pk,
+            url=url,
+            label=gettext("Login link"),
+            copy=gettext("Copy"),
+            copied=gettext("Copied"),
+        )
+
+    @admin.display(description=_("preview"))
+    def custom_text_preview(self, obj):
+        sections = [
+            (gettext("Overview page"), obj.custom_text_overview),
+            (gettext("Plan change page"), obj.custom_text_update),
+            (gettext("Cancellation page"), obj.custom_text_cancel),
+            (gettext("Login page"), obj.custom_text_login),
+        ]
+        shown = [(title, render_markdown(text)) for title, text in sections if text]
+        if not shown:
+            return "—"
+        return format_html_join("", '<div class="portal-custom-text"><strong>{}</strong>{}</div>', shown)
+
+    # -- actions
+
+    @admin.action(description=_("Make default"), permissions=["change"])
+    def make_default(self, request, queryset):
+        selected = list(queryset[:2])
+        if len(selected) != 1:
+            self.message_user(
+                request, gettext("Select exactly one configuration to make it the default."), messages.ERROR
+            )
+            return
+        try:
+            configuration = services.configuration_make_default(
+                configuration=selected[0], actor=Actor.staff(request.user)
+            )
+        except BillingError as error:
+            self.message_user(request, f"{selected[0]}: {error.message}", messages.ERROR)
+            return
+        mode = gettext("live") if configuration.livemode else gettext("test")
+        self.message_user(
+            request,
+            gettext("%(configuration)s is now the default %(mode)s configuration.")
+            % {"configuration": configuration, "mode": mode},
+            messages.SUCCESS,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        # Stripe has no delete: configurations are deactivated instead.
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- branding
+
+
+class AccountModelForm(TenantModelForm):
+    """For rows of an account that serve both modes (branding, domain): there is no livemode to compare."""
+
+    def _anchor(self, cleaned):
+        return None
+
+
+class BrandingForm(AccountModelForm):
+    class Meta:
+        model = Branding
+        fields = ("account", "business_name", "icon", "logo", "primary_color", "background_color", "font")
+        widgets = {
+            "primary_color": forms.TextInput(attrs={"type": "color"}),
+            "background_color": forms.TextInput(attrs={"type": "color"}),
+            "icon": forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+            "logo": forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+        }
+
+
+def _image_argument(form, name):
+    if name not in form.changed_data:
+        return services.KEEP
+    value = form.cleaned_data.get(name)
+    return value if value and hasattr(value, "content_type") else None
+
+
+@admin.register(Branding)
+class BrandingAdmin(TenantScopedAdmin):
+    form = BrandingForm
+    list_display = ("__str__", "account", "primary_color", "background_color", "contrast", "font")
+    list_select_related = ("account",)
+    readonly_fields = ("contrast", "icon_preview", "logo_preview", "updated")
+
+    def get_fields(self, request, obj=None):
+        fields = ["account", "business_name", "icon", "logo", "primary_color", "background_color", "font"]
+        if obj is not None:
+            fields = ["account", "business_name", "icon", "icon_preview", "logo", "logo_preview"]
+            fields += ["primary_color", "background_color", "contrast", "font", "updated"]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "account") if obj is not None else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("contrast"))
+    def contrast(self, obj):
+        ratio = obj.contrast_ratio
+        verdict = gettext("meets WCAG AA") if ratio >= validators.MIN_CONTRAST else gettext("below WCAG AA (4.5:1)")
+        return f"{ratio:.2f}:1 ({verdict})"
+
+    def _preview(self, field):
+        if not field:
+            return "—"
+        try:
+            with field.open("rb") as handle:
+                content = handle.read(validators.MAX_IMAGE_BYTES + 1)
+        except OSError:
+            return "—"
+        kind = {b"\x89PNG": "png", b"\xff\xd8\xff": "jpeg", b"RIFF": "webp"}
+        mime = next((f"image/{k}" for magic, k in kind.items() if content.startswith(magic)), None)
+        if mime is None:
+            return "—"
+        # A data: URL (allowed by the CSP's img-src) needs no media server in front of the admin.
+        return format_html('<img src="data:{};base64,{}" alt="" height="48">', mime, base64.b64encode(content).decode())
+
+    @admin.display(description=_("icon preview"))
+    def icon_preview(self, obj):
+        return self._preview(obj.icon)
+
+    @admin.display(description=_("logo preview"))
+    def logo_preview(self, obj):
+        return self._preview(obj.logo)
+
+    def save_model(self, request, obj, form, change):
+        account = obj.account if change else form.cleaned_data["account"]
+        branding = services.branding_update(
+            account=account,
+            actor=Actor.staff(request.user),
+            business_name=form.cleaned_data.get("business_name", ""),
+            primary_color=form.cleaned_data["primary_color"],
+            background_color=form.cleaned_data["background_color"],
+            font=form.cleaned_data["font"],
+            icon=_image_argument(form, "icon"),
+            logo=_image_argument(form, "logo"),
+        )
+        adopt(obj, branding)
+        warning = services.branding_contrast_warning(branding)
+        if warning:
+            self.message_user(request, warning, messages.WARNING)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            obj = self.get_object(request, unquote(object_id))
+            warning = services.branding_contrast_warning(obj) if obj is not None else None
+            if warning:
+                self.message_user(request, warning, messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+# ---------------------------------------------------------------------------------------------- custom domains
+
+
+class CustomDomainForm(AccountModelForm):
+    class Meta:
+        model = CustomDomain
+        fields = ("account", "hostname")
+
+    def validate_unique(self):
+        # The service decides on the normalised hostname (Unicode and ASCII spellings are the same domain).
+        pass
+
+
+@admin.register(CustomDomain)
+class CustomDomainAdmin(TenantScopedAdmin):
+    form = CustomDomainForm
+    list_display = ("__str__", "account", "status", "verified_at", "last_checked_at")
+    list_select_related = ("account",)
+    search_fields = ("hostname",)
+    actions = ("verify_now",)
+    readonly_fields = ("status", "dns_record", "verified_at", "last_checked_at", "last_error")
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("account", "hostname")
+        return ("account", "hostname", "status", "dns_record", "verified_at", "last_checked_at", "last_error")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "account") if obj is not None else ()
+
+    @admin.display(description=_("status"))
+    def status(self, obj):
+        return (
+            gettext("Verified: the portal is served on this domain.")
+            if obj.is_verified
+            else gettext("Not verified: the portal is not served on this domain yet.")
+        )
+
+    @admin.display(description=_("DNS record to add"))
+    def dns_record(self, obj):
+        return format_html(
+            "{}<br><code>{}</code> TXT <code>{}</code><br>{}",
+            gettext("Add this TXT record at your DNS provider, then choose “Verify now”:"),
+            obj.record_name,
+            obj.record_value,
+            gettext("Point the hostname at this service with a CNAME record as well."),
+        )
+
+    def save_model(self, request, obj, form, change):
+        account = obj.account if change else form.cleaned_data["account"]
+        domain = services.custom_domain_set(
+            account=account, hostname=form.cleaned_data["hostname"], actor=Actor.staff(request.user)
+        )
+        adopt(obj, domain)
+
+    def delete_model(self, request, obj):
+        services.custom_domain_remove(account=obj.account, actor=Actor.staff(request.user))
+
+    def delete_queryset(self, request, queryset):
+        for domain in queryset.select_related("account"):
+            self.delete_model(request, domain)
+
+    @admin.action(description=_("Verify now"), permissions=["change"])
+    def verify_now(self, request, queryset):
+        verified = 0
+        for domain in queryset.select_related("account"):
+            try:
+                domain = services.custom_domain_verify(domain=domain, actor=Actor.staff(request.user))
+            except BillingError as error:
+                self.message_user(request, f"{domain}: {error.message}", messages.ERROR)
+                continue
+            if domain.is_verified:
+                verified += 1
+            else:
+                self.message_user(request, f"{domain}: {domain.last_error}", messages.WARNING)
+        if verified:
+            self.message_user(
+                request,
+                ngettext("%(count)d domain is verified.", "%(count)d domains are verified.", verified)
+                % {"count": verified},
+                messages.SUCCESS,
+            )
