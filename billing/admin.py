@@ -18,10 +18,11 @@ from billing.admin_scoping import (
     TenantModelForm,
     TenantScopedAdmin,
     TenantScopedMixin,
+    run_each,
     scope_to_user,
 )
 from billing.audit import Actor
-from billing.exceptions import BillingError, InvalidRequest
+from billing.exceptions import InvalidRequest
 from billing.models import (
     Account,
     ApiKey,
@@ -80,21 +81,6 @@ def adopt(obj, saved) -> None:
     obj.pk = saved.pk
     obj.refresh_from_db()
     obj._state.adding = False
-
-
-def run_each(model_admin, request, queryset, call, done_message) -> None:
-    """Call a service per selected row; a row the service refuses gets its message, the others proceed."""
-    actor = Actor.staff(request.user)
-    done = 0
-    for obj in queryset:
-        try:
-            call(obj, actor)
-        except BillingError as error:
-            model_admin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
-        else:
-            done += 1
-    if done:
-        model_admin.message_user(request, done_message(done) % {"count": done}, messages.SUCCESS)
 
 
 EVENT_OBJECTS = {

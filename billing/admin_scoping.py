@@ -1,7 +1,7 @@
 """Tenant scoping for the billing admin: rows, choices and forms limited to the staff user's accounts."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import widgets
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import money
+from billing.audit import Actor
 from billing.exceptions import BillingError
 from billing.models import Account, Membership
 from billing.selectors import accounts_for_user
@@ -277,3 +278,18 @@ class ReadOnlyTenantInline(TenantScopedMixin, admin.TabularInline):
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
+
+
+def run_each(model_admin, request, queryset, call, done_message) -> None:
+    """Call a service per selected row; a row the service refuses gets its message, the others proceed."""
+    actor = Actor.staff(request.user)
+    done = 0
+    for obj in queryset:
+        try:
+            call(obj, actor)
+        except BillingError as error:
+            model_admin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        model_admin.message_user(request, done_message(done) % {"count": done}, messages.SUCCESS)

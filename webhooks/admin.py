@@ -10,27 +10,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from billing.admin_scoping import ReadOnlyTenantAdmin, TenantModelForm, TenantScopedAdmin
+from billing.admin_scoping import ReadOnlyTenantAdmin, TenantModelForm, TenantScopedAdmin, run_each
 from billing.audit import Actor
 from billing.exceptions import BillingError
 from billing.selectors import accounts_for_user
 from webhooks import event_types, representations, services
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
-
-
-def run_each(model_admin, request, queryset, call, done_message) -> None:
-    """Call a service per selected row; a refused row gets its message, the others proceed."""
-    actor = Actor.staff(request.user)
-    done = 0
-    for obj in queryset:
-        try:
-            call(obj, actor)
-        except BillingError as error:
-            model_admin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
-        else:
-            done += 1
-    if done:
-        model_admin.message_user(request, done_message(done) % {"count": done}, messages.SUCCESS)
 
 
 class WebhookEndpointForm(TenantModelForm):
