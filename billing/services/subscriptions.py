@@ -194,6 +194,42 @@ def _period_lines(subscription: Subscription, start: dt.datetime, end: dt.dateti
     return lines
 
 
+def _proration_line(
+    label: str, price: Price, quantity: int, amount: int, at: dt.datetime, end: dt.datetime, rate: TaxRate | None
+) -> LineSpec:
+    """A credit ("Unused time on …") or charge ("Remaining time on …") for the rest of the period."""
+    return LineSpec(
+        description=f"{label} {_describe_item(price, quantity)} after {_date(at)}",
+        amount=amount,
+        quantity=quantity,
+        period_start=at,
+        period_end=end,
+        price=price,
+        proration=True,
+        tax_rate=rate,
+        type="invoiceitem",
+    )
+
+
+def _save_pending(subscription: Subscription, line: LineSpec) -> InvoiceItem:
+    """Keep a proration for the subscription's next invoice."""
+    return InvoiceItem.objects.create(
+        account_id=subscription.account_id,
+        livemode=subscription.livemode,
+        customer_id=subscription.customer_id,
+        subscription=subscription,
+        price=line.price,
+        description=line.description,
+        amount=line.amount,
+        currency=subscription.currency,
+        quantity=line.quantity,
+        proration=True,
+        tax_rate=line.tax_rate,
+        period_start=line.period_start,
+        period_end=line.period_end,
+    )
+
+
 def _pending_lines(subscription: Subscription, *, for_update: bool = True) -> list[LineSpec]:
     items = InvoiceItem.objects.filter(subscription=subscription, invoice__isnull=True).select_related(
         "price", "tax_rate"
@@ -502,7 +538,6 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
     # What the change credits and charges for the rest of the current period.
     prorations: list[LineSpec] = []
     if not trialing and (proration_behavior != "none" or interval_changed):
-        after = f"after {_date(at)}"
         for pk, item in current.items():
             new = plan.get(pk)
             old_amount = _item_amount(item.price, item.quantity)
@@ -511,52 +546,17 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
             rate = _tax_rate(item.tax_rates.all(), defaults)
             credit = pricing.prorate(old_amount, start, end, at)
             if credit:
-                prorations.append(
-                    LineSpec(
-                        description=f"Unused time on {_describe_item(item.price, item.quantity)} {after}",
-                        amount=-credit,
-                        quantity=item.quantity,
-                        period_start=at,
-                        period_end=end,
-                        price=item.price,
-                        proration=True,
-                        tax_rate=rate,
-                        type="invoiceitem",
-                    )
-                )
+                prorations.append(_proration_line("Unused time on", item.price, item.quantity, -credit, at, end, rate))
             if new is not None and not interval_changed:
                 charge = pricing.prorate(_item_amount(new[0], new[1]), start, end, at)
                 if charge:
-                    prorations.append(
-                        LineSpec(
-                            description=f"Remaining time on {_describe_item(new[0], new[1])} {after}",
-                            amount=charge,
-                            quantity=new[1],
-                            period_start=at,
-                            period_end=end,
-                            price=new[0],
-                            proration=True,
-                            tax_rate=rate,
-                            type="invoiceitem",
-                        )
-                    )
+                    prorations.append(_proration_line("Remaining time on", new[0], new[1], charge, at, end, rate))
         if not interval_changed:
             for price, quantity in added:
                 charge = pricing.prorate(_item_amount(price, quantity), start, end, at)
                 if charge:
-                    prorations.append(
-                        LineSpec(
-                            description=f"Remaining time on {_describe_item(price, quantity)} {after}",
-                            amount=charge,
-                            quantity=quantity,
-                            period_start=at,
-                            period_end=end,
-                            price=price,
-                            proration=True,
-                            tax_rate=_tax_rate([], defaults),
-                            type="invoiceitem",
-                        )
-                    )
+                    rate = _tax_rate([], defaults)
+                    prorations.append(_proration_line("Remaining time on", price, quantity, charge, at, end, rate))
 
     # Apply the new item set.
     for pk, item in current.items():
@@ -590,21 +590,7 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
         invoice = _invoice_now(subscription, prorations)
     elif prorations and proration_behavior == "create_prorations":
         for line in prorations:
-            InvoiceItem.objects.create(
-                account_id=subscription.account_id,
-                livemode=subscription.livemode,
-                customer_id=subscription.customer_id,
-                subscription=subscription,
-                price=line.price,
-                description=line.description,
-                amount=line.amount,
-                currency=subscription.currency,
-                quantity=line.quantity,
-                proration=True,
-                tax_rate=line.tax_rate,
-                period_start=line.period_start,
-                period_end=line.period_end,
-            )
+            _save_pending(subscription, line)
 
     if dry_run:
         due_now = invoice.total if invoice else 0
@@ -717,28 +703,13 @@ def subscription_cancel(
 
 def _credit_unused_time(subscription: Subscription, at: dt.datetime) -> None:
     defaults = list(subscription.default_tax_rates.all())
+    start, end = subscription.current_period_start, subscription.current_period_end
     for item in subscription.items.select_related("price__product").prefetch_related("tax_rates"):
-        credit = pricing.prorate(
-            _item_amount(item.price, item.quantity),
-            subscription.current_period_start,
-            subscription.current_period_end,
-            at,
-        )
+        credit = pricing.prorate(_item_amount(item.price, item.quantity), start, end, at)
         if credit:
-            InvoiceItem.objects.create(
-                account_id=subscription.account_id,
-                livemode=subscription.livemode,
-                customer_id=subscription.customer_id,
-                subscription=subscription,
-                price=item.price,
-                description=f"Unused time on {_describe_item(item.price, item.quantity)} after {_date(at)}",
-                amount=-credit,
-                currency=subscription.currency,
-                quantity=item.quantity,
-                proration=True,
-                tax_rate=_tax_rate(item.tax_rates.all(), defaults),
-                period_start=at,
-                period_end=subscription.current_period_end,
+            rate = _tax_rate(item.tax_rates.all(), defaults)
+            _save_pending(
+                subscription, _proration_line("Unused time on", item.price, item.quantity, -credit, at, end, rate)
             )
 
 
