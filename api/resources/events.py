@@ -12,6 +12,7 @@ from api.pagination import page
 from api.router import operation
 from billing import clock
 from billing.models import Event
+from webhooks import event_types
 from webhooks import representations as webhook_representations
 from webhooks.models import Delivery
 
@@ -55,7 +56,8 @@ def _type_filter(queryset, pattern: str):
 def list_(ctx, params):
     if "type" in params and "types" in params:
         raise errors.invalid("types", "You may only specify one of these parameters: type, types.")
-    queryset = _recent(ctx)
+    # Test events sent from the admin reach one endpoint only; like Stripe's, they are not listed.
+    queryset = _recent(ctx).exclude(type=event_types.TEST_EVENT)
     if "type" in params:
         queryset = _type_filter(queryset, params["type"])
     if params.get("types"):

@@ -6,10 +6,10 @@ cursor and unique across accounts), so ``id`` answers ``parameter_unknown``.
 
 from api import errors
 from api import params as p
+from api.filters import time_range
 from api.pagination import page
 from api.router import operation
 from billing import representations
-from billing.clock import from_unix
 from billing.models import Product
 from billing.services.catalog import product_create, product_delete, product_update
 
@@ -28,21 +28,9 @@ def unset_to_blank(value):
     return "" if value is p.UNSET else value
 
 
-# The last second a datetime can hold (9999-12-31T23:59:59Z); p.Range() bounds are unbounded integers.
-_MAX_UNIX = 253402300799
-
-
-def _moment(seconds: int):
-    return from_unix(min(seconds, _MAX_UNIX))
-
-
 def filter_created(queryset, created):
     """Stripe's ``created`` filter: an exact second or a ``gt/gte/lt/lte`` range."""
-    if created is None:
-        return queryset
-    if isinstance(created, int):
-        return queryset.filter(created__gte=_moment(created), created__lt=_moment(created + 1))
-    return queryset.filter(**{f"created__{op}": _moment(bound) for op, bound in created.items()})
+    return time_range(queryset, "created", created)
 
 
 @operation(
