@@ -52,7 +52,11 @@ class Context:
         return model.objects.filter(account=self.account, livemode=self.livemode)
 
     def get(self, model, object_id: str, label: str, *, param: str = "id", queryset=None):
-        queryset = queryset if queryset is not None else self.scope(model)
+        if queryset is None:
+            queryset = self.scope(model)
+            # A deleted object (Stripe's ``deleted: true``, e.g. a customer) no longer exists for the API.
+            if any(f.name == "deleted" for f in model._meta.concrete_fields):
+                queryset = queryset.filter(deleted=False)
         # A NUL character can never be part of an id (and PostgreSQL refuses it in queries).
         valid = isinstance(object_id, str) and "\x00" not in object_id
         obj = queryset.filter(pk=object_id).first() if valid else None

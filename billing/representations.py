@@ -45,6 +45,8 @@ def _address(address: dict | None) -> dict | None:
 
 
 def customer(obj: Customer) -> dict:
+    if obj.deleted:
+        return deleted_customer(obj.id)
     shipping = None
     if obj.shipping:
         shipping = {
@@ -80,6 +82,11 @@ def customer(obj: Customer) -> dict:
         "tax_exempt": "none",
         "test_clock": None,
     }
+
+
+def deleted_customer(customer_id: str) -> dict:
+    """What Stripe answers for a deleted customer (retrieve, expansions)."""
+    return {"id": customer_id, "object": "customer", "deleted": True}
 
 
 def payment_method(obj: PaymentMethod) -> dict:

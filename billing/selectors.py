@@ -12,7 +12,8 @@ def _get(queryset, pk: str, label: str):
 
 
 def customer_get(*, account: Account, livemode: bool, customer_id: str) -> Customer:
-    return _get(Customer.objects.filter(account=account, livemode=livemode), customer_id, "customer")
+    """A customer of the tenant that has not been deleted."""
+    return _get(Customer.objects.filter(account=account, livemode=livemode, deleted=False), customer_id, "customer")
 
 
 def subscription_get_for_customer(*, customer: Customer, subscription_id: str) -> Subscription:

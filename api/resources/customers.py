@@ -1,4 +1,10 @@
-"""/v1/customers"""
+"""/v1/customers
+
+A deleted customer keeps its row: retrieving it answers Stripe's deleted stub; everywhere else (update,
+list, the ``customer`` parameter of other resources) it is missing, which ``Context.get`` ensures.
+"""
+
+from django.db import transaction
 
 from api import params as p
 from api.filters import time_range
@@ -6,7 +12,12 @@ from api.pagination import page
 from api.router import operation
 from billing import representations
 from billing.models import Customer, PaymentMethod
-from billing.services.customers import customer_create, customer_set_default_payment_method, customer_update
+from billing.services.customers import (
+    customer_create,
+    customer_delete,
+    customer_set_default_payment_method,
+    customer_update,
+)
 
 ADDRESS = p.Object(
     {k: p.String(max_length=200) for k in ("city", "country", "line1", "line2", "postal_code", "state")},
@@ -44,27 +55,32 @@ def _fields(params: dict) -> dict:
     return out
 
 
-def _default_payment_method(ctx, customer, params):
+def _default_payment_method(ctx, params) -> tuple[bool, PaymentMethod | None]:
+    """Whether ``invoice_settings[default_payment_method]`` was given, and the payment method ("" unsets).
+
+    Looked up before anything is written, so an unknown id changes nothing."""
     settings_ = params.get("invoice_settings") or {}
     if "default_payment_method" not in settings_:
-        return
+        return False, None
     pm_id = settings_["default_payment_method"]
-    pm = None
-    if pm_id is not p.UNSET:
-        pm = ctx.get(PaymentMethod, pm_id, "PaymentMethod", param="invoice_settings[default_payment_method]")
-    customer_set_default_payment_method(customer=customer, payment_method=pm, actor=ctx.actor)
+    if pm_id is p.UNSET:
+        return True, None
+    return True, ctx.get(PaymentMethod, pm_id, "PaymentMethod", param="invoice_settings[default_payment_method]")
 
 
 @operation("POST", "/v1/customers", params=FIELDS, response="customer", summary="Create a customer", tags=["Customers"])
 def create(ctx, params):
-    customer = customer_create(
-        account=ctx.account,
-        livemode=ctx.livemode,
-        actor=ctx.actor,
-        metadata=params.get("metadata") or {},
-        **_fields(params),
-    )
-    _default_payment_method(ctx, customer, params)
+    set_default, pm = _default_payment_method(ctx, params)
+    with transaction.atomic():
+        customer = customer_create(
+            account=ctx.account,
+            livemode=ctx.livemode,
+            actor=ctx.actor,
+            metadata=params.get("metadata") or {},
+            **_fields(params),
+        )
+        if set_default:
+            customer_set_default_payment_method(customer=customer, payment_method=pm, actor=ctx.actor)
     customer.refresh_from_db()
     return representations.customer(customer)
 
@@ -78,7 +94,8 @@ def create(ctx, params):
     tags=["Customers"],
 )
 def retrieve(ctx, params, customer):
-    return representations.customer(ctx.get(Customer, customer, "customer"))
+    # Deleted customers included: their representation is the deleted stub, as Stripe answers.
+    return representations.customer(ctx.get(Customer, customer, "customer", queryset=ctx.scope(Customer)))
 
 
 @operation(
@@ -91,16 +108,32 @@ def retrieve(ctx, params, customer):
 )
 def update(ctx, params, customer):
     obj = ctx.get(Customer, customer, "customer")
+    set_default, pm = _default_payment_method(ctx, params)
     metadata = params.get("metadata")
-    obj = customer_update(
-        customer=obj,
-        actor=ctx.actor,
-        **_fields(params),
-        **({"metadata": "" if metadata is p.UNSET else metadata} if "metadata" in params else {}),
-    )
-    _default_payment_method(ctx, obj, params)
+    with transaction.atomic():
+        obj = customer_update(
+            customer=obj,
+            actor=ctx.actor,
+            **_fields(params),
+            **({"metadata": "" if metadata is p.UNSET else metadata} if "metadata" in params else {}),
+        )
+        if set_default:
+            customer_set_default_payment_method(customer=obj, payment_method=pm, actor=ctx.actor)
     obj.refresh_from_db()
     return representations.customer(obj)
+
+
+@operation(
+    "DELETE",
+    "/v1/customers/{customer}",
+    params={},
+    response="deleted_customer",
+    summary="Delete a customer (cancels their subscriptions immediately)",
+    tags=["Customers"],
+)
+def delete(ctx, params, customer):
+    obj = customer_delete(customer=ctx.get(Customer, customer, "customer"), actor=ctx.actor)
+    return representations.deleted_customer(obj.id)
 
 
 @operation(
@@ -112,8 +145,14 @@ def update(ctx, params, customer):
     tags=["Customers"],
 )
 def list_(ctx, params):
-    queryset = ctx.scope(Customer)
+    scope = ctx.scope(Customer)
+    queryset = scope.filter(deleted=False)
     if "email" in params:
         queryset = queryset.filter(email=params["email"])
     queryset = time_range(queryset, "created", params.get("created"))
+    # A cursor whose customer was deleted meanwhile still marks a place; the strict id comparison of
+    # the page leaves it out of the results.
+    cursors = [params[name] for name in ("starting_after", "ending_before") if params.get(name)]
+    if cursors:
+        queryset = queryset | scope.filter(pk__in=cursors, deleted=True)
     return page(queryset, params, url="/v1/customers", render=representations.customer, label="customer")

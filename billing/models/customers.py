@@ -24,6 +24,9 @@ class Customer(TenantModel):
     balance = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Stripe's delete: the row stays (invoices, charges and events refer to it) but the API answers
+    # the deleted stub for it and treats it as missing everywhere else.
+    deleted = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-id"]

@@ -1,4 +1,4 @@
-"""Customer services: create, update, default payment method."""
+"""Customer services: create, update, default payment method, delete."""
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -7,9 +7,10 @@ from django_countries import countries
 
 from billing import audit
 from billing.audit import Actor
-from billing.exceptions import InvalidRequest
-from billing.models import Account, Customer, PaymentMethod
+from billing.exceptions import InvalidRequest, NotFound
+from billing.models import Account, Customer, PaymentMethod, Subscription
 from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
+from billing.services.subscriptions import subscription_cancel
 
 ADDRESS_KEYS = ("line1", "line2", "city", "state", "postal_code", "country")
 SUPPORTED_LOCALES = {"de", "en", "en-GB", "en-US", "de-DE", "de-AT", "de-CH"}
@@ -81,11 +82,18 @@ def customer_create(*, account: Account, livemode: bool, actor: Actor, **fields)
     return customer
 
 
+def _lock_existing(customer: Customer) -> Customer:
+    customer = lock(Customer, customer.pk)
+    if customer.deleted:
+        raise NotFound(f"No such customer: '{customer.pk}'", param="id")
+    return customer
+
+
 def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
     metadata = fields.pop("metadata", None)
     clean = _clean(fields)
     with transaction.atomic():
-        customer = lock(Customer, customer.pk)
+        customer = _lock_existing(customer)
         before = render(customer)
         for key, value in clean.items():
             setattr(customer, key, value)
@@ -107,7 +115,7 @@ def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
 
 def customer_set_default_payment_method(*, customer: Customer, payment_method: PaymentMethod | None, actor: Actor):
     with transaction.atomic():
-        customer = lock(Customer, customer.pk)
+        customer = _lock_existing(customer)
         if payment_method is not None:
             same_tenant(customer, payment_method)
             if payment_method.customer_id != customer.id:
@@ -128,5 +136,31 @@ def customer_set_default_payment_method(*, customer: Customer, payment_method: P
             action="customer.default_payment_method",
             obj=customer,
             changes={"default_payment_method": payment_method.pk if payment_method else None},
+        )
+    return customer
+
+
+def customer_delete(*, customer: Customer, actor: Actor) -> Customer:
+    """Stripe's delete: the customer's subscriptions end now (no proration) and the customer is gone
+    for the API. The row stays, marked deleted, because invoices, charges and events refer to it."""
+    with transaction.atomic():
+        customer = _lock_existing(customer)
+        subscriptions = Subscription.objects.filter(customer=customer).not_ended().order_by("id")
+        canceled = [
+            subscription_cancel(subscription=subscription, actor=actor, at_period_end=False).pk
+            for subscription in subscriptions
+        ]
+        # Recorded before the flag is set: the event carries the customer as it was, not the stub
+        # the API answers from now on.
+        emit("customer.deleted", customer)
+        customer.deleted = True
+        customer.save(update_fields=["deleted"])
+        audit.record(
+            account=customer.account,
+            livemode=customer.livemode,
+            actor=actor,
+            action="customer.delete",
+            obj=customer,
+            changes={"canceled_subscriptions": canceled},
         )
     return customer

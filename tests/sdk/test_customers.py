@@ -2,8 +2,8 @@ import pytest
 import stripe
 
 from billing.models import AuditEntry, Customer, Event
-from billing.services.customers import customer_create
-from tests.factories.billing import ACTOR
+from billing.services.customers import customer_create, customer_delete
+from tests.factories.billing import ACTOR, PriceFactory, card
 
 
 def test_create_retrieve_update_list(client):
@@ -95,3 +95,111 @@ def test_live_key_does_not_see_test_objects(client, live_server, merchant):
     with pytest.raises(stripe.InvalidRequestError):
         live.v1.customers.retrieve(test_customer.id)
     assert live.v1.customers.create({"email": "l@example.com"}).livemode is True
+
+
+def _subscribed_customer(client, merchant, count: int):
+    customer = client.v1.customers.create({"email": "leaving@example.com", "name": "Leaving"})
+    card(Customer.objects.get(pk=customer.id))
+    price = PriceFactory(account=merchant, product__account=merchant, unit_amount=1500)
+    subscriptions = [
+        client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]}) for _ in range(count)
+    ]
+    return customer, price, subscriptions
+
+
+def test_delete_cancels_subscriptions_and_hides_the_customer(client, merchant):
+    customer, price, (active, ended) = _subscribed_customer(client, merchant, 2)
+    client.v1.subscriptions.cancel(ended.id)
+    events_before = set(Event.objects.values_list("id", flat=True))
+
+    deleted = client.v1.customers.delete(customer.id)
+
+    assert deleted.to_dict() == {"id": customer.id, "object": "customer", "deleted": True}
+    assert client.v1.customers.retrieve(customer.id).to_dict() == deleted.to_dict()
+    assert customer.id not in [c.id for c in client.v1.customers.list().data]
+    canceled = client.v1.subscriptions.retrieve(active.id)
+    assert canceled.status == "canceled" and canceled.ended_at is not None
+    # Canceled now without proration: no credit line is left pending, no invoice is made.
+    assert client.v1.invoices.list({"subscription": active.id}).data[0].id == active.latest_invoice
+    assert len(client.v1.invoices.list({"subscription": active.id}).data) == 1
+    new_events = Event.objects.exclude(id__in=events_before).order_by("id")
+    assert [(e.type, e.data_object["id"]) for e in new_events] == [
+        ("customer.subscription.deleted", active.id),
+        ("customer.deleted", customer.id),
+    ]
+    # The event carries the customer as it was.
+    assert new_events.last().data_object["email"] == "leaving@example.com"
+    assert "deleted" not in new_events.last().data_object
+    entry = AuditEntry.objects.get(action="customer.delete")
+    assert entry.object_id == customer.id and entry.changes == {"canceled_subscriptions": [active.id]}
+    # Expanding a deleted customer shows the stub, as Stripe does.
+    assert client.v1.subscriptions.retrieve(active.id, {"expand": ["customer"]}).customer.deleted is True
+
+
+def test_deleted_customer_is_missing_everywhere_else(client, merchant):
+    customer, price, _ = _subscribed_customer(client, merchant, 0)
+    client.v1.customers.delete(customer.id)
+    missing = f"No such customer: '{customer.id}'"
+    attempts = [
+        lambda: client.v1.customers.update(customer.id, {"name": "Back"}),
+        lambda: client.v1.customers.delete(customer.id),
+        lambda: client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]}),
+        lambda: client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id}),
+        lambda: client.v1.customers.payment_methods.list(customer.id),
+        lambda: client.v1.invoices.list({"customer": customer.id}),
+    ]
+    for attempt in attempts:
+        with pytest.raises(stripe.InvalidRequestError) as error:
+            attempt()
+        assert error.value.http_status == 404 and error.value.code == "resource_missing"
+        assert error.value.user_message == missing
+    assert Customer.objects.get(pk=customer.id).name == "Leaving"
+
+
+def test_list_pages_past_a_deleted_cursor(client, merchant):
+    ids = [
+        customer_create(account=merchant, livemode=False, actor=ACTOR, email=f"p{i}@example.com").id for i in range(4)
+    ]
+    first = client.v1.customers.list({"limit": 2})
+    assert [c.id for c in first.data] == [ids[3], ids[2]]
+    client.v1.customers.delete(ids[2])
+    rest = client.v1.customers.list({"limit": 2, "starting_after": ids[2]})
+    assert [c.id for c in rest.data] == [ids[1], ids[0]]
+    assert [c.id for c in client.v1.customers.list({"ending_before": ids[2]}).data] == [ids[3]]
+    assert [c.id for c in client.v1.customers.list().auto_paging_iter()] == [ids[3], ids[1], ids[0]]
+
+
+def test_delete_is_in_the_openapi_document(client, live_server):
+    import httpx
+
+    document = httpx.get(f"{live_server.url}/v1/openapi.json").json()
+    operation = document["paths"]["/v1/customers/{customer}"]["delete"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/deleted_customer"
+    }
+    assert document["components"]["schemas"]["deleted_customer"]["properties"]["deleted"] == {
+        "type": "boolean",
+        "enum": [True],
+    }
+
+
+def test_admin_marks_deleted_customers_and_keeps_them_read_only(transactional_db, merchant, django_user_model):
+    from django.test import Client
+    from django.urls import reverse
+
+    kept = customer_create(account=merchant, livemode=False, actor=ACTOR, email="kept@example.com")
+    gone = customer_create(account=merchant, livemode=False, actor=ACTOR, email="gone@example.com")
+    customer_delete(customer=gone, actor=ACTOR)
+    browser = Client()
+    browser.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw"))
+
+    changelist = browser.get(reverse("admin:billing_customer_changelist"), HTTP_ACCEPT_LANGUAGE="en")
+    rows = {row.split("</tr>")[0] for row in changelist.content.decode().split("<tr")}
+    assert "Deleted" in changelist.content.decode()
+    assert any("gone@example.com" in row and "icon-yes" in row for row in rows)
+    assert any("kept@example.com" in row and "icon-no" in row for row in rows)
+
+    url = reverse("admin:billing_customer_change", args=[gone.pk])
+    assert browser.get(url).status_code == 200
+    assert browser.post(url, {"name": "Back"}).status_code == 403
+    assert browser.get(reverse("admin:billing_customer_change", args=[kept.pk])).status_code == 200
