@@ -5,6 +5,7 @@
 at most 10, no parentheses; ``-`` negates a clause; ``~`` is a substring match (≥ 3 characters).
 """
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,20 +92,30 @@ class SearchField:
     lookup: str = ""
 
 
-def _number_q(lookup: str, op: str, value) -> Q:
+TIMESTAMP_LOOKUPS = {":": "exact", ">": "gt", "<": "lt", ">=": "gte", "<=": "lte"}
+
+
+def timestamp_bound(name: str, op: str, value) -> tuple[str, dt.datetime]:
+    """A timestamp clause as a Django lookup and its moment: ``>`` and ``1700000000`` -> ``("gt", …)``.
+
+    For fields whose Q comes from a shared QuerySet definition (``to_q``) rather than a plain lookup."""
     from billing.clock import from_unix
 
+    if not isinstance(value, int) or not 0 <= value <= 253402300799:
+        raise _error(f"{name} needs a unix timestamp between 0 and 253402300799.")
+    lookup = TIMESTAMP_LOOKUPS.get(op)
+    if lookup is None:
+        raise _error(f"'{op}' is not supported for {name}.")
+    return lookup, from_unix(value)
+
+
+def _number_q(lookup: str, op: str, value) -> Q:
     if value is None:
         if op != ":":
             raise _error(f"{lookup} supports only ':' with null.")
         return Q(**{f"{lookup}__isnull": True})
-    if not isinstance(value, int) or not 0 <= value <= 253402300799:
-        raise _error(f"{lookup} needs a unix timestamp between 0 and 253402300799.")
-    moment = from_unix(value)
-    suffix = {":": "", ">": "__gt", "<": "__lt", ">=": "__gte", "<=": "__lte"}.get(op)
-    if suffix is None:
-        raise _error(f"'{op}' is not supported for {lookup}.")
-    return Q(**{f"{lookup}{suffix}": moment})
+    suffix, moment = timestamp_bound(lookup, op, value)
+    return Q(**{f"{lookup}__{suffix}": moment})
 
 
 def to_q(clauses: list[Clause], joiner: str, fields: dict[str, SearchField]) -> Q:

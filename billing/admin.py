@@ -1,23 +1,33 @@
 """The Django admin for billing: every model, scoped to the staff user's accounts; writes go through services."""
 
+import datetime as dt
 import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.utils import translation
+from django.http import HttpResponseBadRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from billing import audit, money
+from billing import audit, clock, exports, money
+from billing.admin_fees import fee_report_csv_view, fee_report_view
 from billing.admin_scoping import (
     ReadOnlyTenantAdmin,
     ReadOnlyTenantInline,
     TenantModelForm,
     TenantScopedAdmin,
     TenantScopedMixin,
+    admin_mode_switch,
     run_each,
     scope_to_user,
 )
@@ -207,6 +217,22 @@ class AccountAdmin(TenantScopedAdmin):
     def has_create_key_permission(self, request):
         return request.user.has_perm("billing.add_apikey")
 
+    def get_urls(self):
+        # Any staff user reaches these (admin_view); the fee report shows only the user's accounts.
+        wrap = self.admin_site.admin_view
+        return [
+            path("fees/", wrap(self.fee_report_page), name="billing_account_fee_report"),
+            path("fees/csv/", wrap(self.fee_report_csv), name="billing_account_fee_report_csv"),
+            path("mode/", wrap(admin_mode_switch), name="billing_admin_mode"),
+            *super().get_urls(),
+        ]
+
+    def fee_report_page(self, request):
+        return fee_report_view(self, request)
+
+    def fee_report_csv(self, request):
+        return fee_report_csv_view(self, request)
+
     def save_model(self, request, obj, form, change):
         if change:
             update_directly(
@@ -349,7 +375,7 @@ def save_tax_ids(request, customer, formset) -> None:
 
 @admin.register(Customer)
 class CustomerAdmin(ServiceWriteAdmin):
-    list_display = ("id", "email", "name", "balance_display", "mode")
+    list_display = ("id", "email", "name", "balance_display", "mode", "deleted_marker")
     search_fields = ("id", "email", "name")
     inlines = [TaxIdInline, PaymentMethodInline]
     add_fields = (
@@ -381,9 +407,18 @@ class CustomerAdmin(ServiceWriteAdmin):
         "currency",
         "created",
         "metadata",
+        "deleted_marker",
     )
 
     balance_display = money_display("balance", _("balance"))
+
+    @admin.display(description=_("deleted"), boolean=True, ordering="deleted")
+    def deleted_marker(self, obj):
+        return obj.deleted
+
+    def has_change_permission(self, request, obj=None):
+        # A deleted customer is kept for the records only (as in Stripe, it cannot be changed).
+        return super().has_change_permission(request, obj) and not (obj is not None and obj.deleted)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -796,23 +831,94 @@ class DiscountInline(ReadOnlyTenantInline):
     fields = ("id", "coupon", "promotion_code", "start", "end", "used")
 
 
+RESUMES_SOON = dt.timedelta(days=7)
+PAUSE_BEHAVIOR_LABELS = {
+    Subscription.PauseBehavior.KEEP_AS_DRAFT: _("Keep invoices as drafts"),
+    Subscription.PauseBehavior.MARK_UNCOLLECTIBLE: _("Mark invoices uncollectible"),
+    Subscription.PauseBehavior.VOID: _("Void invoices"),
+}
+# Rows listed on the pause form; the form still applies to every selected row.
+PAUSE_PREVIEW_ROWS = 20
+EXPORT_DELIMITER_PARAM = "delimiter"
+
+
+class CollectionStatusFilter(admin.SimpleListFilter):
+    """Collecting, or paused (how, until when), through the QuerySet methods the API's search uses."""
+
+    title = _("collection status")
+    parameter_name = "collection"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("collecting", _("Collecting")),
+            ("paused", _("Paused")),
+            *(
+                (str(behavior), _("Paused: %(behavior)s") % {"behavior": label})
+                for behavior, label in PAUSE_BEHAVIOR_LABELS.items()
+            ),
+            ("resumes_soon", _("Resumes within 7 days")),
+            ("no_resume_date", _("Paused without a resume date")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "collecting":
+            return queryset.collecting()
+        if value == "paused":
+            return queryset.collection_paused()
+        if value in Subscription.PauseBehavior.values:
+            return queryset.collection_paused(value)
+        if value == "resumes_soon":
+            return queryset.collection_resuming_by(clock.now() + RESUMES_SOON)
+        if value == "no_resume_date":
+            return queryset.collection_paused_indefinitely()
+        return queryset
+
+
+class PauseCollectionForm(forms.Form):
+    behavior = forms.ChoiceField(
+        label=_("While collection is paused"),
+        choices=list(PAUSE_BEHAVIOR_LABELS.items()),
+        initial=Subscription.PauseBehavior.KEEP_AS_DRAFT,
+        widget=forms.RadioSelect,
+    )
+    resumes_at = forms.DateTimeField(
+        label=_("Resume automatically at"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["resumes_at"].help_text = _(
+            "Optional; time zone %(zone)s. Leave empty to keep collection paused until someone resumes it."
+        ) % {"zone": timezone.get_current_timezone_name()}
+
+    def clean_resumes_at(self):
+        resumes_at = self.cleaned_data["resumes_at"]
+        if resumes_at is not None and resumes_at <= clock.now():
+            raise forms.ValidationError(_("The resume date must be in the future."))
+        return resumes_at
+
+
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyTenantAdmin):
     list_display = (
         "id",
         "customer_email",
+        "customer_name",
         "status",
-        "pause_collection_behavior",
-        "pause_collection_resumes_at",
+        "pause_behavior",
+        "resumes_at",
         "current_period_end",
         "mode",
     )
     list_select_related = ("customer",)
-    list_filter = ("status", "pause_collection_behavior", "cancel_at_period_end")
+    list_filter = ("status", CollectionStatusFilter, "cancel_at_period_end")
     search_fields = ("id", "customer__email", "customer__name", "customer__id")
     date_hierarchy = "created"
     inlines = [SubscriptionItemInline, DiscountInline]
-    actions = ("cancel_at_period_end", "cancel_now", "undo_cancellation", "resume_collection")
+    actions = ("cancel_at_period_end", "cancel_now", "undo_cancellation", "pause_collection", "resume_collection")
     fields = (
         "id",
         "customer",
@@ -847,6 +953,49 @@ class SubscriptionAdmin(ReadOnlyTenantAdmin):
     def customer_email(self, obj):
         return obj.customer.email
 
+    @admin.display(description=_("customer name"), ordering="customer__name")
+    def customer_name(self, obj):
+        return obj.customer.name
+
+    @admin.display(description=_("collection paused"), ordering="pause_collection_behavior")
+    def pause_behavior(self, obj):
+        return PAUSE_BEHAVIOR_LABELS.get(obj.pause_collection_behavior)
+
+    @admin.display(description=_("resumes at"), ordering="pause_collection_resumes_at")
+    def resumes_at(self, obj):
+        return obj.pause_collection_resumes_at
+
+    def get_urls(self):
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(self.export_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_view(self, request):
+        """The changelist as CSV: the changelist itself applies its filters, search and ordering."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        request.GET = request.GET.copy()
+        choice = request.GET.pop(EXPORT_DELIMITER_PARAM, [""])[-1]
+        try:
+            delimiter = (
+                exports.delimiter_named(choice) if choice else exports.default_delimiter(translation.get_language())
+            )
+        except ValueError as error:
+            return HttpResponseBadRequest(str(error), content_type="text/plain; charset=utf-8")
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(f"{reverse('admin:billing_subscription_changelist')}?{ERROR_FLAG}=1")
+        rows = exports.subscription_rows(changelist.queryset)
+        response = StreamingHttpResponse(
+            exports.csv_chunks(rows, delimiter=delimiter), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="subscriptions-{clock.now():%Y%m%d-%H%M%S}.csv"'
+        return response
+
     @admin.action(description=_("Cancel at period end"), permissions=["billing_action"])
     def cancel_at_period_end(self, request, queryset):
         run_each(
@@ -880,6 +1029,41 @@ class SubscriptionAdmin(ReadOnlyTenantAdmin):
             lambda sub, actor: subscriptions.subscription_reactivate(subscription=sub, actor=actor),
             lambda n: ngettext("%(count)d subscription will renew.", "%(count)d subscriptions will renew.", n),
         )
+
+    @admin.action(description=_("Pause payment collection…"), permissions=["billing_action"])
+    def pause_collection(self, request, queryset):
+        """First the form (behaviour, optional resume date); its submission pauses each selected row."""
+        form = PauseCollectionForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            behavior, resumes_at = form.cleaned_data["behavior"], form.cleaned_data["resumes_at"]
+            run_each(
+                self,
+                request,
+                queryset,
+                lambda sub, actor: subscriptions.subscription_pause_collection(
+                    subscription=sub, actor=actor, behavior=behavior, resumes_at=resumes_at
+                ),
+                lambda n: ngettext(
+                    "Paused payment collection for %(count)d subscription.",
+                    "Paused payment collection for %(count)d subscriptions.",
+                    n,
+                ),
+            )
+            return None
+        request.current_app = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Pause payment collection"),
+            "opts": self.opts,
+            "form": form,
+            "count": queryset.count(),
+            "preview": queryset.select_related("customer")[:PAUSE_PREVIEW_ROWS],
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "changelist_url": request.get_full_path(),
+        }
+        return TemplateResponse(request, "admin/billing/subscription/pause_collection.html", context)
 
     @admin.action(description=_("Resume payment collection"), permissions=["billing_action"])
     def resume_collection(self, request, queryset):

@@ -1,13 +1,19 @@
-"""Tenant scoping for the billing admin: rows, choices and forms limited to the staff user's accounts."""
+"""Tenant scoping for the billing admin: rows, choices and forms limited to the staff user's accounts and to
+the mode (test or live data) the user has chosen in the header."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import widgets
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from billing import money
 from billing.audit import Actor
@@ -17,6 +23,8 @@ from billing.selectors import accounts_for_user
 
 # The request attribute that carries a service's error into the second rendering of a change form.
 SERVICE_ERROR_ATTR = "_billing_service_error"
+# The session key holding the mode the admin shows (templates/admin/base_site.html reads it too).
+LIVEMODE_SESSION_KEY = "billing_admin_livemode"
 
 CURRENCY_CHOICES = [("", "---------")] + [(code, code.upper()) for code in sorted(money.SUPPORTED)]
 
@@ -38,6 +46,34 @@ def scope_to_user(queryset: models.QuerySet, user) -> models.QuerySet:
     if has_account(model):
         return queryset.filter(account__in=accounts)
     return queryset.none()
+
+
+def admin_livemode(request) -> bool:
+    """The mode the admin shows this user: test data until they switch to live data in the header."""
+    session = getattr(request, "session", None)
+    return bool(session.get(LIVEMODE_SESSION_KEY, False)) if session is not None else False
+
+
+def scope_to_mode(queryset: models.QuerySet, request) -> models.QuerySet:
+    """The rows of ``queryset`` in the mode the admin shows; models without a mode are left as they are."""
+    if has_livemode(queryset.model):
+        return queryset.filter(livemode=admin_livemode(request))
+    return queryset
+
+
+@require_POST
+def admin_mode_switch(request):
+    """Store the chosen mode (``mode=live`` or ``mode=test``) in the session and go back to the page."""
+    livemode = request.POST.get("mode") == "live"
+    request.session[LIVEMODE_SESSION_KEY] = livemode
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("admin:index")
+    if livemode and not accounts_for_user(request.user).filter(plan=Account.Plan.BILLING).exists():
+        messages.info(request, _("Your accounts are on the Starter plan: live data needs the Billing plan."))
+    return HttpResponseRedirect(target)
 
 
 def has_account(model) -> bool:
@@ -62,19 +98,6 @@ def mode_badge(livemode: bool):
     return format_html('<span class="billing-mode billing-mode-test">{}</span>', _("Test"))
 
 
-class ModeFilter(admin.SimpleListFilter):
-    title = _("mode")
-    parameter_name = "mode"
-
-    def lookups(self, request, model_admin):
-        return [("test", _("Test")), ("live", _("Live"))]
-
-    def queryset(self, request, queryset):
-        if self.value() in ("test", "live"):
-            return queryset.filter(livemode=self.value() == "live")
-        return queryset
-
-
 class ScopedForeignKeyRawIdWidget(widgets.ForeignKeyRawIdWidget):
     """Django's raw-id widget labels any id it is given; this one only ids the user may see."""
 
@@ -97,6 +120,21 @@ class TenantModelForm(forms.ModelForm):
     service_error: BillingError | None = None
     # Service params that do not name a form field, e.g. {"invoice_settings[default_payment_method]": "..."}.
     param_fields: dict[str, str] = {}
+    # The mode the admin shows (set per request by TenantScopedAdmin.get_form); new rows are created in it.
+    admin_livemode: bool | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("livemode")
+        if field is not None and self.admin_livemode is not None and self.instance._state.adding:
+            # A disabled field takes its initial value whatever is posted.
+            field.disabled = True
+            field.help_text = (
+                _("Created as live data. Switch to test data at the top of the page to create test data.")
+                if self.admin_livemode
+                else _("Created as test data. Switch to live data at the top of the page to create live data.")
+            )
+            self.initial["livemode"] = self.admin_livemode
 
     def clean(self):
         cleaned = super().clean()
@@ -140,18 +178,19 @@ class TenantModelForm(forms.ModelForm):
 
 
 class TenantScopedMixin:
-    """For model admins and inlines: querysets, choices and raw-id labels limited to the user's accounts."""
+    """For model admins and inlines: querysets, choices and raw-id labels limited to the user's accounts and
+    to the mode the admin shows."""
 
     form = TenantModelForm
 
     def get_queryset(self, request):
-        return scope_to_user(super().get_queryset(request), request.user)
+        return scope_to_mode(scope_to_user(super().get_queryset(request), request.user), request)
 
     def scoped_choices(self, db_field, request, using=None) -> models.QuerySet:
         queryset = self.get_field_queryset(using, db_field, request)
         if queryset is None:
             queryset = db_field.remote_field.model._default_manager.using(using).all()
-        return scope_to_user(queryset, request.user)
+        return scope_to_mode(scope_to_user(queryset, request.user), request)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kwargs.setdefault("queryset", self.scoped_choices(db_field, request, kwargs.get("using")))
@@ -179,11 +218,13 @@ class TenantScopedMixin:
 
 
 class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
-    """A ModelAdmin that shows, offers and accepts only the rows of the staff user's accounts.
+    """A ModelAdmin that shows, offers and accepts only the rows of the staff user's accounts, in the mode
+    (test or live data) chosen in the header.
 
-    Tenant models get a "mode" column and filter (test rows carry a badge), an account filter and,
-    for users who see several accounts, an account column. A service's ``BillingError`` raised while
-    saving is shown on the form instead of failing the request.
+    Tenant models get a "mode" column (test rows carry a badge), an account filter and, for users who
+    see several accounts, an account column. New rows are created in the chosen mode; a row of the other
+    mode is not opened but named with a hint to switch. A service's ``BillingError`` raised while saving
+    is shown on the form instead of failing the request.
     """
 
     def _sees_several_accounts(self, request) -> bool:
@@ -208,8 +249,6 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
 
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
-        if has_livemode(self.model):
-            filters.insert(0, ModeFilter)
         if has_account(self.model):
             filters.append(("account", admin.RelatedOnlyFieldListFilter))
         return filters
@@ -230,7 +269,34 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         form.service_error = getattr(request, SERVICE_ERROR_ATTR, None)
+        form.admin_livemode = admin_livemode(request)
         return form
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        """The change, history and delete views of a missing row. A row of the user's accounts that is in
+        the other mode is named, with a hint to switch; anything else "does not exist", as in Django."""
+        if not self._in_other_mode(request, object_id):
+            return super()._get_obj_does_not_exist_redirect(request, opts, object_id)
+        values = {"name": opts.verbose_name, "key": unquote(object_id)}
+        message = (
+            _("%(name)s “%(key)s” is test data, and you are viewing live data. Switch to test data to open it.")
+            if admin_livemode(request)
+            else _("%(name)s “%(key)s” is live data, and you are viewing test data. Switch to live data to open it.")
+        )
+        self.message_user(request, message % values, messages.WARNING)
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist", current_app=self.admin_site.name)
+        )
+
+    def _in_other_mode(self, request, object_id) -> bool:
+        if not has_livemode(self.model):
+            return False
+        rows = scope_to_user(self.model._default_manager.all(), request.user)
+        try:
+            key = self.model._meta.pk.to_python(unquote(object_id))
+            return rows.filter(pk=key, livemode=not admin_livemode(request)).exists()
+        except (ValidationError, ValueError):
+            return False
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:

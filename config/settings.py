@@ -1,5 +1,6 @@
 """Settings for the billing portal, read from the environment (see .env.example)."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -139,10 +140,13 @@ BILLING_GATEWAY = env.str("BILLING_GATEWAY", default="billing.gateways.test.Test
 BILLING_RETRY_DAYS = [int(d) for d in env.list("BILLING_RETRY_DAYS", default=["1", "3", "7"])]
 # An `incomplete` subscription whose first invoice stays unpaid this long expires.
 BILLING_INCOMPLETE_EXPIRY_HOURS = env.int("BILLING_INCOMPLETE_EXPIRY_HOURS", default=23)
-# Operator fees (DESIGN §10).
+# Operator fees (DESIGN §10, billing/fees.py), per account and calendar month of live invoices.
+# Finalized invoices that cost nothing, counted from the start of each month.
 FEE_FREE_INVOICES_PER_MONTH = env.int("FEE_FREE_INVOICES_PER_MONTH", default=25)
-FEE_RECURRING_PERCENT = env.str("FEE_RECURRING_PERCENT", default="0.5")
-FEE_ONE_OFF_PERCENT = env.str("FEE_ONE_OFF_PERCENT", default="0.4")
+# Share of the volume of subscription invoices beyond the free ones, as a decimal fraction (0.005 = 0.5 %).
+FEE_RECURRING_RATE = Decimal(env.str("FEE_RECURRING_RATE", default="0.005"))
+# Share of the volume of all other (one-off) invoices beyond the free ones (0.004 = 0.4 %).
+FEE_ONE_OFF_RATE = Decimal(env.str("FEE_ONE_OFF_RATE", default="0.004"))
 
 # Webhooks (webhooks/, DESIGN §8)
 # The Celery queue of the webhook tasks (fan-out, deliveries, sweeper).

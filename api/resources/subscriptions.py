@@ -10,7 +10,7 @@ from api import params as p
 from api.filters import time_range
 from api.pagination import page
 from api.router import operation
-from api.search import SearchField, parse, to_q
+from api.search import SearchField, parse, timestamp_bound, to_q
 from billing import representations
 from billing.exceptions import CardDeclined
 from billing.models import (
@@ -23,7 +23,7 @@ from billing.models import (
     SubscriptionItem,
     TaxRate,
 )
-from billing.models.subscriptions import collection_paused_q
+from billing.models.subscriptions import collection_paused_q, collection_resumes_q
 from billing.services.subscriptions import (
     ItemChange,
     ItemSpec,
@@ -366,12 +366,22 @@ def _pause_behavior(op: str, value) -> Q:
     return collection_paused_q(value)
 
 
+def _pause_resumes_at(op: str, value) -> Q:
+    if value is None:
+        if op != ":":
+            raise errors.ApiError("pause_collection.resumes_at supports only ':' with null.", param="query")
+        return ~collection_resumes_q()
+    lookup, moment = timestamp_bound("pause_collection.resumes_at", op, value)
+    return collection_resumes_q(**{lookup: moment})
+
+
 SEARCH_FIELDS = {
     "status": SearchField("string", lookup="status"),
     "created": SearchField("number", lookup="created"),
     "canceled_at": SearchField("number", lookup="canceled_at"),
     "metadata": SearchField("metadata"),
     "pause_collection.behavior": SearchField("string", to_q=_pause_behavior),
+    "pause_collection.resumes_at": SearchField("number", to_q=_pause_resumes_at),
 }
 
 
@@ -385,7 +395,7 @@ SEARCH_FIELDS = {
         "expand": p.EXPAND,
     },
     response="search_result[subscription]",
-    summary="Search subscriptions with Stripe's query language (created, status, canceled_at, metadata, pause_collection.behavior)",
+    summary="Search subscriptions with Stripe's query language (created, status, canceled_at, metadata, pause_collection)",
     tags=TAGS,
 )
 def search(ctx, params):

@@ -13,6 +13,18 @@ def collection_paused_q(behavior: str | None = None) -> models.Q:
     return models.Q(pause_collection_behavior=behavior) if behavior else ~models.Q(pause_collection_behavior="")
 
 
+def collection_resumes_q(**bounds: dt.datetime) -> models.Q:
+    """Paused subscriptions whose pause ends at a set time, within ``bounds``: lookups on
+    ``resumes_at`` such as ``lte=moment`` or ``gt=moment`` (admin filter and API search alike)."""
+    condition = collection_paused_q() & models.Q(pause_collection_resumes_at__isnull=False)
+    return condition & models.Q(**{f"pause_collection_resumes_at__{lookup}": at for lookup, at in bounds.items()})
+
+
+def collection_paused_indefinitely_q() -> models.Q:
+    """Paused with no ``resumes_at``: collection stays paused until someone resumes it."""
+    return collection_paused_q() & models.Q(pause_collection_resumes_at__isnull=True)
+
+
 class SubscriptionQuerySet(models.QuerySet):
     def collection_paused(self, behavior: str | None = None):
         """Subscriptions whose payment collection is paused (status stays as it was)."""
@@ -20,6 +32,13 @@ class SubscriptionQuerySet(models.QuerySet):
 
     def collecting(self):
         return self.exclude(collection_paused_q())
+
+    def collection_resuming_by(self, moment: dt.datetime):
+        """Paused subscriptions that resume by ``moment`` (a past ``resumes_at`` resumes on the next cycle)."""
+        return self.filter(collection_resumes_q(lte=moment))
+
+    def collection_paused_indefinitely(self):
+        return self.filter(collection_paused_indefinitely_q())
 
     def not_ended(self):
         return self.exclude(status__in=Subscription.ENDED_STATUSES)

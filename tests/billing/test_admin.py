@@ -286,17 +286,18 @@ def test_financial_records_are_read_only(staff_client, tenants):
 # ---------------------------------------------------------------------------------------------- test data marked
 
 
-def test_test_rows_carry_a_badge_and_the_mode_filter_switches(staff_client, tenants):
+def test_test_rows_carry_a_badge_and_the_mode_switch_shows_live_rows(staff_client, tenants):
     alpha = tenants[0]
     live = CustomerFactory(account=alpha.account, livemode=True, email="live@alpha.example")
-    page = staff_client.get(changelist("customer")).content.decode()
-    assert 'class="billing-mode billing-mode-test"' in page and 'class="billing-mode billing-mode-live"' in page
-    only_live = staff_client.get(changelist("customer"), {"mode": "live"})
-    assert list(only_live.context["cl"].result_list) == [live]
-    only_test = staff_client.get(changelist("customer"), {"mode": "test"})
+    only_test = staff_client.get(changelist("customer"))
+    assert 'class="billing-mode billing-mode-test"' in only_test.content.decode()
     assert live not in only_test.context["cl"].result_list
     detail = staff_client.get(change_url(alpha.customer)).content.decode()
     assert '<p class="billing-mode-banner">' in detail
+    staff_client.post(reverse("admin:billing_admin_mode"), {"mode": "live"})
+    only_live = staff_client.get(changelist("customer"))
+    assert list(only_live.context["cl"].result_list) == [live]
+    assert 'class="billing-mode billing-mode-live"' in only_live.content.decode()
     assert '<p class="billing-mode-banner">' not in staff_client.get(change_url(live)).content.decode()
 
 
@@ -304,6 +305,7 @@ def test_live_mode_needs_the_billing_plan(client, db):
     account = AccountFactory(plan=Account.Plan.STARTER)
     user = staff_user_add(account=account, email="ops@starter.example")
     client.force_login(user)
+    client.post(reverse("admin:billing_admin_mode"), {"mode": "live"})
     add = reverse("admin:billing_customer_add")
     response = client.post(add, post_data(client.get(add), livemode="on", email="x@starter.example"))
     assert response.status_code == 200

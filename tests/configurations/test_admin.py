@@ -234,6 +234,7 @@ def test_make_default_action_swaps_the_default(staff_client, merchant):
 
 def test_a_live_configuration_without_links_gets_a_warning(staff_client, merchant):
     live = create(merchant, livemode=True, name="Live")
+    staff_client.post(reverse("admin:billing_admin_mode"), {"mode": "live"})
     response = staff_client.get(change_url(live))
     warnings = [m for m in messages_of(response) if "live configuration lacks" in m]
     assert warnings and "terms of service" in warnings[0] and "privacy policy" in warnings[0]
@@ -247,6 +248,7 @@ def test_a_live_configuration_without_links_gets_a_warning(staff_client, merchan
         },
     )
     assert not any("lacks" in m for m in messages_of(staff_client.get(change_url(complete))))
+    staff_client.post(reverse("admin:billing_admin_mode"), {"mode": "test"})
     assert not any("lacks" in m for m in messages_of(staff_client.get(change_url(create(merchant)))))
 
 
