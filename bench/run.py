@@ -10,8 +10,8 @@ HERE = Path(__file__).resolve().parent
 def main() -> int:
     failed = []
     for script in sorted(HERE.glob("*.py")):
-        # Support modules (a WSGI entry point, a URLconf) are not benchmarks.
-        if script.name in ("run.py", "__init__.py") or script.stem.endswith(("_wsgi", "_urls")):
+        # Support modules (the shared serving code, a WSGI entry point, a URLconf) are not benchmarks.
+        if script.name in ("run.py", "__init__.py", "serving.py") or script.stem.endswith(("_wsgi", "_urls")):
             continue
         # Progress and errors go to stderr; stdout is kept for the JSON lines only.
         print(f"bench: {script.name} ...", file=sys.stderr, flush=True)

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from bench import api as bench_api
+from bench import serving
 
 pytestmark = [
     pytest.mark.services,
@@ -24,7 +25,7 @@ def test_api_bench_serves_every_request_under_gunicorn(transactional_db):
     secret = bench_api.prepare(subscriptions=3)
     try:
         result = bench_api.run(
-            database_url=bench_api.database_url(), secret=secret, requests=20, concurrency=2, timeout=120
+            database_url=serving.database_url(), secret=secret, requests=20, concurrency=2, timeout=120
         )
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM bench_baseline")

@@ -1,7 +1,7 @@
-"""WSGI entry point of the API benchmark: ``gunicorn bench.api_wsgi:application`` (started by bench/api.py).
+"""WSGI entry point of the HTTP benchmarks: ``gunicorn bench.serving_wsgi:application`` (started by bench/serving.py).
 
-The product's settings and middleware, with ``ROOT_URLCONF = "bench.api_urls"`` (the product's URLs plus
-the benchmark's baseline views) set before the WSGI handler is built.
+The product's settings and middleware, with ``ROOT_URLCONF = "bench.serving_urls"`` (the product's URLs plus
+the benchmarks' baseline views) set before the WSGI handler is built.
 
 bench/run.py runs every ``bench/*.py`` as a script: run directly, this module does nothing.
 """
@@ -16,7 +16,7 @@ def _application():
     from django.core.handlers.wsgi import WSGIHandler
 
     django.setup(set_prefix=False)
-    settings.ROOT_URLCONF = "bench.api_urls"
+    settings.ROOT_URLCONF = "bench.serving_urls"
     return WSGIHandler()
 
 
