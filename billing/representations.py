@@ -19,6 +19,7 @@ from billing.models import (
     PromotionCode,
     Subscription,
     SubscriptionItem,
+    TaxId,
     TaxRate,
 )
 
@@ -87,6 +88,22 @@ def customer(obj: Customer) -> dict:
 def deleted_customer(customer_id: str) -> dict:
     """What Stripe answers for a deleted customer (retrieve, expansions)."""
     return {"id": customer_id, "object": "customer", "deleted": True}
+
+
+def tax_id(obj: TaxId) -> dict:
+    return {
+        "id": obj.id,
+        "object": "tax_id",
+        "country": obj.country or None,
+        "created": ts(obj.created),
+        "customer": obj.customer_id,
+        "customer_account": None,
+        "livemode": obj.livemode,
+        "owner": {"account": None, "application": None, "customer": obj.customer_id, "type": "customer"},
+        "type": obj.type,
+        "value": obj.value,
+        "verification": {"status": "unverified", "verified_address": None, "verified_name": None},
+    }
 
 
 def payment_method(obj: PaymentMethod) -> dict:

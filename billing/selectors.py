@@ -45,3 +45,8 @@ def accounts_for_user(user):
     if user.is_superuser:
         return Account.objects.all()
     return Account.objects.filter(memberships__user=user)
+
+
+def tax_id_get_for_customer(*, customer: Customer, tax_id_id: str):
+    """One of the customer's tax ids; someone else's answers NotFound like a missing one."""
+    return _get(customer.tax_ids.all(), tax_id_id, "tax id")

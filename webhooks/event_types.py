@@ -1,6 +1,7 @@
 """Event types an endpoint may subscribe to: what the billing engine emits plus Stripe's other common types.
 
-Keep ``EMITTED`` in step with the ``emit("…")`` calls in ``billing/services`` (a test greps for them).
+Keep ``EMITTED`` in step with the ``emit("…")`` and ``events.record(type="…")`` calls in ``billing``,
+``configurations`` and ``portal`` (a test greps for them).
 Types only in ``STRIPE_OTHER`` are accepted so integrations written for Stripe can register the same
 endpoint unchanged; they simply never fire here yet.
 """
@@ -12,6 +13,9 @@ TEST_EVENT = "webhook_endpoint.test_event"
 
 EMITTED = frozenset(
     {
+        "billing_portal.configuration.created",
+        "billing_portal.configuration.updated",
+        "billing_portal.session.created",
         "charge.failed",
         "charge.succeeded",
         "coupon.created",
@@ -22,6 +26,8 @@ EMITTED = frozenset(
         "customer.subscription.created",
         "customer.subscription.deleted",
         "customer.subscription.updated",
+        "customer.tax_id.created",
+        "customer.tax_id.deleted",
         "customer.updated",
         "invoice.created",
         "invoice.finalized",
@@ -48,9 +54,6 @@ EMITTED = frozenset(
 STRIPE_OTHER = frozenset(
     {
         "account.updated",
-        "billing_portal.configuration.created",
-        "billing_portal.configuration.updated",
-        "billing_portal.session.created",
         "charge.captured",
         "charge.dispute.closed",
         "charge.dispute.created",
@@ -71,8 +74,6 @@ STRIPE_OTHER = frozenset(
         "customer.subscription.pending_update_expired",
         "customer.subscription.resumed",
         "customer.subscription.trial_will_end",
-        "customer.tax_id.created",
-        "customer.tax_id.deleted",
         "customer.tax_id.updated",
         "invoice.deleted",
         "invoice.finalization_failed",

@@ -115,6 +115,9 @@ class Subscription(TenantModel):
     latest_invoice = models.ForeignKey(
         "billing.Invoice", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # An item change that waits for the end of the current period (a downgrade the portal configuration defers):
+    # {"items": [{"item": "si_…" | null, "price": "price_…" | null, "quantity": int | null, "deleted": bool}]}.
+    scheduled_change = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
 
     objects = SubscriptionQuerySet.as_manager()
@@ -157,6 +160,54 @@ class Subscription(TenantModel):
     @property
     def cancellation_pending(self) -> bool:
         return not self.is_ended and (self.cancel_at_period_end or self.cancel_at is not None)
+
+    def portal_update_blocker(self, configuration) -> str:
+        """Why the hosted portal may not change this subscription's plan, as a reason code, or "" when it may.
+
+        Stripe's limitations: several items, usage-based prices and invoices sent for payment are cancel-only; so is
+        a price outside the configuration or an unspecified tax behaviour (customers may only switch to prices with
+        the same tax behaviour). A change already scheduled for the period end blocks further changes.
+        ``configuration`` is a portal configuration (duck-typed) whose ``products`` and their ``prices`` are
+        prefetched, like this subscription's ``items`` with their prices: nothing is read from the database here.
+        """
+        allowed = configuration.subscription_update_default_allowed_updates or ()
+        if not configuration.subscription_update_enabled or not allowed:
+            return "feature_disabled"
+        if self.is_ended:
+            return "ended"
+        if self.status == self.Status.INCOMPLETE:
+            return "incomplete"
+        items = list(self.items.all())
+        if len(items) > 1:
+            return "multiple_items"
+        if not items:
+            return "nothing_to_change"
+        price = items[0].price
+        if price.is_metered:
+            return "metered"
+        if self.collection_method == self.CollectionMethod.SEND_INVOICE:
+            return "send_invoice"
+        if self.scheduled_change:
+            return "pending_schedule"
+        if self.cancellation_pending:
+            return "cancellation_pending"
+        entries = list(configuration.products.all())
+        entry = next((e for e in entries if any(p.pk == price.pk for p in e.prices.all())), None)
+        if entry is None:
+            return "price_not_in_configuration"
+        if price.tax_behavior == price.TaxBehavior.UNSPECIFIED:
+            return "tax_behavior"
+        others = [
+            other
+            for e in entries
+            for other in e.prices.all()
+            if other.pk != price.pk and other.active and other.currency == self.currency and not other.is_metered
+        ]
+        switchable = "price" in allowed and any(other.tax_behavior == price.tax_behavior for other in others)
+        quantity = "quantity" in allowed or entry.adjustable_quantity_enabled
+        if switchable or quantity or "promotion_code" in allowed:
+            return ""
+        return "tax_behavior" if "price" in allowed and others else "nothing_to_change"
 
     def interval(self) -> tuple[str, int]:
         """The recurring interval shared by the items (the first item's price decides)."""

@@ -11,6 +11,7 @@ METADATA_VALUE_MAX = 500
 
 RENDER = {
     "Customer": representations.customer,
+    "TaxId": representations.tax_id,
     "PaymentMethod": representations.payment_method,
     "Product": representations.product,
     "Price": representations.price,

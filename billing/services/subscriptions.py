@@ -2,6 +2,9 @@
 and advancing a subscription through time (renewals, trial ends, scheduled cancellations)."""
 
 import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -11,7 +14,7 @@ from django.utils import formats
 
 from billing import audit, clock, money, pricing
 from billing.audit import SYSTEM, Actor
-from billing.exceptions import InvalidRequest, StateConflict
+from billing.exceptions import CardDeclined, InvalidRequest, PaymentMethodRequired, StateConflict
 from billing.models import (
     Coupon,
     Customer,
@@ -39,6 +42,12 @@ MAX_ITEMS = 20
 RENEWAL_PREFETCH = ("items__price__product", "items__tax_rates", "default_tax_rates", "discounts__coupon")
 MAX_CATCH_UP_PERIODS = 400
 PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
+# Changes that wait for the end of the period when a caller (the portal's configuration) asks for it.
+SCHEDULE_CONDITIONS = ("decreasing_item_amount", "shortening_interval")
+PAYMENT_BEHAVIORS = ("allow_incomplete", "error_if_incomplete")
+BILLING_CYCLE_ANCHORS = ("unchanged", "now")
+# Approximate lengths, only to tell which of two billing intervals is shorter.
+INTERVAL_DAYS = {"day": 1, "week": 7, "month": 30.44, "year": 365.25}
 
 
 @dataclass
@@ -60,9 +69,17 @@ class ItemChange:
 
 @dataclass
 class PreviewLine:
+    """One line of a previewed invoice. ``description`` is the engine's English text; the structured fields let a
+    page word the line in the reader's language."""
+
     description: str
     amount: int
     proration: bool
+    price: Price | None = None
+    quantity: int | None = None
+    period_start: dt.datetime | None = None
+    period_end: dt.datetime | None = None
+    kind: str = ""  # "item", "unused" (proration credit), "remaining" (proration charge), "custom"
 
 
 @dataclass
@@ -76,6 +93,32 @@ class ChangePreview:
     next_invoice_at: dt.datetime | None
     next_invoice_total: int
     next_invoice_lines: list[PreviewLine]
+    # The invoice issued now (none: nothing is invoiced now): before discounts, the discount, and its total (a
+    # negative total is credited to the customer's balance). ``due_now`` is what is charged after the balance.
+    invoiced_now: bool = False
+    due_now_subtotal: int = 0
+    due_now_discount: int = 0
+    due_now_total: int = 0
+    next_invoice_subtotal: int = 0
+    next_invoice_discount: int = 0
+    # Set when the change waits for the end of the current period instead of applying now.
+    scheduled_at: dt.datetime | None = None
+    trial_ended: bool = False
+
+    @property
+    def due_now_tax(self) -> int:
+        """Tax added on top of the prices now (tax included in a price is already in the subtotal)."""
+        return self.due_now_total - self.due_now_subtotal + self.due_now_discount
+
+    @property
+    def due_now_credit(self) -> int:
+        """What a negative invoice now credits to the customer's balance."""
+        return max(-self.due_now_total, 0)
+
+    @property
+    def balance_applied(self) -> int:
+        """The part of the invoice now that the customer's credit balance pays."""
+        return max(self.due_now_total, 0) - self.due_now
 
 
 class _DryRun(Exception):
@@ -168,30 +211,76 @@ def _spend_once_discounts(discounts: list[Discount]) -> None:
             discount.used = True
 
 
-def _period_lines(subscription: Subscription, start: dt.datetime, end: dt.datetime, *, trial: bool) -> list[LineSpec]:
-    defaults = list(subscription.default_tax_rates.all())
-    lines = []
+_Planned = tuple[SubscriptionItem | None, Price, int]  # (the item, or None for an item to add), price, quantity
+
+
+def _current_plan(subscription: Subscription) -> list[_Planned]:
     items = subscription.items.all()
     if "items" not in getattr(subscription, "_prefetched_objects_cache", {}):
         items = items.select_related("price__product").prefetch_related("tax_rates")
-    for item in items:
-        amount = 0 if trial else _item_amount(item.price, item.quantity)
-        description = (
-            f"Trial period for {item.price.product.name}" if trial else _describe_item(item.price, item.quantity)
-        )
+    return [(item, item.price, item.quantity) for item in items]
+
+
+def _period_lines(
+    subscription: Subscription,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    trial: bool,
+    plan: list[_Planned] | None = None,
+) -> list[LineSpec]:
+    """The lines billing a period for the subscription's items (or for ``plan``, the items it will have)."""
+    defaults = list(subscription.default_tax_rates.all())
+    lines = []
+    for item, price, quantity in _current_plan(subscription) if plan is None else plan:
+        amount = 0 if trial else _item_amount(price, quantity)
+        description = f"Trial period for {price.product.name}" if trial else _describe_item(price, quantity)
         lines.append(
             LineSpec(
                 description=description,
                 amount=amount,
-                quantity=item.quantity,
+                quantity=quantity,
                 period_start=start,
                 period_end=end,
-                price=item.price,
+                price=price,
                 subscription_item=item,
-                tax_rate=_tax_rate(item.tax_rates.all(), defaults),
+                tax_rate=_tax_rate(item.tax_rates.all() if item is not None else [], defaults),
             )
         )
     return lines
+
+
+def _scheduled_plan(subscription: Subscription) -> list[_Planned] | None:
+    """The items the subscription will have once its scheduled change applies (None: nothing is scheduled)."""
+    stored = (subscription.scheduled_change or {}).get("items")
+    if not stored:
+        return None
+    price_ids = [change["price"] for change in stored if change.get("price")]
+    prices = {price.pk: price for price in Price.objects.filter(pk__in=price_ids).select_related("product")}
+    plan = _current_plan(subscription)
+    for change in stored:
+        price = prices.get(change.get("price"))
+        position = next(
+            (i for i, row in enumerate(plan) if row[0] is not None and row[0].pk == change.get("item")), None
+        )
+        if change.get("item") and position is None:
+            continue  # the item is gone since: nothing left to change
+        if position is None:
+            if price is not None:
+                plan.append((None, price, change.get("quantity") or 1))
+        elif change.get("deleted"):
+            plan.pop(position)
+        else:
+            item, old_price, old_quantity = plan[position]
+            quantity = change.get("quantity")
+            plan[position] = (item, price or old_price, old_quantity if quantity is None else quantity)
+    return plan
+
+
+def scheduled_items(subscription: Subscription) -> list[ItemSpec] | None:
+    """What the subscription changes to at the end of its period, or None when no change is scheduled."""
+    plan = _scheduled_plan(subscription)
+    return None if plan is None else [ItemSpec(price, quantity) for _item, price, quantity in plan]
 
 
 def _proration_line(
@@ -467,17 +556,76 @@ def subscription_create(
 
 
 def upcoming_invoice(subscription: Subscription) -> tuple[dt.datetime, list[LineSpec], pricing.Totals]:
-    """The next renewal invoice as it stands now (no writes)."""
+    """The next renewal invoice as it stands now (no writes), with a scheduled change already applied."""
     start = subscription.current_period_end
     interval, count = subscription.interval()
-    end = period_end(subscription.billing_cycle_anchor, interval, count, subscription.period_index + 1)
-    lines = _period_lines(subscription, start, end, trial=False) + _pending_lines(subscription, for_update=False)
+    plan = _scheduled_plan(subscription)
+    new_interval = (plan[0][1].recurring_interval, plan[0][1].recurring_interval_count) if plan else None
+    if new_interval is not None and new_interval != (interval, count):
+        end = period_end(start, new_interval[0], new_interval[1], 1)  # the new interval starts a new cycle
+    else:
+        end = period_end(subscription.billing_cycle_anchor, interval, count, subscription.period_index + 1)
+    lines = _period_lines(subscription, start, end, trial=False, plan=plan) + _pending_lines(
+        subscription, for_update=False
+    )
     coupons = [d.coupon for d in _active_discounts(subscription, start)]
     return start, lines, compute(lines, coupons)
 
 
-def _preview_lines(lines: list[LineSpec]) -> list[PreviewLine]:
-    return [PreviewLine(line.description, line.amount, line.proration) for line in lines]
+def _line_kind(line) -> str:
+    if line.price is None:
+        return "custom"
+    if line.proration:
+        return "unused" if line.amount < 0 else "remaining"
+    return "item"
+
+
+def _preview_lines(lines) -> list[PreviewLine]:
+    """Invoice lines (``LineSpec`` or stored ``InvoiceLineItem``) as preview lines."""
+    return [
+        PreviewLine(
+            line.description,
+            line.amount,
+            line.proration,
+            price=line.price,
+            quantity=line.quantity,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            kind=_line_kind(line),
+        )
+        for line in lines
+    ]
+
+
+def subscription_version(subscription: Subscription) -> str:
+    """A fingerprint of what a plan change starts from (status, period, items, discounts, a scheduled change).
+    A page shows a preview with it; the change is applied only if it still matches, so a form sent twice (or
+    after something else changed the subscription) changes nothing the second time."""
+    items = sorted(
+        SubscriptionItem.objects.filter(subscription_id=subscription.pk).values_list("id", "price_id", "quantity")
+    )
+    discounts = sorted(Discount.objects.filter(subscription_id=subscription.pk).values_list("id", flat=True))
+    state = [
+        subscription.status,
+        int(subscription.current_period_end.timestamp()),
+        subscription.scheduled_change,
+        [list(item) for item in items],
+        discounts,
+    ]
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _ChangeOptions:
+    proration_behavior: str
+    proration_date: dt.datetime | None
+    schedule_conditions: tuple[str, ...]
+    end_trial: bool
+    restart_cycle: bool
+    coupon: Coupon | None
+    promotion_code: PromotionCode | None
+    payment_behavior: str
+    expected_version: str | None
 
 
 def subscription_change_items(
@@ -488,28 +636,58 @@ def subscription_change_items(
     proration_behavior: str = "create_prorations",
     proration_date: dt.datetime | None = None,
     dry_run: bool = False,
+    schedule_at_period_end_conditions: Sequence[str] = (),
+    end_trial: bool = False,
+    billing_cycle_anchor: str = "unchanged",
+    coupon: Coupon | None = None,
+    promotion_code: PromotionCode | None = None,
+    payment_behavior: str = "allow_incomplete",
+    expected_version: str | None = None,
 ) -> Subscription | ChangePreview:
     """Change prices or quantities. With ``dry_run`` the very same steps run and are rolled back,
-    returning what the customer would pay now and at the next renewal."""
+    returning what the customer would pay now and at the next renewal.
+
+    ``schedule_at_period_end_conditions``: a change that meets one of them (``decreasing_item_amount``: the items
+    cost less per period; ``shortening_interval``: the billing interval gets shorter) is not applied now but kept
+    in ``scheduled_change`` and applied when the period renews, without prorations. A trialing subscription ends
+    its trial now and is invoiced for a full period of the new items with ``end_trial``; otherwise the trial goes
+    on with the new items. ``billing_cycle_anchor="now"`` restarts the billing period now (a new interval always
+    does). ``coupon``/``promotion_code`` add a discount. ``payment_behavior="error_if_incomplete"``: when the
+    invoice issued now cannot be paid, nothing changes and the decline is raised. ``expected_version``: the
+    :func:`subscription_version` the caller previewed; if the subscription changed since (or the same request
+    comes twice), ``StateConflict`` with code ``subscription_changed`` is raised and nothing changes.
+    """
     if proration_behavior not in PRORATION_BEHAVIORS:
         raise InvalidRequest(f"Invalid proration_behavior: {proration_behavior}", param="proration_behavior")
+    unknown = sorted(set(schedule_at_period_end_conditions) - set(SCHEDULE_CONDITIONS))
+    if unknown:
+        raise InvalidRequest(f"Invalid schedule condition: {unknown[0]}", param="schedule_at_period_end")
+    if billing_cycle_anchor not in BILLING_CYCLE_ANCHORS:
+        raise InvalidRequest(f"Invalid billing_cycle_anchor: {billing_cycle_anchor}", param="billing_cycle_anchor")
+    if payment_behavior not in PAYMENT_BEHAVIORS:
+        raise InvalidRequest(f"Invalid payment_behavior: {payment_behavior}", param="payment_behavior")
+    options = _ChangeOptions(
+        proration_behavior=proration_behavior,
+        proration_date=proration_date,
+        schedule_conditions=tuple(schedule_at_period_end_conditions),
+        end_trial=end_trial,
+        restart_cycle=billing_cycle_anchor == "now",
+        coupon=coupon,
+        promotion_code=promotion_code,
+        payment_behavior=payment_behavior,
+        expected_version=expected_version,
+    )
     try:
         with transaction.atomic():
-            return _change_items(subscription, changes, actor, proration_behavior, proration_date, dry_run)
+            return _change_items(subscription, changes, actor, options, dry_run)
     except _DryRun as rollback:
         return rollback.preview
 
 
-def _change_items(subscription, changes, actor, proration_behavior, proration_date, dry_run):
-    subscription = lock(Subscription, subscription.pk)
-    if subscription.is_ended:
-        raise StateConflict("A canceled subscription can no longer be updated.", param="subscription")
-    now = clock.now()
-    at = proration_date or now
-    if not subscription.current_period_start <= at <= subscription.current_period_end:
-        raise InvalidRequest("proration_date must fall within the current billing period.", param="proration_date")
-    before = render(subscription)
-    current = {item.id: item for item in subscription.items.select_related("price__product")}
+def _planned_items(
+    subscription: Subscription, current: dict[str, SubscriptionItem], changes: list[ItemChange]
+) -> tuple[dict[str, tuple[Price, int]], list[tuple[Price, int]]]:
+    """The item set after ``changes``: existing items by id (dropped when deleted) and the items to add."""
     plan: dict[str, tuple[Price, int]] = {pk: (item.price, item.quantity) for pk, item in current.items()}
     added: list[tuple[Price, int]] = []
     for i, change in enumerate(changes):
@@ -526,39 +704,142 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
         else:
             price, quantity = plan[change.item.id]
             plan[change.item.id] = (change.price or price, quantity if change.quantity is None else change.quantity)
+    return plan, added
+
+
+def _interval_days(interval: tuple[str, int]) -> float:
+    return INTERVAL_DAYS.get(interval[0], 30.44) * interval[1]
+
+
+def _waits_for_period_end(
+    conditions: tuple[str, ...],
+    current: dict[str, SubscriptionItem],
+    specs: list[ItemSpec],
+    old_interval: tuple[str, int],
+    new_interval: tuple[str, int],
+) -> bool:
+    """Whether the change is a downgrade that ``conditions`` move to the end of the period."""
+    if "shortening_interval" in conditions and _interval_days(new_interval) < _interval_days(old_interval):
+        return True
+    if "decreasing_item_amount" in conditions:
+        old = sum(_item_amount(item.price, item.quantity) for item in current.values())
+        return sum(_item_amount(spec.price, spec.quantity) for spec in specs) < old
+    return False
+
+
+def _stored_change(changes: list[ItemChange]) -> dict:
+    return {
+        "items": [
+            {
+                "item": change.item.id if change.item is not None else None,
+                "price": change.price.id if change.price is not None else None,
+                "quantity": change.quantity,
+                "deleted": change.deleted,
+            }
+            for change in changes
+        ]
+    }
+
+
+def _change_items(subscription, changes, actor, options: _ChangeOptions, dry_run):
+    subscription = lock(Subscription, subscription.pk)
+    if options.expected_version is not None and subscription_version(subscription) != options.expected_version:
+        raise StateConflict(
+            "This subscription has changed since the change was previewed; preview the change again.",
+            param="subscription",
+            code="subscription_changed",
+        )
+    if subscription.is_ended:
+        raise StateConflict("A canceled subscription can no longer be updated.", param="subscription")
+    now = clock.now()
+    at = options.proration_date or now
+    if not subscription.current_period_start <= at <= subscription.current_period_end:
+        raise InvalidRequest("proration_date must fall within the current billing period.", param="proration_date")
+    before = render(subscription)
+    current = {
+        item.id: item for item in subscription.items.select_related("price__product").prefetch_related("tax_rates")
+    }
+    plan, added = _planned_items(subscription, current, changes)
     specs = [ItemSpec(price, quantity) for price, quantity in [*plan.values(), *added]]
     _validate_items(subscription.customer, specs, currency=subscription.currency)
     old_interval = subscription.interval()
     new_interval = (specs[0].price.recurring_interval, specs[0].price.recurring_interval_count)
-    interval_changed = old_interval != new_interval
     trialing = subscription.status == Subscription.Status.TRIALING
+    coupon, promotion_code = _resolve_discount(
+        subscription.customer, subscription.currency, options.coupon, options.promotion_code
+    )
+    if coupon is not None:
+        _attach_discount(subscription, coupon, promotion_code, start=now)
+
+    invoice, prorations, scheduled_at = None, [], None
+    trial_ended = trialing and options.end_trial
+    if not trialing and _waits_for_period_end(options.schedule_conditions, current, specs, old_interval, new_interval):
+        scheduled_at = subscription.current_period_end
+        subscription.scheduled_change = _stored_change(changes)
+        subscription.save(update_fields=["scheduled_change"])
+    else:
+        invoice, prorations = _apply_now(subscription, current, plan, added, at, options, old_interval, new_interval)
+
+    if dry_run:
+        raise _DryRun(_change_preview(subscription, invoice, prorations, scheduled_at, trial_ended))
+
+    if invoice is not None:
+        subscription.latest_invoice = invoice
+        subscription.save(update_fields=["latest_invoice"])
+        _collect(subscription, invoice, paused=False)
+        if options.payment_behavior == "error_if_incomplete" and invoice.status == Invoice.Status.OPEN:
+            raise _payment_error(invoice)
+    subscription.refresh_from_db()
+    if scheduled_at is None or render(subscription) != before:
+        emit("customer.subscription.updated", subscription, before=before)
+    audit.record(
+        account=subscription.account,
+        livemode=subscription.livemode,
+        actor=actor,
+        action="subscription.schedule_change" if scheduled_at else "subscription.change_items",
+        obj=subscription,
+        changes={
+            "items": [[s.price.id, s.quantity] for s in specs],
+            "proration_behavior": options.proration_behavior,
+            **({"scheduled_at": scheduled_at.isoformat()} if scheduled_at else {}),
+            **({"coupon": coupon.coupon_id} if coupon else {}),
+            **({"trial_ended": True} if trial_ended else {}),
+        },
+    )
+    return subscription
+
+
+def _apply_now(subscription, current, plan, added, at, options: _ChangeOptions, old_interval, new_interval):
+    """Credit and charge the rest of the period as the options say, write the new item set and, when the period
+    restarts (new interval, ``billing_cycle_anchor=now``, a trial that ends), invoice the new period now."""
+    trialing = subscription.status == Subscription.Status.TRIALING
+    restart = options.end_trial if trialing else old_interval != new_interval or options.restart_cycle
     start, end = subscription.current_period_start, subscription.current_period_end
     defaults = list(subscription.default_tax_rates.all())
 
-    # What the change credits and charges for the rest of the current period.
+    # What the change credits and charges for the rest of the current period (a trial costs nothing).
     prorations: list[LineSpec] = []
-    if not trialing and (proration_behavior != "none" or interval_changed):
+    if not trialing and options.proration_behavior != "none":
         for pk, item in current.items():
             new = plan.get(pk)
-            old_amount = _item_amount(item.price, item.quantity)
-            if new is not None and (new[0].pk, new[1]) == (item.price_id, item.quantity) and not interval_changed:
+            if new is not None and (new[0].pk, new[1]) == (item.price_id, item.quantity) and not restart:
                 continue
             rate = _tax_rate(item.tax_rates.all(), defaults)
-            credit = pricing.prorate(old_amount, start, end, at)
+            credit = pricing.prorate(_item_amount(item.price, item.quantity), start, end, at)
             if credit:
                 prorations.append(_proration_line("Unused time on", item.price, item.quantity, -credit, at, end, rate))
-            if new is not None and not interval_changed:
+            if new is not None and not restart:
                 charge = pricing.prorate(_item_amount(new[0], new[1]), start, end, at)
                 if charge:
                     prorations.append(_proration_line("Remaining time on", new[0], new[1], charge, at, end, rate))
-        if not interval_changed:
+        if not restart:
             for price, quantity in added:
                 charge = pricing.prorate(_item_amount(price, quantity), start, end, at)
                 if charge:
                     rate = _tax_rate([], defaults)
                     prorations.append(_proration_line("Remaining time on", price, quantity, charge, at, end, rate))
 
-    # Apply the new item set.
+    # Apply the new item set; it replaces any change that was waiting for the period end.
     for pk, item in current.items():
         if pk not in plan:
             item.delete()
@@ -573,57 +854,76 @@ def _change_items(subscription, changes, actor, proration_behavior, proration_da
             price=price,
             quantity=quantity,
         )
+    subscription.scheduled_change = None
 
-    invoice = None
-    if interval_changed and not trialing:
-        # A new interval starts a new billing period now, invoiced at once (Stripe resets the anchor).
+    if restart:
+        # A new period starts now and is invoiced at once (Stripe resets the anchor).
+        if trialing:
+            subscription.status = Subscription.Status.ACTIVE
+            subscription.trial_end = at
         subscription.billing_cycle_anchor = at
         subscription.period_index = 1
         subscription.current_period_start = at
         subscription.current_period_end = period_end(at, new_interval[0], new_interval[1], 1)
         subscription.save(
-            update_fields=["billing_cycle_anchor", "period_index", "current_period_start", "current_period_end"]
+            update_fields=[
+                "status",
+                "trial_end",
+                "billing_cycle_anchor",
+                "period_index",
+                "current_period_start",
+                "current_period_end",
+                "scheduled_change",
+            ]
         )
         lines = prorations + _period_lines(subscription, at, subscription.current_period_end, trial=False)
-        invoice = _invoice_now(subscription, lines)
-    elif prorations and proration_behavior == "always_invoice":
-        invoice = _invoice_now(subscription, prorations)
-    elif prorations and proration_behavior == "create_prorations":
+        return _invoice_now(subscription, lines), prorations
+    subscription.save(update_fields=["scheduled_change"])
+    if prorations and options.proration_behavior == "always_invoice":
+        return _invoice_now(subscription, prorations), prorations
+    if prorations and options.proration_behavior == "create_prorations":
         for line in prorations:
             _save_pending(subscription, line)
+    return None, prorations
 
-    if dry_run:
-        due_now = invoice.total if invoice else 0
-        next_at, next_lines, next_totals = upcoming_invoice(subscription)
-        raise _DryRun(
-            ChangePreview(
-                currency=subscription.currency,
-                due_now=max(due_now, 0),
-                due_now_lines=_preview_lines(lines if interval_changed and not trialing else prorations)
-                if invoice
-                else [],
-                proration_lines=_preview_lines(prorations),
-                next_invoice_at=None if subscription.cancel_at_period_end else next_at,
-                next_invoice_total=next_totals.total,
-                next_invoice_lines=_preview_lines(next_lines),
-            )
-        )
 
-    if invoice is not None:
-        subscription.latest_invoice = invoice
-        subscription.save(update_fields=["latest_invoice"])
-        _collect(subscription, invoice, paused=False)
-    subscription.refresh_from_db()
-    emit("customer.subscription.updated", subscription, before=before)
-    audit.record(
-        account=subscription.account,
-        livemode=subscription.livemode,
-        actor=actor,
-        action="subscription.change_items",
-        obj=subscription,
-        changes={"items": [[s.price.id, s.quantity] for s in specs], "proration_behavior": proration_behavior},
+def _change_preview(
+    subscription: Subscription,
+    invoice: Invoice | None,
+    prorations: list[LineSpec],
+    scheduled_at: dt.datetime | None,
+    trial_ended: bool,
+) -> ChangePreview:
+    next_at, next_lines, next_totals = upcoming_invoice(subscription)
+    preview = ChangePreview(
+        currency=subscription.currency,
+        due_now=0,
+        due_now_lines=[],
+        proration_lines=_preview_lines(prorations),
+        next_invoice_at=None if subscription.cancel_at_period_end else next_at,
+        next_invoice_total=next_totals.total,
+        next_invoice_lines=_preview_lines(next_lines),
+        next_invoice_subtotal=next_totals.subtotal,
+        next_invoice_discount=next_totals.total_discount,
+        scheduled_at=scheduled_at,
+        trial_ended=trial_ended,
     )
-    return subscription
+    if invoice is not None:
+        balance = Customer.objects.values_list("balance", flat=True).get(pk=subscription.customer_id)
+        preview.invoiced_now = True
+        preview.due_now = pricing.apply_balance(invoice.total, balance)[0]
+        preview.due_now_lines = _preview_lines(invoice.lines.all())
+        preview.due_now_subtotal = invoice.subtotal
+        preview.due_now_discount = invoice.total_discount
+        preview.due_now_total = invoice.total
+    return preview
+
+
+def _payment_error(invoice: Invoice):
+    code, decline_code, message = getattr(invoice, "last_failure", ("card_declined", "", "Your card was declined."))
+    if code == "payment_method_required":
+        return PaymentMethodRequired(message, param="payment_method")
+    return CardDeclined(message, decline_code=decline_code or None)
 
 
 def _invoice_now(subscription: Subscription, lines: list[LineSpec]) -> Invoice:
@@ -722,6 +1022,7 @@ def _end_locked(subscription: Subscription, *, at: dt.datetime, before: dict | N
     subscription.cancel_at = None
     subscription.pause_collection_behavior = ""
     subscription.pause_collection_resumes_at = None
+    subscription.scheduled_change = None
     if not subscription.cancellation_reason:
         subscription.cancellation_reason = Subscription.CancellationReason.CANCELLATION_REQUESTED
     subscription.save()
@@ -751,6 +1052,32 @@ def subscription_reactivate(*, subscription: Subscription, actor: Actor) -> Subs
             actor=actor,
             action="subscription.reactivate",
             obj=subscription,
+        )
+    return subscription
+
+
+def subscription_apply_coupon(*, subscription: Subscription, actor: Actor, coupon: Coupon) -> Subscription:
+    """Give the subscription ``coupon`` from now on (a retention offer accepted in the portal). Like Stripe's
+    ``coupon`` on a subscription update it replaces the discount in effect; spent and ended discounts stay."""
+    with transaction.atomic():
+        subscription = lock(Subscription, subscription.pk)
+        if subscription.is_ended:
+            raise StateConflict("A canceled subscription can no longer be updated.", param="subscription")
+        before = render(subscription)
+        now = clock.now()
+        coupon, _promotion_code = _resolve_discount(subscription.customer, subscription.currency, coupon, None)
+        replaced = subscription.discounts.filter(used=False).exclude(end__lte=now)
+        replaced_ids = list(replaced.values_list("id", flat=True))
+        replaced.delete()
+        discount = _attach_discount(subscription, coupon, None, start=now)
+        emit("customer.subscription.updated", subscription, before=before)
+        audit.record(
+            account=subscription.account,
+            livemode=subscription.livemode,
+            actor=actor,
+            action="subscription.apply_coupon",
+            obj=subscription,
+            changes={"coupon": coupon.coupon_id, "discount": discount.id, "replaced_discounts": replaced_ids},
         )
     return subscription
 
@@ -903,6 +1230,8 @@ def _renew_locked(subscription: Subscription) -> Invoice:
     # Items, rates and discounts do not change during a renewal: load them once for every render.
     prefetch_related_objects([subscription], *RENEWAL_PREFETCH)
     before = render(subscription)
+    if subscription.scheduled_change:
+        _apply_scheduled_change_locked(subscription)
     interval, count = subscription.interval()
     start = subscription.current_period_end
     subscription.period_index += 1
@@ -946,6 +1275,65 @@ def _renew_locked(subscription: Subscription) -> Invoice:
         changes={"invoice": invoice.id, "invoice_status": invoice.status},
     )
     return invoice
+
+
+def _apply_scheduled_change_locked(subscription: Subscription) -> None:
+    """At the period end, the change that waited for it: the new items bill from the period that starts now (a new
+    interval starts a new cycle there)."""
+    plan = _scheduled_plan(subscription) or []
+    old_interval = subscription.interval()
+    kept = {item.pk for item, _price, _quantity in plan if item is not None}
+    for item in subscription.items.all():
+        if item.pk not in kept:
+            item.delete()
+    for item, price, quantity in plan:
+        if item is None:
+            SubscriptionItem.objects.create(
+                account_id=subscription.account_id,
+                livemode=subscription.livemode,
+                subscription=subscription,
+                price=price,
+                quantity=quantity,
+            )
+        elif (item.price_id, item.quantity) != (price.pk, quantity):
+            item.price, item.quantity = price, quantity
+            item.save(update_fields=["price", "quantity"])
+    applied = subscription.scheduled_change
+    subscription.scheduled_change = None
+    subscription._prefetched_objects_cache.pop("items", None)
+    prefetch_related_objects([subscription], "items__price__product", "items__tax_rates")
+    if subscription.interval() != old_interval:
+        subscription.billing_cycle_anchor = subscription.current_period_end
+        subscription.period_index = 0
+    subscription.save(update_fields=["scheduled_change", "billing_cycle_anchor", "period_index"])
+    audit.record(
+        account=subscription.account,
+        livemode=subscription.livemode,
+        actor=SYSTEM,
+        action="subscription.apply_scheduled_change",
+        obj=subscription,
+        changes=applied,
+    )
+
+
+def subscription_cancel_scheduled_change(*, subscription: Subscription, actor: Actor) -> Subscription:
+    """Keep the current items: drop the change that was waiting for the period end (nothing to do without one)."""
+    with transaction.atomic():
+        subscription = lock(Subscription, subscription.pk)
+        if not subscription.scheduled_change:
+            return subscription
+        dropped = subscription.scheduled_change
+        subscription.scheduled_change = None
+        subscription.save(update_fields=["scheduled_change"])
+        audit.record(
+            account=subscription.account,
+            livemode=subscription.livemode,
+            actor=actor,
+            action="subscription.cancel_scheduled_change",
+            obj=subscription,
+            changes={"scheduled_change": dropped},
+        )
+    return subscription
 
 
 def subscription_advance(*, subscription_id: str) -> int:
