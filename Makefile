@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench lint format messages clean
+.PHONY: run portal-link test bench lint format messages clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,13 +23,21 @@ locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po $(VENV)/.runtime
 
 translations: locale/de/LC_MESSAGES/django.mo
 
+# The demo's links (portal sessions, login page, hosted invoices) point at this server.
+RUN_ENV = DEBUG=$${DEBUG:-1} PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://$(HOST):$(PORT)}
+
 run: $(VENV)/.runtime translations
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput -v0
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	@echo
 	@echo "  Admin:  http://$(HOST):$(PORT)/admin/  (login printed above)"
+	@echo "  Portal: $$($(RUN_ENV) $(BIN)/python manage.py portal_link 2>/dev/null | head -1)"
+	@echo "          (single use, valid 5 minutes; \`make portal-link\` prints a new one)"
 	@echo
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+portal-link: $(VENV)/.runtime
+	@$(RUN_ENV) $(BIN)/python manage.py portal_link $(if $(CUSTOMER),--customer $(CUSTOMER)) 2>/dev/null | head -1
 
 test: $(VENV)/.dev translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.middleware.CustomDomainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -166,6 +167,11 @@ WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=600)
 # The sweeper fans out events whose on-commit fan-out has not happened after this long.
 WEBHOOK_OUTBOX_GRACE_SECONDS = env.int("WEBHOOK_OUTBOX_GRACE_SECONDS", default=60)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
+
+# Portal login page: emailed links requested per client IP and per email address within the window.
+PORTAL_LOGIN_RATE_PER_IP = env.int("PORTAL_LOGIN_RATE_PER_IP", default=20)
+PORTAL_LOGIN_RATE_PER_EMAIL = env.int("PORTAL_LOGIN_RATE_PER_EMAIL", default=5)
+PORTAL_LOGIN_RATE_WINDOW_MINUTES = env.int("PORTAL_LOGIN_RATE_WINDOW_MINUTES", default=15)
 
 # API: requests per second per key (Stripe's limits); 0 disables the limit.
 API_RATE_LIMIT_LIVE = env.int("API_RATE_LIMIT_LIVE", default=100)

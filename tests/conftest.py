@@ -36,6 +36,13 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _tasks_in_process(settings):
+    """Celery tasks run in the test even when REDIS_URL is set (CI), as under `make run`; the real-worker
+    tests send to their own queue explicitly."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
 @pytest.fixture
 def actor():
     return Actor.system("test")

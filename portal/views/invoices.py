@@ -23,16 +23,8 @@ from billing.exceptions import NotFound
 from billing.models import Charge, Invoice, InvoiceLineItem
 from billing.selectors import invoice_get_by_hosted_token
 from portal.locale_selection import choose_locale
+from portal.templatetags.portal_format import CARD_BRANDS
 
-CARD_BRANDS = {
-    "amex": "American Express",
-    "diners": "Diners Club",
-    "discover": "Discover",
-    "jcb": "JCB",
-    "mastercard": "Mastercard",
-    "unionpay": "UnionPay",
-    "visa": "Visa",
-}
 # Countries whose addresses put the postal code after city and state.
 CITY_FIRST_COUNTRIES = frozenset({"US", "CA", "AU"})
 
@@ -108,7 +100,7 @@ def _payment_rows(invoice: Invoice) -> list[PaymentRow]:
     return rows
 
 
-def _address_lines(address: dict | None) -> list[str]:
+def address_lines(address: dict | None) -> list[str]:
     if not address:
         return []
     country = (address.get("country") or "").upper()
@@ -137,17 +129,22 @@ def invoice_page_context(invoice: Invoice) -> dict:
         "discount_total": -invoice.total_discount,
         "applied_balance": invoice.amount_due - invoice.total,
         "payments": _payment_rows(invoice),
-        "billed_to_address": _address_lines(invoice.customer_address),
+        "billed_to_address": address_lines(invoice.customer_address),
         "page_url": reverse("portal:hosted_invoice", kwargs={"token": token}),
         "pdf_url": reverse("portal:hosted_invoice_pdf", kwargs={"token": token}) + f"?locale={locale}",
     }
 
 
-def _invoice(token: str) -> Invoice:
+def _invoice(request: HttpRequest, token: str) -> Invoice:
     try:
-        return invoice_get_by_hosted_token(token=token)
+        invoice = invoice_get_by_hosted_token(token=token)
     except NotFound:
         raise Http404("No such invoice")
+    # A merchant's custom domain serves that merchant's invoices only.
+    domain_account = getattr(request, "custom_domain_account", None)
+    if domain_account is not None and domain_account.pk != invoice.account_id:
+        raise Http404("No such invoice")
+    return invoice
 
 
 def _private(response: HttpResponse, locale: str) -> HttpResponse:
@@ -161,7 +158,7 @@ def _private(response: HttpResponse, locale: str) -> HttpResponse:
 
 @require_safe
 def hosted_invoice(request: HttpRequest, token: str) -> HttpResponse:
-    invoice = _invoice(token)
+    invoice = _invoice(request, token)
     locale = choose_locale(request, invoice.customer)
     with translation.override(locale):
         response = render(request, "invoices/hosted.html", invoice_page_context(invoice))
@@ -170,7 +167,7 @@ def hosted_invoice(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_safe
 def hosted_invoice_pdf(request: HttpRequest, token: str) -> HttpResponse:
-    invoice = _invoice(token)
+    invoice = _invoice(request, token)
     locale = choose_locale(request, invoice.customer)
     with translation.override(locale):
         html = render_to_string("invoices/pdf.html", invoice_page_context(invoice), request=request)

@@ -5,35 +5,25 @@ import datetime as dt
 import shutil
 import subprocess
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 import time_machine
-from django.conf import settings
 from django.urls import reverse
 
 from billing.audit import Actor
 from billing.models import Invoice
 from billing.services.catalog import coupon_create
 from billing.services.subscriptions import ItemChange, ItemSpec, subscription_change_items, subscription_create
+from tests.browser.conftest import ARTIFACTS
 from tests.factories.billing import CustomerFactory, PriceFactory, TaxRateFactory, card
 
 ACTOR = Actor.system("test")
 T0 = dt.datetime(2026, 1, 31, 10, 0, tzinfo=dt.UTC)
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 # Neither the page nor any table inside the card is wider than the viewport.
 NOTHING_OVERFLOWS = """
     document.documentElement.scrollWidth <= window.innerWidth
     && [...document.querySelectorAll('.invoice-card table')].every(t => t.getBoundingClientRect().right <= window.innerWidth)
 """
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
-]
 
 
 def _open_invoice() -> Invoice:
@@ -102,19 +92,6 @@ def _invoices() -> tuple[Invoice, Invoice]:
     first = subscription.invoices.get(billing_reason=Invoice.BillingReason.SUBSCRIPTION_CREATE)
     update = subscription.invoices.get(billing_reason=Invoice.BillingReason.SUBSCRIPTION_UPDATE)
     return first, update
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; scoped to this test so it never leaks
-    # into other tests (the deploy check refuses to run with it set).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _open(browser, url: str, *, width: int, height: int = 900):

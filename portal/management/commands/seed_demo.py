@@ -1,4 +1,4 @@
-"""Load the demo merchant with months of billing history (development only; idempotent)."""
+"""Load the demo merchant with months of billing history and its portal (development only; idempotent)."""
 
 import time
 
@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from billing import demo
+from portal.demo import seed_portal
 
 
 class Command(BaseCommand):
@@ -28,6 +29,7 @@ class Command(BaseCommand):
         except demo.DemoError as error:
             raise CommandError(f"Demo data not loaded: {error}.")
         account = result.account
+        configuration = seed_portal(account)
         if result.created:
             self.stdout.write(self.style.SUCCESS(f"Created the demo merchant {account.name} ({account.id})."))
             self.stdout.write("API keys (shown only this once; only their hashes are stored):")
@@ -43,3 +45,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Admin: http://127.0.0.1:8000/admin/  login: {demo.ADMIN_USERNAME} / {demo.ADMIN_PASSWORD}")
         for line in demo.summary(account):
             self.stdout.write(line)
+        self.stdout.write(f"  Portal configuration: {configuration.id} (default, test mode, every feature on)")
+        self.stdout.write(f"Portal login page: {configuration.login_page_url}  (the link email prints in this console)")
+        self.stdout.write("Portal link for a demo customer (valid 5 minutes): python manage.py portal_link")

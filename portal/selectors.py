@@ -1,0 +1,173 @@
+"""What the portal reads for one customer: every query here is scoped to that customer."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch, Q, prefetch_related_objects
+
+from billing import clock
+from billing.models import (
+    Coupon,
+    Customer,
+    Invoice,
+    PaymentMethod,
+    Price,
+    PromotionCode,
+    Subscription,
+    SubscriptionItem,
+)
+from billing.services.payment_methods import currencies_needing_payment_method, detach_blocked_reason
+from billing.services.subscriptions import ItemSpec, scheduled_items, upcoming_invoice
+from configurations.models import PortalConfiguration, PortalConfigurationProduct
+
+INVOICE_PAGE_SIZE = 10
+
+
+@dataclass
+class SubscriptionRow:
+    subscription: Subscription
+    items: list[SubscriptionItem]
+    next_invoice_at: dt.datetime | None = None
+    next_invoice_amount: int | None = None
+    badges: list[str] = field(default_factory=list)
+    # Why the portal may not change the plan (a Subscription.portal_update_blocker code), "" when it may.
+    update_blocker: str = ""
+    # What the plan changes to at the end of the period, when a change waits for it.
+    scheduled_items: list[ItemSpec] | None = None
+
+    @property
+    def title(self) -> str:
+        return ", ".join(item.price.product.name for item in self.items)
+
+    @property
+    def scheduled_title(self) -> str:
+        return ", ".join(spec.price.product.name for spec in self.scheduled_items or ())
+
+
+@dataclass
+class PaymentMethodRow:
+    payment_method: PaymentMethod
+    is_default: bool
+    removal_blocked: str  # why the keep-one rule forbids removing it, or ""
+
+
+@dataclass
+class InvoicePage:
+    invoices: list[Invoice]
+    next_after: str | None  # the cursor of the next (older) page, if there is one
+    newer_before: str | None = None  # the cursor of the previous (newer) page, if there is one
+
+
+def subscriptions(customer: Customer, configuration: PortalConfiguration | None = None) -> list[SubscriptionRow]:
+    """The customer's subscriptions that have not ended, with what their next invoice will be and, given the
+    portal configuration, whether their plan may be changed."""
+    if configuration is not None:
+        plan_catalog(configuration)
+    queryset = (
+        Subscription.objects.filter(customer=customer)
+        .exclude(status__in=Subscription.ENDED_STATUSES)
+        .select_related("default_payment_method")
+        .prefetch_related(
+            Prefetch("items", queryset=SubscriptionItem.objects.select_related("price__product").order_by("id"))
+        )
+        .order_by("created", "id")
+    )
+    rows = []
+    for subscription in queryset:
+        row = SubscriptionRow(subscription, list(subscription.items.all()))
+        if not subscription.cancel_at_period_end and subscription.cancel_at is None:
+            row.next_invoice_at, _lines, totals = upcoming_invoice(subscription)
+            row.next_invoice_amount = totals.total
+        if configuration is not None:
+            row.update_blocker = subscription.portal_update_blocker(configuration)
+        if subscription.scheduled_change:
+            row.scheduled_items = scheduled_items(subscription)
+        rows.append(row)
+    return rows
+
+
+def plan_catalog(configuration: PortalConfiguration) -> PortalConfiguration:
+    """Loads what plan changes may choose from, the configuration's products with their prices, once per request."""
+    prices = Price.objects.select_related("product").order_by("unit_amount", "id")
+    entries = PortalConfigurationProduct.objects.select_related("product").prefetch_related(
+        Prefetch("prices", queryset=prices)
+    )
+    prefetch_related_objects([configuration], Prefetch("products", queryset=entries))
+    return configuration
+
+
+def payment_methods(customer: Customer) -> list[PaymentMethodRow]:
+    """Newest first, each with whether the keep-one rule forbids removing it."""
+    methods = list(PaymentMethod.objects.filter(customer=customer).order_by("-created", "-id"))
+    currencies = currencies_needing_payment_method(customer)
+    rows = []
+    for method in methods:
+        remaining = [other for other in methods if other.pk != method.pk]
+        rows.append(
+            PaymentMethodRow(
+                method,
+                method.pk == customer.default_payment_method_id,
+                detach_blocked_reason(method, remaining, currencies),
+            )
+        )
+    rows.sort(key=lambda row: not row.is_default)  # the default first, the rest newest first
+    return rows
+
+
+def invoices(
+    customer: Customer, *, after: str | None = None, before: str | None = None, limit: int = INVOICE_PAGE_SIZE
+) -> InvoicePage:
+    """Finalized invoices, newest first, ``limit`` at a time: older than the cursor ``after`` or newer than the
+    cursor ``before`` (invoice ids, which order by creation). Two queries whatever the page."""
+    queryset = Invoice.objects.finalized().filter(customer=customer)
+    if before and not after:
+        newer = list(queryset.filter(id__gt=before).order_by("id")[: limit + 1])
+        page = newer[:limit][::-1]
+        if page:
+            has_older = queryset.filter(id__lt=page[-1].id).exists()
+            return InvoicePage(page, page[-1].id if has_older else None, page[0].id if len(newer) > limit else None)
+        # nothing newer than the cursor: the newest page
+    older = queryset.order_by("-id")
+    if after:
+        older = older.filter(id__lt=after)
+    page = list(older[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    if after and not page:
+        return invoices(customer, limit=limit)  # a cursor past the end: the newest page
+    has_newer = bool(after) and queryset.filter(id__gt=page[0].id).exists()
+    return InvoicePage(page, page[-1].id if has_more and page else None, page[0].id if has_newer else None)
+
+
+def open_invoice_count(customer: Customer) -> int:
+    return Invoice.objects.filter(customer=customer, status=Invoice.Status.OPEN).count()
+
+
+def _promotion_codes(customer: Customer):
+    """Active, unexpired promotion codes of the customer's account that this customer may use."""
+    return PromotionCode.objects.filter(
+        Q(customer__isnull=True) | Q(customer=customer),
+        Q(expires_at__isnull=True) | Q(expires_at__gt=clock.now()),
+        account_id=customer.account_id,
+        livemode=customer.livemode,
+        active=True,
+    )
+
+
+def promotion_codes_offered(customer: Customer) -> bool:
+    return _promotion_codes(customer).exists()
+
+
+def promotion_code_for_customer(customer: Customer, code: str) -> PromotionCode | None:
+    """The promotion code a customer typed (codes are not case-sensitive), or None."""
+    return _promotion_codes(customer).filter(code__iexact=code.strip()).select_related("coupon").first()
+
+
+def flow_discount(
+    customer: Customer, *, coupon_id: str | None, promotion_code_id: str | None
+) -> tuple[Coupon | None, PromotionCode | None]:
+    """The coupon or promotion code a subscription_update_confirm link carries, from the customer's account."""
+    tenant = {"account_id": customer.account_id, "livemode": customer.livemode}
+    coupon = Coupon.objects.filter(coupon_id=coupon_id, **tenant).first() if coupon_id else None
+    promotion = PromotionCode.objects.filter(pk=promotion_code_id, **tenant).first() if promotion_code_id else None
+    return coupon, promotion

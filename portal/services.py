@@ -1,0 +1,409 @@
+"""Portal sessions and login links: create, redeem once, keep alive, end."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from billing import audit, clock, events
+from billing.audit import Actor
+from billing.exceptions import BillingError, InvalidRequest, LiveModeNotAllowed, NotFound
+from billing.models import Account, Customer
+from configurations.models import PortalConfiguration
+from configurations.selectors import branding_for, configuration_for_customer, verified_domain_for
+from portal import flows
+from portal.locale_selection import DEFAULT_LOCALE, supported_locale
+from portal.models import LoginLink, PortalSession, digest, new_secret
+from portal.representations import session as render_session
+
+SESSION_TOKEN_TTL = dt.timedelta(minutes=5)
+SESSION_IDLE_TIMEOUT = dt.timedelta(hours=1)
+LOGIN_LINK_TTL = dt.timedelta(minutes=10)
+# Stripe's locale enum for sessions (identical in its 2022 and 2026 specs).
+LOCALES = [
+    "auto",
+    "bg",
+    "cs",
+    "da",
+    "de",
+    "el",
+    "en",
+    "en-AU",
+    "en-CA",
+    "en-GB",
+    "en-IE",
+    "en-IN",
+    "en-NZ",
+    "en-SG",
+    "es",
+    "es-419",
+    "et",
+    "fi",
+    "fil",
+    "fr",
+    "fr-CA",
+    "hr",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "ko",
+    "lt",
+    "lv",
+    "ms",
+    "mt",
+    "nb",
+    "nl",
+    "pl",
+    "pt",
+    "pt-BR",
+    "ro",
+    "ru",
+    "sk",
+    "sl",
+    "sv",
+    "th",
+    "tr",
+    "vi",
+    "zh",
+    "zh-HK",
+    "zh-TW",
+]
+
+
+class LinkExpired(BillingError):
+    """A session or login link that is unknown, used or too old; ``session`` is known when the link was real."""
+
+    code = "link_expired"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        session: PortalSession | None = None,
+        return_url: str = "",
+        configuration: PortalConfiguration | None = None,
+    ):
+        super().__init__(message)
+        self.session = session
+        self.return_url = return_url or (session.return_url if session else "")
+        # Set for a real login link: its login page can send a new one.
+        self.configuration = configuration
+
+
+class TooManyAttempts(BillingError):
+    code = "rate_limited"
+    http_status = 429
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    session: PortalSession
+    browser_key: str  # goes into the cookie; only its digest is stored
+
+
+def portal_base_url(account: Account) -> str:
+    domain = verified_domain_for(account)
+    return f"https://{domain}" if domain else settings.PORTAL_BASE_URL
+
+
+def session_url(session: PortalSession, token: str) -> str:
+    return f"{portal_base_url(session.account)}/p/session/{token}"
+
+
+def _token(livemode: bool) -> str:
+    return ("live_" if livemode else "test_") + new_secret()
+
+
+def _configuration(*, customer: Customer, configuration: PortalConfiguration | None) -> PortalConfiguration:
+    if configuration is not None:
+        if (configuration.account_id, configuration.livemode) != (customer.account_id, customer.livemode):
+            raise NotFound(f"No such configuration: '{configuration.id}'", param="configuration")
+        if not configuration.active:
+            raise InvalidRequest(
+                f"The configuration {configuration.id} is inactive; activate it or use another configuration.",
+                param="configuration",
+            )
+        return configuration
+    found = configuration_for_customer(customer=customer)
+    if found is None:
+        mode = "live" if customer.livemode else "test"
+        raise InvalidRequest(
+            f"No configuration provided and your {mode} mode default configuration has not been created. Provide a "
+            f"configuration or create your default by saving your customer portal settings in {mode} mode at "
+            f"{settings.PORTAL_BASE_URL}/admin/configurations/portalconfiguration/.",
+            param="configuration",
+        )
+    return found
+
+
+def _check_live_links(configuration: PortalConfiguration) -> None:
+    # The return URL may come with the request; the legal links only from the configuration.
+    missing = [name for name in configuration.missing_live_links() if name != "default_return_url"]
+    if missing:
+        raise InvalidRequest(
+            f"A live mode portal needs terms of service and privacy policy links; configuration {configuration.id} "
+            f"has no business_profile[{missing[0]}]. Set business_profile[terms_of_service_url] and "
+            "business_profile[privacy_policy_url] on the configuration.",
+            param="configuration",
+        )
+
+
+def portal_session_create(
+    *,
+    customer: Customer,
+    actor: Actor,
+    configuration: PortalConfiguration | None = None,
+    return_url: str | None = None,
+    locale: str | None = None,
+    flow_data: dict | None = None,
+    origin: str = PortalSession.Origin.API,
+) -> tuple[PortalSession, str]:
+    """Returns the session and its URL (the only time the token exists in clear).
+
+    A session from an emailed login link may have no return URL (the portal then shows no way back)."""
+    if customer.livemode and not customer.account.allows_livemode():
+        # Checked first: no configuration change can help a starter account in live mode.
+        raise LiveModeNotAllowed(
+            "The customer portal is available in live mode on the billing plan only; this account is on the "
+            "starter plan. To upgrade, ask the operator of this server to switch the account to the billing plan "
+            "(admin: Accounts, Plan); until then, use a test mode key.",
+        )
+    configuration = _configuration(customer=customer, configuration=configuration)
+    if customer.livemode:
+        _check_live_links(configuration)
+    if return_url:
+        return_url = flows.check_url(return_url, param="return_url")
+    else:
+        return_url = configuration.default_return_url
+        if not return_url and origin != PortalSession.Origin.LOGIN_LINK:
+            raise InvalidRequest(
+                "Missing required param: return_url. Provide a return_url or set default_return_url on the "
+                "portal configuration.",
+                param="return_url",
+                code="parameter_missing",
+            )
+    if locale and locale not in LOCALES:
+        raise InvalidRequest(f"Invalid locale: '{locale}' is not a supported locale.", param="locale")
+    flow = flows.clean_flow(customer=customer, configuration=configuration, data=flow_data)
+    token = _token(customer.livemode)
+    now = clock.now()
+    with transaction.atomic():
+        session = PortalSession.objects.create(
+            account=customer.account,
+            livemode=customer.livemode,
+            customer=customer,
+            configuration=configuration,
+            return_url=return_url or "",
+            locale=locale or "",
+            flow=flow,
+            origin=origin,
+            token_digest=digest(token),
+            token_expires_at=now + SESSION_TOKEN_TTL,
+            created=now,
+        )
+        events.record(type="billing_portal.session.created", obj=session, data=render_session(session, url=None))
+        audit.record(
+            account=session.account, livemode=session.livemode, actor=actor, action="portal_session.create", obj=session
+        )
+    return session, session_url(session, token)
+
+
+def _start(session: PortalSession, now: dt.datetime) -> Redeemed:
+    browser_key = new_secret()
+    session.redeemed_at = now
+    session.last_activity_at = now
+    session.browser_key_digest = digest(browser_key)
+    session.save(update_fields=["redeemed_at", "last_activity_at", "browser_key_digest"])
+    return Redeemed(session, browser_key)
+
+
+def portal_session_redeem(*, token: str, account: Account | None = None) -> Redeemed:
+    """Exchange the URL's token, once and within 5 minutes, for a browser key.
+
+    ``account``: on a custom domain, only that account's sessions exist; another's token stays unused."""
+    now = clock.now()
+    with transaction.atomic():
+        sessions = PortalSession.objects.select_for_update(of=("self",)).select_related("account")
+        if account is not None:
+            sessions = sessions.filter(account=account)
+        session = sessions.filter(token_digest=digest(token or "")).first()
+        if session is None:
+            raise LinkExpired("This link is not valid.")
+        if session.redeemed_at is not None or session.token_expires_at <= now or session.ended_at is not None:
+            raise LinkExpired("This link has expired.", session=session)
+        return _start(session, now)
+
+
+def portal_session_for_browser(*, browser_key: str | None) -> PortalSession | None:
+    """The live session behind a browser's cookie, kept alive by this request; ``None`` once idle for an hour."""
+    if not browser_key:
+        return None
+    now = clock.now()
+    session = (
+        PortalSession.objects.select_related("account", "customer", "configuration")
+        .filter(
+            browser_key_digest=digest(browser_key),
+            ended_at__isnull=True,
+            last_activity_at__gt=now - SESSION_IDLE_TIMEOUT,
+            customer__deleted=False,  # deleting a customer closes their open portal sessions
+        )
+        .first()
+    )
+    if session is None:
+        return None
+    PortalSession.objects.filter(pk=session.pk).update(last_activity_at=now)
+    session.last_activity_at = now
+    return session
+
+
+def portal_session_end(*, session: PortalSession) -> None:
+    PortalSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=clock.now())
+
+
+def portal_session_complete_flow(*, session: PortalSession) -> None:
+    """After a deep-link flow's action: the rest of the portal opens only if the flow says portal_homepage."""
+    now = clock.now()
+    PortalSession.objects.filter(pk=session.pk, flow_completed_at__isnull=True).update(flow_completed_at=now)
+    session.flow_completed_at = session.flow_completed_at or now
+
+
+# Login links ---------------------------------------------------------------------------------------------------
+
+
+def _throttle(key: str, limit: int, window: dt.timedelta) -> bool:
+    """Count one attempt; ``True`` while within ``limit`` per ``window``."""
+    seconds = int(window.total_seconds())
+    bucket = int(clock.now().timestamp()) // seconds
+    cache_key = f"portal-login:{key}:{bucket}"
+    cache.add(cache_key, 0, seconds + 5)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:
+        cache.set(cache_key, 1, seconds + 5)
+        count = 1
+    return count <= limit
+
+
+def login_link_request(
+    *, configuration: PortalConfiguration, email: str, client_ip: str, locale: str | None = None
+) -> None:
+    """Email a login link if ``email`` belongs to a customer; the caller answers the same either way.
+
+    The email is in the customer's preferred language, else in ``locale`` (the login page's), else English."""
+    email = (email or "").strip()
+    window = dt.timedelta(minutes=settings.PORTAL_LOGIN_RATE_WINDOW_MINUTES)
+    # Both counters count every attempt; the address only as a digest, so the cache holds no email addresses.
+    ip_ok = _throttle(f"ip:{client_ip}", settings.PORTAL_LOGIN_RATE_PER_IP, window)
+    email_key = digest(f"{configuration.account_id}:{configuration.livemode}:{email.lower()}")
+    email_ok = _throttle(f"email:{email_key}", settings.PORTAL_LOGIN_RATE_PER_EMAIL, window)
+    if not (ip_ok and email_ok):
+        raise TooManyAttempts("Too many login attempts. Please wait a few minutes and try again.")
+    if not email:
+        return
+    customer = (
+        Customer.objects.filter(
+            account_id=configuration.account_id, livemode=configuration.livemode, email__iexact=email, deleted=False
+        )
+        .select_related("account")
+        .order_by("-created", "-id")
+        .first()
+    )
+    if customer is None:
+        return
+    token = new_secret()
+    now = clock.now()
+    with transaction.atomic():
+        LoginLink.objects.create(
+            configuration=configuration,
+            customer=customer,
+            token_digest=digest(token),
+            created=now,
+            expires_at=now + LOGIN_LINK_TTL,
+        )
+        url = f"{portal_base_url(configuration.account)}/p/login-link/{token}"
+        transaction.on_commit(lambda: _enqueue_login_email(customer.pk, url, locale))
+
+
+def _enqueue_login_email(customer_id: str, url: str, locale: str | None) -> None:
+    from portal.tasks import send_login_link_email
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker (make run, tests): send it now, in this process
+        send_login_link_email.apply(args=[customer_id, url, locale])
+    else:
+        send_login_link_email.delay(customer_id, url, locale)
+
+
+def send_login_email(customer: Customer, url: str, *, fallback_locale: str | None) -> None:
+    preferred = customer.preferred_locales or []
+    if isinstance(preferred, str):
+        preferred = [preferred]
+    candidates = (*map(supported_locale, preferred), supported_locale(fallback_locale))
+    locale = next((code for code in candidates if code), DEFAULT_LOCALE)
+    branding = branding_for(customer.account)
+    business = branding.display_name if branding else customer.account.name
+    context = {
+        "business": business,
+        "url": url,
+        "minutes": int(LOGIN_LINK_TTL.total_seconds() // 60),
+        "accent": branding.primary_color if branding else "#4338ca",
+        "accent_contrast": branding.button_text_color if branding else "#ffffff",
+    }
+    with translation.override(locale):
+        subject = render_to_string("portal/email/login_link_subject.txt", context).strip()
+        text = render_to_string("portal/email/login_link.txt", context)
+        html = render_to_string("portal/email/login_link.html", context)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [customer.email])
+    message.attach_alternative(html, "text/html")
+    message.send()
+
+
+def login_link_check(*, token: str, account: Account | None = None) -> LoginLink:
+    """The link behind ``token`` if it can still be confirmed (GET shows a button; only POST uses it).
+
+    ``account``: on a custom domain, only that account's links exist."""
+    links = LoginLink.objects.select_related("configuration", "customer")
+    if account is not None:
+        links = links.filter(configuration__account=account)
+    link = links.filter(token_digest=digest(token or "")).first()
+    if link is None:
+        raise LinkExpired("This link is not valid.")
+    configuration = link.configuration
+    usable = configuration.login_page_enabled and configuration.active and not link.customer.deleted
+    if link.used_at is not None or link.expires_at <= clock.now() or not usable:
+        raise LinkExpired(
+            "This link has expired.", return_url=configuration.default_return_url, configuration=configuration
+        )
+    return link
+
+
+def login_link_redeem(*, token: str, account: Account | None = None) -> Redeemed:
+    """Use the link once: a portal session for its customer, started in this browser."""
+    now = clock.now()
+    with transaction.atomic():
+        link = login_link_check(token=token, account=account)
+        used = LoginLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=now)
+        if not used:
+            raise LinkExpired(
+                "This link has expired.",
+                return_url=link.configuration.default_return_url,
+                configuration=link.configuration,
+            )
+        try:
+            session, _url = portal_session_create(
+                customer=link.customer,
+                actor=Actor.customer(link.customer),
+                configuration=link.configuration,
+                origin=PortalSession.Origin.LOGIN_LINK,
+            )
+        except (InvalidRequest, NotFound, LiveModeNotAllowed) as error:
+            raise LinkExpired(
+                error.message, return_url=link.configuration.default_return_url, configuration=link.configuration
+            ) from error
+        session = PortalSession.objects.select_for_update().select_related("account").get(pk=session.pk)
+        return _start(session, now)

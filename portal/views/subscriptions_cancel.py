@@ -1,0 +1,256 @@
+"""Portal pages: cancel a subscription (reasons survey, retention offer, "Don't cancel"; also the subscription_cancel
+deep link) and pause or resume its payment collection."""
+
+from contextlib import contextmanager
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.translation import gettext
+from django.views.decorators.http import require_http_methods, require_POST
+
+from billing.audit import Actor
+from billing.exceptions import BillingError, NotFound, StateConflict
+from billing.models import Subscription
+from billing.selectors import subscription_get_for_customer
+from billing.services.common import lock
+from billing.services.subscriptions import (
+    subscription_apply_coupon,
+    subscription_cancel,
+    subscription_pause_collection,
+    subscription_reactivate,
+    subscription_resume_collection,
+)
+from billing.templatetags.billing_format import billing_date, money
+from portal.access import Portal, flow_entry, flow_exit, portal_view
+from portal.forms.cancel import CancelForm, RetentionOffer, StateForm, subscription_state
+from portal.forms.pause import PauseForm
+from portal.services import portal_session_complete_flow
+from portal.views.common import custom_text, page, see_other
+
+
+class Changed(Exception):
+    """The subscription is no longer what the page showed (or the form came twice): nothing was done."""
+
+
+@contextmanager
+def unchanged(subscription: Subscription, form: StateForm):
+    """Holds the subscription's row lock while the action runs, and runs it only if the page's state still matches,
+    so two clicks on the same button (even at the same moment) act once."""
+    with transaction.atomic():
+        current = lock(Subscription, subscription.pk)
+        if not form.matches(current):
+            raise Changed
+        yield current
+
+
+def _owned(portal: Portal, subscription_id: str) -> Subscription:
+    """The customer's own subscription; anyone else's id is simply not found."""
+    try:
+        return subscription_get_for_customer(customer=portal.customer, subscription_id=subscription_id)
+    except NotFound:
+        raise Http404("No such subscription")
+
+
+def _about(subscription: Subscription) -> dict:
+    """What every cancel and pause page shows: the subscription and its products."""
+    return {"subscription": subscription, "items": list(subscription.items.select_related("price__product"))}
+
+
+def cancel_blocker(subscription: Subscription) -> str:
+    """Why the cancel page shows a sentence instead of the form, or "" when the customer may cancel."""
+    if subscription.is_ended:
+        return "ended"
+    if subscription.cancellation_pending:
+        return "pending"
+    if subscription.scheduled_change:
+        return "scheduled_change"
+    return ""
+
+
+def _outcome(subscription: Subscription) -> str:
+    if subscription.is_ended:
+        return gettext("Your subscription has been canceled.")
+    return gettext("Your subscription will end on %(date)s.") % {"date": billing_date(subscription.current_period_end)}
+
+
+def _leaves_portal(portal: Portal) -> bool:
+    """A deep link that ends on the merchant's site: notes for the next portal page would only linger."""
+    return portal.in_flow and portal.flow["after_completion"]["type"] == "redirect"
+
+
+def _done(request: HttpRequest, subscription: Subscription, outcome: str) -> HttpResponse:
+    """After an action: outside a deep link the cancel page shows where the subscription stands; a deep link is
+    complete and goes where its ``after_completion`` says."""
+    portal = request.portal
+    if not portal.in_flow:
+        if outcome:
+            messages.success(request, outcome)
+        return see_other(reverse("portal:subscription_cancel", args=[subscription.pk]))
+    if outcome and not _leaves_portal(portal):
+        messages.success(request, outcome)
+    portal_session_complete_flow(session=portal.session)
+    return see_other(flow_exit(portal))
+
+
+def _cancel(request: HttpRequest, subscription: Subscription, form: CancelForm) -> HttpResponse:
+    configuration = request.portal.configuration
+    immediately = configuration.subscription_cancel_mode == configuration.CancelMode.IMMEDIATELY
+    prorate = immediately and configuration.subscription_cancel_proration_behavior == "create_prorations"
+    with unchanged(subscription, form) as current:
+        previous_invoice = current.latest_invoice_id
+        current = subscription_cancel(
+            subscription=current,
+            actor=Actor.customer(request.portal.customer),
+            at_period_end=not immediately,
+            feedback=form.feedback,
+            comment=form.comment,
+            prorate=prorate,
+            # The credit for the unused time is invoiced at once, so it lands on the customer's balance for their
+            # future invoices instead of waiting for a renewal that will not come.
+            invoice_now=prorate,
+        )
+    credit = current.latest_invoice if current.latest_invoice_id != previous_invoice else None
+    if credit is not None and credit.total < 0 and not _leaves_portal(request.portal):
+        messages.info(
+            request,
+            gettext("A credit of %(amount)s for the unused time has been added to your balance for future invoices.")
+            % {"amount": money(-credit.total, credit.currency)},
+        )
+    return _done(request, current, _outcome(current) if request.portal.in_flow else "")
+
+
+def _accept_offer(request: HttpRequest, subscription: Subscription, offer: RetentionOffer, form: StateForm):
+    form.is_valid()
+    with unchanged(subscription, form) as current:
+        subscription_apply_coupon(
+            subscription=current, actor=Actor.customer(request.portal.customer), coupon=offer.coupon
+        )
+    message = gettext("Offer accepted: %(terms)s. Your subscription continues.") % {"terms": offer.terms}
+    return _done(request, subscription, message)
+
+
+def _submit(request: HttpRequest, subscription: Subscription, form: CancelForm, offer: RetentionOffer | None):
+    """Accept the offer or cancel; ``None``, with the form's errors set, when nothing happened."""
+    accepting = request.POST.get("action") == "accept_offer"
+    if accepting and offer is None and request.portal.session.flow_completed_at:
+        return see_other(reverse("portal:overview"))  # the offer was accepted already (the form came twice)
+    try:
+        if accepting and offer is not None:
+            return _accept_offer(request, subscription, offer, form)
+        if not accepting and form.is_valid():
+            return _cancel(request, subscription, form)
+    except Changed:  # the form came twice, or the subscription changed meanwhile: show where it stands now
+        if accepting:
+            return see_other(reverse("portal:overview"))
+        return see_other(reverse("portal:subscription_cancel", args=[subscription.pk]))
+    except BillingError:
+        if not accepting:
+            form.add_error(None, gettext("Your subscription could not be canceled. Please try again."))
+            return None
+    if accepting:
+        form.add_error(None, gettext("This offer is no longer available."))
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view(feature="subscription_cancel", flows=("subscription_cancel",))
+def cancel(request: HttpRequest, subscription_id: str) -> HttpResponse:
+    portal = request.portal
+    subscription = _owned(portal, subscription_id)
+    flow = portal.flow if portal.in_flow else None
+    if flow and (portal.session.flow_completed_at or flow["subscription_cancel"]["subscription"] != subscription.pk):
+        return see_other(flow_entry(portal))
+    context = {**_about(subscription), "custom_text": custom_text(portal.configuration, "cancel")}
+    if blocker := cancel_blocker(subscription):
+        status = 200 if request.method == "GET" else 409
+        return page(request, "portal/subscriptions/cancel_done.html", {**context, "blocker": blocker}, status=status)
+    declined = request.GET.get("offer") == "declined"
+    offer = None if declined else RetentionOffer.from_flow(flow, subscription=subscription)
+    state = subscription_state(subscription)
+    data = request.POST if request.method == "POST" else None
+    form = CancelForm(data, configuration=portal.configuration, initial={"state": state})
+    if data is not None:
+        if response := _submit(request, subscription, form, offer):
+            return response
+        offer = None  # after a refused offer or an invalid form, the cancel form is what the customer needs
+    context.update(form=form, offer=offer, state=state)
+    return page(request, "portal/subscriptions/cancel.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@portal_view(feature="subscription_cancel")
+def reactivate(request: HttpRequest, subscription_id: str) -> HttpResponse:
+    """The "Don't cancel" button: the pending cancellation is withdrawn (a second click finds nothing to undo)."""
+    customer = request.portal.customer
+    subscription = _owned(request.portal, subscription_id)
+    try:
+        subscription = subscription_reactivate(subscription=subscription, actor=Actor.customer(customer))
+    except StateConflict:
+        subscription.refresh_from_db()
+        if subscription.is_ended:
+            messages.error(request, gettext("This subscription has ended and can no longer be continued."))
+            return see_other(reverse("portal:overview"))
+    renews = billing_date(subscription.current_period_end)
+    messages.success(request, gettext("Your subscription will continue. It renews on %(date)s.") % {"date": renews})
+    return see_other(reverse("portal:overview"))
+
+
+def pause_blocker(subscription: Subscription) -> str:
+    """Why the pause page shows a sentence instead of the form, or "" when the customer may pause."""
+    if subscription.is_ended:
+        return "ended"
+    if subscription.status == Subscription.Status.INCOMPLETE:
+        return "incomplete"
+    if subscription.collection_paused:
+        return "paused"
+    return ""
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view(feature="pause_collection")
+def pause(request: HttpRequest, subscription_id: str) -> HttpResponse:
+    """Choose the day payments resume, read what that means, confirm."""
+    portal = request.portal
+    configuration = portal.configuration
+    subscription = _owned(portal, subscription_id)
+    context = {**_about(subscription), "behavior": configuration.pause_collection_behavior}
+    if blocker := pause_blocker(subscription):
+        status = 200 if request.method == "GET" else 409
+        return page(request, "portal/subscriptions/pause.html", {**context, "blocker": blocker}, status=status)
+    initial = {"state": subscription_state(subscription), "resumes_on": request.GET.get("resumes_on")}
+    data = request.POST if request.method == "POST" else None
+    form = PauseForm(data, configuration=configuration, initial=initial)
+    if data is not None and form.is_valid():
+        if not form.cleaned_data["confirmed"]:
+            return page(request, "portal/subscriptions/pause_confirm.html", {**context, "form": form})
+        try:
+            with unchanged(subscription, form) as current:
+                subscription_pause_collection(
+                    subscription=current,
+                    actor=Actor.customer(portal.customer),
+                    behavior=configuration.pause_collection_behavior,
+                    resumes_at=form.resumes_at,
+                )
+        except Changed:
+            return see_other(reverse("portal:subscription_pause", args=[subscription.pk]))
+        except BillingError:
+            form.add_error(None, gettext("Payments could not be paused. Please try again."))
+        else:
+            until = billing_date(form.cleaned_data["resumes_on"])
+            messages.success(request, gettext("Payments paused until %(date)s.") % {"date": until})
+            return see_other(reverse("portal:overview"))
+    context["form"] = form
+    return page(request, "portal/subscriptions/pause.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@portal_view(feature="pause_collection")
+def resume(request: HttpRequest, subscription_id: str) -> HttpResponse:
+    """The "Resume now" button, for any pause the customer sees, the merchant's too (a second click changes nothing)."""
+    customer = request.portal.customer
+    subscription = _owned(request.portal, subscription_id)
+    subscription_resume_collection(subscription=subscription, actor=Actor.customer(customer))
+    messages.success(request, gettext("Payments have resumed."))
+    return see_other(reverse("portal:overview"))

@@ -1,0 +1,96 @@
+"""Real Chromium for the browser tests: Debian's /usr/bin/chromium driven by Playwright, screenshots saved to
+test-artifacts/, and axe-core (fetched once from the npm registry) to check pages for accessibility problems."""
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+AXE_VERSION = "4.10.3"
+AXE_CACHE = Path.home() / ".cache" / "billing-portal-tests" / f"axe-core-{AXE_VERSION}.min.js"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+            if not Path(CHROMIUM).exists():
+                item.add_marker(pytest.mark.skip(reason="needs Debian's chromium at /usr/bin/chromium"))
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; scoped to the test so it never leaks into
+    # other tests (the deploy check refuses to run with it set).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def watch(page) -> list[str]:
+    """Collects what a user would call broken: 4xx/5xx answers (other than those a test expects), failed
+    requests and CSP refusals."""
+    problems: list[str] = []
+    page.on("console", lambda message: "Refused to" in message.text and problems.append(message.text))
+    page.on("requestfailed", lambda request: problems.append(f"{request.url} failed"))
+    page.on("response", lambda r: r.status >= 500 and problems.append(f"{r.url} answered {r.status}"))
+    return problems
+
+
+def _fetch_axe() -> str:
+    if not AXE_CACHE.exists():
+        AXE_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        workdir = AXE_CACHE.parent
+        output = (
+            subprocess.run(
+                ["npm", "pack", f"axe-core@{AXE_VERSION}", "--silent"],
+                cwd=workdir,
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        with tarfile.open(workdir / output) as archive:
+            member = archive.extractfile("package/axe.min.js")
+            AXE_CACHE.write_bytes(member.read())
+        (workdir / output).unlink()
+    return AXE_CACHE.read_text()
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    return _fetch_axe()
+
+
+def axe_violations(page, axe_source: str, *, impacts=("serious", "critical")) -> list[str]:
+    """Runs axe-core in the page (WCAG 2.1 A and AA rules) and returns the serious and critical violations.
+    The script is evaluated through the DevTools protocol, which the page's CSP does not govern, so the page
+    keeps the same strict policy as in production."""
+    page.evaluate(f"() => {{ {axe_source}\n;window.axe = axe; }}")
+    result = page.evaluate(
+        """async () => await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"""
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {json.dumps([n['target'] for n in v['nodes']][:3])}"
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]

@@ -1,0 +1,231 @@
+"""Invoice history in the portal: ten at a time (htmx appends rows, without JavaScript pages), "Pay now" with the
+default payment method, declines explained in the reader's language, and queries that do not grow with invoices."""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import translation
+
+from billing.audit import Actor
+from billing.exceptions import CardDeclined
+from billing.models import Event, Invoice
+from billing.services.invoices import LineSpec, invoice_create_draft, invoice_finalize
+from portal.views.invoices_history import payment_error_message
+from tests.factories.billing import CustomerFactory, card
+from tests.factories.portal import full_configuration, open_portal
+
+ACTOR = Actor.system("test")
+T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def issue(customer, count: int = 1, *, amount: int = 2500) -> list[Invoice]:
+    """Finalized (open) one-off invoices, oldest first, one day apart."""
+    invoices = []
+    for day in range(count):
+        with time_machine.travel(T0 + dt.timedelta(days=day), tick=False):
+            with transaction.atomic():
+                draft = invoice_create_draft(
+                    customer=customer,
+                    subscription=None,
+                    currency="eur",
+                    billing_reason=Invoice.BillingReason.MANUAL,
+                    period_start=T0,
+                    period_end=T0,
+                    lines=[LineSpec("Consulting", amount, T0, T0)],
+                )
+            invoices.append(invoice_finalize(invoice=draft, actor=ACTOR))
+    return invoices
+
+
+@pytest.fixture
+def customer(db):
+    customer = CustomerFactory()
+    full_configuration(customer.account)
+    return customer
+
+
+def rows(html: str) -> int:
+    return html.count('class="invoice-row"')
+
+
+def test_the_history_lists_ten_invoices_newest_first_and_pages_without_javascript(customer):
+    invoices = issue(customer, 23)
+    client = open_portal(customer)
+
+    first = client.get("/p/invoices")
+    assert first.status_code == 200
+    html = first.content.decode()
+    assert rows(html) == 10
+    assert html.index(invoices[-1].number) < html.index(invoices[-2].number)
+    assert invoices[12].number not in html
+    assert f'href="/p/invoices?after={invoices[13].id}"' in html
+    assert "Newer invoices" not in html
+
+    second = client.get(f"/p/invoices?after={invoices[13].id}").content.decode()
+    assert rows(second) == 10
+    assert invoices[12].number in second and invoices[3].number in second
+    assert f'href="/p/invoices?before={invoices[12].id}"' in second  # the way back
+    assert "Newer invoices" in second
+
+    third = client.get(f"/p/invoices?after={invoices[3].id}").content.decode()
+    assert rows(third) == 3
+    assert "Load more" not in third
+
+    back = client.get(f"/p/invoices?before={invoices[12].id}").content.decode()
+    assert rows(back) == 10
+    assert invoices[-1].number in back and invoices[13].number in back
+    assert "Newer invoices" not in back
+
+
+def test_htmx_load_more_answers_only_the_rows(customer):
+    invoices = issue(customer, 12)
+    client = open_portal(customer)
+
+    overview = client.get("/p/").content.decode()
+    assert rows(overview) == 10
+    assert 'hx-target="#load-more"' in overview and 'hx-swap="outerHTML"' in overview
+    assert f'hx-get="/p/invoices?after={invoices[2].id}"' in overview
+
+    partial = client.get(f"/p/invoices?after={invoices[2].id}", **HTMX)
+    assert partial.status_code == 200
+    html = partial.content.decode()
+    assert "<html" not in html and "<table" not in html
+    assert rows(html) == 2
+    assert invoices[1].number in html and invoices[0].number in html
+    assert 'id="load-more"' not in html  # nothing older: no further button
+    assert "HX-Request" in partial["Vary"]
+
+
+def test_pay_now_pays_an_open_invoice_with_the_default_card(customer):
+    card(customer)
+    (invoice,) = issue(customer)
+    client = open_portal(customer)
+    assert "Pay now" in client.get("/p/invoices").content.decode()
+
+    response = client.post(f"/p/invoices/{invoice.id}/pay", {"return_to": "history"})
+    assert response.status_code == 303
+    assert response["Location"] == "/p/invoices"
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.PAID
+    assert Event.objects.filter(type="invoice.paid", data_object__id=invoice.id).exists()
+    html = client.get("/p/invoices").content.decode()
+    assert "Invoice paid." in html
+    assert "Pay now" not in html
+
+
+def test_pay_now_from_the_overview_returns_there(customer):
+    card(customer)
+    (invoice,) = issue(customer)
+    response = open_portal(customer).post(f"/p/invoices/{invoice.id}/pay", {"return_to": "overview"})
+    assert response["Location"] == "/p/"
+
+
+@pytest.mark.parametrize("locale, message", [("en", "Your card was declined."), ("de", "Ihre Karte wurde abgelehnt.")])
+def test_a_declined_card_is_explained_and_the_invoice_stays_open(customer, locale, message):
+    card(customer, "4000000000000341")  # attaches, then fails when charged
+    (invoice,) = issue(customer)
+    client = open_portal(customer, locale=locale)
+    response = client.post(f"/p/invoices/{invoice.id}/pay", follow=True)
+    html = response.content.decode()
+    assert message in html
+    assert "notice-error" in html
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.Status.OPEN
+    assert Event.objects.filter(type="invoice.payment_failed", data_object__id=invoice.id).exists()
+    assert not Event.objects.filter(type="invoice.paid").exists()
+    assert f'action="/p/invoices/{invoice.id}/pay"' in client.get("/p/invoices").content.decode()  # pay again
+
+
+@pytest.mark.parametrize(
+    "decline_code, locale, message",
+    [
+        ("generic_decline", "en", "Your card was declined."),
+        ("insufficient_funds", "en", "Your card has insufficient funds."),
+        ("expired_card", "en", "Your card has expired."),
+        ("stolen_card", "en", "Your card was declined."),
+        (None, "en", "Your card was declined."),
+        ("insufficient_funds", "de", "Ihre Karte ist nicht ausreichend gedeckt."),
+        ("expired_card", "de", "Ihre Karte ist abgelaufen."),
+    ],
+)
+def test_decline_reasons_in_the_readers_language(customer, decline_code, locale, message):
+    payment_method = card(customer)
+    with translation.override(locale):
+        text = payment_error_message(CardDeclined("English text", decline_code=decline_code), payment_method)
+    assert text == message
+
+
+def test_without_a_default_payment_method_the_message_links_to_adding_one(customer):
+    (invoice,) = issue(customer)
+    html = open_portal(customer).post(f"/p/invoices/{invoice.id}/pay", follow=True).content.decode()
+    assert "There is no default payment method that can pay this invoice." in html
+    assert '<a href="/p/payment-methods/new">Add a payment method</a>' in html
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.attempt_count) == (Invoice.Status.OPEN, 0)
+
+
+def test_paying_an_invoice_that_is_not_open(customer):
+    card(customer)
+    (invoice,) = issue(customer)
+    client = open_portal(customer)
+    client.post(f"/p/invoices/{invoice.id}/pay")
+    html = client.post(f"/p/invoices/{invoice.id}/pay", follow=True).content.decode()
+    assert "This invoice is not open for payment." in html
+    assert Event.objects.filter(type="invoice.paid").count() == 1
+
+
+def test_someone_elses_invoice_answers_404(customer):
+    other = CustomerFactory(account=customer.account)
+    card(other)
+    (theirs,) = issue(other)
+    client = open_portal(customer)
+    assert client.post(f"/p/invoices/{theirs.id}/pay").status_code == 404
+    assert client.post("/p/invoices/in_missing/pay").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == Invoice.Status.OPEN
+    assert theirs.number not in client.get("/p/invoices").content.decode()
+
+
+def test_pay_is_post_only_and_history_needs_the_feature(customer):
+    (invoice,) = issue(customer)
+    client = open_portal(customer)
+    assert client.get(f"/p/invoices/{invoice.id}/pay").status_code == 405
+    configuration = full_configuration(customer.account, features={"invoice_history": {"enabled": False}})
+    client = open_portal(customer, configuration=configuration)
+    assert client.get("/p/invoices").status_code == 404
+    assert client.post(f"/p/invoices/{invoice.id}/pay").status_code == 404
+    assert "Invoice history" not in client.get("/p/").content.decode()
+
+
+def test_german_history(customer):
+    issue(customer, amount=123450)
+    html = open_portal(customer, locale="de").get("/p/invoices").content.decode()
+    assert "Rechnungsverlauf" in html
+    assert "1.234,50\xa0€" in html
+    assert "Jetzt bezahlen" in html
+
+
+@pytest.mark.parametrize(
+    "path, headers",
+    [("/p/", {}), ("/p/invoices", {}), ("/p/invoices?after={cursor}", {}), ("/p/invoices?after={cursor}", HTMX)],
+    ids=["overview", "history", "history-page-2", "htmx-rows"],
+)
+def test_queries_do_not_grow_with_the_number_of_invoices(db, path, headers):
+    counts = []
+    for size in (1, 100):
+        customer = CustomerFactory()
+        full_configuration(customer.account)
+        card(customer)
+        invoices = issue(customer, size)
+        client = open_portal(customer)
+        url = path.format(cursor=invoices[-1].id if size > 1 else "in_zzzzzzzzzzzzzzzzzzzzzzzzz")
+        client.get(url, **headers)  # warm up: the session's first request records the locale
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url, **headers)
+        assert response.status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts

@@ -1,0 +1,250 @@
+"""The no-code login page: an emailed single-use link, confirmed by a POST, the same answer for unknown emails."""
+
+import datetime as dt
+import re
+
+import pytest
+import time_machine
+from django.core import mail
+from django.test import Client
+
+from billing.models import AuditEntry, Event
+from configurations.services import configuration_set_login_page
+from portal.models import LoginLink, PortalSession
+from tests.factories.billing import AccountFactory, CustomerFactory
+from tests.factories.portal import ACTOR, RETURN_URL, full_configuration
+
+T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+LINK = re.compile(r"https?://[^\s\"<>]+/p/login-link/([A-Za-z0-9_-]{43})")
+
+
+@pytest.fixture(autouse=True)
+def traveller():
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def configuration(db):
+    account = AccountFactory(name="Acme Cloud")
+    return full_configuration(
+        account, login_page={"enabled": True}, custom_text={"login": "Questions? Write to **help@acme.example**."}
+    )
+
+
+@pytest.fixture
+def customer(configuration):
+    return CustomerFactory(account=configuration.account, email="ada@example.com", preferred_locales=["en"])
+
+
+def login_path(configuration) -> str:
+    return f"/p/login/{configuration.login_page_token}"
+
+
+@pytest.fixture
+def request_link(django_capture_on_commit_callbacks):
+    """Posts an address to the login page; the email leaves on commit, which the test's transaction holds back."""
+
+    def post(client: Client, configuration, email: str, **extra):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(login_path(configuration), {"email": email}, **extra)
+
+    return post
+
+
+def link_token(message) -> str:
+    match = LINK.search(message.body)
+    assert match, message.body
+    return match.group(1)
+
+
+# ---------------------------------------------------------------------------------------------- the login page
+
+
+def test_login_page_shows_the_brand_the_custom_text_and_an_email_field(configuration):
+    response = Client().get(login_path(configuration))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Acme Cloud" in html
+    assert "Sign in to the billing portal" in html
+    assert "<strong>help@acme.example</strong>" in html
+    assert 'type="email"' in html and 'name="email"' in html
+    assert 'name="csrfmiddlewaretoken"' in html
+    assert response["Cache-Control"] == "private, no-store"
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_login_page_in_german_from_accept_language_or_the_locale_parameter(configuration):
+    response = Client().get(login_path(configuration), headers={"accept-language": "de-DE,de;q=0.9"})
+    assert 'lang="de"' in response.content.decode()
+    assert "Im Abrechnungsportal anmelden" in response.content.decode()
+    response = Client().get(login_path(configuration) + "?locale=de")
+    assert "E-Mail-Adresse" in response.content.decode()
+    assert response["Content-Language"] == "de"
+
+
+def test_unknown_or_disabled_login_page_answers_404(configuration):
+    assert Client().get("/p/login/not-a-token").status_code == 404
+    token = configuration.login_page_token
+    configuration_set_login_page(configuration=configuration, actor=ACTOR, enabled=False)
+    assert Client().get(f"/p/login/{token}").status_code == 404
+    assert Client().post(f"/p/login/{token}", {"email": "ada@example.com"}).status_code == 404
+
+
+def test_known_email_gets_a_link_unknown_email_gets_the_same_answer_and_no_email(configuration, customer, request_link):
+    client = Client()
+    known = request_link(client, configuration, "ADA@example.com ")
+    assert known.status_code == 303
+    assert known["Location"] == login_path(configuration) + "?sent=1"
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["ada@example.com"]
+    assert message.subject == "Your sign-in link for Acme Cloud"
+    assert f"/p/login-link/{link_token(message)}" in message.alternatives[0][0]
+    assert "10 minutes" in message.body
+
+    unknown = request_link(Client(), configuration, "nobody@example.com")
+    assert unknown.status_code == 303
+    assert unknown["Location"] == known["Location"]
+    assert unknown.content == known.content
+    assert len(mail.outbox) == 1
+
+    page = client.get(known["Location"])
+    other_page = Client().get(unknown["Location"])
+    assert page.content == other_page.content
+    assert "If an account exists for that address, we've sent a link to sign in." in page.content.decode()
+    assert "It works once, for 10 minutes." in page.content.decode()
+
+
+def test_the_link_only_reaches_customers_of_this_account_and_mode(configuration, customer, request_link):
+    CustomerFactory(email="grace@example.com")  # another merchant's customer
+    CustomerFactory(account=configuration.account, livemode=True, email="live@example.com")
+    request_link(Client(), configuration, "grace@example.com")
+    request_link(Client(), configuration, "live@example.com")
+    assert mail.outbox == []
+    assert not LoginLink.objects.exists()
+
+
+def test_an_invalid_email_is_a_form_error(configuration):
+    response = Client().post(login_path(configuration), {"email": "not an email"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Enter a valid email address." in html
+    assert 'aria-invalid="true"' in html and 'aria-describedby="id_email-error"' in html
+
+
+def test_german_email_for_a_customer_who_prefers_german(configuration, request_link):
+    CustomerFactory(account=configuration.account, email="lena@example.de", preferred_locales=["de-DE"])
+    request_link(Client(), configuration, "lena@example.de")
+    (message,) = mail.outbox
+    assert message.subject == "Ihr Anmeldelink für Acme Cloud"
+    assert "Der Link funktioniert einmal, 10 Minuten lang." in message.body
+    assert 'lang="de"' in message.alternatives[0][0]
+
+
+def test_a_customer_without_preference_gets_the_email_in_the_login_pages_language(configuration, request_link):
+    CustomerFactory(account=configuration.account, email="jo@example.com", preferred_locales=[])
+    request_link(Client(), configuration, "jo@example.com", headers={"accept-language": "de"})
+    assert mail.outbox[0].subject == "Ihr Anmeldelink für Acme Cloud"
+
+
+# ---------------------------------------------------------------------------------------------- the emailed link
+
+
+def test_get_shows_a_button_and_does_not_use_the_link_post_opens_the_portal(configuration, customer, request_link):
+    request_link(Client(), configuration, customer.email)
+    token = link_token(mail.outbox[0])
+    scanner, browser = Client(), Client()
+    for _ in range(3):
+        page = scanner.get(f"/p/login-link/{token}")
+        assert page.status_code == 200
+    html = page.content.decode()
+    assert "Continue to billing portal" in html and 'method="post"' in html and "csrfmiddlewaretoken" in html
+    assert LoginLink.objects.get().used_at is None
+
+    response = browser.post(f"/p/login-link/{token}")
+    assert response.status_code == 303
+    assert response["Location"] == "/p/"
+    cookie = response.cookies["portal_session"]
+    assert cookie["httponly"] and cookie["path"] == "/p/"
+    session = PortalSession.objects.get()
+    assert (session.origin, session.customer, session.configuration) == ("login_link", customer, configuration)
+    assert session.redeemed_at is not None and session.return_url == RETURN_URL
+    overview = browser.get("/p/")
+    assert overview.status_code == 200
+    assert customer.email in overview.content.decode()
+    assert Event.objects.filter(type="billing_portal.session.created").count() == 1
+    entry = AuditEntry.objects.get(action="portal_session.create")
+    assert (entry.actor_type, entry.actor_id) == ("customer", customer.id)
+
+    again = Client().post(f"/p/login-link/{token}")
+    assert again.status_code == 410
+    assert "This link has expired" in again.content.decode()
+    assert f'href="{login_path(configuration)}"' in again.content.decode()
+    assert scanner.get(f"/p/login-link/{token}").status_code == 410
+    assert PortalSession.objects.count() == 1
+
+
+def test_the_link_expires_after_ten_minutes(configuration, customer, traveller, request_link):
+    request_link(Client(), configuration, customer.email)
+    token = link_token(mail.outbox[0])
+    traveller.shift(dt.timedelta(minutes=9, seconds=59))
+    assert Client().get(f"/p/login-link/{token}").status_code == 200
+    traveller.shift(dt.timedelta(seconds=1))
+    response = Client().post(f"/p/login-link/{token}")
+    assert response.status_code == 410
+    assert "This link has expired" in response.content.decode()
+    assert not PortalSession.objects.exists()
+
+
+def test_an_unknown_link_shows_the_expired_page(db):
+    response = Client().post("/p/login-link/" + "x" * 43)
+    assert response.status_code == 404
+    assert "This link has expired" in response.content.decode()
+    assert Client().get("/p/login-link/nope").status_code == 404
+
+
+def test_a_link_stops_working_when_the_login_page_is_switched_off(configuration, customer, request_link):
+    request_link(Client(), configuration, customer.email)
+    token = link_token(mail.outbox[0])
+    configuration_set_login_page(configuration=configuration, actor=ACTOR, enabled=False)
+    assert Client().post(f"/p/login-link/{token}").status_code == 410
+    assert not PortalSession.objects.exists()
+
+
+def test_the_link_token_is_stored_only_as_a_digest(configuration, customer, request_link):
+    request_link(Client(), configuration, customer.email)
+    token = link_token(mail.outbox[0])
+    link = LoginLink.objects.get()
+    assert token not in str(link.__dict__)
+
+
+# ---------------------------------------------------------------------------------------------- rate limits
+
+
+def test_rate_limited_per_email(configuration, customer, settings, request_link):
+    settings.PORTAL_LOGIN_RATE_PER_EMAIL = 2
+    for number in range(2):
+        client = Client(REMOTE_ADDR=f"10.0.0.{number}")
+        assert request_link(client, configuration, customer.email).status_code == 303
+    response = request_link(Client(REMOTE_ADDR="10.0.0.9"), configuration, "Ada@Example.com")
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert len(mail.outbox) == 2
+    # Other addresses are not affected.
+    assert request_link(Client(REMOTE_ADDR="10.0.0.9"), configuration, "other@example.com").status_code == 303
+
+
+def test_rate_limited_per_ip_in_german(configuration, customer, settings, traveller, request_link):
+    settings.PORTAL_LOGIN_RATE_PER_IP = 3
+    client = Client(REMOTE_ADDR="192.0.2.7")
+    for number in range(3):
+        assert request_link(client, configuration, f"guess{number}@example.com").status_code == 303
+    response = request_link(client, configuration, customer.email, headers={"accept-language": "de"})
+    assert response.status_code == 429
+    assert "Zu viele Versuche" in response.content.decode()
+    assert mail.outbox == []
+    assert request_link(Client(REMOTE_ADDR="192.0.2.8"), configuration, customer.email).status_code == 303
+    # The window passes.
+    traveller.shift(dt.timedelta(minutes=16))
+    assert request_link(client, configuration, customer.email).status_code == 303
