@@ -1,12 +1,15 @@
-"""Staff preview: open the portal with a given configuration as one of the account's customers."""
+"""Staff preview: open the portal with a given configuration as a customer of its account and mode."""
 
-from django.contrib import messages
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
 
 from billing.audit import Actor
 from billing.exceptions import BillingError
@@ -15,8 +18,35 @@ from billing.selectors import accounts_for_user
 from configurations.models import PortalConfiguration
 from portal.services import portal_session_create
 
+CHOICES_SHOWN = 100
 
-@require_POST
+
+class PreviewForm(forms.Form):
+    customer = forms.ChoiceField(label=gettext_lazy("Customer"), required=False)
+    lookup = forms.CharField(
+        label=gettext_lazy("…or a customer id or email"), required=False, max_length=254, strip=True
+    )
+
+    def __init__(self, *args, customers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.customers = customers
+        newest = customers.order_by("-created", "-id")[:CHOICES_SHOWN]
+        self.fields["customer"].choices = [(c.pk, f"{c.email or '—'} · {c.name or '—'} ({c.pk})") for c in newest]
+
+    def clean(self):
+        cleaned = super().clean()
+        lookup = cleaned.get("lookup")
+        if lookup:
+            found = self.customers.filter(Q(pk=lookup) | Q(email__iexact=lookup)).order_by("-created").first()
+        else:
+            found = self.customers.filter(pk=cleaned.get("customer")).first()
+        if found is None:
+            raise forms.ValidationError(_("No such customer in this account and mode."))
+        cleaned["found"] = found
+        return cleaned
+
+
+@require_http_methods(["GET", "POST"])
 @staff_member_required
 def preview(request: HttpRequest, configuration_id: str) -> HttpResponse:
     configuration = PortalConfiguration.objects.filter(
@@ -25,23 +55,29 @@ def preview(request: HttpRequest, configuration_id: str) -> HttpResponse:
     if configuration is None:
         raise Http404("No such configuration")
     back = reverse("admin:configurations_portalconfiguration_change", args=[configuration.pk])
-    customer = (
-        Customer.objects.filter(account_id=configuration.account_id, livemode=configuration.livemode, deleted=False)
-        .order_by("-created", "-id")
-        .first()
+    customers = Customer.objects.filter(
+        account_id=configuration.account_id, livemode=configuration.livemode, deleted=False
     )
-    if customer is None:
-        messages.error(request, _("This mode has no customers yet: create one to preview the portal as them."))
-        return redirect(back)
-    try:
-        _session, url = portal_session_create(
-            customer=customer,
-            actor=Actor.staff(request.user),
-            configuration=configuration,
-            return_url=request.build_absolute_uri(back),
-        )
-    except BillingError as error:
-        messages.error(request, error.message)
-        return redirect(back)
-    # The path only: the preview opens on the host the staff member is using.
-    return redirect("/" + url.split("://", 1)[1].split("/", 1)[1])
+    form = PreviewForm(request.POST or None, customers=customers)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _session, url = portal_session_create(
+                customer=form.cleaned_data["found"],
+                actor=Actor.staff(request.user),
+                configuration=configuration,
+                return_url=request.build_absolute_uri(back),
+            )
+        except BillingError as error:
+            messages.error(request, error.message)
+            return redirect(back)
+        # The path only: the preview opens on the host the staff member is using.
+        return redirect("/" + url.split("://", 1)[1].split("/", 1)[1])
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Preview the portal"),
+        "configuration": configuration,
+        "form": form,
+        "back": back,
+        "has_customers": customers.exists(),
+    }
+    return render(request, "admin/configurations/portalconfiguration/preview.html", context)
