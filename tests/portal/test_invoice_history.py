@@ -211,8 +211,15 @@ def test_german_history(customer):
 
 @pytest.mark.parametrize(
     "path, headers",
-    [("/p/", {}), ("/p/invoices", {}), ("/p/invoices?after={cursor}", {}), ("/p/invoices?after={cursor}", HTMX)],
-    ids=["overview", "history", "history-page-2", "htmx-rows"],
+    [
+        ("/p/", {}),
+        ("/p/invoices", {}),
+        ("/p/invoices?after={cursor}", {}),
+        ("/p/invoices?after={cursor}", HTMX),
+        ("/p/billing-details", {}),
+        ("/p/payment-methods/new", {}),
+    ],
+    ids=["overview", "history", "history-page-2", "htmx-rows", "billing-details", "add-payment-method"],
 )
 def test_queries_do_not_grow_with_the_number_of_invoices(db, path, headers):
     counts = []
