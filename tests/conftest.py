@@ -28,6 +28,22 @@ def pytest_sessionstart(session):
             raise pytest.UsageError("REQUIRE_SERVICES=1 needs REDIS_URL")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_database_sessions(django_db_setup, django_db_blocker):
+    """live_server threads and the benchmarks' gunicorn workers may still hold a connection to the test database
+    when the run ends; end them, so that pytest-django can drop the database instead of warning."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
