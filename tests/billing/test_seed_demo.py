@@ -35,7 +35,7 @@ def test_seed_demo_builds_every_state_once(db, settings):
     live_key = next(word for word in first.split() if word.startswith("sk_live_"))
     assert ApiKey.objects.get(key_hash=ApiKey.hash(test_key)).account == account
     assert ApiKey.objects.get(key_hash=ApiKey.hash(live_key)).livemode
-    assert "Admin: http://127.0.0.1:8000/admin/  login: admin / admin" in first
+    assert "Admin: http://testserver/admin/  login: admin / admin" in first
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff and admin.check_password("admin")
     assert Membership.objects.filter(user=admin, account=account).exists()

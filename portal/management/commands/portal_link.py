@@ -4,14 +4,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing.audit import Actor
 from billing.exceptions import BillingError
-from billing.models import Customer
+from billing.models import Customer, Subscription
 from portal.services import portal_session_create
 
 
 class Command(BaseCommand):
     help = (
         "Print a single-use portal URL (valid 5 minutes) for a customer: --customer cus_… or --email …; "
-        "without either, the oldest test-mode customer."
+        "without either, a test-mode customer with an active euro subscription."
     )
 
     def add_arguments(self, parser):
@@ -27,6 +27,16 @@ class Command(BaseCommand):
             customers = customers.filter(email__iexact=email)
         else:
             customers = customers.filter(livemode=False)
+            # The customer that shows the most of the portal: an active euro subscription that collects payments.
+            showcase = (
+                Subscription.objects.filter(
+                    livemode=False, status="active", currency="eur", cancel_at_period_end=False, customer__deleted=False
+                )
+                .collecting()
+                .order_by("created", "id")
+                .values("customer")[:1]
+            )
+            customers = customers.filter(pk__in=showcase) or customers
         found = customers.order_by("created", "id").first()
         if found is None:
             raise CommandError("No such customer.")

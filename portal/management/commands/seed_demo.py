@@ -42,7 +42,9 @@ class Command(BaseCommand):
                 "Its API keys were shown when it was created and cannot be shown again. For new keys, create "
                 'another account: python manage.py create_account "My Shop" --plan billing'
             )
-        self.stdout.write(f"Admin: http://127.0.0.1:8000/admin/  login: {demo.ADMIN_USERNAME} / {demo.ADMIN_PASSWORD}")
+        self.stdout.write(
+            f"Admin: {settings.PORTAL_BASE_URL}/admin/  login: {demo.ADMIN_USERNAME} / {demo.ADMIN_PASSWORD}"
+        )
         for line in demo.summary(account):
             self.stdout.write(line)
         self.stdout.write(f"  Portal configuration: {configuration.id} (default, test mode, every feature on)")
