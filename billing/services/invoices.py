@@ -352,6 +352,18 @@ def invoice_retry(*, invoice_id: str) -> Invoice | None:
     return invoice
 
 
+def restore_applied_balance(invoice: Invoice) -> None:
+    """Voiding gives back what finalizing took from the customer's balance (a credit it used, or a debt it
+    carried), as Stripe does; the invoice keeps its starting and ending balance as a record."""
+    if invoice.ending_balance is None or invoice.ending_balance == invoice.starting_balance:
+        return
+    customer = lock(Customer, invoice.customer_id)
+    before = render(customer)
+    customer.balance -= invoice.ending_balance - invoice.starting_balance
+    customer.save(update_fields=["balance"])
+    emit("customer.updated", customer, before=before)
+
+
 def _close(
     invoice_pk: str, *, actor: Actor, status: str, allowed: tuple, stamp: str, event: str, action: str
 ) -> Invoice:
@@ -367,6 +379,8 @@ def _close(
         setattr(invoice, stamp, clock.now())
         invoice.next_payment_attempt = None
         invoice.save()
+        if status == Invoice.Status.VOID:
+            restore_applied_balance(invoice)
         emit(event, invoice)
         _refresh_subscription_after_settlement(invoice)
         audit.record(account=invoice.account, livemode=invoice.livemode, actor=actor, action=action, obj=invoice)

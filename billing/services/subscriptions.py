@@ -36,6 +36,7 @@ from billing.services.invoices import (
     compute,
     finalize_locked,
     invoice_create_draft,
+    restore_applied_balance,
 )
 
 MAX_ITEMS = 20
@@ -413,6 +414,8 @@ def _collect(subscription: Subscription, invoice: Invoice, *, paused: bool) -> N
             stamp = "voided_at" if invoice.status == Invoice.Status.VOID else "marked_uncollectible_at"
             setattr(invoice, stamp, clock.now())
             invoice.save()
+            if invoice.status == Invoice.Status.VOID:
+                restore_applied_balance(invoice)
             emit("invoice.voided" if invoice.status == Invoice.Status.VOID else "invoice.marked_uncollectible", invoice)
         return
     finalize_locked(invoice)

@@ -51,6 +51,37 @@ def test_mark_uncollectible_is_paid_when_the_balance_covers_it(db, t0):
     assert subscription.customer.balance == -4000
 
 
+def test_void_gives_back_the_credit_the_renewal_used(db, t0):
+    subscription = _pause(subscribed(t0), "void")  # 10.00 a month
+    subscription.customer.balance = -400  # 4.00 of credit: pays part of the renewal
+    subscription.customer.save()
+    run_cycle(FEB_28)
+    subscription.refresh_from_db()
+    invoice = subscription.latest_invoice
+    assert invoice.status == "void" and invoice.starting_balance == -400 and invoice.ending_balance == 0
+    subscription.customer.refresh_from_db()
+    assert subscription.customer.balance == -400
+    restored = Event.objects.filter(type="customer.updated").order_by("-id").first()
+    assert restored.previous_attributes == {"balance": 0} and restored.data_object["balance"] == -400
+
+
+def test_voiding_an_open_invoice_gives_back_the_credit_it_used(db, t0):
+    from billing.services.invoices import invoice_void
+
+    subscription = _pause(subscribed(t0), "mark_uncollectible")
+    subscription.customer.balance = -300
+    subscription.customer.save()
+    run_cycle(FEB_28)
+    subscription.refresh_from_db()
+    invoice = subscription.latest_invoice
+    assert invoice.status == "uncollectible" and invoice.amount_due == 700
+    subscription.customer.refresh_from_db()
+    assert subscription.customer.balance == 0
+    invoice_void(invoice=invoice, actor=ACTOR)
+    subscription.customer.refresh_from_db()
+    assert subscription.customer.balance == -300
+
+
 def test_void_voids_the_renewal(db, t0):
     subscription = _pause(subscribed(t0), "void")
     run_cycle(FEB_28)
