@@ -3,6 +3,7 @@
 import functools
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -75,6 +76,16 @@ class Portal:
 
     def enabled(self, feature: str) -> bool:
         return bool(getattr(self.configuration, FEATURES[feature]))
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The browser's address: REMOTE_ADDR, or behind ``TRUSTED_PROXY_COUNT`` proxies the address the outermost
+    one appended to X-Forwarded-For (entries further left are whatever the client chose to send)."""
+    count = settings.TRUSTED_PROXY_COUNT
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    if count > 0 and len(forwarded) >= count:
+        return forwarded[-count]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 def portal_locale(request: HttpRequest, session: PortalSession) -> str:

@@ -63,7 +63,7 @@ def login_page(request: HttpRequest, token: str) -> HttpResponse:
                 services.login_link_request(
                     configuration=configuration,
                     email=form.cleaned_data["email"],
-                    client_ip=request.META.get("REMOTE_ADDR", ""),
+                    client_ip=access.client_ip(request),
                     locale=locale,
                 )
             except services.TooManyAttempts:

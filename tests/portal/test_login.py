@@ -248,3 +248,16 @@ def test_rate_limited_per_ip_in_german(configuration, customer, settings, travel
     # The window passes.
     traveller.shift(dt.timedelta(minutes=16))
     assert request_link(client, configuration, customer.email).status_code == 303
+
+
+def test_behind_a_proxy_the_limit_counts_the_address_the_proxy_saw(configuration, customer, settings, request_link):
+    settings.PORTAL_LOGIN_RATE_PER_IP = 2
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = "10.1.1.1"  # every request arrives from the proxy; the client chose the left part of the header
+    for number in range(2):
+        client = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"6.6.6.{number}, 198.51.100.4")
+        assert request_link(client, configuration, f"guess{number}@example.com").status_code == 303
+    blocked = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="6.6.6.9, 198.51.100.4")
+    assert request_link(blocked, configuration, customer.email).status_code == 429
+    other = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="203.0.113.5")
+    assert request_link(other, configuration, customer.email).status_code == 303
