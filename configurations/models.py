@@ -188,7 +188,11 @@ class PortalConfiguration(TenantModel):
     def login_page_url(self) -> str | None:
         if not (self.login_page_enabled and self.login_page_token):
             return None
-        return f"{settings.PORTAL_BASE_URL}/p/login/{self.login_page_token}"
+        # On the account's verified custom domain when it has one (select_related("account__custom_domain")
+        # saves the two queries in lists).
+        domain = getattr(self.account, "custom_domain", None)
+        base = f"https://{domain.hostname}" if domain is not None and domain.is_verified else settings.PORTAL_BASE_URL
+        return f"{base}/p/login/{self.login_page_token}"
 
     def missing_live_links(self) -> list[str]:
         """What a live portal needs before customers see it (DESIGN §6): return URL, terms and privacy links."""

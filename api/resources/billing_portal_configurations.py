@@ -228,7 +228,7 @@ def update(ctx, params, configuration):
     tags=TAGS,
 )
 def list_(ctx, params):
-    queryset = ctx.scope(PortalConfiguration)
+    queryset = ctx.scope(PortalConfiguration).select_related("account__custom_domain")
     for name in ("active", "is_default"):
         if name in params:
             queryset = queryset.filter(**{name: params[name]})

@@ -81,6 +81,15 @@ def test_session_urls_use_the_verified_custom_domain(shop_a, shop_b):
     assert session_url(shop_b.customer).startswith("https://portal.example.com/p/session/test_")
 
 
+def test_login_page_urls_use_the_verified_custom_domain(shop_a, shop_b):
+    shop_a.configuration.refresh_from_db()
+    shop_b.configuration.refresh_from_db()
+    assert shop_a.configuration.login_page_url.startswith(f"https://{DOMAIN}/p/login/")
+    assert shop_b.configuration.login_page_url.startswith("https://portal.example.com/p/login/")
+    page = on_domain().get(path_of(shop_a.configuration.login_page_url), secure=True)
+    assert page.status_code == 200
+
+
 def test_the_custom_domain_serves_its_merchants_portal(shop_a):
     client = on_domain()
     response = client.get(path_of(session_url(shop_a.customer)), secure=True)
