@@ -3,6 +3,11 @@
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+admin.site.site_header = _("Billing portal administration")
+admin.site.site_title = _("Billing portal administration")
+admin.site.index_title = _("Merchant back office")
 
 
 def healthz(request):
