@@ -19,14 +19,18 @@ import csv
 import datetime as dt
 import json
 import os
-import secrets
 import sys
 import time
 import tracemalloc
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__":
+    # Run as a script, bench/ is sys.path[0], where a script could shadow a product package of the same name.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import serving  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/billing_bench_export"
 DEFAULT_N = 100_000
 PAUSED_SHARE = 0.3
@@ -228,54 +232,14 @@ def run(n: int) -> dict:
     }
 
 
-def _maintenance(url: str) -> tuple[str, str]:
-    """The server's ``postgres`` database URL (for CREATE/DROP DATABASE) and the bench database's name."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name:
-        raise SystemExit(
-            "BENCH_DATABASE_URL must name a database, e.g. postgres://postgres@127.0.0.1:5432/billing_bench_export"
-        )
-    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql", "pgsql") else parts.scheme
-    return urlunsplit((scheme, parts.netloc, "/postgres", parts.query, "")), name
-
-
-def _recreate(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    maintenance, name = _maintenance(url)
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
 def main() -> None:
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     n = int(os.environ.get("BENCH_EXPORT_N", DEFAULT_N))
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        raise SystemExit("BENCH_DATABASE_URL must be a PostgreSQL URL: the bench creates and drops that database.")
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + secrets.token_hex(16))
-    os.environ["DEBUG"] = "0"  # DEBUG would record every query
-    os.environ["REDIS_URL"] = ""  # no broker, local-memory cache and sessions in the database
     os.environ["ALLOWED_HOSTS"] = "testserver"  # the test client's host name
-    sys.path.insert(0, str(ROOT))
-
-    _recreate(url)
-    try:
-        import django
-        from django.core.management import call_command
+    with serving.fresh_database(bench="export", default_url=DEFAULT_DATABASE_URL):
         from django.db import connections
 
-        django.setup()
-        call_command("migrate", verbosity=0, interactive=False)
         result = run(n)
         connections.close_all()
-    finally:
-        _recreate(url, drop_only=True)
     print(json.dumps(result), flush=True)
 
 

@@ -107,9 +107,10 @@ def env_number(name: str, default: float, cast: Callable = int):
 
 
 @contextlib.contextmanager
-def fresh_database(*, bench: str, default_url: str) -> Iterator[str]:
+def fresh_database(*, bench: str, default_url: str, redis_url: str = "") -> Iterator[str]:
     """For a benchmark run as a script: configure Django for the (re)created, migrated database named by
-    ``BENCH_DATABASE_URL`` (default ``default_url``) and yield its URL; the database is dropped afterwards."""
+    ``BENCH_DATABASE_URL`` (default ``default_url``) and yield its URL; the database is dropped afterwards.
+    Without ``redis_url`` Celery runs eagerly."""
     url = os.environ.get("BENCH_DATABASE_URL", default_url)
     if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
         raise SystemExit("BENCH_DATABASE_URL must be a PostgreSQL URL: the bench creates and drops that database.")
@@ -117,7 +118,7 @@ def fresh_database(*, bench: str, default_url: str) -> Iterator[str]:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + secrets.token_hex(16))
     os.environ["DEBUG"] = "0"
-    os.environ["REDIS_URL"] = ""  # no broker: Celery runs eagerly
+    os.environ["REDIS_URL"] = redis_url
     os.environ["LOG_LEVEL"] = "WARNING"  # keep per-request and per-task INFO lines off stderr
 
     _recreate(url, default_url)

@@ -25,7 +25,6 @@ when ``REDIS_URL`` is set and the database is PostgreSQL).
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -33,7 +32,13 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+if __name__ == "__main__":
+    # Run as a script, bench/ is sys.path[0], where this file would shadow the product's ``webhooks`` package.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import serving  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,27 +91,6 @@ class _Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def _maintenance(url: str) -> tuple[str, str]:
-    """The server's ``postgres`` database URL (for CREATE/DROP DATABASE) and the bench database's name."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name:
-        raise SystemExit("BENCH_DATABASE_URL must name a database, e.g. " + DEFAULT_DATABASE_URL)
-    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql", "pgsql") else parts.scheme
-    return urlunsplit((scheme, parts.netloc, "/postgres", parts.query, "")), name
-
-
-def _recreate(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    maintenance, name = _maintenance(url)
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _database_url() -> str:
@@ -286,33 +270,17 @@ def _redis_reachable(url: str) -> bool:
 
 
 def main() -> None:
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     redis_url = os.environ.get("BENCH_REDIS_URL", os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     n = int(os.environ.get("BENCH_N", DEFAULT_N))
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        raise SystemExit("BENCH_DATABASE_URL must be a PostgreSQL URL: the bench creates and drops that database.")
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-" + secrets.token_hex(16))
-    os.environ["DEBUG"] = "0"  # DEBUG would record every query
-    os.environ.setdefault("LOG_LEVEL", "WARNING")  # no log line per task and request
-    os.environ["REDIS_URL"] = redis_url if _redis_reachable(redis_url) else ""
-    if not os.environ["REDIS_URL"]:
+    if not _redis_reachable(redis_url):
         print(f"bench webhooks: no Redis at {redis_url}; delivering in-process", file=sys.stderr)
-    sys.path.insert(0, str(ROOT))
-
-    _recreate(url)
-    try:
-        import django
-        from django.core.management import call_command
+        redis_url = ""
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # no log line per task and request
+    with serving.fresh_database(bench="webhooks", default_url=DEFAULT_DATABASE_URL, redis_url=redis_url):
         from django.db import connections
 
-        django.setup()
-        call_command("migrate", verbosity=0, interactive=False)
         result = run(n)
         connections.close_all()
-    finally:
-        _recreate(url, drop_only=True)
     print(json.dumps(result), flush=True)
 
 
