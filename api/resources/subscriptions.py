@@ -190,6 +190,7 @@ def retrieve(ctx, params, subscription):
 
 UPDATE = {
     "items": p.Array(UPDATE_ITEM, max_items=20),
+    "billing_cycle_anchor": p.String(choices=("now", "unchanged")),
     "proration_behavior": PRORATION,
     "proration_date": p.Timestamp(),
     "cancel_at_period_end": p.Boolean(),
@@ -248,6 +249,13 @@ def update(ctx, params, subscription):
                 actor=ctx.actor,
                 proration_behavior=params.get("proration_behavior", "create_prorations"),
                 proration_date=params.get("proration_date"),
+                billing_cycle_anchor=params.get("billing_cycle_anchor", "unchanged"),
+                # error_if_incomplete: a failed payment undoes the change; the other values keep it (allow_incomplete).
+                payment_behavior=(
+                    "error_if_incomplete"
+                    if params.get("payment_behavior") == "error_if_incomplete"
+                    else "allow_incomplete"
+                ),
             )
     return _render(_fresh(ctx, sub.pk))
 

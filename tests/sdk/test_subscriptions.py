@@ -158,3 +158,33 @@ def test_list_query_count_does_not_grow(merchant, customer, price, rows, django_
             HTTP_AUTHORIZATION=f"Bearer {merchant.test_secret}",
         )
     assert response.status_code == 200 and len(response.json()["data"]) == rows
+
+
+def test_update_with_billing_cycle_anchor_now_and_error_if_incomplete(client, merchant, customer, price):
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    bigger = PriceFactory(account=merchant, product__account=merchant, unit_amount=price.unit_amount * 3)
+    updated = client.v1.subscriptions.update(
+        sub.id,
+        {
+            "items": [{"id": sub["items"].data[0].id, "price": bigger.id}],
+            "billing_cycle_anchor": "now",
+            "proration_behavior": "always_invoice",
+        },
+    )
+    assert updated["items"].data[0].price.id == bigger.id
+    assert updated.billing_cycle_anchor >= sub.billing_cycle_anchor and updated.current_period_start >= sub.created
+
+    # The card now on file fails when charged: with error_if_incomplete the change is undone.
+    card(customer, "4000000000000341")
+    biggest = PriceFactory(account=merchant, product__account=merchant, unit_amount=price.unit_amount * 9)
+    with pytest.raises(stripe.CardError):
+        client.v1.subscriptions.update(
+            sub.id,
+            {
+                "items": [{"id": sub["items"].data[0].id, "price": biggest.id}],
+                "proration_behavior": "always_invoice",
+                "payment_behavior": "error_if_incomplete",
+            },
+        )
+    unchanged = client.v1.subscriptions.retrieve(sub.id)
+    assert unchanged["items"].data[0].price.id == bigger.id and unchanged.status == "active"
