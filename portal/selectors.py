@@ -68,7 +68,15 @@ def subscriptions(customer: Customer, configuration: PortalConfiguration | None 
         .exclude(status__in=Subscription.ENDED_STATUSES)
         .select_related("default_payment_method")
         .prefetch_related(
-            Prefetch("items", queryset=SubscriptionItem.objects.select_related("price__product").order_by("id"))
+            # What the next-invoice preview reads, fetched once for all the customer's subscriptions.
+            Prefetch(
+                "items",
+                queryset=SubscriptionItem.objects.select_related("price__product")
+                .prefetch_related("tax_rates")
+                .order_by("id"),
+            ),
+            "default_tax_rates",
+            "discounts__coupon",
         )
         .order_by("created", "id")
     )
