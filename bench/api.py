@@ -52,23 +52,14 @@ def prepare(subscriptions: int = DEFAULT_SUBSCRIPTIONS) -> str:
     transaction)."""
     from billing.audit import Actor
     from billing.gateways import CardInput
-    from billing.models import Account
-    from billing.services.accounts import account_create
-    from billing.services.catalog import price_create, product_create
     from billing.services.customers import customer_create, customer_set_default_payment_method
     from billing.services.payment_methods import payment_method_attach, payment_method_create
     from billing.services.subscriptions import ItemSpec, subscription_create
 
     serving.baseline_table()
     actor = Actor.system("bench")
-    account, test_secret, _live_secret, _user = account_create(
-        name="Bench merchant", plan=Account.Plan.BILLING, actor=actor
-    )
+    account, test_secret, price = serving.bench_merchant(actor)
     tenant = {"account": account, "livemode": False, "actor": actor}
-    product = product_create(**tenant, name="Bench plan")
-    price = price_create(
-        product=product, actor=actor, currency="eur", unit_amount=1500, interval="month", tax_behavior="exclusive"
-    )
     for i in range(subscriptions):
         customer = customer_create(**tenant, email=f"seed{i}@example.com", name=f"Seed {i}")
         card = payment_method_create(

@@ -152,18 +152,12 @@ def run(n: int) -> dict:
     from django.utils import timezone
 
     from billing.audit import Actor
-    from billing.models import Account, Invoice
-    from billing.services.accounts import account_create
+    from billing.models import Invoice
     from billing.services.billing_cycle import billing_cycle_run
-    from billing.services.catalog import price_create, product_create
 
     actor = Actor.system("bench")
     now = timezone.now()
-    account, *_ = account_create(name="Bench merchant", plan=Account.Plan.BILLING, actor=actor)
-    product = product_create(account=account, livemode=False, actor=actor, name="Bench plan")
-    price = price_create(
-        product=product, actor=actor, currency="eur", unit_amount=1500, interval="month", tax_behavior="exclusive"
-    )
+    account, _secret, price = serving.bench_merchant(actor)
 
     # Queries per renewal, counted on a small sample (this also warms up connection and caches).
     sample = _due_subscriptions(account, price, QUERY_SAMPLE, now)

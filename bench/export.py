@@ -172,17 +172,11 @@ def run(n: int) -> dict:
     from django.utils import timezone
 
     from billing.audit import Actor
-    from billing.models import Account
-    from billing.services.accounts import account_create, staff_user_add
-    from billing.services.catalog import price_create, product_create
+    from billing.services.accounts import staff_user_add
 
     actor = Actor.system("bench")
     now = timezone.now()
-    account, *_ = account_create(name="Bench merchant", plan=Account.Plan.BILLING, actor=actor)
-    product = product_create(account=account, livemode=False, actor=actor, name="Bench plan")
-    price = price_create(
-        product=product, actor=actor, currency="eur", unit_amount=1500, interval="month", tax_behavior="exclusive"
-    )
+    account, _secret, price = serving.bench_merchant(actor)
     paused = _subscriptions(account, price, n, now)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

@@ -53,6 +53,23 @@ def baseline_table(*, rows: int = 0) -> None:
             )
 
 
+def bench_merchant(actor):
+    """The benchmarks' merchant, through the services: an account on the billing plan and one monthly euro price.
+    Returns ``(account, test secret key, price)``."""
+    from billing.models import Account
+    from billing.services.accounts import account_create
+    from billing.services.catalog import price_create, product_create
+
+    account, test_secret, _live_secret, _user = account_create(
+        name="Bench merchant", plan=Account.Plan.BILLING, actor=actor
+    )
+    product = product_create(account=account, livemode=False, actor=actor, name="Bench plan")
+    price = price_create(
+        product=product, actor=actor, currency="eur", unit_amount=1500, interval="month", tax_behavior="exclusive"
+    )
+    return account, test_secret, price
+
+
 def analyze() -> None:
     """Fresh statistics for the planner, as a database that has been running a while would have."""
     from django.db import connection

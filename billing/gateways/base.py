@@ -64,3 +64,14 @@ class Gateway(Protocol):
         self, *, reference: str, amount: int, currency: str, livemode: bool, idempotency_key: str
     ) -> ChargeResult:
         """Charge ``amount`` minor units. A decline is a result; GatewayUnavailable means nothing happened."""
+
+
+def luhn_valid(number: str) -> bool:
+    """The check digit of a card number (ISO/IEC 7812), for a clear error before asking the gateway."""
+    total = 0
+    for i, digit in enumerate(reversed(number)):
+        n = int(digit)
+        if i % 2 == 1:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0

@@ -9,7 +9,7 @@ from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
 from billing.exceptions import CardDeclined, InvalidRequest, LiveModeNotAllowed
-from billing.gateways.base import CardInput, ChargeResult, MethodDetails, SepaInput
+from billing.gateways.base import CardInput, ChargeResult, MethodDetails, SepaInput, luhn_valid
 
 SUCCEED = "succeed"
 DECLINE = "generic_decline"
@@ -63,16 +63,6 @@ MESSAGES = {
     INCORRECT_CVC: ("incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect."),
     FAIL_ON_CHARGE: ("card_declined", "generic_decline", "Your card was declined."),
 }
-
-
-def luhn_valid(number: str) -> bool:
-    total = 0
-    for i, digit in enumerate(reversed(number)):
-        n = int(digit)
-        if i % 2 == 1:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
 
 
 def _brand(number: str) -> str:

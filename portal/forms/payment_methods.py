@@ -14,6 +14,7 @@ from schwifty.exceptions import SchwiftyException
 from billing import clock
 from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable
 from billing.gateways import CardInput, SepaInput
+from billing.gateways.base import luhn_valid
 
 CARD = "card"
 SEPA = "sepa_debit"
@@ -28,16 +29,6 @@ class SecretInput(forms.TextInput):
 
     def get_context(self, name, value, attrs):
         return super().get_context(name, None, attrs)
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, digit in enumerate(reversed(digits)):
-        value = int(digit)
-        if position % 2 == 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 @dataclass(frozen=True)
