@@ -111,7 +111,7 @@ def update_directly(request, obj, fields: list[str]) -> None:
     changes = {f: model._meta.get_field(f).value_from_object(obj) for f in fields}
     try:
         with transaction.atomic():
-            current = model.objects.select_for_update().get(pk=obj.pk)
+            current = model.objects.select_for_update(no_key=True).get(pk=obj.pk)
             before = render(current) if model in EVENT_OBJECTS else None
             for field in fields:
                 setattr(current, field, getattr(obj, field))
@@ -120,12 +120,10 @@ def update_directly(request, obj, fields: list[str]) -> None:
             if before is not None:
                 emit(f"{name}.updated", current, before=before)
             audit.record(
-                account=current if isinstance(current, Account) else current.account,
-                livemode=getattr(current, "livemode", False),
-                actor=Actor.staff(request.user),
-                action=f"{name}.update",
-                obj=current,
-                changes=json.loads(json.dumps(changes, cls=DjangoJSONEncoder)),
+                Actor.staff(request.user),
+                f"{name}.update",
+                current,
+                json.loads(json.dumps(changes, cls=DjangoJSONEncoder)),
             )
     except IntegrityError:
         raise InvalidRequest(
@@ -302,21 +300,12 @@ class MembershipAdmin(TenantScopedAdmin):
         account = form.cleaned_data["account"]
         user = account_services.staff_user_add(account=account, email=form.cleaned_data["email"])
         membership = Membership.objects.get(user=user, account=account)
-        audit.record(
-            account=account, livemode=False, actor=Actor.staff(request.user), action="membership.create", obj=membership
-        )
+        audit.record(Actor.staff(request.user), "membership.create", membership)
         adopt(obj, membership)
 
     def delete_model(self, request, obj):
         with transaction.atomic():
-            audit.record(
-                account=obj.account,
-                livemode=False,
-                actor=Actor.staff(request.user),
-                action="membership.delete",
-                obj=obj,
-                changes={"user": obj.user.get_username()},
-            )
+            audit.record(Actor.staff(request.user), "membership.delete", obj, {"user": obj.user.get_username()})
             obj.delete()
 
     def delete_queryset(self, request, queryset):
@@ -361,16 +350,14 @@ def save_tax_ids(request, customer, formset) -> None:
     actor = Actor.staff(request.user)
     tax_ids = formset.save(commit=False)
     for tax_id in formset.deleted_objects:
-        audit.record(
-            account=customer.account, livemode=customer.livemode, actor=actor, action="tax_id.delete", obj=tax_id
-        )
+        audit.record(actor, "tax_id.delete", tax_id)
         tax_id.delete()
     for tax_id in tax_ids:
         action = "tax_id.create" if tax_id._state.adding else "tax_id.update"
         tax_id.account_id = customer.account_id
         tax_id.livemode = customer.livemode
         tax_id.save()
-        audit.record(account=customer.account, livemode=customer.livemode, actor=actor, action=action, obj=tax_id)
+        audit.record(actor, action, tax_id)
 
 
 @admin.register(Customer)
@@ -474,23 +461,11 @@ class TaxIdAdmin(ServiceWriteAdmin):
         obj.livemode = obj.customer.livemode
         with transaction.atomic():
             obj.save()
-            audit.record(
-                account=obj.account,
-                livemode=obj.livemode,
-                actor=Actor.staff(request.user),
-                action="tax_id.update" if change else "tax_id.create",
-                obj=obj,
-            )
+            audit.record(Actor.staff(request.user), "tax_id.update" if change else "tax_id.create", obj)
 
     def delete_model(self, request, obj):
         with transaction.atomic():
-            audit.record(
-                account=obj.account,
-                livemode=obj.livemode,
-                actor=Actor.staff(request.user),
-                action="tax_id.delete",
-                obj=obj,
-            )
+            audit.record(Actor.staff(request.user), "tax_id.delete", obj)
             obj.delete()
 
     def delete_queryset(self, request, queryset):

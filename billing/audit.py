@@ -32,16 +32,19 @@ class Actor:
 SYSTEM = Actor.system()
 
 
-def record(*, account: Account, livemode: bool, actor: Actor, action: str, obj, changes: dict | None = None):
+def record(actor: Actor, action: str, target, changes: dict | None = None) -> AuditEntry:
+    """One audit entry about ``target``, in the caller's transaction; account and mode are the target's own
+    (an account is its own account; rows without a mode are recorded as test data)."""
+    account_id = target.pk if isinstance(target, Account) else target.account_id
     return AuditEntry.objects.create(
-        account=account,
-        livemode=livemode,
+        account_id=account_id,
+        livemode=bool(getattr(target, "livemode", False)),
         actor_type=actor.type,
         actor_id=actor.id,
         actor_label=actor.label,
         action=action,
-        object_type=type(obj).__name__.lower(),
-        object_id=obj.pk,
+        object_type=type(target).__name__.lower(),
+        object_id=target.pk,
         changes=changes or {},
         request_id=context.current().request_id,
     )

@@ -1,18 +1,30 @@
 """Records Stripe-shaped events inside the caller's transaction and hands them to webhooks on commit.
 
-billing never imports webhooks: the fan-out task is enqueued by name. If the enqueue is lost, the
-webhooks sweeper finds the event by its empty ``fanned_out_at`` (a transactional outbox).
+billing never imports webhooks: the fan-out task is enqueued by name, once per transaction with every event
+the transaction recorded. If that hand-off fails (the broker is down) the change stays committed and the
+webhooks sweeper finds the events by their empty ``fanned_out_at`` (a transactional outbox).
+
+Inside a service door (``billing.services.door``) events are kept in memory and written with one multi-row
+INSERT when the door's transaction is about to commit; elsewhere each is written at once.
 """
+
+import contextvars
+import logging
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
-from billing import context
+from billing import clock, context
 from billing.models import Event
 
-FAN_OUT_TASK = "webhooks.tasks.fan_out_event"
+logger = logging.getLogger(__name__)
+
+FAN_OUT_TASK = "webhooks.tasks.fan_out_events"
 API_VERSION = "2026-06-24.dahlia"
+
+# The events a service door is collecting; None outside a door.
+_buffer: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar("billing_event_buffer", default=None)
 
 
 def changed_attributes(before: dict, after: dict) -> dict:
@@ -22,9 +34,10 @@ def changed_attributes(before: dict, after: dict) -> dict:
 
 def record(*, type: str, obj, data: dict, previous_attributes: dict | None = None) -> Event:
     request = context.current()
-    event = Event.objects.create(
+    event = Event(
         account_id=obj.account_id,
         livemode=obj.livemode,
+        created=clock.now(),
         type=type,
         api_version=API_VERSION,
         data_object=data,
@@ -32,17 +45,80 @@ def record(*, type: str, obj, data: dict, previous_attributes: dict | None = Non
         request_id=request.request_id,
         idempotency_key=request.idempotency_key,
     )
-    transaction.on_commit(lambda: enqueue_fan_out(event.id))
+    buffered = _buffer.get()
+    if buffered is not None:
+        buffered.append(event)
+    else:
+        event.save(force_insert=True)
+        _hand_off([event.id])
     return event
 
 
-def enqueue_fan_out(event_id: str) -> None:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        # Outside a worker Celery has not imported the apps' task modules yet (autodiscovery is lazy).
-        if FAN_OUT_TASK not in current_app.tasks:
-            current_app.loader.import_default_modules()
-        task = current_app.tasks.get(FAN_OUT_TASK)
-        if task is not None:
-            task.apply(args=[event_id])
+def collecting() -> contextvars.Token:
+    """Start keeping events in memory (a service door's transaction); :func:`write_collected` writes them."""
+    return _buffer.set([])
+
+
+def write_collected(token: contextvars.Token) -> list[Event]:
+    """Write the events kept since :func:`collecting` with one INSERT (inside the still open transaction)."""
+    collected = _buffer.get() or []
+    _buffer.reset(token)
+    if collected:
+        Event.objects.bulk_create(collected)
+        _hand_off([event.id for event in collected])
+    return collected
+
+
+def drop_collected(token: contextvars.Token) -> None:
+    """The transaction failed: the events kept since :func:`collecting` never happened."""
+    _buffer.reset(token)
+
+
+def collected_count() -> int:
+    return len(_buffer.get() or [])
+
+
+def forget_collected_after(mark: int) -> None:
+    """A nested step rolled back to its savepoint: drop the events it had added."""
+    collected = _buffer.get()
+    if collected is not None:
+        del collected[mark:]
+
+
+def _hand_off(event_ids: list[str]) -> None:
+    """One fan-out task per transaction: the ids are gathered on the connection and sent after commit."""
+    if not connection.in_atomic_block:
+        enqueue_fan_out(event_ids)
         return
-    current_app.send_task(FAN_OUT_TASK, args=[event_id])
+    gathered = getattr(connection, "_billing_fan_out", None)
+    # The gathered ids belong to a transaction only while its on-commit callback is still registered: a rollback
+    # (of the transaction, or of the savepoint that registered it) drops the callback and, with it, those ids.
+    if gathered is None or not any(entry[1] is gathered[0] for entry in connection.run_on_commit):
+        ids: list[str] = []
+
+        def send():
+            connection._billing_fan_out = None
+            enqueue_fan_out(ids)
+
+        gathered = connection._billing_fan_out = (send, ids)
+        transaction.on_commit(send)
+    gathered[1].extend(event_ids)
+
+
+def enqueue_fan_out(event_ids: list[str]) -> None:
+    """Hand events to the webhook fan-out. Never raises: a committed change must answer its success, and the
+    sweeper fans out any event whose hand-off was lost."""
+    if not event_ids:
+        return
+    try:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # Outside a worker Celery has not imported the apps' task modules yet (autodiscovery is lazy).
+            if FAN_OUT_TASK not in current_app.tasks:
+                current_app.loader.import_default_modules()
+            task = current_app.tasks.get(FAN_OUT_TASK)
+            if task is not None:
+                task.apply(args=[event_ids])
+            return
+        current_app.send_task(FAN_OUT_TASK, args=[event_ids], retry=False)
+    except Exception:
+        logger.exception("could not hand %d event(s) to the webhook fan-out; the sweeper will", len(event_ids))

@@ -570,7 +570,7 @@ def _check_combinations(state: dict, products: list[ProductSpec] | None, configu
 
 def _lock_account(account_id: str) -> None:
     """Serialises the choice of the default configuration of an account (both modes)."""
-    Account.objects.select_for_update().filter(pk=account_id).first()
+    Account.objects.select_for_update(no_key=True).filter(pk=account_id).first()
 
 
 def _full(configuration: PortalConfiguration) -> dict:
@@ -615,14 +615,7 @@ def _has_default(account_id: str, livemode: bool) -> bool:
 
 
 def _record(configuration: PortalConfiguration, *, actor: Actor, action: str, changes: dict | None = None) -> None:
-    audit.record(
-        account=configuration.account,
-        livemode=configuration.livemode,
-        actor=actor,
-        action=action,
-        obj=configuration,
-        changes=changes,
-    )
+    audit.record(actor, action, configuration, changes)
 
 
 def configuration_create(*, account: Account, livemode: bool, actor: Actor, data: dict) -> PortalConfiguration:
@@ -650,7 +643,7 @@ def configuration_update(*, configuration: PortalConfiguration, actor: Actor, da
     with transaction.atomic():
         _lock_account(configuration.account_id)
         try:
-            configuration = PortalConfiguration.objects.select_for_update().get(pk=configuration.pk)
+            configuration = PortalConfiguration.objects.select_for_update(no_key=True).get(pk=configuration.pk)
         except PortalConfiguration.DoesNotExist:
             raise NotFound(f"No such configuration: '{configuration.pk}'", param="id")
         before, before_full = render_configuration(configuration), _full(configuration)
@@ -697,7 +690,7 @@ def configuration_make_default(*, configuration: PortalConfiguration, actor: Act
     """Make ``configuration`` the default of its account and mode, in one swap: there is never none or two."""
     with transaction.atomic():
         _lock_account(configuration.account_id)
-        target = PortalConfiguration.objects.select_for_update().filter(pk=configuration.pk).first()
+        target = PortalConfiguration.objects.select_for_update(no_key=True).filter(pk=configuration.pk).first()
         if target is None:
             raise NotFound(f"No such configuration: '{configuration.pk}'", param="id")
         if target.is_default:
@@ -706,7 +699,7 @@ def configuration_make_default(*, configuration: PortalConfiguration, actor: Act
             raise StateConflict(_("Activate this configuration before making it the default."), param="active")
         now = clock.now()
         previous = (
-            PortalConfiguration.objects.select_for_update()
+            PortalConfiguration.objects.select_for_update(no_key=True)
             .filter(account_id=target.account_id, livemode=target.livemode, is_default=True)
             .first()
         )
@@ -784,8 +777,8 @@ def branding_update(
             )
         changes["font"] = font
     with transaction.atomic():
-        Account.objects.select_for_update().filter(pk=account.pk).first()
-        branding = Branding.objects.select_for_update().filter(account=account).first()
+        Account.objects.select_for_update(no_key=True).filter(pk=account.pk).first()
+        branding = Branding.objects.select_for_update(no_key=True).filter(account=account).first()
         creating = branding is None
         if creating:
             branding = Branding(account=account)
@@ -796,12 +789,10 @@ def branding_update(
         branding.updated = clock.now()
         branding.save()
         audit.record(
-            account=account,
-            livemode=False,
-            actor=actor,
-            action="branding.create" if creating else "branding.update",
-            obj=branding,
-            changes={
+            actor,
+            "branding.create" if creating else "branding.update",
+            branding,
+            {
                 **changes,
                 **({"icon": branding.icon.name} if icon is not KEEP else {}),
                 **({"logo": branding.logo.name} if logo is not KEEP else {}),
@@ -832,8 +823,8 @@ def custom_domain_set(*, account: Account, hostname: str, actor: Actor) -> Custo
         raise InvalidRequest(" ".join(error.messages), param="hostname")
     try:
         with transaction.atomic():
-            Account.objects.select_for_update().filter(pk=account.pk).first()
-            domain = CustomDomain.objects.select_for_update().filter(account=account).first()
+            Account.objects.select_for_update(no_key=True).filter(pk=account.pk).first()
+            domain = CustomDomain.objects.select_for_update(no_key=True).filter(account=account).first()
             if domain is not None and domain.hostname == hostname:
                 return domain
             if CustomDomain.objects.filter(hostname=hostname).exclude(account=account).exists():
@@ -847,12 +838,7 @@ def custom_domain_set(*, account: Account, hostname: str, actor: Actor) -> Custo
             domain.last_error = ""
             domain.save()
             audit.record(
-                account=account,
-                livemode=False,
-                actor=actor,
-                action="custom_domain.create" if creating else "custom_domain.update",
-                obj=domain,
-                changes={"hostname": hostname},
+                actor, "custom_domain.create" if creating else "custom_domain.update", domain, {"hostname": hostname}
             )
             return domain
     except IntegrityError:
@@ -865,17 +851,10 @@ def _hostname_taken() -> InvalidRequest:
 
 def custom_domain_remove(*, account: Account, actor: Actor) -> None:
     with transaction.atomic():
-        domain = CustomDomain.objects.select_for_update().filter(account=account).first()
+        domain = CustomDomain.objects.select_for_update(no_key=True).filter(account=account).first()
         if domain is None:
             return
-        audit.record(
-            account=account,
-            livemode=False,
-            actor=actor,
-            action="custom_domain.delete",
-            obj=domain,
-            changes={"hostname": domain.hostname},
-        )
+        audit.record(actor, "custom_domain.delete", domain, {"hostname": domain.hostname})
         domain.delete()
 
 
@@ -924,7 +903,7 @@ def custom_domain_verify(*, domain: CustomDomain, actor: Actor, resolver=None) -
             }
         )
     with transaction.atomic():
-        current = CustomDomain.objects.select_for_update().filter(pk=domain.pk).first()
+        current = CustomDomain.objects.select_for_update(no_key=True).filter(pk=domain.pk).first()
         if current is None or current.verification_token != domain.verification_token:
             raise StateConflict(_("The custom domain changed while it was being checked; check it again."))
         now = clock.now()
@@ -937,11 +916,9 @@ def custom_domain_verify(*, domain: CustomDomain, actor: Actor, resolver=None) -
             current.verified_at = None
         current.save(update_fields=["last_checked_at", "last_error", "verified_at"])
         audit.record(
-            account=current.account,
-            livemode=False,
-            actor=actor,
-            action="custom_domain.verify",
-            obj=current,
-            changes={"hostname": current.hostname, "verified": current.is_verified, "result": message},
+            actor,
+            "custom_domain.verify",
+            current,
+            {"hostname": current.hostname, "verified": current.is_verified, "result": message},
         )
         return current

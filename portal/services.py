@@ -208,9 +208,7 @@ def portal_session_create(
             created=now,
         )
         events.record(type="billing_portal.session.created", obj=session, data=render_session(session, url=None))
-        audit.record(
-            account=session.account, livemode=session.livemode, actor=actor, action="portal_session.create", obj=session
-        )
+        audit.record(actor, "portal_session.create", session)
     return session, session_url(session, token)
 
 
@@ -405,5 +403,5 @@ def login_link_redeem(*, token: str, account: Account | None = None) -> Redeemed
             raise LinkExpired(
                 error.message, return_url=link.configuration.default_return_url, configuration=link.configuration
             ) from error
-        session = PortalSession.objects.select_for_update().select_related("account").get(pk=session.pk)
+        session = PortalSession.objects.select_for_update(no_key=True).select_related("account").get(pk=session.pk)
         return _start(session, now)

@@ -110,7 +110,7 @@ def _clean_api_version(api_version) -> str:
 
 def _lock(endpoint: WebhookEndpoint) -> WebhookEndpoint:
     try:
-        return WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        return WebhookEndpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
     except WebhookEndpoint.DoesNotExist:
         raise NotFound(f"No such webhook endpoint: '{endpoint.pk}'", param="id")
 
@@ -134,7 +134,7 @@ def webhook_endpoint_create(
     api_version = _clean_api_version(api_version)
     with transaction.atomic():
         # Serialises creations per account so the limit holds under concurrency.
-        Account.objects.select_for_update().filter(pk=account.pk).first()
+        Account.objects.select_for_update(no_key=True).filter(pk=account.pk).first()
         count = WebhookEndpoint.objects.filter(account=account, livemode=livemode).count()
         if count >= MAX_ENDPOINTS_PER_MODE:
             mode = "live" if livemode else "test"
@@ -152,14 +152,7 @@ def webhook_endpoint_create(
             metadata=metadata,
             api_version=api_version,
         )
-        audit.record(
-            account=account,
-            livemode=livemode,
-            actor=actor,
-            action="webhook_endpoint.create",
-            obj=endpoint,
-            changes={"url": url, "enabled_events": enabled_events},
-        )
+        audit.record(actor, "webhook_endpoint.create", endpoint, {"url": url, "enabled_events": enabled_events})
     return endpoint
 
 
@@ -208,14 +201,7 @@ def webhook_endpoint_update(
         if not fields:
             return endpoint
         endpoint.save(update_fields=fields)
-        audit.record(
-            account=endpoint.account,
-            livemode=endpoint.livemode,
-            actor=actor,
-            action="webhook_endpoint.update",
-            obj=endpoint,
-            changes=changes,
-        )
+        audit.record(actor, "webhook_endpoint.update", endpoint, changes)
     return endpoint
 
 
@@ -224,14 +210,7 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor) -> str:
     with transaction.atomic():
         endpoint = _lock(endpoint)
         endpoint_id = endpoint.pk
-        audit.record(
-            account=endpoint.account,
-            livemode=endpoint.livemode,
-            actor=actor,
-            action="webhook_endpoint.delete",
-            obj=endpoint,
-            changes={"url": endpoint.url},
-        )
+        audit.record(actor, "webhook_endpoint.delete", endpoint, {"url": endpoint.url})
         Attempt.objects.filter(delivery__endpoint_id=endpoint_id).delete()
         Delivery.objects.filter(endpoint_id=endpoint_id).delete()
         endpoint.delete()
@@ -262,12 +241,10 @@ def webhook_endpoint_roll_secret(
         endpoint.secret = signing.generate_secret()
         endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
         audit.record(
-            account=endpoint.account,
-            livemode=endpoint.livemode,
-            actor=actor,
-            action="webhook_endpoint.roll_secret",
-            obj=endpoint,
-            changes={"previous_secret_expires_at": clock.to_unix(endpoint.previous_secret_expires_at)},
+            actor,
+            "webhook_endpoint.roll_secret",
+            endpoint,
+            {"previous_secret_expires_at": clock.to_unix(endpoint.previous_secret_expires_at)},
         )
     return endpoint
 
@@ -283,19 +260,12 @@ def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
 
 def _disable_automatically(endpoint_id: str, reason: str, detail: str) -> None:
     """Disables a failing endpoint (inside the caller's transaction) and emails the account's staff."""
-    endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
+    endpoint = WebhookEndpoint.objects.select_for_update(no_key=True).filter(pk=endpoint_id).first()
     if endpoint is None or not endpoint.is_enabled:
         return
     _disable(endpoint, reason)
     endpoint.save(update_fields=["status", "disabled_reason"])
-    audit.record(
-        account=endpoint.account,
-        livemode=endpoint.livemode,
-        actor=SYSTEM,
-        action="webhook_endpoint.disable",
-        obj=endpoint,
-        changes={"reason": reason, "detail": detail[:500]},
-    )
+    audit.record(SYSTEM, "webhook_endpoint.disable", endpoint, {"reason": reason, "detail": detail[:500]})
     transaction.on_commit(lambda: _email_staff_endpoint_disabled(endpoint, detail))
 
 
@@ -508,7 +478,7 @@ def delivery_resend(*, delivery: Delivery, actor: Actor) -> Attempt:
     """Queue one more attempt now, whatever the delivery's status (a success marks it succeeded)."""
     with transaction.atomic():
         try:
-            delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
+            delivery = Delivery.objects.select_for_update(no_key=True).select_related("endpoint").get(pk=delivery.pk)
         except Delivery.DoesNotExist:
             raise NotFound(f"No such webhook delivery: '{delivery.pk}'", param="id")
         if not delivery.endpoint.is_enabled:
@@ -517,12 +487,7 @@ def delivery_resend(*, delivery: Delivery, actor: Actor) -> Attempt:
             )
         attempt = Attempt.objects.create(delivery=delivery, manual=True, requested_at=clock.now())
         audit.record(
-            account=delivery.account,
-            livemode=delivery.livemode,
-            actor=actor,
-            action="webhook_delivery.resend",
-            obj=delivery,
-            changes={"event": delivery.event_id, "endpoint": delivery.endpoint_id},
+            actor, "webhook_delivery.resend", delivery, {"event": delivery.event_id, "endpoint": delivery.endpoint_id}
         )
         transaction.on_commit(lambda: queue.enqueue(queue.DELIVER, delivery.pk, attempt.pk))
     return attempt
@@ -556,14 +521,7 @@ def send_test_event(*, endpoint: WebhookEndpoint, actor: Actor) -> Delivery:
             next_attempt_at=now,
             enqueued_at=now,
         )
-        audit.record(
-            account=endpoint.account,
-            livemode=endpoint.livemode,
-            actor=actor,
-            action="webhook_endpoint.send_test_event",
-            obj=endpoint,
-            changes={"event": event.pk},
-        )
+        audit.record(actor, "webhook_endpoint.send_test_event", endpoint, {"event": event.pk})
         transaction.on_commit(lambda: queue.enqueue(queue.DELIVER, delivery.pk))
     return delivery
 

@@ -13,8 +13,15 @@ from webhooks import services
 TRANSIENT = {"autoretry_for": (DatabaseError,), "retry_backoff": 2, "retry_backoff_max": 60, "max_retries": 5}
 
 
+@shared_task(name="webhooks.tasks.fan_out_events", acks_late=True, ignore_result=True, **TRANSIENT)
+def fan_out_events(event_ids: list[str]) -> int:
+    """The events one committed transaction recorded (billing hands them over once per transaction)."""
+    return sum(len(services.event_fan_out(event_id=event_id)) for event_id in event_ids)
+
+
 @shared_task(name="webhooks.tasks.fan_out_event", acks_late=True, ignore_result=True, **TRANSIENT)
 def fan_out_event(event_id: str) -> int:
+    """One event (messages queued before events were handed over per transaction)."""
     return len(services.event_fan_out(event_id=event_id))
 
 

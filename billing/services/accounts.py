@@ -56,13 +56,7 @@ def account_create(
         user = None
         if staff_email:
             user = staff_user_add(account=account, email=staff_email)
-        audit.record(
-            account=account,
-            livemode=False,
-            actor=actor or Actor.system("command line"),
-            action="account.create",
-            obj=account,
-        )
+        audit.record(actor or Actor.system("command line"), "account.create", account)
     return account, test_secret, live_secret, user
 
 

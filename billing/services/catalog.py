@@ -29,7 +29,7 @@ MAX_REDEMPTIONS = 2**31 - 1
 
 
 def _created(obj, actor: Actor, action: str, event: str | None):
-    audit.record(account=obj.account, livemode=obj.livemode, actor=actor, action=action, obj=obj)
+    audit.record(actor, action, obj)
     if event:
         emit(event, obj)
     return obj
@@ -42,13 +42,13 @@ def _save_changes(obj, before: dict, fields: list[str], *, actor: Actor, action:
     obj.save(update_fields=fields)
     after = emit(event, obj, before=before)
     changes = {key: after[key] for key in after if before.get(key) != after[key]}
-    audit.record(account=obj.account, livemode=obj.livemode, actor=actor, action=action, obj=obj, changes=changes)
+    audit.record(actor, action, obj, changes)
     return obj
 
 
 def _lock_account(account_id) -> None:
     """Serialise checks of per-account uniqueness rules the database cannot hold (lookup keys, codes)."""
-    Account.objects.select_for_update().filter(pk=account_id).first()
+    Account.objects.select_for_update(no_key=True).filter(pk=account_id).first()
 
 
 def _clean_text(value: str, *, param: str, max_length: int, required: bool = False) -> str:
@@ -144,9 +144,7 @@ def product_delete(*, product: Product, actor: Actor) -> None:
                 "Archive it instead by setting active=false.",
             )
         emit("product.deleted", product)
-        audit.record(
-            account=product.account, livemode=product.livemode, actor=actor, action="product.delete", obj=product
-        )
+        audit.record(actor, "product.delete", product)
         try:
             product.delete()
         except ProtectedError:
@@ -163,7 +161,7 @@ def _claim_lookup_key(price: Price, lookup_key: str, *, transfer: bool, actor: A
     The caller holds the account lock (taken before any price row, so concurrent claims cannot deadlock).
     """
     holder = (
-        Price.objects.select_for_update()
+        Price.objects.select_for_update(no_key=True)
         .filter(account_id=price.account_id, livemode=price.livemode, lookup_key=lookup_key)
         .exclude(pk=price.pk)
         .first()
@@ -220,7 +218,7 @@ def price_create(
             _lock_account(product.account_id)
         # Locking the product makes a concurrent product_delete wait for us (or us fail cleanly after it).
         try:
-            product = Product.objects.select_for_update().get(pk=product.pk)
+            product = Product.objects.select_for_update(no_key=True).get(pk=product.pk)
         except Product.DoesNotExist:
             raise NotFound(f"No such product: '{product.pk}'", param="product")
         price = Price(
@@ -382,7 +380,7 @@ def tax_rate_update(
 
 
 def _lock_coupon(coupon: Coupon) -> Coupon:
-    coupon = Coupon.objects.select_for_update().filter(pk=coupon.pk, deleted=False).first()
+    coupon = Coupon.objects.select_for_update(no_key=True).filter(pk=coupon.pk, deleted=False).first()
     if coupon is None:
         raise NotFound(f"No such coupon: '{coupon.coupon_id}'", param="id")
     return coupon
@@ -503,7 +501,7 @@ def coupon_delete(*, coupon: Coupon, actor: Actor) -> Coupon:
     """
     with transaction.atomic():
         coupon = _lock_coupon(coupon)
-        for promo in PromotionCode.objects.select_for_update().filter(coupon=coupon, active=True):
+        for promo in PromotionCode.objects.select_for_update(no_key=True).filter(coupon=coupon, active=True):
             promo.coupon = coupon
             before = render(promo)
             promo.active = False
@@ -513,7 +511,7 @@ def coupon_delete(*, coupon: Coupon, actor: Actor) -> Coupon:
         coupon.deleted = True
         coupon.save(update_fields=["deleted"])
         emit("coupon.deleted", coupon)
-        audit.record(account=coupon.account, livemode=coupon.livemode, actor=actor, action="coupon.delete", obj=coupon)
+        audit.record(actor, "coupon.delete", coupon)
         return coupon
 
 

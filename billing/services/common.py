@@ -37,8 +37,9 @@ def emit(type_: str, obj, *, before: dict | None = None) -> dict:
 
 
 def lock(model: type[models.Model], pk: str):
+    """The row, locked ``FOR NO KEY UPDATE`` until the transaction ends (see ``billing.services.door``)."""
     try:
-        return model.objects.select_for_update().get(pk=pk)
+        return model.objects.select_for_update(no_key=True).get(pk=pk)
     except model.DoesNotExist:
         raise NotFound(f"No such {model._meta.model_name}: '{pk}'", param="id")
 

@@ -77,7 +77,7 @@ def customer_create(*, account: Account, livemode: bool, actor: Actor, **fields)
     clean = _clean(fields)
     with transaction.atomic():
         customer = Customer.objects.create(account=account, livemode=livemode, metadata=metadata, **clean)
-        audit.record(account=account, livemode=livemode, actor=actor, action="customer.create", obj=customer)
+        audit.record(actor, "customer.create", customer)
         emit("customer.created", customer)
     return customer
 
@@ -102,14 +102,7 @@ def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
         customer.save()
         after = emit("customer.updated", customer, before=before)
         changed = {k: after.get(k) for k in after if before.get(k) != after.get(k)}
-        audit.record(
-            account=customer.account,
-            livemode=customer.livemode,
-            actor=actor,
-            action="customer.update",
-            obj=customer,
-            changes=changed,
-        )
+        audit.record(actor, "customer.update", customer, changed)
     return customer
 
 
@@ -130,12 +123,10 @@ def customer_set_default_payment_method(*, customer: Customer, payment_method: P
         customer.save(update_fields=["default_payment_method"])
         emit("customer.updated", customer, before=before)
         audit.record(
-            account=customer.account,
-            livemode=customer.livemode,
-            actor=actor,
-            action="customer.default_payment_method",
-            obj=customer,
-            changes={"default_payment_method": payment_method.pk if payment_method else None},
+            actor,
+            "customer.default_payment_method",
+            customer,
+            {"default_payment_method": payment_method.pk if payment_method else None},
         )
     return customer
 
@@ -155,12 +146,5 @@ def customer_delete(*, customer: Customer, actor: Actor) -> Customer:
         emit("customer.deleted", customer)
         customer.deleted = True
         customer.save(update_fields=["deleted"])
-        audit.record(
-            account=customer.account,
-            livemode=customer.livemode,
-            actor=actor,
-            action="customer.delete",
-            obj=customer,
-            changes={"canceled_subscriptions": canceled},
-        )
+        audit.record(actor, "customer.delete", customer, {"canceled_subscriptions": canceled})
     return customer

@@ -133,7 +133,7 @@ def invoice_create_draft(
 
 
 def _next_number(invoice: Invoice) -> str:
-    account = Account.objects.select_for_update().get(pk=invoice.account_id)
+    account = Account.objects.select_for_update(no_key=True).get(pk=invoice.account_id)
     field = "next_invoice_number_live" if invoice.livemode else "next_invoice_number_test"
     sequence = getattr(account, field)
     setattr(account, field, sequence + 1)
@@ -301,9 +301,7 @@ def invoice_finalize(*, invoice: Invoice, actor: Actor) -> Invoice:
     with transaction.atomic():
         invoice = lock(Invoice, invoice.pk)
         finalize_locked(invoice)
-        audit.record(
-            account=invoice.account, livemode=invoice.livemode, actor=actor, action="invoice.finalize", obj=invoice
-        )
+        audit.record(actor, "invoice.finalize", invoice)
     return invoice
 
 
@@ -320,14 +318,7 @@ def invoice_pay(*, invoice: Invoice, actor: Actor, payment_method: PaymentMethod
             raise StateConflict("Invoice is already paid.", param="invoice", code="invoice_already_paid")
         if invoice.status != Invoice.Status.PAID:
             attempt_payment_locked(invoice, payment_method)
-        audit.record(
-            account=invoice.account,
-            livemode=invoice.livemode,
-            actor=actor,
-            action="invoice.pay",
-            obj=invoice,
-            changes={"status": invoice.status},
-        )
+        audit.record(actor, "invoice.pay", invoice, {"status": invoice.status})
     if invoice.status != Invoice.Status.PAID:
         raise _decline_from(invoice)
     return invoice
@@ -342,12 +333,7 @@ def invoice_retry(*, invoice_id: str) -> Invoice | None:
             return None
         attempt_payment_locked(invoice)
         audit.record(
-            account=invoice.account,
-            livemode=invoice.livemode,
-            actor=SYSTEM,
-            action="invoice.retry",
-            obj=invoice,
-            changes={"status": invoice.status, "attempt_count": invoice.attempt_count},
+            SYSTEM, "invoice.retry", invoice, {"status": invoice.status, "attempt_count": invoice.attempt_count}
         )
     return invoice
 
@@ -383,7 +369,7 @@ def _close(
             restore_applied_balance(invoice)
         emit(event, invoice)
         _refresh_subscription_after_settlement(invoice)
-        audit.record(account=invoice.account, livemode=invoice.livemode, actor=actor, action=action, obj=invoice)
+        audit.record(actor, action, invoice)
     return invoice
 
 

@@ -53,7 +53,7 @@ def payment_method_create(
             gateway_reference=details.reference,
             metadata=metadata,
         )
-        audit.record(account=account, livemode=livemode, actor=actor, action="payment_method.create", obj=pm)
+        audit.record(actor, "payment_method.create", pm)
     return pm
 
 
@@ -73,14 +73,7 @@ def payment_method_attach(*, payment_method: PaymentMethod, customer: Customer, 
         pm.customer = customer
         pm.save(update_fields=["customer"])
         emit("payment_method.attached", pm)
-        audit.record(
-            account=pm.account,
-            livemode=pm.livemode,
-            actor=actor,
-            action="payment_method.attach",
-            obj=pm,
-            changes={"customer": customer.id},
-        )
+        audit.record(actor, "payment_method.attach", pm, {"customer": customer.id})
     return pm
 
 
@@ -119,7 +112,7 @@ def payment_method_detach(*, payment_method: PaymentMethod, actor: Actor) -> Pay
         if reason:
             raise LastPaymentMethod(reason, param="payment_method")
         subscriptions = list(
-            Subscription.objects.select_for_update().filter(customer=customer, default_payment_method=pm)
+            Subscription.objects.select_for_update(no_key=True).filter(customer=customer, default_payment_method=pm)
         )
         for subscription in subscriptions:
             before = render(subscription)
@@ -134,12 +127,7 @@ def payment_method_detach(*, payment_method: PaymentMethod, actor: Actor) -> Pay
             customer_set_default_payment_method(customer=customer, payment_method=replacement, actor=actor)
         data = emit("payment_method.detached", pm)
         audit.record(
-            account=pm.account,
-            livemode=pm.livemode,
-            actor=actor,
-            action="payment_method.detach",
-            obj=pm,
-            changes={"customer": data["customer"], "previous_customer": customer.id},
+            actor, "payment_method.detach", pm, {"customer": data["customer"], "previous_customer": customer.id}
         )
     return pm
 
@@ -222,12 +210,7 @@ def payment_method_update(
         pm.save(update_fields=fields)
         emit("payment_method.updated", pm, before=before)
         audit.record(
-            account=pm.account,
-            livemode=pm.livemode,
-            actor=actor,
-            action="payment_method.update",
-            obj=pm,
-            changes={key: after[key] for key in after if before.get(key) != after[key]},
+            actor, "payment_method.update", pm, {key: after[key] for key in after if before.get(key) != after[key]}
         )
     return pm
 

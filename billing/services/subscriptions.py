@@ -349,7 +349,7 @@ def _resolve_discount(
     now = clock.now()
     if promotion_code is not None:
         same_tenant(customer, promotion_code)
-        promo = PromotionCode.objects.select_for_update().get(pk=promotion_code.pk)
+        promo = PromotionCode.objects.select_for_update(no_key=True).get(pk=promotion_code.pk)
         if not promo.active or (promo.expires_at and promo.expires_at <= now):
             raise InvalidRequest(f"This promotion code is not active: {promo.code}.", param="promotion_code")
         if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
@@ -370,7 +370,7 @@ def _resolve_discount(
     if coupon is None:
         return None, None
     same_tenant(customer, coupon)
-    coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
+    coupon = Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
     if not coupon.is_valid_at(now):
         raise InvalidRequest(f"Coupon expired or fully redeemed: {coupon.coupon_id}.", param="coupon")
     if coupon.amount_off is not None and coupon.currency != currency:
@@ -545,12 +545,10 @@ def subscription_create(
         subscription.save(update_fields=["latest_invoice", "status"])
         emit("customer.subscription.created", subscription)
         audit.record(
-            account=customer.account,
-            livemode=customer.livemode,
-            actor=actor,
-            action="subscription.create",
-            obj=subscription,
-            changes={"items": [s.price.id for s in items], "status": subscription.status},
+            actor,
+            "subscription.create",
+            subscription,
+            {"items": [s.price.id for s in items], "status": subscription.status},
         )
     return subscription
 
@@ -796,12 +794,10 @@ def _change_items(subscription, changes, actor, options: _ChangeOptions, dry_run
     if scheduled_at is None or render(subscription) != before:
         emit("customer.subscription.updated", subscription, before=before)
     audit.record(
-        account=subscription.account,
-        livemode=subscription.livemode,
-        actor=actor,
-        action="subscription.schedule_change" if scheduled_at else "subscription.change_items",
-        obj=subscription,
-        changes={
+        actor,
+        "subscription.schedule_change" if scheduled_at else "subscription.change_items",
+        subscription,
+        {
             "items": [[s.price.id, s.quantity] for s in specs],
             "proration_behavior": options.proration_behavior,
             **({"scheduled_at": scheduled_at.isoformat()} if scheduled_at else {}),
@@ -994,12 +990,10 @@ def subscription_cancel(
                     subscription.save(update_fields=["latest_invoice"])
                     _collect(subscription, invoice, paused=False)
         audit.record(
-            account=subscription.account,
-            livemode=subscription.livemode,
-            actor=actor,
-            action="subscription.cancel",
-            obj=subscription,
-            changes={"at_period_end": at_period_end, "feedback": feedback, "comment": comment, "prorate": prorate},
+            actor,
+            "subscription.cancel",
+            subscription,
+            {"at_period_end": at_period_end, "feedback": feedback, "comment": comment, "prorate": prorate},
         )
     return subscription
 
@@ -1049,13 +1043,7 @@ def subscription_reactivate(*, subscription: Subscription, actor: Actor) -> Subs
         subscription.cancellation_reason = ""
         subscription.save()
         emit("customer.subscription.updated", subscription, before=before)
-        audit.record(
-            account=subscription.account,
-            livemode=subscription.livemode,
-            actor=actor,
-            action="subscription.reactivate",
-            obj=subscription,
-        )
+        audit.record(actor, "subscription.reactivate", subscription)
     return subscription
 
 
@@ -1075,12 +1063,10 @@ def subscription_apply_coupon(*, subscription: Subscription, actor: Actor, coupo
         discount = _attach_discount(subscription, coupon, None, start=now)
         emit("customer.subscription.updated", subscription, before=before)
         audit.record(
-            account=subscription.account,
-            livemode=subscription.livemode,
-            actor=actor,
-            action="subscription.apply_coupon",
-            obj=subscription,
-            changes={"coupon": coupon.coupon_id, "discount": discount.id, "replaced_discounts": replaced_ids},
+            actor,
+            "subscription.apply_coupon",
+            subscription,
+            {"coupon": coupon.coupon_id, "discount": discount.id, "replaced_discounts": replaced_ids},
         )
     return subscription
 
@@ -1151,12 +1137,7 @@ def subscription_update_fields(
         if after != before:
             emit("customer.subscription.updated", subscription, before=before)
             audit.record(
-                account=subscription.account,
-                livemode=subscription.livemode,
-                actor=actor,
-                action="subscription.update",
-                obj=subscription,
-                changes={k: after[k] for k in after if after[k] != before.get(k)},
+                actor, "subscription.update", subscription, {k: after[k] for k in after if after[k] != before.get(k)}
             )
     return subscription
 
@@ -1190,12 +1171,7 @@ def subscription_pause_collection(
         if before["pause_collection"] != subscription.pause_collection:
             emit("customer.subscription.updated", subscription, before=before)
         audit.record(
-            account=subscription.account,
-            livemode=subscription.livemode,
-            actor=actor,
-            action="subscription.pause_collection",
-            obj=subscription,
-            changes={"pause_collection": subscription.pause_collection},
+            actor, "subscription.pause_collection", subscription, {"pause_collection": subscription.pause_collection}
         )
     return subscription
 
@@ -1215,14 +1191,7 @@ def _resume_locked(subscription: Subscription, actor: Actor) -> None:
     subscription.pause_collection_resumes_at = None
     subscription.save(update_fields=["pause_collection_behavior", "pause_collection_resumes_at"])
     emit("customer.subscription.updated", subscription, before=before)
-    audit.record(
-        account=subscription.account,
-        livemode=subscription.livemode,
-        actor=actor,
-        action="subscription.resume_collection",
-        obj=subscription,
-        changes={"pause_collection": None},
-    )
+    audit.record(actor, "subscription.resume_collection", subscription, {"pause_collection": None})
 
 
 # ---------------------------------------------------------------------------------------------- time
@@ -1269,14 +1238,7 @@ def _renew_locked(subscription: Subscription) -> Invoice:
         invoice.save(update_fields=["auto_advance"])
     else:
         _collect(subscription, invoice, paused=subscription.collection_paused)
-    audit.record(
-        account=subscription.account,
-        livemode=subscription.livemode,
-        actor=SYSTEM,
-        action="subscription.renew",
-        obj=subscription,
-        changes={"invoice": invoice.id, "invoice_status": invoice.status},
-    )
+    audit.record(SYSTEM, "subscription.renew", subscription, {"invoice": invoice.id, "invoice_status": invoice.status})
     return invoice
 
 
@@ -1309,14 +1271,7 @@ def _apply_scheduled_change_locked(subscription: Subscription) -> None:
         subscription.billing_cycle_anchor = subscription.current_period_end
         subscription.period_index = 0
     subscription.save(update_fields=["scheduled_change", "billing_cycle_anchor", "period_index"])
-    audit.record(
-        account=subscription.account,
-        livemode=subscription.livemode,
-        actor=SYSTEM,
-        action="subscription.apply_scheduled_change",
-        obj=subscription,
-        changes=applied,
-    )
+    audit.record(SYSTEM, "subscription.apply_scheduled_change", subscription, applied)
 
 
 def subscription_cancel_scheduled_change(*, subscription: Subscription, actor: Actor) -> Subscription:
@@ -1328,14 +1283,7 @@ def subscription_cancel_scheduled_change(*, subscription: Subscription, actor: A
         dropped = subscription.scheduled_change
         subscription.scheduled_change = None
         subscription.save(update_fields=["scheduled_change"])
-        audit.record(
-            account=subscription.account,
-            livemode=subscription.livemode,
-            actor=actor,
-            action="subscription.cancel_scheduled_change",
-            obj=subscription,
-            changes={"scheduled_change": dropped},
-        )
+        audit.record(actor, "subscription.cancel_scheduled_change", subscription, {"scheduled_change": dropped})
     return subscription
 
 
@@ -1359,24 +1307,12 @@ def subscription_advance(*, subscription_id: str) -> int:
                 and subscription.cancel_at <= subscription.current_period_end
             ):
                 _end_locked(subscription, at=subscription.cancel_at)
-                audit.record(
-                    account=subscription.account,
-                    livemode=subscription.livemode,
-                    actor=SYSTEM,
-                    action="subscription.end",
-                    obj=subscription,
-                )
+                audit.record(SYSTEM, "subscription.end", subscription)
             elif subscription.current_period_end <= now and subscription.status == Subscription.Status.INCOMPLETE:
                 break
             elif subscription.current_period_end <= now and subscription.cancel_at_period_end:
                 _end_locked(subscription, at=subscription.current_period_end)
-                audit.record(
-                    account=subscription.account,
-                    livemode=subscription.livemode,
-                    actor=SYSTEM,
-                    action="subscription.end",
-                    obj=subscription,
-                )
+                audit.record(SYSTEM, "subscription.end", subscription)
             elif subscription.current_period_end <= now:
                 _renew_locked(subscription)
             else:
@@ -1394,17 +1330,13 @@ def _expire_incomplete(subscription: Subscription) -> None:
     subscription.status = Subscription.Status.INCOMPLETE_EXPIRED
     subscription.ended_at = clock.now()
     subscription.save(update_fields=["status", "ended_at"])
-    for invoice in Invoice.objects.select_for_update().filter(subscription=subscription, status=Invoice.Status.OPEN):
+    for invoice in Invoice.objects.select_for_update(no_key=True).filter(
+        subscription=subscription, status=Invoice.Status.OPEN
+    ):
         invoice.status = Invoice.Status.VOID
         invoice.voided_at = clock.now()
         invoice.next_payment_attempt = None
         invoice.save()
         emit("invoice.voided", invoice)
     emit("customer.subscription.updated", subscription, before=before)
-    audit.record(
-        account=subscription.account,
-        livemode=subscription.livemode,
-        actor=SYSTEM,
-        action="subscription.expire",
-        obj=subscription,
-    )
+    audit.record(SYSTEM, "subscription.expire", subscription)

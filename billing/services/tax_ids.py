@@ -17,7 +17,7 @@ def tax_id_create(*, customer: Customer, type: str, value: str, actor: Actor) ->
     valid = validate(type=type, value=value)
     with transaction.atomic():
         # Locking the customer serialises concurrent adds, so the duplicate and limit checks hold.
-        customer = Customer.objects.select_for_update().filter(pk=customer.pk, deleted=False).first()
+        customer = Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk, deleted=False).first()
         if customer is None:
             raise NotFound("No such customer.", param="customer")
         existing = TaxId.objects.filter(customer=customer)
@@ -39,12 +39,7 @@ def tax_id_create(*, customer: Customer, type: str, value: str, actor: Actor) ->
         )
         emit("customer.tax_id.created", tax_id)
         audit.record(
-            account=customer.account,
-            livemode=customer.livemode,
-            actor=actor,
-            action="tax_id.create",
-            obj=tax_id,
-            changes={"customer": customer.pk, "type": tax_id.type, "value": tax_id.value},
+            actor, "tax_id.create", tax_id, {"customer": customer.pk, "type": tax_id.type, "value": tax_id.value}
         )
     return tax_id
 
@@ -52,17 +47,12 @@ def tax_id_create(*, customer: Customer, type: str, value: str, actor: Actor) ->
 def tax_id_delete(*, tax_id: TaxId, actor: Actor) -> dict:
     """Removes the tax id; answers (and sends in ``customer.tax_id.deleted``) the object as it was."""
     with transaction.atomic():
-        locked = TaxId.objects.select_for_update().filter(pk=tax_id.pk).first()
+        locked = TaxId.objects.select_for_update(no_key=True).filter(pk=tax_id.pk).first()
         if locked is None:
             raise NotFound(f"No such tax id: '{tax_id.pk}'", param="id")
         data = render(locked)
         audit.record(
-            account=locked.account,
-            livemode=locked.livemode,
-            actor=actor,
-            action="tax_id.delete",
-            obj=locked,
-            changes={"customer": locked.customer_id, "type": locked.type, "value": locked.value},
+            actor, "tax_id.delete", locked, {"customer": locked.customer_id, "type": locked.type, "value": locked.value}
         )
         locked.delete()
         events.record(type="customer.tax_id.deleted", obj=locked, data=data)
