@@ -194,15 +194,13 @@ class AccountAdmin(TenantScopedAdmin):
             "name",
             "plan",
             "invoice_prefix",
-            "next_invoice_number_test",
-            "next_invoice_number_live",
             "created",
         )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        fixed = ("id", "next_invoice_number_test", "next_invoice_number_live", "created")
+        fixed = ("id", "created")
         # The plan decides fees and live mode: the operator's decision, not the merchant's.
         return fixed if request.user.is_superuser else (*fixed, "plan")
 

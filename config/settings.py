@@ -132,8 +132,9 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "webhooks.tasks.sweep", "schedule": 60.0},
     "webhooks-purge-events": {"task": "webhooks.tasks.purge_events", "schedule": 3600.0},
 }
-# Webhook tasks (also billing's by-name fan-out) go to WEBHOOK_QUEUE; the router reads it on each call.
-CELERY_TASK_ROUTES = ("webhooks.queue.route_task",)
+# Webhook tasks (also billing's by-name fan-out) go to WEBHOOK_QUEUE, billing's to BILLING_QUEUE; the routers read
+# them on each call.
+CELERY_TASK_ROUTES = ("webhooks.queue.route_task", "billing.tasks.route_task")
 
 # Billing
 BILLING_GATEWAY = env.str("BILLING_GATEWAY", default="billing.gateways.test.TestGateway")
@@ -141,6 +142,18 @@ BILLING_GATEWAY = env.str("BILLING_GATEWAY", default="billing.gateways.test.Test
 BILLING_RETRY_DAYS = [int(d) for d in env.list("BILLING_RETRY_DAYS", default=["1", "3", "7"])]
 # An `incomplete` subscription whose first invoice stays unpaid this long expires.
 BILLING_INCOMPLETE_EXPIRY_HOURS = env.int("BILLING_INCOMPLETE_EXPIRY_HOURS", default=23)
+# The Celery queue of the billing cycle's planner and batches.
+BILLING_QUEUE = env.str("BILLING_QUEUE", default="celery")
+# Subscriptions (or invoices, or charges) per billing-cycle batch task.
+BILLING_CYCLE_BATCH_SIZE = env.int("BILLING_CYCLE_BATCH_SIZE", default=200)
+# A pass of the billing cycle (and its queued batches) expires after this long; the next pass re-plans what is left.
+BILLING_CYCLE_RUN_TIMEOUT_SECONDS = env.int("BILLING_CYCLE_RUN_TIMEOUT_SECONDS", default=7200)
+# Processor calls a billing-cycle batch keeps in flight at once (threads; they do no database work).
+BILLING_PROCESSOR_CONCURRENCY = env.int("BILLING_PROCESSOR_CONCURRENCY", default=16)
+# A charge still pending this long after it was started lost its processor call; the cycle sends it again.
+BILLING_PAYMENT_PENDING_SECONDS = env.int("BILLING_PAYMENT_PENDING_SECONDS", default=300)
+# The test gateway's answer time in milliseconds (benchmarks imitate a real processor with it).
+BILLING_TEST_GATEWAY_LATENCY_MS = env.int("BILLING_TEST_GATEWAY_LATENCY_MS", default=0)
 # Operator fees (DESIGN §10, billing/fees.py), per account and calendar month of live invoices.
 # Finalized invoices that cost nothing, counted from the start of each month.
 FEE_FREE_INVOICES_PER_MONTH = env.int("FEE_FREE_INVOICES_PER_MONTH", default=25)

@@ -2,7 +2,6 @@
 
 import base64
 
-from django.db import transaction
 from django.db.models import Q
 
 from api import errors
@@ -12,7 +11,6 @@ from api.pagination import page
 from api.router import operation
 from api.search import SearchField, parse, timestamp_bound, to_q
 from billing import representations
-from billing.exceptions import CardDeclined
 from billing.models import (
     Coupon,
     Customer,
@@ -25,15 +23,13 @@ from billing.models import (
 )
 from billing.models.subscriptions import collection_paused_q, collection_resumes_q
 from billing.services.subscriptions import (
+    UNCHANGED,
+    ChangeOptions,
     ItemChange,
     ItemSpec,
     subscription_cancel,
-    subscription_change_items,
     subscription_create,
-    subscription_pause_collection,
-    subscription_reactivate,
-    subscription_resume_collection,
-    subscription_update_fields,
+    subscription_update,
 )
 
 TAGS = ["Subscriptions"]
@@ -158,20 +154,9 @@ def create(ctx, params):
         promotion_code=promotion,
         default_tax_rates=_tax_rates(ctx, params.get("default_tax_rates"), "default_tax_rates"),
         metadata=params.get("metadata") or {},
+        cancel_at_period_end=bool(params.get("cancel_at_period_end")),
+        payment_behavior=params.get("payment_behavior") or "allow_incomplete",
     )
-    if params.get("cancel_at_period_end"):
-        subscription_cancel(subscription=subscription, actor=ctx.actor, at_period_end=True)
-    if (
-        params.get("payment_behavior") == "error_if_incomplete"
-        and subscription.status == Subscription.Status.INCOMPLETE
-    ):
-        invoice = subscription.latest_invoice
-        charge = invoice.charges.order_by("-id").first() if invoice else None
-        raise CardDeclined(
-            charge.failure_message if charge else "The subscription's first payment could not be completed.",
-            decline_code=(charge.decline_code or None) if charge else None,
-            charge_id=charge.id if charge else None,
-        )
     return _render(_fresh(ctx, subscription.pk))
 
 
@@ -218,45 +203,33 @@ UPDATE = {
 )
 def update(ctx, params, subscription):
     sub = ctx.get(Subscription, subscription, "subscription")
-    # One unit: plain fields, pause and cancellation first, item changes (which may charge) last.
-    with transaction.atomic():
-        _update_fields(ctx, sub, params)
-        if "pause_collection" in params:
-            pause = params["pause_collection"]
-            if pause is p.UNSET:
-                subscription_resume_collection(subscription=sub, actor=ctx.actor)
-            else:
-                subscription_pause_collection(
-                    subscription=sub, actor=ctx.actor, behavior=pause["behavior"], resumes_at=pause.get("resumes_at")
-                )
-        details = params.get("cancellation_details") or {}
-        if params.get("cancel_at_period_end") is True:
-            subscription_cancel(
-                subscription=sub,
-                actor=ctx.actor,
-                at_period_end=True,
-                feedback=_text(details.get("feedback")),
-                comment=_text(details.get("comment")),
-            )
-        elif params.get("cancel_at_period_end") is False:
-            sub.refresh_from_db()
-            if sub.cancellation_pending:
-                subscription_reactivate(subscription=sub, actor=ctx.actor)
-        if "items" in params:
-            subscription_change_items(
-                subscription=sub,
-                changes=[_item_change(ctx, sub, i, item) for i, item in enumerate(params["items"])],
-                actor=ctx.actor,
-                proration_behavior=params.get("proration_behavior", "create_prorations"),
-                proration_date=params.get("proration_date"),
-                billing_cycle_anchor=params.get("billing_cycle_anchor", "unchanged"),
-                # error_if_incomplete: a failed payment undoes the change; the other values keep it (allow_incomplete).
-                payment_behavior=(
-                    "error_if_incomplete"
-                    if params.get("payment_behavior") == "error_if_incomplete"
-                    else "allow_incomplete"
-                ),
-            )
+    pause = params.get("pause_collection", UNCHANGED)
+    details = params.get("cancellation_details") or {}
+    changes = None
+    if "items" in params:
+        changes = [_item_change(ctx, sub, i, item) for i, item in enumerate(params["items"])]
+    subscription_update(
+        subscription=sub,
+        actor=ctx.actor,
+        fields=_fields(ctx, params),
+        pause_collection=None if pause is p.UNSET else pause,
+        cancel_at_period_end=params.get("cancel_at_period_end"),
+        cancellation_details={key: _text(value) for key, value in details.items()},
+        changes=changes,
+        change_options=ChangeOptions.checked(
+            proration_behavior=params.get("proration_behavior", "create_prorations"),
+            proration_date=params.get("proration_date"),
+            schedule_at_period_end_conditions=(),
+            end_trial=False,
+            billing_cycle_anchor=params.get("billing_cycle_anchor", "unchanged"),
+            coupon=None,
+            promotion_code=None,
+            # error_if_incomplete: a failed payment undoes the change; the other values keep it (allow_incomplete).
+            payment_behavior=(
+                "error_if_incomplete" if params.get("payment_behavior") == "error_if_incomplete" else "allow_incomplete"
+            ),
+        ),
+    )
     return _render(_fresh(ctx, sub.pk))
 
 
@@ -270,7 +243,8 @@ def _item_change(ctx, sub, i, item) -> ItemChange:
     return ItemChange(item=existing, price=price, quantity=item.get("quantity"), deleted=bool(item.get("deleted")))
 
 
-def _update_fields(ctx, sub, params) -> None:
+def _fields(ctx, params) -> dict:
+    """The plain fields of an update, looked up (and so checked) before anything is written."""
     fields = {}
     if "default_payment_method" in params:
         pm = params["default_payment_method"]
@@ -286,8 +260,7 @@ def _update_fields(ctx, sub, params) -> None:
     details = params.get("cancellation_details") or {}
     if details and params.get("cancel_at_period_end") is not True:
         fields["cancellation_details"] = {k: _text(v) for k, v in details.items()}
-    if fields:
-        subscription_update_fields(subscription=sub, actor=ctx.actor, **fields)
+    return fields
 
 
 def _text(value) -> str:

@@ -60,10 +60,14 @@ class Gateway(Protocol):
     def verify(self, details_reference: str, *, livemode: bool) -> None:
         """Raise CardDeclined if the method cannot be attached for future use."""
 
+    def check_mode(self, *, livemode: bool) -> None:
+        """Raise LiveModeNotAllowed if this processor cannot charge in the mode (asked before an attempt is written)."""
+
     def charge(
         self, *, reference: str, amount: int, currency: str, livemode: bool, idempotency_key: str
     ) -> ChargeResult:
-        """Charge ``amount`` minor units. A decline is a result; GatewayUnavailable means nothing happened."""
+        """Charge ``amount`` minor units. A decline is a result; GatewayUnavailable means nothing happened. The same
+        ``idempotency_key`` must get the first call's answer back, never a second charge."""
 
 
 def luhn_valid(number: str) -> bool:

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import secrets
+import time
 
 from django.conf import settings
 from schwifty import IBAN
@@ -101,6 +102,9 @@ class TestGateway:
                 "(BILLING_GATEWAY) for live payments."
             )
 
+    def check_mode(self, *, livemode: bool) -> None:
+        self._test_mode_only(livemode)
+
     def tokenize_card(self, card: CardInput, *, livemode: bool) -> MethodDetails:
         self._test_mode_only(livemode)
         number = "".join(ch for ch in card.number if ch.isdigit())
@@ -172,8 +176,11 @@ class TestGateway:
         self, *, reference: str, amount: int, currency: str, livemode: bool, idempotency_key: str
     ) -> ChargeResult:
         self._test_mode_only(livemode)
+        if settings.BILLING_TEST_GATEWAY_LATENCY_MS:
+            time.sleep(settings.BILLING_TEST_GATEWAY_LATENCY_MS / 1000)  # a processor's answer time, for benchmarks
         behaviour = _behaviour(reference)
         if behaviour == SUCCEED:
-            return ChargeResult(succeeded=True, reference=f"test_charge_{secrets.token_hex(8)}")
+            # Idempotent as a processor is: the same key gets the same charge back, never a second one.
+            return ChargeResult(succeeded=True, reference=f"test_charge_{_fingerprint('charge', idempotency_key)}")
         code, decline_code, message = MESSAGES[behaviour]
         return ChargeResult(succeeded=False, failure_code=code, failure_message=message, decline_code=decline_code)

@@ -1,17 +1,18 @@
 """Billing models, one module per aggregate."""
 
-from billing.models.accounts import Account, ApiKey, Membership
+from billing.models.accounts import Account, ApiKey, InvoiceCounter, Membership
 from billing.models.catalog import Price, Product, TaxRate
 from billing.models.customers import Customer, TaxId
 from billing.models.discounts import Coupon, Discount, PromotionCode
 from billing.models.events import AuditEntry, Event
 from billing.models.invoices import Invoice, InvoiceItem, InvoiceLineItem
 from billing.models.payments import Charge, PaymentMethod
-from billing.models.subscriptions import Subscription, SubscriptionItem
+from billing.models.subscriptions import BillingCycleRun, Subscription, SubscriptionItem
 
 __all__ = [
     "Account",
     "ApiKey",
+    "BillingCycleRun",
     "AuditEntry",
     "Charge",
     "Coupon",
@@ -19,6 +20,7 @@ __all__ = [
     "Discount",
     "Event",
     "Invoice",
+    "InvoiceCounter",
     "InvoiceItem",
     "InvoiceLineItem",
     "Membership",

@@ -26,8 +26,6 @@ class Account(models.Model):
     name = models.CharField(max_length=200)
     plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.STARTER)
     invoice_prefix = models.CharField(max_length=12, default=_invoice_prefix, unique=True)
-    next_invoice_number_test = models.PositiveIntegerField(default=1)
-    next_invoice_number_live = models.PositiveIntegerField(default=1)
     created = models.DateTimeField(default=clock.now)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="billing_accounts")
 
@@ -39,6 +37,21 @@ class Account(models.Model):
 
     def allows_livemode(self) -> bool:
         return self.plan == self.Plan.BILLING
+
+
+class InvoiceCounter(models.Model):
+    """The next invoice number of one account and mode. A row of its own, taken with one ``UPDATE … RETURNING`` late
+    in the transaction that finalizes an invoice: numbers stay gapless without locking the account row."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    livemode = models.BooleanField()
+    next_number = models.PositiveBigIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "livemode"], name="invoicecounter_unique_mode")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {'live' if self.livemode else 'test'}: {self.next_number}"
 
 
 class Membership(models.Model):

@@ -54,6 +54,9 @@ class PaymentMethod(TenantModel):
 
 class Charge(TenantModel):
     class Status(models.TextChoices):
+        # The processor is being (or is to be) asked: set in the transaction that starts the attempt, settled in
+        # another once the processor has answered (see ``billing.services.payments``).
+        PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
@@ -70,9 +73,15 @@ class Charge(TenantModel):
     failure_message = models.CharField(max_length=500, blank=True)
     decline_code = models.CharField(max_length=64, blank=True)
     gateway_reference = models.CharField(max_length=200, blank=True)
+    # Sent with every processor call for this attempt (invoice id and attempt number): a call repeated after a
+    # crash is answered from the processor's record of the first one and never charges twice.
+    idempotency_key = models.CharField(max_length=100, unique=True, null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["created"], condition=models.Q(status="pending"), name="charge_pending_created"),
+        ]
 
     def __str__(self) -> str:
         return self.id

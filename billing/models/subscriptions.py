@@ -2,9 +2,10 @@
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import models
 
-from billing import ids
+from billing import clock, ids
 from billing.models.base import TenantModel
 
 
@@ -119,6 +120,11 @@ class Subscription(TenantModel):
     # {"items": [{"item": "si_…" | null, "price": "price_…" | null, "quantity": int | null, "deleted": bool}]}.
     scheduled_change = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Bumped by every save: a page or a batch that read the subscription acts only if it is still this version.
+    version = models.PositiveBigIntegerField(default=0)
+    # When the billing cycle next has something to do (renew, resume, cancel, expire); None once it has ended.
+    # Kept by ``save()``; the cycle plans its batches over this column's index.
+    next_action_at = models.DateTimeField(null=True, blank=True)
 
     objects = SubscriptionQuerySet.as_manager()
 
@@ -127,6 +133,11 @@ class Subscription(TenantModel):
         indexes = [
             models.Index(fields=["account", "livemode", "status"], name="subscription_tenant_status"),
             models.Index(fields=["pause_collection_behavior"], name="subscription_pause_behavior"),
+            models.Index(
+                fields=["next_action_at", "id"],
+                condition=models.Q(next_action_at__isnull=False),
+                name="subscription_due",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -141,6 +152,27 @@ class Subscription(TenantModel):
 
     def __str__(self) -> str:
         return self.id
+
+    def save(self, *args, **kwargs):
+        self.version += 1
+        self.next_action_at = self.compute_next_action_at()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "version", "next_action_at"}
+        super().save(*args, **kwargs)
+
+    def compute_next_action_at(self) -> dt.datetime | None:
+        """The earliest moment at which ``subscription_advance`` has work: a resume, a cancellation, the period end
+        (not while the first invoice is unpaid) or the expiry of an unpaid first invoice."""
+        if self.is_ended:
+            return None
+        moments = [self.pause_collection_resumes_at, self.cancel_at]
+        if self.status == self.Status.INCOMPLETE:
+            created = self.created or clock.now()
+            moments.append(created + dt.timedelta(hours=settings.BILLING_INCOMPLETE_EXPIRY_HOURS))
+        else:
+            moments.append(self.current_period_end)
+        moments = [moment for moment in moments if moment is not None]
+        return min(moments) if moments else None
 
     @property
     def collection_paused(self) -> bool:
@@ -239,3 +271,27 @@ class SubscriptionItem(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.price} × {self.quantity}"
+
+
+class BillingCycleRun(models.Model):
+    """One planned pass of the billing cycle: how many batches were queued and how many have finished. A new pass is
+    planned only when the previous one has finished or expired (its batch messages expire with it)."""
+
+    started_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+    batches_planned = models.PositiveIntegerField(default=0)
+    batches_done = models.PositiveIntegerField(default=0)
+    subscriptions = models.PositiveIntegerField(default=0)
+    steps = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"billing cycle {self.pk} ({self.batches_done}/{self.batches_planned})"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.batches_done < self.batches_planned and self.expires_at > clock.now()

@@ -1,21 +1,25 @@
-"""Invoice services: drafts with computed totals, finalize, pay (with dunning), void, uncollectible."""
+"""Invoice services: drafts with computed totals, finalize (numbered from the account's counter), pay, void,
+uncollectible. Payment attempts themselves are ``billing.services.payments``.
+
+An invoice is built in memory (lines, totals, the events that describe it) and written once: a renewal inserts
+its invoice already finalized, so numbering it costs one ``UPDATE … RETURNING`` on the counter, taken late in the
+transaction, and no account row is locked.
+"""
 
 import datetime as dt
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db import transaction
+from django.db import connection
 
 from billing import audit, clock, pricing
-from billing.audit import SYSTEM, Actor
-from billing.exceptions import CardDeclined, InvalidRequest, StateConflict
-from billing.gateways import get_gateway
+from billing.audit import Actor
+from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import (
     Account,
-    Charge,
     Coupon,
     Customer,
     Invoice,
+    InvoiceCounter,
     InvoiceItem,
     InvoiceLineItem,
     PaymentMethod,
@@ -24,7 +28,14 @@ from billing.models import (
     SubscriptionItem,
     TaxRate,
 )
+from billing.services import payments
 from billing.services.common import emit, lock, render
+from billing.services.door import service
+
+NEXT_NUMBER_SQL = (
+    "UPDATE billing_invoicecounter SET next_number = next_number + 1 "
+    "WHERE account_id = %s AND livemode = %s RETURNING next_number"
+)
 
 
 @dataclass
@@ -58,7 +69,7 @@ def compute(lines: list[LineSpec], coupons: list[Coupon]) -> pricing.Totals:
     return pricing.compute_totals(inputs, coupon_terms(coupons))
 
 
-def invoice_create_draft(
+def invoice_build(
     *,
     customer: Customer,
     subscription: Subscription | None,
@@ -70,13 +81,16 @@ def invoice_create_draft(
     coupons: list[Coupon] = (),
     collection_method: str = Subscription.CollectionMethod.CHARGE_AUTOMATICALLY,
     days_until_due: int | None = None,
+    account: Account | None = None,
 ) -> Invoice:
-    """A draft invoice with its lines and totals. Call inside the caller's transaction."""
+    """A draft invoice with its lines and totals, in memory (``invoice_write`` stores it); records
+    ``invoice.created``. Call inside the caller's transaction."""
     totals = compute(lines, list(coupons))
     now = clock.now()
-    invoice = Invoice.objects.create(
+    invoice = Invoice(
         account_id=customer.account_id,
         livemode=customer.livemode,
+        created=now,
         customer=customer,
         subscription=subscription,
         currency=currency,
@@ -94,60 +108,80 @@ def invoice_create_draft(
         amount_remaining=max(totals.total, 0),
         default_payment_method=subscription.default_payment_method if subscription else None,
     )
-    created_lines = InvoiceLineItem.objects.bulk_create(
-        [
-            InvoiceLineItem(
-                account_id=invoice.account_id,
-                livemode=invoice.livemode,
-                invoice=invoice,
-                type=spec.type,
-                subscription=subscription,
-                subscription_item=spec.subscription_item,
-                invoice_item=spec.invoice_item,
-                price=spec.price,
-                description=spec.description[:500],
-                quantity=spec.quantity,
-                amount=result.amount,
-                discount_amount=result.discount_amount,
-                tax_amount=result.tax_amount,
-                taxable_amount=result.taxable_amount,
-                tax_rate=spec.tax_rate,
-                tax_inclusive=bool(spec.tax_rate and spec.tax_rate.inclusive),
-                currency=currency,
-                proration=spec.proration,
-                period_start=spec.period_start,
-                period_end=spec.period_end,
-            )
-            for spec, result in zip(lines, totals.lines, strict=True)
-        ]
-    )
+    if account is not None:
+        invoice.account = account
+    built = [
+        InvoiceLineItem(
+            account_id=invoice.account_id,
+            livemode=invoice.livemode,
+            created=now,
+            invoice=invoice,
+            type=spec.type,
+            subscription=subscription,
+            subscription_item=spec.subscription_item,
+            invoice_item=spec.invoice_item,
+            price=spec.price,
+            description=spec.description[:500],
+            quantity=spec.quantity,
+            amount=result.amount,
+            discount_amount=result.discount_amount,
+            tax_amount=result.tax_amount,
+            taxable_amount=result.taxable_amount,
+            tax_rate=spec.tax_rate,
+            tax_inclusive=bool(spec.tax_rate and spec.tax_rate.inclusive),
+            currency=currency,
+            proration=spec.proration,
+            period_start=spec.period_start,
+            period_end=spec.period_end,
+        )
+        for spec, result in zip(lines, totals.lines, strict=True)
+    ]
     # The lines are final: keep them as the invoice's prefetched lines so each event renders without queries.
     cached = InvoiceLineItem.objects.filter(invoice=invoice)
-    cached._result_cache, cached._prefetch_done = created_lines, True
+    cached._result_cache, cached._prefetch_done = built, True
     invoice._prefetched_objects_cache = {"lines": cached}
-    item_ids = [spec.invoice_item.pk for spec in lines if spec.invoice_item is not None]
-    if item_ids:
-        InvoiceItem.objects.filter(pk__in=item_ids).update(invoice=invoice)
+    invoice._pending_item_ids = [spec.invoice_item.pk for spec in lines if spec.invoice_item is not None]
     emit("invoice.created", invoice)
     return invoice
 
 
+def invoice_write(invoice: Invoice) -> Invoice:
+    """Store an invoice built by :func:`invoice_build` (in whatever state it has reached) with its lines, and take
+    the pending invoice items it bills."""
+    invoice.save(force_insert=True)
+    InvoiceLineItem.objects.bulk_create(list(invoice.lines.all()))
+    item_ids = getattr(invoice, "_pending_item_ids", None)
+    if item_ids:
+        InvoiceItem.objects.filter(pk__in=item_ids).update(invoice=invoice)
+    return invoice
+
+
+def invoice_create_draft(**kwargs) -> Invoice:
+    """A stored draft invoice (see :func:`invoice_build` for the arguments). Call inside the caller's transaction."""
+    return invoice_write(invoice_build(**kwargs))
+
+
 def _next_number(invoice: Invoice) -> str:
-    account = Account.objects.select_for_update(no_key=True).get(pk=invoice.account_id)
-    field = "next_invoice_number_live" if invoice.livemode else "next_invoice_number_test"
-    sequence = getattr(account, field)
-    setattr(account, field, sequence + 1)
-    account.save(update_fields=[field])
-    return f"{account.invoice_prefix}-{sequence:04d}"
+    """The account's next number in the invoice's mode: one ``UPDATE … RETURNING`` on the counter row, which stays
+    locked only until the caller's transaction commits (a moment later: nothing slow runs after numbering)."""
+    sql = NEXT_NUMBER_SQL
+    params = [invoice.account_id, invoice.livemode]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:  # the account's first invoice in this mode (accounts made before counters existed)
+            counter = InvoiceCounter(account_id=invoice.account_id, livemode=invoice.livemode)
+            InvoiceCounter.objects.bulk_create([counter], ignore_conflicts=True)
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    return f"{invoice.account.invoice_prefix}-{row[0] - 1:04d}"
 
 
-def finalize_locked(invoice: Invoice) -> Invoice:
-    """Draft -> open (or paid when nothing is due): number, customer snapshot, balance applied."""
-    if invoice.status != Invoice.Status.DRAFT:
-        raise StateConflict(f"This invoice is already finalized (status {invoice.status}).", param="invoice")
-    customer = lock(Customer, invoice.customer_id)
-    now = clock.now()
-    invoice.number = _next_number(invoice)
+def _apply_balance(invoice: Invoice, customer: Customer) -> None:
+    """Snapshot who is billed and let the customer's balance pay (or add to) the invoice. ``customer`` was read in
+    this transaction; it is locked and read again only when it has a balance to change."""
+    if customer.balance:
+        customer = lock(Customer, customer.pk)
     invoice.customer_name = customer.name
     invoice.customer_email = customer.email
     invoice.customer_address = customer.address
@@ -156,186 +190,53 @@ def finalize_locked(invoice: Invoice) -> Invoice:
     invoice.ending_balance = new_balance
     invoice.amount_due = amount_due
     invoice.amount_remaining = amount_due
-    invoice.status = Invoice.Status.OPEN
-    invoice.finalized_at = now
     if customer.balance != new_balance:
         before = render(customer)
         customer.balance = new_balance
         customer.save(update_fields=["balance"])
         emit("customer.updated", customer, before=before)
-    if amount_due == 0:
+
+
+def finalize_built(invoice: Invoice, customer: Customer, *, before_numbering=None) -> Invoice:
+    """Draft -> open (or paid when nothing is due), in memory: number, customer snapshot, balance applied, events.
+    The caller stores the invoice (``invoice_write`` for a new one, ``save()`` for a stored draft).
+    ``before_numbering(invoice)`` runs once the amount due is known and before the counter is taken."""
+    if invoice.status != Invoice.Status.DRAFT:
+        raise StateConflict(f"This invoice is already finalized (status {invoice.status}).", param="invoice")
+    _apply_balance(invoice, customer)
+    if before_numbering is not None:
+        before_numbering(invoice)
+    now = clock.now()
+    invoice.number = _next_number(invoice)
+    invoice.status = Invoice.Status.OPEN
+    invoice.finalized_at = now
+    if invoice.amount_due == 0:
         invoice.status = Invoice.Status.PAID
         invoice.paid_at = now
-    invoice.save()
     emit("invoice.finalized", invoice)
     if invoice.status == Invoice.Status.PAID:
         emit("invoice.paid", invoice)
     return invoice
 
 
-def set_subscription_status(subscription: Subscription, status: str) -> None:
-    if subscription.status == status:
-        return
-    before = render(subscription)
-    subscription.status = status
-    subscription.save(update_fields=["status"])
-    emit("customer.subscription.updated", subscription, before=before)
-
-
-def _refresh_subscription_after_settlement(invoice: Invoice) -> None:
-    """A subscription that was behind on payment is current again once nothing is owed."""
-    if invoice.subscription_id is None:
-        return
-    subscription = lock(Subscription, invoice.subscription_id)
-    behind = (Subscription.Status.PAST_DUE, Subscription.Status.UNPAID, Subscription.Status.INCOMPLETE)
-    if subscription.status not in behind:
-        return
-    still_owed = (
-        Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN, attempt_count__gt=0)
-        .exclude(pk=invoice.pk)
-        .exists()
-    )
-    if not still_owed:
-        set_subscription_status(subscription, Subscription.Status.ACTIVE)
-
-
-def _schedule_retry(invoice: Invoice, now: dt.datetime) -> None:
-    """Dunning: retry on the configured days after the first failure, then mark the subscription unpaid."""
-    subscription = lock(Subscription, invoice.subscription_id) if invoice.subscription_id else None
-    if subscription is None or subscription.collection_method != Subscription.CollectionMethod.CHARGE_AUTOMATICALLY:
-        invoice.next_payment_attempt = None
-        return
-    if subscription.status == Subscription.Status.INCOMPLETE:
-        invoice.next_payment_attempt = None  # first invoice: the customer must act; it expires otherwise
-        return
-    if invoice.first_failed_at is None:
-        invoice.first_failed_at = now
-    retry_days = settings.BILLING_RETRY_DAYS
-    retries_done = invoice.attempt_count - 1
-    if retries_done < len(retry_days):
-        invoice.next_payment_attempt = invoice.first_failed_at + dt.timedelta(days=retry_days[retries_done])
-        if subscription.status in (Subscription.Status.ACTIVE, Subscription.Status.TRIALING):
-            set_subscription_status(subscription, Subscription.Status.PAST_DUE)
-    else:
-        invoice.next_payment_attempt = None
-        set_subscription_status(subscription, Subscription.Status.UNPAID)
-
-
-def payment_method_for(invoice: Invoice) -> PaymentMethod | None:
-    if invoice.default_payment_method_id:
-        return invoice.default_payment_method
-    if invoice.subscription_id and invoice.subscription.default_payment_method_id:
-        return invoice.subscription.default_payment_method
-    return invoice.customer.default_payment_method
-
-
-def attempt_payment_locked(
-    invoice: Invoice, payment_method: PaymentMethod | None = None, *, settle_subscription: bool = True
-) -> Charge | None:
-    """Charge what remains on an open invoice. A decline is recorded, not raised.
-
-    ``settle_subscription=False`` leaves the subscription's status to the caller (subscription create)."""
-    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
-        raise StateConflict(f"You cannot pay an invoice with status {invoice.status}.", param="invoice")
-    now = clock.now()
-    pm = payment_method or payment_method_for(invoice)
-    invoice.attempt_count += 1
-    invoice.attempted = True
-    charge = None
-    if pm is None or not pm.can_charge(invoice.currency):
-        failure = ("payment_method_required", "", "There is no payment method that can pay this invoice.")
-        succeeded = False
-    else:
-        result = get_gateway().charge(
-            reference=pm.gateway_reference,
-            amount=invoice.amount_remaining,
-            currency=invoice.currency,
-            livemode=invoice.livemode,
-            idempotency_key=f"{invoice.id}:{invoice.attempt_count}",
-        )
-        succeeded = result.succeeded
-        failure = (result.failure_code, result.decline_code, result.failure_message)
-        charge = Charge.objects.create(
-            account_id=invoice.account_id,
-            livemode=invoice.livemode,
-            customer_id=invoice.customer_id,
-            invoice=invoice,
-            payment_method=pm,
-            amount=invoice.amount_remaining,
-            currency=invoice.currency,
-            status=Charge.Status.SUCCEEDED if succeeded else Charge.Status.FAILED,
-            failure_code=failure[0] if not succeeded else "",
-            decline_code=failure[1] if not succeeded else "",
-            failure_message=failure[2] if not succeeded else "",
-            gateway_reference=result.reference,
-        )
-        emit("charge.succeeded" if succeeded else "charge.failed", charge)
-    if succeeded:
-        invoice.amount_paid += invoice.amount_remaining
-        invoice.amount_remaining = 0
-        invoice.status = Invoice.Status.PAID
-        invoice.paid_at = now
-        invoice.next_payment_attempt = None
-        invoice.save()
-        emit("invoice.paid", invoice)
-        emit("invoice.payment_succeeded", invoice)
-        if settle_subscription:
-            _refresh_subscription_after_settlement(invoice)
-    else:
-        if settle_subscription:
-            _schedule_retry(invoice, now)
-        invoice.save()
-        invoice.last_failure = failure  # read by callers that report the decline
-        emit("invoice.payment_failed", invoice)
-    invoice.last_charge = charge
-    return charge
-
-
-def _decline_from(invoice: Invoice) -> CardDeclined:
-    code, decline_code, message = getattr(invoice, "last_failure", ("card_declined", "", "Your card was declined."))
-    charge = getattr(invoice, "last_charge", None)
-    return CardDeclined(message, decline_code=decline_code or None, charge_id=charge.id if charge else None)
-
-
-def invoice_finalize(*, invoice: Invoice, actor: Actor) -> Invoice:
-    with transaction.atomic():
-        invoice = lock(Invoice, invoice.pk)
-        finalize_locked(invoice)
-        audit.record(actor, "invoice.finalize", invoice)
+def finalize_locked(invoice: Invoice) -> Invoice:
+    """Finalize a stored, locked draft."""
+    finalize_built(invoice, Customer.objects.get(pk=invoice.customer_id))
+    invoice.save()
     return invoice
 
 
-def invoice_pay(*, invoice: Invoice, actor: Actor, payment_method: PaymentMethod | None = None) -> Invoice:
-    """Pay now. A decline is saved (attempt, charge, events) and then raised as CardDeclined."""
-    if payment_method is not None and payment_method.customer_id != invoice.customer_id:
-        raise InvalidRequest("The payment method is not attached to this invoice's customer.", param="payment_method")
-    with transaction.atomic():
-        invoice = lock(Invoice, invoice.pk)
-        was_draft = invoice.status == Invoice.Status.DRAFT
-        if was_draft:
-            finalize_locked(invoice)  # nothing due: finalizing pays it
-        if invoice.status == Invoice.Status.PAID and not was_draft:
-            raise StateConflict("Invoice is already paid.", param="invoice", code="invoice_already_paid")
-        if invoice.status != Invoice.Status.PAID:
-            attempt_payment_locked(invoice, payment_method)
-        audit.record(actor, "invoice.pay", invoice, {"status": invoice.status})
-    if invoice.status != Invoice.Status.PAID:
-        raise _decline_from(invoice)
-    return invoice
-
-
-def invoice_retry(*, invoice_id: str) -> Invoice | None:
-    """The billing cycle's automatic retry: idempotent for a given moment."""
-    with transaction.atomic():
-        invoice = lock(Invoice, invoice_id)
-        due = invoice.next_payment_attempt
-        if invoice.status != Invoice.Status.OPEN or due is None or due > clock.now():
-            return None
-        attempt_payment_locked(invoice)
-        audit.record(
-            SYSTEM, "invoice.retry", invoice, {"status": invoice.status, "attempt_count": invoice.attempt_count}
-        )
-    return invoice
+def close_built(invoice: Invoice, status: str) -> None:
+    """Void or mark uncollectible a finalized invoice in memory (a paused subscription's renewal), with its event."""
+    invoice.status = status
+    invoice.next_payment_attempt = None
+    if status == Invoice.Status.VOID:
+        invoice.voided_at = clock.now()
+        restore_applied_balance(invoice)
+        emit("invoice.voided", invoice)
+    else:
+        invoice.marked_uncollectible_at = clock.now()
+        emit("invoice.marked_uncollectible", invoice)
 
 
 def restore_applied_balance(invoice: Invoice) -> None:
@@ -350,29 +251,94 @@ def restore_applied_balance(invoice: Invoice) -> None:
     emit("customer.updated", customer, before=before)
 
 
-def _close(
-    invoice_pk: str, *, actor: Actor, status: str, allowed: tuple, stamp: str, event: str, action: str
-) -> Invoice:
-    with transaction.atomic():
-        invoice = lock(Invoice, invoice_pk)
-        if invoice.status not in allowed:
-            raise StateConflict(
-                f"You can only {action.split('.')[-1].replace('_', ' ')} an invoice with status "
-                f"{' or '.join(allowed)}; this invoice is {invoice.status}.",
-                param="invoice",
-            )
-        invoice.status = status
-        setattr(invoice, stamp, clock.now())
-        invoice.next_payment_attempt = None
-        invoice.save()
-        if status == Invoice.Status.VOID:
-            restore_applied_balance(invoice)
-        emit(event, invoice)
-        _refresh_subscription_after_settlement(invoice)
-        audit.record(actor, action, invoice)
+def collect(invoice: Invoice, *, paused_behavior: str = "", unpaid: bool = False) -> Invoice:
+    """Advance a draft the way its subscription's collection settings say (in memory; the caller stores it): a
+    paused ``keep_as_draft`` or an ``unpaid`` subscription keeps it a draft, other pauses finalize and void or mark
+    it uncollectible, otherwise it is finalized and, when charged automatically, an attempt is started (its
+    processor call runs after the commit)."""
+    if paused_behavior == Subscription.PauseBehavior.KEEP_AS_DRAFT or unpaid:
+        invoice.auto_advance = False  # Stripe leaves renewals of unpaid subscriptions as drafts
+        return invoice
+    finalize_built(invoice, invoice.customer)
+    if invoice.status != Invoice.Status.OPEN:
+        return invoice
+    if paused_behavior:
+        void = paused_behavior == Subscription.PauseBehavior.VOID
+        close_built(invoice, Invoice.Status.VOID if void else Invoice.Status.UNCOLLECTIBLE)
     return invoice
 
 
+def charges_automatically(invoice: Invoice) -> bool:
+    return (
+        invoice.status == Invoice.Status.OPEN
+        and invoice.collection_method == Subscription.CollectionMethod.CHARGE_AUTOMATICALLY
+    )
+
+
+@service
+def invoice_finalize(*, invoice: Invoice, actor: Actor) -> Invoice:
+    invoice = lock(Invoice, invoice.pk)
+    finalize_locked(invoice)
+    audit.record(actor, "invoice.finalize", invoice)
+    return invoice
+
+
+@service
+def _invoice_pay(invoice_pk: str, actor: Actor, payment_method: PaymentMethod | None) -> tuple[Invoice, str | None]:
+    invoice = lock(Invoice, invoice_pk)
+    if payment_method is not None and payment_method.customer_id != invoice.customer_id:
+        raise InvalidRequest("The payment method is not attached to this invoice's customer.", param="payment_method")
+    was_draft = invoice.status == Invoice.Status.DRAFT
+    if was_draft:
+        finalize_locked(invoice)  # nothing due: finalizing pays it
+    if invoice.status == Invoice.Status.PAID and not was_draft:
+        raise StateConflict("Invoice is already paid.", param="invoice", code="invoice_already_paid")
+    charge = None
+    if invoice.status != Invoice.Status.PAID:
+        if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+            raise StateConflict(f"You cannot pay an invoice with status {invoice.status}.", param="invoice")
+        charge = payments.payment_start(invoice, payment_method)
+    audit.record(actor, "invoice.pay", invoice, {"status": invoice.status})
+    return invoice, charge.pk if charge else None
+
+
+def invoice_pay(*, invoice: Invoice, actor: Actor, payment_method: PaymentMethod | None = None) -> Invoice:
+    """Pay now. An attempt still waiting for the processor (a crash, an outage) is sent again with its own
+    idempotency key instead of starting a new one. A decline is recorded (attempt, charge, events) and then
+    raised as CardDeclined; an unreachable processor as GatewayUnavailable (the attempt stays pending)."""
+    charge_id = payments.pending_charge(invoice)
+    if charge_id is not None:
+        payments.payment_resume(charge_id=charge_id)
+    else:
+        invoice, charge_id = _invoice_pay(invoice.pk, actor, payment_method)
+    invoice = Invoice.objects.get(pk=invoice.pk)
+    payments.raise_unless_paid(invoice, charge_id)
+    return invoice
+
+
+def _close(
+    invoice_pk: str, *, actor: Actor, status: str, allowed: tuple, stamp: str, event: str, action: str
+) -> Invoice:
+    invoice = lock(Invoice, invoice_pk)
+    if invoice.status not in allowed:
+        raise StateConflict(
+            f"You can only {action.split('.')[-1].replace('_', ' ')} an invoice with status "
+            f"{' or '.join(allowed)}; this invoice is {invoice.status}.",
+            param="invoice",
+        )
+    invoice.status = status
+    setattr(invoice, stamp, clock.now())
+    invoice.next_payment_attempt = None
+    invoice.save()
+    if status == Invoice.Status.VOID:
+        restore_applied_balance(invoice)
+    emit(event, invoice)
+    payments.refresh_subscription_after_settlement(invoice)
+    audit.record(actor, action, invoice)
+    return invoice
+
+
+@service
 def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
     return _close(
         invoice.pk,
@@ -385,6 +351,7 @@ def invoice_void(*, invoice: Invoice, actor: Actor) -> Invoice:
     )
 
 
+@service
 def invoice_mark_uncollectible(*, invoice: Invoice, actor: Actor) -> Invoice:
     return _close(
         invoice.pk,

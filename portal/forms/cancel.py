@@ -1,8 +1,6 @@
 """The cancel page's forms (the reasons survey with its comment, the retention offer) and the state token that makes
 a form sent twice act once."""
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 from django import forms
@@ -11,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import clock
 from billing.models import Coupon, Subscription
+from billing.services.subscriptions import subscription_version
 from billing.templatetags.billing_format import money, percentage
 from configurations.models import PortalConfiguration
 
@@ -18,26 +17,10 @@ MAX_COMMENT = 500
 
 
 def subscription_state(subscription: Subscription) -> str:
-    """A fingerprint of what the cancel and pause pages act on: status, cancellation, pause, period and discounts.
-
-    A page carries it in a hidden field and the action runs only while the subscription still matches it, so a
-    button clicked twice, a second tab or the back button acts once and never on a state the customer did not see.
-    """
-    moments = (
-        subscription.cancel_at,
-        subscription.canceled_at,
-        subscription.ended_at,
-        subscription.current_period_end,
-        subscription.pause_collection_resumes_at,
-    )
-    state = [
-        subscription.status,
-        subscription.cancel_at_period_end,
-        subscription.pause_collection_behavior,
-        [int(moment.timestamp()) if moment else None for moment in moments],
-        sorted(subscription.discounts.values_list("id", flat=True)),
-    ]
-    return hashlib.sha256(json.dumps(state).encode()).hexdigest()[:32]
+    """What the cancel and pause pages act on: the subscription's version. A page carries it in a hidden field and
+    the action runs only while the subscription is still that version, so a button clicked twice, a second tab or
+    the back button acts once and never on a state the customer did not see."""
+    return subscription_version(subscription)
 
 
 class StateForm(forms.Form):
@@ -49,8 +32,10 @@ class StateForm(forms.Form):
     def for_subscription(cls, subscription: Subscription, **kwargs) -> "StateForm":
         return cls(initial={"state": subscription_state(subscription)}, **kwargs)
 
-    def matches(self, subscription: Subscription) -> bool:
-        return bool(self.cleaned_data.get("state")) and self.cleaned_data["state"] == subscription_state(subscription)
+    @property
+    def expected_version(self) -> str:
+        """The version the page showed ("-" when the form came without one: it then matches nothing)."""
+        return (self.cleaned_data.get("state") if hasattr(self, "cleaned_data") else "") or "-"
 
 
 class CancelForm(StateForm):

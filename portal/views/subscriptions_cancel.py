@@ -1,10 +1,7 @@
 """Portal pages: cancel a subscription (reasons survey, retention offer, "Don't cancel"; also the subscription_cancel
 deep link) and pause or resume its payment collection."""
 
-from contextlib import contextmanager
-
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -14,7 +11,6 @@ from billing.audit import Actor
 from billing.exceptions import BillingError, NotFound, StateConflict
 from billing.models import Subscription
 from billing.selectors import subscription_get_for_customer
-from billing.services.common import lock
 from billing.services.subscriptions import (
     subscription_apply_coupon,
     subscription_cancel,
@@ -28,21 +24,6 @@ from portal.forms.cancel import CancelForm, RetentionOffer, StateForm, subscript
 from portal.forms.pause import PauseForm
 from portal.services import portal_session_complete_flow
 from portal.views.common import custom_text, page, see_other
-
-
-class Changed(Exception):
-    """The subscription is no longer what the page showed (or the form came twice): nothing was done."""
-
-
-@contextmanager
-def unchanged(subscription: Subscription, form: StateForm):
-    """Holds the subscription's row lock while the action runs, and runs it only if the page's state still matches,
-    so two clicks on the same button (even at the same moment) act once."""
-    with transaction.atomic():
-        current = lock(Subscription, subscription.pk)
-        if not form.matches(current):
-            raise Changed
-        yield current
 
 
 def _owned(portal: Portal, subscription_id: str) -> Subscription:
@@ -98,19 +79,19 @@ def _cancel(request: HttpRequest, subscription: Subscription, form: CancelForm) 
     configuration = request.portal.configuration
     immediately = configuration.subscription_cancel_mode == configuration.CancelMode.IMMEDIATELY
     prorate = immediately and configuration.subscription_cancel_proration_behavior == "create_prorations"
-    with unchanged(subscription, form) as current:
-        previous_invoice = current.latest_invoice_id
-        current = subscription_cancel(
-            subscription=current,
-            actor=Actor.customer(request.portal.customer),
-            at_period_end=not immediately,
-            feedback=form.feedback,
-            comment=form.comment,
-            prorate=prorate,
-            # The credit for the unused time is invoiced at once, so it lands on the customer's balance for their
-            # future invoices instead of waiting for a renewal that will not come.
-            invoice_now=prorate,
-        )
+    previous_invoice = subscription.latest_invoice_id
+    current = subscription_cancel(
+        subscription=subscription,
+        actor=Actor.customer(request.portal.customer),
+        at_period_end=not immediately,
+        feedback=form.feedback,
+        comment=form.comment,
+        prorate=prorate,
+        # The credit for the unused time is invoiced at once, so it lands on the customer's balance for their
+        # future invoices instead of waiting for a renewal that will not come.
+        invoice_now=prorate,
+        expected_version=form.expected_version,
+    )
     credit = current.latest_invoice if current.latest_invoice_id != previous_invoice else None
     if credit is not None and credit.total < 0 and not _leaves_portal(request.portal):
         messages.info(
@@ -123,10 +104,12 @@ def _cancel(request: HttpRequest, subscription: Subscription, form: CancelForm) 
 
 def _accept_offer(request: HttpRequest, subscription: Subscription, offer: RetentionOffer, form: StateForm):
     form.is_valid()
-    with unchanged(subscription, form) as current:
-        subscription_apply_coupon(
-            subscription=current, actor=Actor.customer(request.portal.customer), coupon=offer.coupon
-        )
+    subscription_apply_coupon(
+        subscription=subscription,
+        actor=Actor.customer(request.portal.customer),
+        coupon=offer.coupon,
+        expected_version=form.expected_version,
+    )
     message = gettext("Offer accepted: %(terms)s. Your subscription continues.") % {"terms": offer.terms}
     return _done(request, subscription, message)
 
@@ -141,11 +124,12 @@ def _submit(request: HttpRequest, subscription: Subscription, form: CancelForm, 
             return _accept_offer(request, subscription, offer, form)
         if not accepting and form.is_valid():
             return _cancel(request, subscription, form)
-    except Changed:  # the form came twice, or the subscription changed meanwhile: show where it stands now
-        if accepting:
-            return see_other(reverse("portal:overview"))
-        return see_other(reverse("portal:subscription_cancel", args=[subscription.pk]))
-    except BillingError:
+    except BillingError as error:
+        if error.code == "subscription_changed":
+            # The form came twice, or the subscription changed meanwhile: show where it stands now.
+            if accepting:
+                return see_other(reverse("portal:overview"))
+            return see_other(reverse("portal:subscription_cancel", args=[subscription.pk]))
         if not accepting:
             form.add_error(None, gettext("Your subscription could not be canceled. Please try again."))
             return None
@@ -226,16 +210,16 @@ def pause(request: HttpRequest, subscription_id: str) -> HttpResponse:
         if not form.cleaned_data["confirmed"]:
             return page(request, "portal/subscriptions/pause_confirm.html", {**context, "form": form})
         try:
-            with unchanged(subscription, form) as current:
-                subscription_pause_collection(
-                    subscription=current,
-                    actor=Actor.customer(portal.customer),
-                    behavior=configuration.pause_collection_behavior,
-                    resumes_at=form.resumes_at,
-                )
-        except Changed:
-            return see_other(reverse("portal:subscription_pause", args=[subscription.pk]))
-        except BillingError:
+            subscription_pause_collection(
+                subscription=subscription,
+                actor=Actor.customer(portal.customer),
+                behavior=configuration.pause_collection_behavior,
+                resumes_at=form.resumes_at,
+                expected_version=form.expected_version,
+            )
+        except BillingError as error:
+            if error.code == "subscription_changed":
+                return see_other(reverse("portal:subscription_pause", args=[subscription.pk]))
             form.add_error(None, gettext("Payments could not be paused. Please try again."))
         else:
             until = billing_date(form.cleaned_data["resumes_on"])

@@ -1,6 +1,10 @@
-"""Stand-ins for an external payment provider that is down (the provider is not our code)."""
+"""Stand-ins for an external payment processor that misbehaves (the processor is not our code)."""
+
+import threading
+import time
 
 from billing.exceptions import GatewayUnavailable
+from billing.gateways.base import ChargeResult
 from billing.gateways.test import TestGateway
 
 
@@ -9,3 +13,33 @@ class UnavailableGateway(TestGateway):
 
     def charge(self, **kwargs):
         raise GatewayUnavailable("The payment gateway did not answer; nothing was charged.")
+
+
+class LostAnswerGateway(TestGateway):
+    """A processor that charges, keeps a record per idempotency key (as real processors do) and answers a repeated
+    call from that record; the first answer for each key is lost on the way back (the worker died meanwhile)."""
+
+    ledger: dict[str, ChargeResult] = {}
+    calls: list[str] = []
+
+    def charge(self, *, idempotency_key: str, **kwargs):
+        LostAnswerGateway.calls.append(idempotency_key)
+        if idempotency_key in LostAnswerGateway.ledger:
+            return LostAnswerGateway.ledger[idempotency_key]
+        LostAnswerGateway.ledger[idempotency_key] = super().charge(idempotency_key=idempotency_key, **kwargs)
+        raise ConnectionResetError("the answer never arrived")
+
+
+class SlowGateway(TestGateway):
+    """Answers after 200 ms and records when each call started and ended (to see calls overlap)."""
+
+    spans: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    def charge(self, **kwargs):
+        started = time.monotonic()
+        time.sleep(0.2)
+        result = super().charge(**kwargs)
+        with SlowGateway.lock:
+            SlowGateway.spans.append((started, time.monotonic()))
+        return result

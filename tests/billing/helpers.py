@@ -12,10 +12,19 @@ from tests.factories.billing import CustomerFactory, PriceFactory, card
 ACTOR = Actor.system("test")
 
 
-def subscribed(at: dt.datetime, *, amount=1000, currency="eur", interval="month", number="4242424242424242", **kwargs):
-    """A customer with a card and one subscription created at ``at``."""
+def subscribed(
+    at: dt.datetime,
+    *,
+    amount=1000,
+    currency="eur",
+    interval="month",
+    number="4242424242424242",
+    account=None,
+    **kwargs,
+):
+    """A customer with a card and one subscription created at ``at`` (of ``account``, else of a new merchant)."""
     with time_machine.travel(at, tick=False):
-        customer = CustomerFactory()
+        customer = CustomerFactory(**({"account": account} if account is not None else {}))
         price = PriceFactory(
             account=customer.account,
             product__account=customer.account,

@@ -125,10 +125,9 @@ def test_resume_now_and_changing_the_pause(db, t0):
         subscription_resume_collection(subscription=subscription, actor=ACTOR)
     subscription.refresh_from_db()
     assert subscription.pause_collection is None
-    types = list(
-        Event.objects.filter(type="customer.subscription.updated").values_list("previous_attributes", flat=True)
-    )
-    assert len(types) == 3
+    changes = Event.objects.filter(type="customer.subscription.updated").values_list("previous_attributes", flat=True)
+    # After the first payment made it active: paused, pause changed, resumed.
+    assert [list(change) for change in reversed(changes)] == [["status"], *[["pause_collection"]] * 3]
 
 
 def test_pause_refuses_bad_input(db, t0):

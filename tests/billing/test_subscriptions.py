@@ -84,6 +84,7 @@ def test_preview_equals_the_applied_change(db, t0):
     new_price = PriceFactory(account=subscription.account, product__account=subscription.account, unit_amount=4321)
     item = subscription.items.get()
     at = t0 + dt.timedelta(days=9, hours=5, seconds=7)
+    events = Event.objects.count()
     with time_machine.travel(at, tick=False):
         preview = subscription_change_items(
             subscription=subscription,
@@ -93,7 +94,7 @@ def test_preview_equals_the_applied_change(db, t0):
             dry_run=True,
         )
         assert subscription.items.get().price_id != new_price.id  # rolled back
-        assert Event.objects.filter(type="customer.subscription.updated").count() == 0
+        assert Event.objects.count() == events  # a dry run records nothing
         subscription_change_items(
             subscription=subscription,
             changes=[ItemChange(item=item, price=new_price, quantity=2)],

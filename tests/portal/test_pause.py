@@ -51,9 +51,9 @@ def pause(client, subscription, day: str, *, confirm=True):
 
 
 def updates(subscription):
-    return list(
-        Event.objects.filter(type="customer.subscription.updated", data_object__id=subscription.pk).order_by("id")
-    )
+    """The subscription's updates after its first payment made it active."""
+    found = Event.objects.filter(type="customer.subscription.updated", data_object__id=subscription.pk)
+    return list(found.exclude(previous_attributes={"status": "incomplete"}).order_by("id"))
 
 
 def test_the_page_explains_the_pause_and_limits_the_day(subscription):

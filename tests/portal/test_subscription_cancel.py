@@ -63,7 +63,9 @@ def cancel(client, subscription, **data):
 
 
 def events(subscription, type_="customer.subscription.updated"):
-    return list(Event.objects.filter(type=type_, data_object__id=subscription.pk).order_by("created", "id"))
+    """The subscription's events of ``type_`` after its first payment made it active."""
+    found = Event.objects.filter(type=type_, data_object__id=subscription.pk)
+    return list(found.exclude(previous_attributes={"status": "incomplete"}).order_by("created", "id"))
 
 
 def retention_flow(subscription, coupon, after_completion=None) -> dict:

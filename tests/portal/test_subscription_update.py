@@ -799,4 +799,5 @@ def test_two_concurrent_confirms_change_the_plan_once():
             thread.join(timeout=60)
     assert statuses == [303, 303]
     assert catalog.subscription.invoices.filter(billing_reason="subscription_update").count() == 1
+    catalog.subscription.refresh_from_db()
     assert subscription_version(catalog.subscription) != page.context["version"]

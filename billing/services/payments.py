@@ -1,0 +1,454 @@
+"""Payment attempts on invoices, with the processor called outside every transaction and lock.
+
+An attempt has two transactions. The first (the action that wants the money: a renewal, a plan change, "Pay now")
+counts the attempt and writes a ``pending`` charge whose idempotency key is the invoice id and attempt number.
+After it commits, the processor is called with that key; a second short transaction records the answer (charge
+succeeded or failed, invoice paid or dunning, subscription status, events). A crash between the two leaves the
+invoice open with a pending charge: the billing cycle sends it again with the same key, and the processor answers
+from its record of the first call, so nothing is charged twice.
+
+Who calls the processor is a *collector*: by default the caller's thread, at once after the commit; the billing
+cycle's batches use a pipelined one that keeps several calls in flight while the next renewals are written.
+"""
+
+import contextlib
+import contextvars
+import datetime as dt
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from billing import audit, clock
+from billing.audit import SYSTEM
+from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, PaymentMethodRequired
+from billing.gateways import ChargeResult, get_gateway
+from billing.models import Charge, Invoice, PaymentMethod, Subscription
+from billing.services.common import emit, lock, render
+from billing.services.door import after_commit, service
+
+logger = logging.getLogger(__name__)
+
+NO_PAYMENT_METHOD = ("payment_method_required", "", "There is no payment method that can pay this invoice.")
+
+
+@dataclass
+class Attempt:
+    """A pending charge as the transaction that started it left it (with its invoice, lines cached)."""
+
+    charge: Charge
+    invoice: Invoice | None = None
+
+
+# ---------------------------------------------------------------------------------------------- collectors
+
+
+class Collector:
+    """Calls the processor in the caller's thread and records the answer at once."""
+
+    def submit(self, attempt: Attempt) -> None:
+        settle(attempt, call_processor(attempt.charge))
+
+
+class PipelinedCollector(Collector):
+    """Keeps up to ``concurrency`` processor calls in flight in threads (they touch no database); the answers are
+    recorded in the thread that owns the database connection, by :meth:`poll` between renewals and :meth:`drain`."""
+
+    def __init__(self, concurrency: int):
+        self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="processor")
+        self.in_flight: list[tuple[Attempt, Future]] = []
+        self.settled = 0
+        self.errors = 0
+
+    def submit(self, attempt: Attempt) -> None:
+        self.in_flight.append((attempt, self.pool.submit(call_processor, attempt.charge)))
+
+    def poll(self) -> None:
+        done = [(attempt, future) for attempt, future in self.in_flight if future.done()]
+        self.in_flight = [entry for entry in self.in_flight if not entry[1].done()]
+        for attempt, future in done:
+            self._settle(attempt, future.result())
+
+    def drain(self) -> None:
+        for attempt, future in self.in_flight:
+            self._settle(attempt, future.result())
+        self.in_flight = []
+        self.pool.shutdown(wait=True)
+
+    def _settle(self, attempt: Attempt, result: ChargeResult | None) -> None:
+        try:
+            settle(attempt, result)
+            self.settled += 1
+        except Exception:
+            # The charge stays pending; the next cycle sends it again with the same key.
+            logger.exception("could not record the answer for charge %s", attempt.charge.pk)
+            self.errors += 1
+
+
+_collector: contextvars.ContextVar[Collector | None] = contextvars.ContextVar("billing_collector", default=None)
+
+
+@contextlib.contextmanager
+def pipelined(concurrency: int | None = None):
+    """Within the block, processor calls started by the actions run are pipelined (see :class:`PipelinedCollector`);
+    at its end every call has been answered and recorded."""
+    collector = PipelinedCollector(concurrency or settings.BILLING_PROCESSOR_CONCURRENCY)
+    token = _collector.set(collector)
+    try:
+        yield collector
+    finally:
+        _collector.reset(token)
+        collector.drain()
+
+
+def _dispatch(attempt: Attempt) -> None:
+    (_collector.get() or Collector()).submit(attempt)
+
+
+# ---------------------------------------------------------------------------------------------- the first transaction
+
+
+def payment_method_for(invoice: Invoice) -> PaymentMethod | None:
+    if invoice.default_payment_method_id:
+        return invoice.default_payment_method
+    if invoice.subscription_id and invoice.subscription.default_payment_method_id:
+        return invoice.subscription.default_payment_method
+    return invoice.customer.default_payment_method
+
+
+def payment_start(invoice: Invoice, payment_method: PaymentMethod | None = None) -> Charge | None:
+    """Count an attempt on an open (or uncollectible) invoice, inside the caller's transaction. Without a payment
+    method that can pay it the attempt fails now (dunning applies; None is returned). Otherwise a pending charge is
+    written and its processor call happens after the commit. The invoice is saved by the caller or, when it is
+    already stored, here."""
+    pm = payment_method or payment_method_for(invoice)
+    invoice.attempt_count += 1
+    invoice.attempted = True
+    if pm is None or not pm.can_charge(invoice.currency):
+        invoice.last_failure = NO_PAYMENT_METHOD
+        schedule_retry(invoice, clock.now())
+        if not invoice._state.adding:
+            invoice.save()
+        emit("invoice.payment_failed", invoice)
+        return None
+    get_gateway().check_mode(livemode=invoice.livemode)
+    if not invoice._state.adding:
+        invoice.save(update_fields=["attempt_count", "attempted"])
+    charge = Charge.objects.create(
+        account_id=invoice.account_id,
+        livemode=invoice.livemode,
+        customer_id=invoice.customer_id,
+        invoice=invoice,
+        payment_method=pm,
+        amount=invoice.amount_remaining,
+        currency=invoice.currency,
+        status=Charge.Status.PENDING,
+        idempotency_key=f"{invoice.pk}:{invoice.attempt_count}",
+    )
+    attempt = Attempt(charge=charge, invoice=invoice)
+    after_commit(lambda: _dispatch(attempt))
+    return charge
+
+
+def charge_inline(invoice: Invoice) -> None:
+    """``error_if_incomplete``: ask the processor inside the caller's transaction (before the invoice is numbered)
+    and raise the decline, so the caller's whole change rolls back. The answer waits on the invoice for
+    :func:`record_inline`."""
+    invoice.inline_result = None
+    if invoice.amount_due <= 0:
+        return
+    pm = payment_method_for(invoice)
+    if pm is None or not pm.can_charge(invoice.currency):
+        raise PaymentMethodRequired(NO_PAYMENT_METHOD[2], param="payment_method")
+    result = get_gateway().charge(
+        reference=pm.gateway_reference,
+        amount=invoice.amount_due,
+        currency=invoice.currency,
+        livemode=invoice.livemode,
+        idempotency_key=f"{invoice.pk}:{invoice.attempt_count + 1}",
+    )
+    if not result.succeeded:
+        raise CardDeclined(
+            result.failure_message or "Your card was declined.", decline_code=result.decline_code or None
+        )
+    invoice.inline_result = (pm, result)
+
+
+def record_inline(invoice: Invoice) -> None:
+    """The successful inline charge (see :func:`charge_inline`) as a charge, the invoice paid, and their events."""
+    if getattr(invoice, "inline_result", None) is None or invoice.status != Invoice.Status.OPEN:
+        return
+    pm, result = invoice.inline_result
+    invoice.attempt_count += 1
+    invoice.attempted = True
+    charge = Charge.objects.create(
+        account_id=invoice.account_id,
+        livemode=invoice.livemode,
+        customer_id=invoice.customer_id,
+        invoice=invoice,
+        payment_method=pm,
+        amount=invoice.amount_remaining,
+        currency=invoice.currency,
+        status=Charge.Status.SUCCEEDED,
+        gateway_reference=result.reference,
+        idempotency_key=f"{invoice.pk}:{invoice.attempt_count}",
+    )
+    emit("charge.succeeded", charge)
+    invoice.amount_paid += invoice.amount_remaining
+    invoice.amount_remaining = 0
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = clock.now()
+    invoice.save()
+    emit("invoice.paid", invoice)
+    emit("invoice.payment_succeeded", invoice)
+    refresh_subscription_after_settlement(invoice)
+
+
+# ---------------------------------------------------------------------------------------------- the processor
+
+
+def call_processor(charge: Charge) -> ChargeResult | None:
+    """Ask the processor for the money (no database access: this may run in another thread). None when it could not
+    be reached: the charge stays pending."""
+    pm = charge.payment_method
+    try:
+        return get_gateway().charge(
+            reference=pm.gateway_reference,
+            amount=charge.amount,
+            currency=charge.currency,
+            livemode=charge.livemode,
+            idempotency_key=charge.idempotency_key,
+        )
+    except GatewayUnavailable as error:
+        logger.warning("processor unavailable for charge %s: %s", charge.pk, error.message)
+        return None
+    except BillingError as error:  # refused outright: nothing was charged
+        return ChargeResult(succeeded=False, failure_code=error.code, failure_message=error.message)
+    except Exception:
+        logger.exception("processor call for charge %s failed", charge.pk)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- the second transaction
+
+
+def settle(attempt: Attempt, result: ChargeResult | None) -> None:
+    if result is None:
+        return
+    if attempt.invoice is not None and result.succeeded and _settle_fast_or_skip(attempt, result):
+        return
+    _settle(attempt.charge.pk, result)
+
+
+@service
+def _settle_fast(attempt: Attempt, result: ChargeResult) -> bool:
+    """A success on the invoice exactly as its attempt left it (the common case of a renewal): three statements.
+    False when anything changed meanwhile; the general path then records the answer."""
+    invoice, charge = attempt.invoice, attempt.charge
+    subscription = invoice.subscription if invoice.subscription_id else None
+    if subscription is not None and subscription.status != Subscription.Status.ACTIVE:
+        return False  # the subscription's status may change with this payment
+    now = clock.now()
+    changed = Invoice.objects.filter(
+        pk=invoice.pk, status=Invoice.Status.OPEN, attempt_count=invoice.attempt_count
+    ).update(
+        amount_paid=invoice.amount_paid + invoice.amount_remaining,
+        amount_remaining=0,
+        status=Invoice.Status.PAID,
+        paid_at=now,
+        next_payment_attempt=None,
+    )
+    if not changed:
+        return False
+    if not Charge.objects.filter(pk=charge.pk, status=Charge.Status.PENDING).update(
+        status=Charge.Status.SUCCEEDED, gateway_reference=result.reference
+    ):
+        raise _AlreadySettled  # rolls back the invoice change; someone else recorded this answer
+    charge.status, charge.gateway_reference = Charge.Status.SUCCEEDED, result.reference
+    invoice.amount_paid += invoice.amount_remaining
+    invoice.amount_remaining = 0
+    invoice.status, invoice.paid_at, invoice.next_payment_attempt = Invoice.Status.PAID, now, None
+    emit("charge.succeeded", charge)
+    emit("invoice.paid", invoice)
+    emit("invoice.payment_succeeded", invoice)
+    return True
+
+
+class _AlreadySettled(Exception):
+    pass
+
+
+def _settle_fast_or_skip(attempt, result) -> bool:
+    try:
+        return _settle_fast(attempt, result)
+    except _AlreadySettled:
+        return True
+
+
+@service
+def _settle(charge_id: str, result: ChargeResult) -> Invoice | None:
+    """Record the processor's answer for a pending charge (the general path; a second answer changes nothing)."""
+    charge = Charge.objects.select_related("invoice", "payment_method").filter(pk=charge_id).first()
+    if charge is None or charge.status != Charge.Status.PENDING or charge.invoice_id is None:
+        return None
+    if charge.invoice.subscription_id:
+        lock(Subscription, charge.invoice.subscription_id)  # lock order: subscription, invoice, charge
+    invoice = lock(Invoice, charge.invoice_id)
+    charge = (
+        Charge.objects.select_for_update(no_key=True, of=("self",)).select_related("payment_method").get(pk=charge_id)
+    )
+    if charge.status != Charge.Status.PENDING:
+        return None
+    now = clock.now()
+    succeeded = result.succeeded
+    charge.status = Charge.Status.SUCCEEDED if succeeded else Charge.Status.FAILED
+    charge.gateway_reference = result.reference
+    if not succeeded:
+        charge.failure_code, charge.decline_code, charge.failure_message = (
+            result.failure_code,
+            result.decline_code,
+            result.failure_message,
+        )
+    charge.save(update_fields=["status", "gateway_reference", "failure_code", "decline_code", "failure_message"])
+    emit("charge.succeeded" if succeeded else "charge.failed", charge)
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+        # Voided (or paid otherwise) while the processor was asked: the money is the customer's credit.
+        if succeeded:
+            _credit_customer(invoice, charge)
+        return invoice
+    if succeeded:
+        invoice.amount_paid += charge.amount
+        invoice.amount_remaining = max(invoice.amount_remaining - charge.amount, 0)
+        invoice.status = Invoice.Status.PAID
+        invoice.paid_at = now
+        invoice.next_payment_attempt = None
+        invoice.save()
+        emit("invoice.paid", invoice)
+        emit("invoice.payment_succeeded", invoice)
+        refresh_subscription_after_settlement(invoice)
+    else:
+        schedule_retry(invoice, now)
+        invoice.save()
+        emit("invoice.payment_failed", invoice)
+    return invoice
+
+
+def _credit_customer(invoice: Invoice, charge: Charge) -> None:
+    from billing.models import Customer
+
+    customer = lock(Customer, invoice.customer_id)
+    before = render(customer)
+    customer.balance -= charge.amount
+    customer.save(update_fields=["balance"])
+    emit("customer.updated", customer, before=before)
+    audit.record(SYSTEM, "charge.credited", charge, {"invoice": invoice.pk, "status": invoice.status})
+
+
+# ---------------------------------------------------------------------------------------------- dunning
+
+
+def set_subscription_status(subscription: Subscription, status: str) -> None:
+    if subscription.status == status:
+        return
+    before = render(subscription)
+    subscription.status = status
+    subscription.save(update_fields=["status"])
+    emit("customer.subscription.updated", subscription, before=before)
+
+
+def refresh_subscription_after_settlement(invoice: Invoice) -> None:
+    """A subscription that was behind on payment is current again once nothing is owed."""
+    if invoice.subscription_id is None:
+        return
+    subscription = lock(Subscription, invoice.subscription_id)
+    behind = (Subscription.Status.PAST_DUE, Subscription.Status.UNPAID, Subscription.Status.INCOMPLETE)
+    if subscription.status not in behind:
+        return
+    still_owed = (
+        Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN, attempt_count__gt=0)
+        .exclude(pk=invoice.pk)
+        .exists()
+    )
+    if not still_owed:
+        set_subscription_status(subscription, Subscription.Status.ACTIVE)
+
+
+def schedule_retry(invoice: Invoice, now: dt.datetime) -> None:
+    """Dunning: retry on the configured days after the first failure, then mark the subscription unpaid."""
+    subscription = lock(Subscription, invoice.subscription_id) if invoice.subscription_id else None
+    if subscription is None or subscription.collection_method != Subscription.CollectionMethod.CHARGE_AUTOMATICALLY:
+        invoice.next_payment_attempt = None
+        return
+    if subscription.status == Subscription.Status.INCOMPLETE:
+        invoice.next_payment_attempt = None  # first invoice: the customer must act; it expires otherwise
+        return
+    if invoice.first_failed_at is None:
+        invoice.first_failed_at = now
+    retry_days = settings.BILLING_RETRY_DAYS
+    retries_done = invoice.attempt_count - 1
+    if retries_done < len(retry_days):
+        invoice.next_payment_attempt = invoice.first_failed_at + dt.timedelta(days=retry_days[retries_done])
+        if subscription.status in (Subscription.Status.ACTIVE, Subscription.Status.TRIALING):
+            set_subscription_status(subscription, Subscription.Status.PAST_DUE)
+    else:
+        invoice.next_payment_attempt = None
+        set_subscription_status(subscription, Subscription.Status.UNPAID)
+
+
+# ---------------------------------------------------------------------------------------------- doors
+
+
+@service
+def invoice_retry(*, invoice_id: str) -> Invoice | None:
+    """The billing cycle's automatic retry: idempotent for a given moment."""
+    invoice = Invoice.objects.filter(pk=invoice_id).only("subscription_id").first()
+    if invoice is None:
+        return None
+    if invoice.subscription_id:
+        lock(Subscription, invoice.subscription_id)
+    invoice = lock(Invoice, invoice_id)
+    due = invoice.next_payment_attempt
+    if invoice.status != Invoice.Status.OPEN or due is None or due > clock.now() or pending_charge(invoice):
+        return None
+    payment_start(invoice)
+    audit.record(SYSTEM, "invoice.retry", invoice, {"attempt_count": invoice.attempt_count})
+    return invoice
+
+
+def pending_charge(invoice: Invoice) -> str | None:
+    """The id of the invoice's attempt still waiting for the processor, if any."""
+    return (
+        Charge.objects.filter(invoice_id=invoice.pk, status=Charge.Status.PENDING).values_list("pk", flat=True).first()
+    )
+
+
+def payment_resume(*, charge_id: str) -> None:
+    """Send a pending charge to the processor again (same idempotency key) and record the answer."""
+    charge = Charge.objects.select_related("payment_method").filter(pk=charge_id, status=Charge.Status.PENDING).first()
+    if charge is None or charge.payment_method is None:
+        return
+    _dispatch(Attempt(charge=charge))
+
+
+def stale_pending_charges(now: dt.datetime):
+    """Pending charges old enough that the call that started them has certainly ended (crashed or timed out)."""
+    cutoff = now - dt.timedelta(seconds=settings.BILLING_PAYMENT_PENDING_SECONDS)
+    return Charge.objects.filter(status=Charge.Status.PENDING, created__lte=cutoff).order_by("created")
+
+
+def raise_unless_paid(invoice: Invoice, charge_id: str | None) -> None:
+    """After a customer-present attempt (``charge_id``: its charge, None when no payment method could pay): the
+    decline, or the outage, as the error the API and the portal report."""
+    if invoice.status == Invoice.Status.PAID:
+        return
+    charge = Charge.objects.filter(pk=charge_id).first() if charge_id else None
+    if charge is None:
+        raise CardDeclined(NO_PAYMENT_METHOD[2])
+    if charge.status == Charge.Status.PENDING:
+        raise GatewayUnavailable("The payment processor did not answer; the payment will be tried again.")
+    raise CardDeclined(
+        charge.failure_message or "Your card was declined.",
+        decline_code=charge.decline_code or None,
+        charge_id=charge.id,
+    )

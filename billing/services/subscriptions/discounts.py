@@ -1,0 +1,97 @@
+"""Discounts on subscriptions: redeeming a coupon or promotion code, attaching it, and the retention offer."""
+
+import datetime as dt
+
+from billing import audit, clock
+from billing.audit import Actor
+from billing.exceptions import InvalidRequest
+from billing.models import Coupon, Customer, Discount, Invoice, PromotionCode, Subscription
+from billing.periods import add_months
+from billing.services.common import emit, render, same_tenant
+from billing.services.door import service
+from billing.services.subscriptions.state import take
+
+
+def _redeem_promotion_code(customer: Customer, promotion_code: PromotionCode, now: dt.datetime) -> PromotionCode:
+    same_tenant(customer, promotion_code)
+    promo = PromotionCode.objects.select_for_update(no_key=True).get(pk=promotion_code.pk)
+    if not promo.active or (promo.expires_at and promo.expires_at <= now):
+        raise InvalidRequest(f"This promotion code is not active: {promo.code}.", param="promotion_code")
+    if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
+        raise InvalidRequest(f"This promotion code has been fully redeemed: {promo.code}.", param="promotion_code")
+    if promo.customer_id and promo.customer_id != customer.id:
+        raise InvalidRequest(
+            f"This promotion code cannot be used by this customer: {promo.code}.", param="promotion_code"
+        )
+    if (
+        promo.first_time_transaction
+        and customer.invoices.filter(status=Invoice.Status.PAID, amount_paid__gt=0).exists()
+    ):
+        raise InvalidRequest("This promotion code is only valid for first-time customers.", param="promotion_code")
+    promo.times_redeemed += 1
+    promo.save(update_fields=["times_redeemed"])
+    return promo
+
+
+def resolve_discount(
+    customer: Customer, currency: str, coupon: Coupon | None, promotion_code: PromotionCode | None
+) -> tuple[Coupon | None, PromotionCode | None]:
+    """Redeem the coupon (directly, or through the promotion code): checks and counts the redemption."""
+    now = clock.now()
+    if promotion_code is not None:
+        promotion_code = _redeem_promotion_code(customer, promotion_code, now)
+        coupon = promotion_code.coupon
+    if coupon is None:
+        return None, None
+    same_tenant(customer, coupon)
+    coupon = Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
+    if not coupon.is_valid_at(now):
+        raise InvalidRequest(f"Coupon expired or fully redeemed: {coupon.coupon_id}.", param="coupon")
+    if coupon.amount_off is not None and coupon.currency != currency:
+        raise InvalidRequest(
+            f"The coupon's currency ({coupon.currency}) does not match the subscription's ({currency}).", param="coupon"
+        )
+    coupon.times_redeemed += 1
+    coupon.save(update_fields=["times_redeemed"])
+    return coupon, promotion_code
+
+
+def attach_discount(
+    subscription: Subscription, coupon: Coupon, promotion_code: PromotionCode | None, *, start: dt.datetime
+) -> Discount:
+    end = add_months(start, coupon.duration_in_months) if coupon.duration == Coupon.Duration.REPEATING else None
+    return Discount.objects.create(
+        account_id=subscription.account_id,
+        livemode=subscription.livemode,
+        customer_id=subscription.customer_id,
+        subscription=subscription,
+        coupon=coupon,
+        promotion_code=promotion_code,
+        start=start,
+        end=end,
+    )
+
+
+@service
+def subscription_apply_coupon(
+    *, subscription: Subscription, actor: Actor, coupon: Coupon, expected_version: str | None = None
+) -> Subscription:
+    """Give the subscription ``coupon`` from now on (a retention offer accepted in the portal). Like Stripe's
+    ``coupon`` on a subscription update it replaces the discount in effect; spent and ended discounts stay."""
+    subscription = take(subscription, expected_version=expected_version)
+    before = render(subscription)
+    now = clock.now()
+    coupon, _promotion_code = resolve_discount(subscription.customer, subscription.currency, coupon, None)
+    replaced = subscription.discounts.filter(used=False).exclude(end__lte=now)
+    replaced_ids = list(replaced.values_list("id", flat=True))
+    replaced.delete()
+    discount = attach_discount(subscription, coupon, None, start=now)
+    subscription.save(update_fields=[])  # a new version: the discounts changed
+    emit("customer.subscription.updated", subscription, before=before)
+    audit.record(
+        actor,
+        "subscription.apply_coupon",
+        subscription,
+        {"coupon": coupon.coupon_id, "discount": discount.id, "replaced_discounts": replaced_ids},
+    )
+    return subscription

@@ -1,0 +1,283 @@
+"""Advancing subscriptions through time: automatic resume, scheduled cancellation, renewals (catching up missed
+periods in order), the change scheduled for the period end, expiry of an unpaid first invoice.
+
+The billing cycle renews in batches (``renew_batch``): what a renewal reads (items with prices and products, tax
+rates, discounts, pending invoice items) is loaded once for the whole batch without locks, then each subscription
+is claimed in its own short transaction with ``FOR NO KEY UPDATE SKIP LOCKED`` (a row another worker holds is left
+to it) and renewed from the batch's data when its version is still the one that was read. Processor calls run
+after each commit, several at a time (``billing.services.payments.pipelined``).
+"""
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
+
+from billing import audit, clock
+from billing.audit import SYSTEM, Actor
+from billing.models import Discount, Invoice, InvoiceItem, Subscription, SubscriptionItem
+from billing.periods import period_end
+from billing.services import invoices, payments
+from billing.services.common import emit, render
+from billing.services.door import service
+from billing.services.subscriptions.cancel import end_locked
+from billing.services.subscriptions.lines import (
+    active_discounts,
+    pending_items_query,
+    pending_lines,
+    period_lines,
+    scheduled_plan,
+    spend_once_discounts,
+)
+from billing.services.subscriptions.pause import resume_locked
+
+logger = logging.getLogger(__name__)
+
+MAX_CATCH_UP_PERIODS = 400
+AUTOMATIC_RESUME = Actor.system("automatic resume")
+
+
+def renewal_prefetch() -> list:
+    """Everything a renewal reads besides the subscription row: five queries for a whole batch."""
+    return [
+        Prefetch(
+            "items", queryset=SubscriptionItem.objects.select_related("price__product").prefetch_related("tax_rates")
+        ),
+        "default_tax_rates",
+        Prefetch("discounts", queryset=Discount.objects.select_related("coupon")),
+        Prefetch(
+            "invoice_items",
+            queryset=InvoiceItem.objects.filter(invoice__isnull=True).select_related("price", "tax_rate"),
+            to_attr="pending_items",
+        ),
+    ]
+
+
+def _claim(subscription_id: str, now: dt.datetime, *, probe: bool) -> Subscription | None:
+    """The subscription and its customer, locked, if it is due and no other transaction holds either row. With
+    ``probe`` the same query tells which of its relations are empty, so reading them can be skipped."""
+    claimed = (
+        Subscription.objects.select_related(
+            "customer", "account", "default_payment_method", "customer__default_payment_method"
+        )
+        .select_for_update(no_key=True, skip_locked=True, of=("self", "customer"))
+        .filter(pk=subscription_id, next_action_at__lte=now)
+    )
+    if probe:
+        item_rates = SubscriptionItem.tax_rates.through.objects.filter(subscriptionitem__subscription=OuterRef("pk"))
+        claimed = claimed.annotate(
+            has_item_tax_rates=Exists(item_rates),
+            has_default_tax_rates=Exists(
+                Subscription.default_tax_rates.through.objects.filter(subscription=OuterRef("pk"))
+            ),
+            has_discounts=Exists(Discount.objects.filter(subscription=OuterRef("pk"))),
+            has_pending_items=Exists(InvoiceItem.objects.filter(subscription=OuterRef("pk"), invoice__isnull=True)),
+        )
+    return claimed.first()
+
+
+def _empty(instance, name: str, model) -> None:
+    """Mark a relation of ``instance`` as prefetched and empty."""
+    empty = model.objects.none()
+    empty._result_cache, empty._prefetch_done = [], True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[name] = empty
+
+
+def _read_relations(subscription: Subscription) -> None:
+    """What a lone renewal reads, skipping the relations the claim found empty."""
+    from billing.models import TaxRate
+
+    items = SubscriptionItem.objects.select_related("price__product")
+    if subscription.has_item_tax_rates:
+        items = items.prefetch_related("tax_rates")
+    lookups = [Prefetch("items", queryset=items)]
+    if subscription.has_default_tax_rates:
+        lookups.append("default_tax_rates")
+    if subscription.has_discounts:
+        lookups.append(renewal_prefetch()[2])
+    if subscription.has_pending_items:
+        lookups.append(renewal_prefetch()[3])
+    prefetch_related_objects([subscription], *lookups)
+    if not subscription.has_item_tax_rates:
+        for item in subscription.items.all():
+            _empty(item, "tax_rates", TaxRate)
+    if not subscription.has_default_tax_rates:
+        _empty(subscription, "default_tax_rates", TaxRate)
+    if not subscription.has_discounts:
+        _empty(subscription, "discounts", Discount)
+    if not subscription.has_pending_items:
+        subscription.pending_items = []
+
+
+@service
+def _advance(subscription_id: str, read: Subscription | None = None) -> int:
+    now = clock.now()
+    subscription = _claim(subscription_id, now, probe=read is None)
+    if subscription is None:
+        return 0
+    if read is None:
+        _read_relations(subscription)
+    elif read.version == subscription.version:  # nothing changed since the batch read it
+        subscription._prefetched_objects_cache = read._prefetched_objects_cache
+        subscription.pending_items = read.pending_items
+    else:
+        prefetch_related_objects([subscription], *renewal_prefetch())
+    return _advance_locked(subscription, now)
+
+
+def subscription_advance(*, subscription_id: str) -> int:
+    """Bring one subscription up to ``clock.now()``: automatic resume, scheduled cancellation, renewals (catching
+    up missed periods in order), expiry of an unpaid first invoice. Idempotent: a second call for the same moment
+    finds nothing to do. Returns the number of steps."""
+    return _advance(subscription_id)
+
+
+def renew_batch(subscription_ids: list[str]) -> dict:
+    """Advance each of the subscriptions (see the module docstring). Failures are counted and logged, one
+    subscription's failure does not hold back the others."""
+    summary = {"subscriptions": 0, "steps": 0, "errors": 0}
+    read = {
+        subscription.pk: subscription
+        for subscription in Subscription.objects.filter(pk__in=subscription_ids).prefetch_related(*renewal_prefetch())
+    }
+    with payments.pipelined() as collector:
+        for subscription_id in subscription_ids:
+            try:
+                steps = _advance(subscription_id, read.get(subscription_id))
+            except Exception:
+                logger.exception("billing cycle: subscription %s failed", subscription_id)
+                summary["errors"] += 1
+                continue
+            summary["subscriptions"] += 1 if steps else 0
+            summary["steps"] += steps
+            collector.poll()
+    summary["errors"] += collector.errors
+    return summary
+
+
+def _advance_locked(subscription: Subscription, now: dt.datetime) -> int:
+    steps = 0
+    for _ in range(MAX_CATCH_UP_PERIODS):
+        if subscription.is_ended:
+            break
+        resumes_at = subscription.pause_collection_resumes_at
+        period_end_ = subscription.current_period_end
+        cancel_at = subscription.cancel_at
+        if resumes_at and resumes_at <= now and resumes_at <= period_end_:
+            resume_locked(subscription, AUTOMATIC_RESUME)
+        elif cancel_at and cancel_at <= now and cancel_at <= period_end_:
+            end_locked(subscription, at=cancel_at)
+            audit.record(SYSTEM, "subscription.end", subscription)
+        elif period_end_ <= now and subscription.status == Subscription.Status.INCOMPLETE:
+            break
+        elif period_end_ <= now and subscription.cancel_at_period_end:
+            end_locked(subscription, at=period_end_)
+            audit.record(SYSTEM, "subscription.end", subscription)
+        elif period_end_ <= now:
+            _renew_locked(subscription)
+        else:
+            break
+        steps += 1
+    expiry = dt.timedelta(hours=settings.BILLING_INCOMPLETE_EXPIRY_HOURS)
+    if subscription.status == Subscription.Status.INCOMPLETE and subscription.created + expiry <= now:
+        _expire_incomplete(subscription)
+        steps += 1
+    return steps
+
+
+def _renew_locked(subscription: Subscription) -> Invoice:
+    """Start the next period and bill it (the renewal invoice, or the first one after a trial)."""
+    before = render(subscription)
+    if subscription.scheduled_change:
+        _apply_scheduled_change_locked(subscription)
+    interval, count = subscription.interval()
+    start = subscription.current_period_end
+    subscription.period_index += 1
+    subscription.current_period_start = start
+    subscription.current_period_end = period_end(
+        subscription.billing_cycle_anchor, interval, count, subscription.period_index
+    )
+    if subscription.status == Subscription.Status.TRIALING:
+        subscription.status = Subscription.Status.ACTIVE
+    discounts = active_discounts(subscription, start)
+    lines = period_lines(subscription, start, subscription.current_period_end, trial=False)
+    lines += pending_lines(subscription)
+    subscription.pending_items = []  # billed now; a further period caught up in this pass has none
+    invoice = invoices.invoice_build(
+        customer=subscription.customer,
+        subscription=subscription,
+        currency=subscription.currency,
+        billing_reason=Invoice.BillingReason.SUBSCRIPTION_CYCLE,
+        period_start=start,
+        period_end=subscription.current_period_end,
+        lines=lines,
+        coupons=[d.coupon for d in discounts],
+        collection_method=subscription.collection_method,
+        days_until_due=subscription.days_until_due,
+        account=subscription.account,
+    )
+    spend_once_discounts(discounts)
+    subscription.latest_invoice = invoice
+    emit("customer.subscription.updated", subscription, before=before)
+    unpaid = subscription.status == Subscription.Status.UNPAID
+    invoices.collect(invoice, paused_behavior=subscription.pause_collection_behavior, unpaid=unpaid)
+    if not subscription.collection_paused and invoices.charges_automatically(invoice):
+        payments.payment_start(invoice)
+    invoices.invoice_write(invoice)
+    subscription.save()
+    audit.record(SYSTEM, "subscription.renew", subscription, {"invoice": invoice.id, "invoice_status": invoice.status})
+    return invoice
+
+
+def _apply_scheduled_change_locked(subscription: Subscription) -> None:
+    """At the period end, the change that waited for it: the new items bill from the period that starts now (a new
+    interval starts a new cycle there)."""
+    plan = scheduled_plan(subscription) or []
+    old_interval = subscription.interval()
+    kept = {item.pk for item, _price, _quantity in plan if item is not None}
+    for item in subscription.items.all():
+        if item.pk not in kept:
+            item.delete()
+    for item, price, quantity in plan:
+        if item is None:
+            SubscriptionItem.objects.create(
+                account_id=subscription.account_id,
+                livemode=subscription.livemode,
+                subscription=subscription,
+                price=price,
+                quantity=quantity,
+            )
+        elif (item.price_id, item.quantity) != (price.pk, quantity):
+            item.price, item.quantity = price, quantity
+            item.save(update_fields=["price", "quantity"])
+    applied = subscription.scheduled_change
+    subscription.scheduled_change = None
+    subscription._prefetched_objects_cache.pop("items", None)
+    prefetch_related_objects([subscription], renewal_prefetch()[0])
+    if subscription.interval() != old_interval:
+        subscription.billing_cycle_anchor = subscription.current_period_end
+        subscription.period_index = 0
+    audit.record(SYSTEM, "subscription.apply_scheduled_change", subscription, applied)
+
+
+def _expire_incomplete(subscription: Subscription) -> None:
+    before = render(subscription)
+    subscription.status = Subscription.Status.INCOMPLETE_EXPIRED
+    subscription.ended_at = clock.now()
+    subscription.save(update_fields=["status", "ended_at"])
+    for invoice in Invoice.objects.select_for_update(no_key=True).filter(
+        subscription=subscription, status=Invoice.Status.OPEN
+    ):
+        invoice.status = Invoice.Status.VOID
+        invoice.voided_at = clock.now()
+        invoice.next_payment_attempt = None
+        invoice.save()
+        emit("invoice.voided", invoice)
+    emit("customer.subscription.updated", subscription, before=before)
+    audit.record(SYSTEM, "subscription.expire", subscription)
+
+
+__all__ = ["pending_items_query", "renew_batch", "subscription_advance"]
