@@ -11,10 +11,9 @@ from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
 from billing.models import Account, Customer
-from configurations.models import PortalConfiguration
+from configurations.models import PortalConfiguration, PortalSession, digest
 from portal import services
 from portal.locale_selection import DEFAULT_LOCALE, supported_locale
-from portal.models import PortalSession, digest
 
 COOKIE = "portal_session"
 COOKIE_PATH = "/p/"

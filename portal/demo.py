@@ -5,7 +5,7 @@ from billing.models import Account, Customer, Price, Product
 from configurations import services as configuration_services
 from configurations.models import PortalConfiguration
 from configurations.selectors import branding_for, default_configuration
-from portal.services import portal_session_create
+from configurations.sessions import portal_session_create
 
 ACTOR = Actor.system("demo data")
 RETURN_URL = "https://northwind.example/account"

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.test import Client
 
-from portal.models import PortalSession
+from configurations.models import PortalSession
 from tests.factories.billing import CustomerFactory, card
 from tests.factories.portal import RETURN_URL, full_configuration, session_url
 
