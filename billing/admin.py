@@ -430,12 +430,10 @@ class CustomerAdmin(ServiceWriteAdmin):
         fields = {key: data[key] for key in form.changed_data if key in customers.UPDATABLE}
         if "metadata" in fields:
             fields["metadata"] = replace_metadata(form.initial.get("metadata"), data["metadata"])
+        if "default_payment_method" in form.changed_data:
+            fields["default_payment_method"] = data["default_payment_method"]
         if fields:
             customers.customer_update(customer=obj, actor=actor, **fields)
-        if "default_payment_method" in form.changed_data:
-            customers.customer_set_default_payment_method(
-                customer=obj, payment_method=data["default_payment_method"], actor=actor
-            )
         obj.refresh_from_db()
 
     def save_formset(self, request, form, formset, change):
