@@ -178,6 +178,9 @@ class ApiKeyInline(ReadOnlyTenantInline):
     fields = ("name", "redacted", "mode", "created", "last_used_at", "revoked_at")
 
 
+ACCOUNT_EDITABLE = ("name", "plan", "invoice_prefix")
+
+
 @admin.register(Account)
 class AccountAdmin(TenantScopedAdmin):
     list_display = ("name", "id", "plan", "invoice_prefix", "created")
@@ -233,9 +236,10 @@ class AccountAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            update_directly(
-                request, obj, [name for name in form.changed_data if name in ("name", "plan", "invoice_prefix")]
-            )
+            fields = {name: form.cleaned_data[name] for name in form.changed_data if name in ACCOUNT_EDITABLE}
+            if fields:
+                account_services.account_update(account=obj, actor=Actor.staff(request.user), **fields)
+            obj.refresh_from_db()
             return
         account, test_secret, live_secret, _user = account_services.account_create(
             name=form.cleaned_data["name"], plan=form.cleaned_data["plan"], actor=Actor.staff(request.user)
@@ -297,16 +301,13 @@ class MembershipAdmin(TenantScopedAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        account = form.cleaned_data["account"]
-        user = account_services.staff_user_add(account=account, email=form.cleaned_data["email"])
-        membership = Membership.objects.get(user=user, account=account)
-        audit.record(Actor.staff(request.user), "membership.create", membership)
+        membership = account_services.membership_add(
+            account=form.cleaned_data["account"], email=form.cleaned_data["email"], actor=Actor.staff(request.user)
+        )
         adopt(obj, membership)
 
     def delete_model(self, request, obj):
-        with transaction.atomic():
-            audit.record(Actor.staff(request.user), "membership.delete", obj, {"user": obj.user.get_username()})
-            obj.delete()
+        account_services.membership_delete(membership=obj, actor=Actor.staff(request.user))
 
     def delete_queryset(self, request, queryset):
         for membership in queryset.select_related("account", "user"):

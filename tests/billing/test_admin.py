@@ -610,3 +610,34 @@ def test_tax_ids_edited_inline_are_audited(staff_client, tenants):
     assert response.status_code == 302
     assert not customer.tax_ids.exists()
     assert AuditEntry.objects.filter(action="tax_id.delete", object_id=tax_id.pk, actor_type="staff").exists()
+
+
+def test_changing_an_account_goes_through_the_service(admin_client, tenants):
+    account = tenants[0].account
+    form = admin_client.get(change_url(account))
+    response = admin_client.post(change_url(account), post_data(form, name="Alpha GmbH", invoice_prefix="alpha1"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    account.refresh_from_db()
+    assert (account.name, account.invoice_prefix) == ("Alpha GmbH", "ALPHA1")
+    entry = AuditEntry.objects.get(action="account.update", object_id=account.pk)
+    assert entry.changes == {"name": "Alpha GmbH", "invoice_prefix": "ALPHA1"} and entry.actor_type == "staff"
+
+    response = admin_client.post(change_url(account), post_data(form, invoice_prefix="A-1"))
+    assert response.status_code == 200
+    assert "use 3 to 12 letters (A-Z) and digits" in str(response.context["adminform"].form.errors["invoice_prefix"])
+    account.refresh_from_db()
+    assert account.invoice_prefix == "ALPHA1"
+
+
+def test_memberships_are_added_and_removed_through_the_services(admin_client, tenants):
+    account = tenants[0].account
+    admin_client.post(reverse("admin:billing_membership_add"), {"account": account.pk, "email": "temp@alpha.example"})
+    membership = Membership.objects.get(account=account, user__email="temp@alpha.example")
+    created = AuditEntry.objects.get(action="membership.create", object_id=str(membership.pk))
+    assert created.account_id == account.pk and created.changes == {"user": "temp@alpha.example"}
+    response = admin_client.post(
+        reverse("admin:billing_membership_delete", args=[membership.pk]), {"post": "yes"}, follow=True
+    )
+    assert response.status_code == 200
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert AuditEntry.objects.filter(action="membership.delete", object_id=str(membership.pk)).exists()
