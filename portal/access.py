@@ -90,10 +90,6 @@ def client_ip(request: HttpRequest) -> str:
 def portal_locale(request: HttpRequest, session: PortalSession) -> str:
     """The session's locale when the merchant (or the customer, with the language switch) chose one, else the
     customer's preferences, else the browser's."""
-    chosen = supported_locale(request.GET.get("locale"))
-    if chosen and chosen != session.locale:
-        PortalSession.objects.filter(pk=session.pk).update(locale=chosen)
-        session.locale = chosen
     for candidate in (
         session.locale if session.locale != "auto" else None,
         *(session.customer.preferred_locales or ()),
@@ -158,7 +154,10 @@ def portal_view(*, feature: str | None = None, flows: tuple[str, ...] = ()):
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
             browser_key = request.COOKIES.get(COOKIE)
-            session = services.portal_session_for_browser(browser_key=browser_key)
+            # ?locale= is the language switch: the session keeps the choice.
+            session = services.portal_session_for_browser(
+                browser_key=browser_key, locale=supported_locale(request.GET.get("locale"))
+            )
             if session is None:
                 return expired_response(request, return_url=_ended_return_url(browser_key))
             domain_account = getattr(request, "custom_domain_account", None)

@@ -81,8 +81,10 @@ def portal_session_redeem(*, token: str, account: Account | None = None) -> Rede
         return _start(session, now)
 
 
-def portal_session_for_browser(*, browser_key: str | None) -> PortalSession | None:
-    """The live session behind a browser's cookie, kept alive by this request; ``None`` once idle for an hour."""
+def portal_session_for_browser(*, browser_key: str | None, locale: str | None = None) -> PortalSession | None:
+    """The live session behind a browser's cookie, kept alive by this request; ``None`` once idle for an hour.
+
+    ``locale``: a language the customer chose with the language switch, kept for the rest of the session."""
     if not browser_key:
         return None
     now = clock.now()
@@ -98,8 +100,12 @@ def portal_session_for_browser(*, browser_key: str | None) -> PortalSession | No
     )
     if session is None:
         return None
-    PortalSession.objects.filter(pk=session.pk).update(last_activity_at=now)
-    session.last_activity_at = now
+    changes = {"last_activity_at": now}
+    if locale and locale != session.locale:
+        changes["locale"] = locale
+    PortalSession.objects.filter(pk=session.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(session, name, value)
     return session
 
 

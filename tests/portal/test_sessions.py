@@ -89,6 +89,16 @@ def test_activity_keeps_a_session_alive(customer, traveller):
         assert client.get("/p/").status_code == 200
 
 
+def test_the_language_switch_is_kept_for_the_session(customer):
+    client = Client()
+    client.get(path_of(session_url(customer, locale="en")))
+    assert client.get("/p/?locale=de")["Content-Language"] == "de"
+    assert client.get("/p/")["Content-Language"] == "de"
+    assert PortalSession.objects.get().locale == "de"
+    # A language the portal does not speak changes nothing.
+    assert client.get("/p/?locale=xx")["Content-Language"] == "de"
+
+
 def test_an_unknown_token_shows_the_expired_page(db):
     response = Client().get("/p/session/test_" + "A" * 43)
     assert_expired(response, 404, return_url=None)
