@@ -103,7 +103,7 @@ class ServiceWriteAdmin(TenantScopedAdmin):
     add_fields: tuple = ()
     change_fields: tuple = ()
     change_editable: tuple = ()
-    # Most rows are archived (``active``) instead of deleted, as in Stripe; ``deletable`` ones define ``delete``.
+    # Most rows are archived (``active``) instead of deleted, as in Stripe; ``deletable`` ones define ``remove``.
     deletable = False
 
     def get_fields(self, request, obj=None):
@@ -130,7 +130,7 @@ class ServiceWriteAdmin(TenantScopedAdmin):
         obj.refresh_from_db()
 
     def delete_model(self, request, obj):
-        self.delete(obj, Actor.staff(request.user))
+        self.remove(obj, Actor.staff(request.user))
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
@@ -142,7 +142,7 @@ class ServiceWriteAdmin(TenantScopedAdmin):
     def update(self, obj, fields: dict, actor: Actor):
         raise NotImplementedError
 
-    def delete(self, obj, actor: Actor):
+    def remove(self, obj, actor: Actor):
         raise NotImplementedError
 
 
@@ -443,7 +443,7 @@ class TaxIdAdmin(ServiceWriteAdmin):
     def create(self, request, data, actor):
         return tax_ids.tax_id_create(customer=data["customer"], type=data["type"], value=data["value"], actor=actor)
 
-    def delete(self, obj, actor):
+    def remove(self, obj, actor):
         tax_ids.tax_id_delete(tax_id=obj, actor=actor)
 
 
