@@ -109,10 +109,6 @@ def portal_session_for_browser(*, browser_key: str | None, locale: str | None = 
     return session
 
 
-def portal_session_end(*, session: PortalSession) -> None:
-    PortalSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=clock.now())
-
-
 def portal_session_complete_flow(*, session: PortalSession) -> None:
     """After a deep-link flow's action: the rest of the portal opens only if the flow says portal_homepage."""
     now = clock.now()

@@ -13,7 +13,6 @@ from billing.services.door import service
 from billing.services.subscriptions import subscription_cancel
 
 ADDRESS_KEYS = ("line1", "line2", "city", "state", "postal_code", "country")
-SUPPORTED_LOCALES = {"de", "en", "en-GB", "en-US", "de-DE", "de-AT", "de-CH"}
 UPDATABLE = ("email", "name", "phone", "description", "address", "shipping", "preferred_locales", "metadata")
 # ``customer_update(default_payment_method=...)`` left out: the default stays as it is.
 UNCHANGED = object()
