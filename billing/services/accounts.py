@@ -47,6 +47,7 @@ def api_key_create(*, account: Account, livemode: bool, name: str = "") -> tuple
     return key, secret
 
 
+@service
 def account_create(
     *, name: str, plan: str = Account.Plan.STARTER, staff_email: str | None = None, actor: Actor | None = None
 ):
@@ -55,14 +56,13 @@ def account_create(
         raise InvalidRequest("An account needs a name.", param="name")
     if plan not in Account.Plan.values:
         raise InvalidRequest(f"Unknown plan {plan!r}: choose starter or billing.", param="plan")
-    with transaction.atomic():
-        account = Account.objects.create(name=name, plan=plan)
-        _, test_secret = api_key_create(account=account, livemode=False, name="Default test key")
-        _, live_secret = api_key_create(account=account, livemode=True, name="Default live key")
-        user = None
-        if staff_email:
-            user = staff_user_add(account=account, email=staff_email)
-        audit.record(actor or Actor.system("command line"), "account.create", account)
+    account = Account.objects.create(name=name, plan=plan)
+    _, test_secret = api_key_create(account=account, livemode=False, name="Default test key")
+    _, live_secret = api_key_create(account=account, livemode=True, name="Default live key")
+    user = None
+    if staff_email:
+        user = staff_user_add(account=account, email=staff_email)
+    audit.record(actor or Actor.system("command line"), "account.create", account)
     return account, test_secret, live_secret, user
 
 
