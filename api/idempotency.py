@@ -69,8 +69,3 @@ def finish(record: IdempotencyRecord, response: HttpResponse, request_id: str) -
         response_body=response.content.decode(),
         request_id=request_id,
     )
-
-
-def release(record: IdempotencyRecord) -> None:
-    """Requests refused before execution began are not stored (Stripe's rule)."""
-    IdempotencyRecord.objects.filter(pk=record.pk).delete()

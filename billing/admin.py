@@ -9,8 +9,6 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
 from django.http import HttpResponseBadRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from billing import audit, clock, exports, money
+from billing import clock, exports, money
 from billing.admin_fees import fee_report_csv_view, fee_report_view
 from billing.admin_scoping import (
     ReadOnlyTenantAdmin,
@@ -32,7 +30,6 @@ from billing.admin_scoping import (
     scope_to_user,
 )
 from billing.audit import Actor
-from billing.exceptions import InvalidRequest
 from billing.models import (
     Account,
     ApiKey,
@@ -57,8 +54,7 @@ from billing.models import (
 )
 from billing.representations import hosted_invoice_url
 from billing.services import accounts as account_services
-from billing.services import catalog, customers, invoices, subscriptions
-from billing.services.common import emit, render
+from billing.services import catalog, customers, invoices, subscriptions, tax_ids
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -93,45 +89,6 @@ def adopt(obj, saved) -> None:
     obj._state.adding = False
 
 
-EVENT_OBJECTS = {
-    Product: "product",
-    Price: "price",
-    TaxRate: "tax_rate",
-    Coupon: "coupon",
-    PromotionCode: "promotion_code",
-}
-
-
-def update_directly(request, obj, fields: list[str]) -> None:
-    """Save the changed fields of a row that has no update service yet, with its event and audit entry."""
-    if not fields:
-        return
-    model = type(obj)
-    name = EVENT_OBJECTS.get(model, model._meta.model_name)
-    changes = {f: model._meta.get_field(f).value_from_object(obj) for f in fields}
-    try:
-        with transaction.atomic():
-            current = model.objects.select_for_update(no_key=True).get(pk=obj.pk)
-            before = render(current) if model in EVENT_OBJECTS else None
-            for field in fields:
-                setattr(current, field, getattr(obj, field))
-            auto_now = [f.name for f in model._meta.fields if getattr(f, "auto_now", False)]
-            current.save(update_fields=[*fields, *auto_now])
-            if before is not None:
-                emit(f"{name}.updated", current, before=before)
-            audit.record(
-                Actor.staff(request.user),
-                f"{name}.update",
-                current,
-                json.loads(json.dumps(changes, cls=DjangoJSONEncoder)),
-            )
-    except IntegrityError:
-        raise InvalidRequest(
-            str(_("Another %(model)s already uses these values.") % {"model": model._meta.verbose_name})
-        )
-    obj.refresh_from_db()
-
-
 def replace_metadata(old: dict | None, new: dict | None) -> dict:
     """The admin edits metadata as a whole; the services merge, so removed keys are sent empty."""
     new = new or {}
@@ -141,12 +98,12 @@ def replace_metadata(old: dict | None, new: dict | None) -> dict:
 class ServiceWriteAdmin(TenantScopedAdmin):
     """Rows staff may add and edit: ``add_fields`` on the add form; on the change form
     ``change_fields``, of which only ``change_editable`` are editable (the rest is fixed at creation,
-    as in Stripe)."""
+    as in Stripe). Saving calls ``create`` or ``update``, each one service call."""
 
     add_fields: tuple = ()
     change_fields: tuple = ()
     change_editable: tuple = ()
-    # No delete services exist; rows are archived (``active``) instead, as in Stripe.
+    # Most rows are archived (``active``) instead of deleted, as in Stripe; ``deletable`` ones define ``remove``.
     deletable = False
 
     def get_fields(self, request, obj=None):
@@ -161,12 +118,31 @@ class ServiceWriteAdmin(TenantScopedAdmin):
         return self.deletable and super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
-        if change:
-            update_directly(request, obj, [name for name in form.changed_data if name in self.change_editable])
-        else:
-            adopt(obj, self.create(request, form.cleaned_data, Actor.staff(request.user)))
+        actor = Actor.staff(request.user)
+        if not change:
+            adopt(obj, self.create(request, form.cleaned_data, actor))
+            return
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in self.change_editable}
+        if "metadata" in fields:
+            fields["metadata"] = replace_metadata(form.initial.get("metadata"), fields["metadata"])
+        if fields:
+            self.update(obj, fields, actor)
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        self.remove(obj, Actor.staff(request.user))
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
     def create(self, request, data: dict, actor: Actor):
+        raise NotImplementedError
+
+    def update(self, obj, fields: dict, actor: Actor):
+        raise NotImplementedError
+
+    def remove(self, obj, actor: Actor):
         raise NotImplementedError
 
 
@@ -176,6 +152,9 @@ class ServiceWriteAdmin(TenantScopedAdmin):
 class ApiKeyInline(ReadOnlyTenantInline):
     model = ApiKey
     fields = ("name", "redacted", "mode", "created", "last_used_at", "revoked_at")
+
+
+ACCOUNT_EDITABLE = ("name", "plan", "invoice_prefix")
 
 
 @admin.register(Account)
@@ -231,9 +210,10 @@ class AccountAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            update_directly(
-                request, obj, [name for name in form.changed_data if name in ("name", "plan", "invoice_prefix")]
-            )
+            fields = {name: form.cleaned_data[name] for name in form.changed_data if name in ACCOUNT_EDITABLE}
+            if fields:
+                account_services.account_update(account=obj, actor=Actor.staff(request.user), **fields)
+            obj.refresh_from_db()
             return
         account, test_secret, live_secret, _user = account_services.account_create(
             name=form.cleaned_data["name"], plan=form.cleaned_data["plan"], actor=Actor.staff(request.user)
@@ -295,16 +275,13 @@ class MembershipAdmin(TenantScopedAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        account = form.cleaned_data["account"]
-        user = account_services.staff_user_add(account=account, email=form.cleaned_data["email"])
-        membership = Membership.objects.get(user=user, account=account)
-        audit.record(Actor.staff(request.user), "membership.create", membership)
+        membership = account_services.membership_add(
+            account=form.cleaned_data["account"], email=form.cleaned_data["email"], actor=Actor.staff(request.user)
+        )
         adopt(obj, membership)
 
     def delete_model(self, request, obj):
-        with transaction.atomic():
-            audit.record(Actor.staff(request.user), "membership.delete", obj, {"user": obj.user.get_username()})
-            obj.delete()
+        account_services.membership_delete(membership=obj, actor=Actor.staff(request.user))
 
     def delete_queryset(self, request, queryset):
         for membership in queryset.select_related("account", "user"):
@@ -323,9 +300,21 @@ class ApiKeyAdmin(ReadOnlyTenantAdmin):
 # ---------------------------------------------------------------------------------------------- customers
 
 
+class TaxIdInlineForm(TenantModelForm):
+    """New tax ids are typed in; saved ones are fixed (Stripe's tax ids are immutable: delete and add instead)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            for field in self.fields.values():
+                field.disabled = True
+
+
 class TaxIdInline(TenantScopedMixin, admin.TabularInline):
     model = TaxId
+    form = TaxIdInlineForm
     fields = ("type", "value", "country")
+    readonly_fields = ("country",)
     extra = 0
 
 
@@ -341,21 +330,6 @@ class PaymentMethodInline(ReadOnlyTenantInline):
     @admin.display(description=_("expires"))
     def expiry(self, obj):
         return f"{obj.card_exp_month:02d}/{obj.card_exp_year}" if obj.card_exp_month else "—"
-
-
-def save_tax_ids(request, customer, formset) -> None:
-    """Tax ids have no service: saved here with the customer's tenant and an audit entry each."""
-    actor = Actor.staff(request.user)
-    tax_ids = formset.save(commit=False)
-    for tax_id in formset.deleted_objects:
-        audit.record(actor, "tax_id.delete", tax_id)
-        tax_id.delete()
-    for tax_id in tax_ids:
-        action = "tax_id.create" if tax_id._state.adding else "tax_id.update"
-        tax_id.account_id = customer.account_id
-        tax_id.livemode = customer.livemode
-        tax_id.save()
-        audit.record(actor, action, tax_id)
 
 
 @admin.register(Customer)
@@ -428,19 +402,29 @@ class CustomerAdmin(ServiceWriteAdmin):
         fields = {key: data[key] for key in form.changed_data if key in customers.UPDATABLE}
         if "metadata" in fields:
             fields["metadata"] = replace_metadata(form.initial.get("metadata"), data["metadata"])
+        if "default_payment_method" in form.changed_data:
+            fields["default_payment_method"] = data["default_payment_method"]
         if fields:
             customers.customer_update(customer=obj, actor=actor, **fields)
-        if "default_payment_method" in form.changed_data:
-            customers.customer_set_default_payment_method(
-                customer=obj, payment_method=data["default_payment_method"], actor=actor
-            )
         obj.refresh_from_db()
 
     def save_formset(self, request, form, formset, change):
-        if formset.model is TaxId:
-            save_tax_ids(request, form.instance, formset)
-        else:
-            super().save_formset(request, form, formset, change)
+        if formset.model is not TaxId:
+            return super().save_formset(request, form, formset, change)
+        # Deleted rows through tax_id_delete, new ones through tax_id_create (which checks the value); both emit
+        # customer.tax_id.* events. The formset's lists feed the admin's change message.
+        actor = Actor.staff(request.user)
+        deleted = [f.instance for f in formset.deleted_forms if f.instance.pk is not None]
+        added = [f for f in formset.extra_forms if f.has_changed() and f not in formset.deleted_forms]
+        for tax_id in deleted:
+            tax_ids.tax_id_delete(tax_id=tax_id, actor=actor)
+        formset.new_objects = [
+            tax_ids.tax_id_create(
+                customer=form.instance, type=f.cleaned_data["type"], value=f.cleaned_data["value"], actor=actor
+            )
+            for f in added
+        ]
+        formset.changed_objects, formset.deleted_objects = [], deleted
 
 
 @admin.register(TaxId)
@@ -449,26 +433,16 @@ class TaxIdAdmin(ServiceWriteAdmin):
     list_select_related = ("customer",)
     search_fields = ("id", "value", "customer__email", "customer__id")
     raw_id_fields = ("customer",)
-    add_fields = ("customer", "type", "value", "country")
+    # The country follows from the value; a saved tax id is fixed (Stripe's are immutable: delete and add instead).
+    add_fields = ("customer", "type", "value")
     change_fields = ("id", "customer", "account", "mode", "type", "value", "country", "created")
-    change_editable = ("type", "value", "country")
     deletable = True
 
-    def save_model(self, request, obj, form, change):
-        obj.account_id = obj.customer.account_id
-        obj.livemode = obj.customer.livemode
-        with transaction.atomic():
-            obj.save()
-            audit.record(Actor.staff(request.user), "tax_id.update" if change else "tax_id.create", obj)
+    def create(self, request, data, actor):
+        return tax_ids.tax_id_create(customer=data["customer"], type=data["type"], value=data["value"], actor=actor)
 
-    def delete_model(self, request, obj):
-        with transaction.atomic():
-            audit.record(Actor.staff(request.user), "tax_id.delete", obj)
-            obj.delete()
-
-    def delete_queryset(self, request, queryset):
-        for tax_id in queryset.select_related("account"):
-            self.delete_model(request, tax_id)
+    def remove(self, obj, actor):
+        tax_ids.tax_id_delete(tax_id=obj, actor=actor)
 
 
 @admin.register(PaymentMethod)
@@ -538,6 +512,9 @@ class ProductAdmin(ServiceWriteAdmin):
             metadata=data["metadata"],
         )
 
+    def update(self, obj, fields, actor):
+        return catalog.product_update(product=obj, actor=actor, **fields)
+
 
 @admin.register(Price)
 class PriceAdmin(ServiceWriteAdmin):
@@ -603,6 +580,9 @@ class PriceAdmin(ServiceWriteAdmin):
             metadata=data["metadata"],
         )
 
+    def update(self, obj, fields, actor):
+        return catalog.price_update(price=obj, actor=actor, **fields)
+
 
 @admin.register(TaxRate)
 class TaxRateAdmin(ServiceWriteAdmin):
@@ -654,6 +634,9 @@ class TaxRateAdmin(ServiceWriteAdmin):
             description=data["description"],
             metadata=data["metadata"],
         )
+
+    def update(self, obj, fields, actor):
+        return catalog.tax_rate_update(tax_rate=obj, actor=actor, **fields)
 
 
 class CouponForm(TenantModelForm):
@@ -730,6 +713,9 @@ class CouponAdmin(ServiceWriteAdmin):
             metadata=data["metadata"],
         )
 
+    def update(self, obj, fields, actor):
+        return catalog.coupon_update(coupon=obj, actor=actor, **fields)
+
 
 @admin.register(PromotionCode)
 class PromotionCodeAdmin(ServiceWriteAdmin):
@@ -781,6 +767,9 @@ class PromotionCodeAdmin(ServiceWriteAdmin):
             minimum_amount_currency=data["minimum_amount_currency"],
             metadata=data["metadata"],
         )
+
+    def update(self, obj, fields, actor):
+        return catalog.promotion_code_update(promotion_code=obj, actor=actor, **fields)
 
 
 @admin.register(Discount)

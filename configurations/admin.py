@@ -79,10 +79,6 @@ ADD_FORM_INITIAL = {
 MARKDOWN_HELP = _("Markdown: **bold**, *italic*, lists and [links](https://example.com). HTML is removed.")
 
 
-def is_product_entry(param: str | None) -> bool:
-    return bool(param and PRODUCT_PARAM.match(param))
-
-
 def field_for_param(param: str | None, fields) -> str | None:
     if not param:
         return None

@@ -1,5 +1,6 @@
 """Portal configurations (Stripe's billing_portal.configuration and our extensions), branding and custom domains."""
 
+import hashlib
 import secrets
 
 from django.conf import settings
@@ -11,6 +12,16 @@ from billing.models.base import TenantModel
 from configurations import validators
 
 DEFAULT_CANCELLATION_OPTIONS = ["too_expensive", "missing_features", "switched_service", "unused", "other"]
+
+
+def new_secret() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """Only digests are stored: a leaked table opens no portal."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _default_cancellation_options() -> list[str]:
@@ -360,3 +371,39 @@ class CustomDomain(models.Model):
     @property
     def record_value(self) -> str:
         return f"{self.VALUE_PREFIX}{self.verification_token}"
+
+
+class PortalSession(TenantModel):
+    """One ``billing_portal.session``: a single-use URL token, then a browser key for up to an hour of activity.
+
+    Created here (by the API, the admin's preview or a login link) and used by the portal's pages; the table keeps
+    the name it had when the model lived in the portal app."""
+
+    class Origin(models.TextChoices):
+        API = "api", _("API")
+        LOGIN_LINK = "login_link", _("login link")
+
+    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("portal_session"), editable=False)
+    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
+    configuration = models.ForeignKey(
+        "configurations.PortalConfiguration", on_delete=models.PROTECT, related_name="sessions"
+    )
+    return_url = models.URLField(max_length=5000, blank=True)
+    locale = models.CharField(max_length=8, blank=True)  # as requested; "" or "auto" mean: choose per request
+    flow = models.JSONField(null=True, blank=True)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.API)
+    token_digest = models.CharField(max_length=64, unique=True)
+    token_expires_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    browser_key_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    flow_completed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "portal_portalsession"
+        verbose_name = _("portal session")
+        verbose_name_plural = _("portal sessions")
+
+    def __str__(self) -> str:
+        return self.id

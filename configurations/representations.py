@@ -1,10 +1,10 @@
-"""Portal configuration -> Stripe's billing_portal.configuration JSON, with our extensions beside Stripe's fields."""
+"""Portal configurations and sessions -> Stripe's billing_portal JSON, with our extensions beside Stripe's fields."""
 
 from django.db.models import Prefetch
 
 from billing.clock import to_unix as ts
 from billing.models import Price
-from configurations.models import PortalConfiguration, PortalConfigurationProduct
+from configurations.models import PortalConfiguration, PortalConfigurationProduct, PortalSession
 
 PRODUCTS_EXPAND = "features.subscription_update.products"
 
@@ -110,3 +110,22 @@ def configuration(obj: PortalConfiguration, *, include_products: bool = False) -
 
 def configuration_with_products(obj: PortalConfiguration) -> dict:
     return configuration(obj, include_products=True)
+
+
+def portal_session(obj: PortalSession, *, url: str | None) -> dict:
+    """Stripe's ``billing_portal.session``. ``url`` carries the single-use token, so it appears in the create
+    response only, never in events."""
+    return {
+        "id": obj.id,
+        "object": "billing_portal.session",
+        "configuration": obj.configuration_id,
+        "created": ts(obj.created),
+        "customer": obj.customer_id,
+        "customer_account": None,
+        "flow": obj.flow,
+        "livemode": obj.livemode,
+        "locale": obj.locale or None,
+        "on_behalf_of": None,
+        "return_url": obj.return_url or None,
+        "url": url,
+    }

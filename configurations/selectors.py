@@ -2,22 +2,9 @@
 
 from django.core.exceptions import ValidationError
 
-from billing.exceptions import NotFound
 from billing.models import Account, Customer
 from configurations import validators
 from configurations.models import Branding, CustomDomain, PortalConfiguration
-
-
-def configuration_get(*, account: Account, livemode: bool, configuration_id: str) -> PortalConfiguration:
-    """Raises ``NotFound`` alike for another tenant's configuration and for one that does not exist."""
-    configuration = (
-        PortalConfiguration.objects.filter(account=account, livemode=livemode, pk=configuration_id).first()
-        if isinstance(configuration_id, str)
-        else None
-    )
-    if configuration is None:
-        raise NotFound(f"No such configuration: '{configuration_id}'", param="configuration")
-    return configuration
 
 
 def default_configuration(*, account: Account, livemode: bool) -> PortalConfiguration | None:

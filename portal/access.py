@@ -11,10 +11,9 @@ from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
 from billing.models import Account, Customer
-from configurations.models import PortalConfiguration
+from configurations.models import PortalConfiguration, PortalSession, digest
 from portal import services
 from portal.locale_selection import DEFAULT_LOCALE, supported_locale
-from portal.models import PortalSession, digest
 
 COOKIE = "portal_session"
 COOKIE_PATH = "/p/"
@@ -91,10 +90,6 @@ def client_ip(request: HttpRequest) -> str:
 def portal_locale(request: HttpRequest, session: PortalSession) -> str:
     """The session's locale when the merchant (or the customer, with the language switch) chose one, else the
     customer's preferences, else the browser's."""
-    chosen = supported_locale(request.GET.get("locale"))
-    if chosen and chosen != session.locale:
-        PortalSession.objects.filter(pk=session.pk).update(locale=chosen)
-        session.locale = chosen
     for candidate in (
         session.locale if session.locale != "auto" else None,
         *(session.customer.preferred_locales or ()),
@@ -159,7 +154,10 @@ def portal_view(*, feature: str | None = None, flows: tuple[str, ...] = ()):
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
             browser_key = request.COOKIES.get(COOKIE)
-            session = services.portal_session_for_browser(browser_key=browser_key)
+            # ?locale= is the language switch: the session keeps the choice.
+            session = services.portal_session_for_browser(
+                browser_key=browser_key, locale=supported_locale(request.GET.get("locale"))
+            )
             if session is None:
                 return expired_response(request, return_url=_ended_return_url(browser_key))
             domain_account = getattr(request, "custom_domain_account", None)

@@ -1,11 +1,10 @@
 """The demo merchant's portal: a default test-mode configuration with every feature on, its brand, a login page."""
 
 from billing.audit import Actor
-from billing.models import Account, Customer, Price, Product
+from billing.models import Account, Price, Product
 from configurations import services as configuration_services
 from configurations.models import PortalConfiguration
 from configurations.selectors import branding_for, default_configuration
-from portal.services import portal_session_create
 
 ACTOR = Actor.system("demo data")
 RETURN_URL = "https://northwind.example/account"
@@ -67,10 +66,3 @@ def seed_portal(account: Account) -> PortalConfiguration:
             font="humanist",
         )
     return configuration
-
-
-def demo_session_url(account: Account) -> tuple[Customer, str]:
-    """A fresh portal link (valid for 5 minutes) for the demo customer with the most going on."""
-    customer = Customer.objects.filter(account=account, livemode=False).order_by("created", "id").first()
-    _session, url = portal_session_create(customer=customer, actor=ACTOR)
-    return customer, url

@@ -147,10 +147,6 @@ def invoices(
     return InvoicePage(page, page[-1].id if has_more and page else None, page[0].id if has_newer else None)
 
 
-def open_invoice_count(customer: Customer) -> int:
-    return Invoice.objects.filter(customer=customer, status=Invoice.Status.OPEN).count()
-
-
 def _promotion_codes(customer: Customer):
     """Active, unexpired promotion codes of the customer's account that this customer may use."""
     return PromotionCode.objects.filter(

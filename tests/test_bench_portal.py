@@ -21,7 +21,7 @@ def test_portal_bench_serves_the_overview_to_every_browser_under_gunicorn(transa
     from django.db import connection
 
     from billing.models import Customer, Invoice, PaymentMethod, Subscription
-    from portal.models import PortalSession
+    from configurations.models import PortalSession
 
     try:
         prepared = bench_portal.prepare(sessions=2)

@@ -4,9 +4,9 @@ from api import errors
 from api import params as p
 from api.router import operation
 from billing.models import Customer
+from configurations import flows, sessions
 from configurations.models import PortalConfiguration
-from portal import flows, services
-from portal.representations import session
+from configurations.representations import portal_session
 
 SUBSCRIPTION = p.Id(required=True)
 AFTER_COMPLETION = p.Object(
@@ -53,7 +53,7 @@ FLOW_DATA = p.Object(
         "customer": p.Id(required=True),
         "configuration": p.Id(),
         "return_url": p.String(max_length=flows.MAX_URL),
-        "locale": p.String(choices=services.LOCALES),
+        "locale": p.String(choices=sessions.LOCALES),
         "flow_data": FLOW_DATA,
         "on_behalf_of": p.String(max_length=5000, description="Not supported: Connect accounts do not exist here."),
         "expand": p.EXPAND,
@@ -72,7 +72,7 @@ def create(ctx, params):
     configuration = None
     if params.get("configuration"):
         configuration = ctx.get(PortalConfiguration, params["configuration"], "configuration", param="configuration")
-    obj, url = services.portal_session_create(
+    obj, url = sessions.portal_session_create(
         customer=customer,
         actor=ctx.actor,
         configuration=configuration,
@@ -80,4 +80,4 @@ def create(ctx, params):
         locale=params.get("locale"),
         flow_data=params.get("flow_data"),
     )
-    return session(obj, url=url)
+    return portal_session(obj, url=url)

@@ -4,20 +4,13 @@ A deleted customer keeps its row: retrieving it answers Stripe's deleted stub; e
 list, the ``customer`` parameter of other resources) it is missing, which ``Context.get`` ensures.
 """
 
-from django.db import transaction
-
 from api import params as p
 from api.filters import time_range
 from api.pagination import page
 from api.router import operation
 from billing import representations
 from billing.models import Customer, PaymentMethod
-from billing.services.customers import (
-    customer_create,
-    customer_delete,
-    customer_set_default_payment_method,
-    customer_update,
-)
+from billing.services.customers import customer_create, customer_delete, customer_update
 
 ADDRESS = p.Object(
     {k: p.String(max_length=200) for k in ("city", "country", "line1", "line2", "postal_code", "state")},
@@ -55,33 +48,29 @@ def _fields(params: dict) -> dict:
     return out
 
 
-def _default_payment_method(ctx, params) -> tuple[bool, PaymentMethod | None]:
-    """Whether ``invoice_settings[default_payment_method]`` was given, and the payment method ("" unsets).
-
-    Looked up before anything is written, so an unknown id changes nothing."""
+def _default_payment_method(ctx, params) -> dict:
+    """``{"default_payment_method": …}`` when ``invoice_settings[default_payment_method]`` was given ("" unsets),
+    else nothing. Looked up before anything is written, so an unknown id changes nothing."""
     settings_ = params.get("invoice_settings") or {}
     if "default_payment_method" not in settings_:
-        return False, None
+        return {}
     pm_id = settings_["default_payment_method"]
     if pm_id is p.UNSET:
-        return True, None
-    return True, ctx.get(PaymentMethod, pm_id, "PaymentMethod", param="invoice_settings[default_payment_method]")
+        return {"default_payment_method": None}
+    pm = ctx.get(PaymentMethod, pm_id, "PaymentMethod", param="invoice_settings[default_payment_method]")
+    return {"default_payment_method": pm}
 
 
 @operation("POST", "/v1/customers", params=FIELDS, response="customer", summary="Create a customer", tags=["Customers"])
 def create(ctx, params):
-    set_default, pm = _default_payment_method(ctx, params)
-    with transaction.atomic():
-        customer = customer_create(
-            account=ctx.account,
-            livemode=ctx.livemode,
-            actor=ctx.actor,
-            metadata=params.get("metadata") or {},
-            **_fields(params),
-        )
-        if set_default:
-            customer_set_default_payment_method(customer=customer, payment_method=pm, actor=ctx.actor)
-    customer.refresh_from_db()
+    customer = customer_create(
+        account=ctx.account,
+        livemode=ctx.livemode,
+        actor=ctx.actor,
+        metadata=params.get("metadata") or {},
+        **_default_payment_method(ctx, params),
+        **_fields(params),
+    )
     return representations.customer(customer)
 
 
@@ -108,18 +97,14 @@ def retrieve(ctx, params, customer):
 )
 def update(ctx, params, customer):
     obj = ctx.get(Customer, customer, "customer")
-    set_default, pm = _default_payment_method(ctx, params)
     metadata = params.get("metadata")
-    with transaction.atomic():
-        obj = customer_update(
-            customer=obj,
-            actor=ctx.actor,
-            **_fields(params),
-            **({"metadata": "" if metadata is p.UNSET else metadata} if "metadata" in params else {}),
-        )
-        if set_default:
-            customer_set_default_payment_method(customer=obj, payment_method=pm, actor=ctx.actor)
-    obj.refresh_from_db()
+    obj = customer_update(
+        customer=obj,
+        actor=ctx.actor,
+        **_default_payment_method(ctx, params),
+        **_fields(params),
+        **({"metadata": "" if metadata is p.UNSET else metadata} if "metadata" in params else {}),
+    )
     return representations.customer(obj)
 
 

@@ -14,8 +14,8 @@ from billing.gateways import CardInput, SepaInput
 from billing.models import Customer, PaymentMethod
 from billing.services.payment_methods import (
     clean_billing_details,
+    payment_method_add,
     payment_method_attach,
-    payment_method_attach_new,
     payment_method_create,
     payment_method_detach,
     payment_method_update,
@@ -169,7 +169,7 @@ def attach(ctx, params, payment_method):
     if not payment_method.startswith(TEST_TOKEN_PREFIX):
         raise errors.no_such(LABEL, payment_method, param="payment_method")
     try:
-        pm = payment_method_attach_new(customer=customer, actor=ctx.actor, token=payment_method)
+        pm = payment_method_add(customer=customer, livemode=ctx.livemode, actor=ctx.actor, token=payment_method)
     except InvalidRequest as error:
         if error.code == "resource_missing":  # not one of the test gateway's tokens
             raise errors.no_such(LABEL, payment_method, param="payment_method")

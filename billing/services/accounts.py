@@ -1,16 +1,22 @@
-"""Account services: create a merchant account with its API keys and staff."""
+"""Account services: create and update a merchant account, its API keys and its staff memberships."""
+
+import re
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from billing import audit
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest
 from billing.models import Account, ApiKey, Membership
+from billing.services.common import lock
+from billing.services.door import service
 
 STAFF_GROUP = "Merchant staff"
 STAFF_APPS = ("billing", "configurations", "webhooks", "portal")
+# Invoice numbers read PREFIX-0001: letters and digits, as Stripe's invoice prefixes.
+INVOICE_PREFIX = re.compile(r"^[A-Z0-9]{3,12}$")
 
 
 def staff_group() -> Group:
@@ -41,6 +47,7 @@ def api_key_create(*, account: Account, livemode: bool, name: str = "") -> tuple
     return key, secret
 
 
+@service
 def account_create(
     *, name: str, plan: str = Account.Plan.STARTER, staff_email: str | None = None, actor: Actor | None = None
 ):
@@ -49,14 +56,13 @@ def account_create(
         raise InvalidRequest("An account needs a name.", param="name")
     if plan not in Account.Plan.values:
         raise InvalidRequest(f"Unknown plan {plan!r}: choose starter or billing.", param="plan")
-    with transaction.atomic():
-        account = Account.objects.create(name=name, plan=plan)
-        _, test_secret = api_key_create(account=account, livemode=False, name="Default test key")
-        _, live_secret = api_key_create(account=account, livemode=True, name="Default live key")
-        user = None
-        if staff_email:
-            user = staff_user_add(account=account, email=staff_email)
-        audit.record(actor or Actor.system("command line"), "account.create", account)
+    account = Account.objects.create(name=name, plan=plan)
+    _, test_secret = api_key_create(account=account, livemode=False, name="Default test key")
+    _, live_secret = api_key_create(account=account, livemode=True, name="Default live key")
+    user = None
+    if staff_email:
+        user = staff_user_add(account=account, email=staff_email)
+    audit.record(actor or Actor.system("command line"), "account.create", account)
     return account, test_secret, live_secret, user
 
 
@@ -71,3 +77,62 @@ def staff_user_add(*, account: Account, email: str):
     user.groups.add(staff_group())
     Membership.objects.get_or_create(user=user, account=account)
     return user
+
+
+@service
+def account_update(
+    *,
+    account: Account,
+    actor: Actor,
+    name: str | None = None,
+    plan: str | None = None,
+    invoice_prefix: str | None = None,
+) -> Account:
+    """``None`` leaves a field as it is. The invoice prefix applies to invoices finalized from now on."""
+    changes = {}
+    if name is not None:
+        changes["name"] = name.strip()
+        if not changes["name"]:
+            raise InvalidRequest("An account needs a name.", param="name")
+    if plan is not None:
+        if plan not in Account.Plan.values:
+            raise InvalidRequest(f"Unknown plan {plan!r}: choose starter or billing.", param="plan")
+        changes["plan"] = plan
+    if invoice_prefix is not None:
+        changes["invoice_prefix"] = invoice_prefix.strip().upper()
+        if not INVOICE_PREFIX.match(changes["invoice_prefix"]):
+            raise InvalidRequest(
+                "Invalid invoice_prefix: use 3 to 12 letters (A-Z) and digits.", param="invoice_prefix"
+            )
+    account = lock(Account, account.pk)
+    changed = {key: value for key, value in changes.items() if getattr(account, key) != value}
+    if not changed:
+        return account
+    for key, value in changed.items():
+        setattr(account, key, value)
+    try:
+        with transaction.atomic():
+            account.save(update_fields=list(changed))
+    except IntegrityError:  # the one unique column
+        raise InvalidRequest("Another account already uses this invoice prefix.", param="invoice_prefix")
+    audit.record(actor, "account.update", account, changed)
+    return account
+
+
+@service
+def membership_add(*, account: Account, email: str, actor: Actor) -> Membership:
+    """Make the user with ``email`` (created without a password if there is none) staff of ``account``."""
+    email = (email or "").strip()
+    if not email:
+        raise InvalidRequest("A staff member needs an email address.", param="email")
+    user = staff_user_add(account=account, email=email)
+    membership = Membership.objects.select_related("user", "account").get(user=user, account=account)
+    audit.record(actor, "membership.create", membership, {"user": user.get_username()})
+    return membership
+
+
+@service
+def membership_delete(*, membership: Membership, actor: Actor) -> None:
+    """The user keeps their login; they no longer see the account's rows in the admin."""
+    audit.record(actor, "membership.delete", membership, {"user": membership.user.get_username()})
+    Membership.objects.filter(pk=membership.pk).delete()

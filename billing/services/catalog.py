@@ -15,6 +15,7 @@ from billing.audit import Actor
 from billing.exceptions import BillingError, InvalidRequest, NotFound, StateConflict
 from billing.models import Account, Coupon, Customer, Price, Product, PromotionCode, TaxRate
 from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
+from billing.services.door import service
 
 # Stripe's limit: a billing period of at most three years.
 MAX_INTERVAL_COUNT = {"day": 1095, "week": 156, "month": 36, "year": 3}
@@ -82,6 +83,7 @@ def _country(value: str, *, param: str = "country") -> str:
 # ---------------------------------------------------------------------------------------------- products
 
 
+@service
 def product_create(
     *,
     account: Account,
@@ -95,18 +97,18 @@ def product_create(
     if not (name or "").strip():
         raise InvalidRequest("Missing required param: name.", param="name", code="parameter_missing")
     name = _clean_text(name, param="name", max_length=250)
-    with transaction.atomic():
-        product = Product.objects.create(
-            account=account,
-            livemode=livemode,
-            name=name,
-            description=description or "",
-            active=active,
-            metadata=validate_metadata(metadata),
-        )
-        return _created(product, actor, "product.create", "product.created")
+    product = Product.objects.create(
+        account=account,
+        livemode=livemode,
+        name=name,
+        description=description or "",
+        active=active,
+        metadata=validate_metadata(metadata),
+    )
+    return _created(product, actor, "product.create", "product.created")
 
 
+@service
 def product_update(
     *,
     product: Product,
@@ -119,37 +121,36 @@ def product_update(
     """``None`` leaves a field as it is; ``description=""`` clears it; ``metadata`` merges as in Stripe."""
     if name is not None:
         name = _clean_text(name, param="name", max_length=250, required=True)
-    with transaction.atomic():
-        product = lock(Product, product.pk)
-        before = render(product)
-        if name is not None:
-            product.name = name
-        if description is not None:
-            product.description = description
-        if active is not None:
-            product.active = active
-        if metadata is not None:
-            product.metadata = merge_metadata(product.metadata, metadata)
-        fields = ["name", "description", "active", "metadata", "updated"]
-        return _save_changes(product, before, fields, actor=actor, action="product.update", event="product.updated")
+    product = lock(Product, product.pk)
+    before = render(product)
+    if name is not None:
+        product.name = name
+    if description is not None:
+        product.description = description
+    if active is not None:
+        product.active = active
+    if metadata is not None:
+        product.metadata = merge_metadata(product.metadata, metadata)
+    fields = ["name", "description", "active", "metadata", "updated"]
+    return _save_changes(product, before, fields, actor=actor, action="product.update", event="product.updated")
 
 
+@service
 def product_delete(*, product: Product, actor: Actor) -> None:
     """Stripe's rule: only a product without prices can be deleted; others are archived (``active=false``)."""
-    with transaction.atomic():
-        product = lock(Product, product.pk)
-        if product.prices.exists():
-            raise StateConflict(
-                "This product cannot be deleted because it has one or more prices. "
-                "Archive it instead by setting active=false.",
-            )
-        emit("product.deleted", product)
-        audit.record(actor, "product.delete", product)
-        try:
-            product.delete()
-        except ProtectedError:
-            # Other apps may hold the product too (e.g. a portal configuration); the event and audit roll back.
-            raise StateConflict("This product cannot be deleted because it is still in use; archive it instead.")
+    product = lock(Product, product.pk)
+    if product.prices.exists():
+        raise StateConflict(
+            "This product cannot be deleted because it has one or more prices. "
+            "Archive it instead by setting active=false.",
+        )
+    emit("product.deleted", product)
+    audit.record(actor, "product.delete", product)
+    try:
+        product.delete()
+    except ProtectedError:
+        # Other apps may hold the product too (e.g. a portal configuration); the event and audit roll back.
+        raise StateConflict("This product cannot be deleted because it is still in use; archive it instead.")
 
 
 # ---------------------------------------------------------------------------------------------- prices
@@ -178,6 +179,7 @@ def _claim_lookup_key(price: Price, lookup_key: str, *, transfer: bool, actor: A
     _save_changes(holder, before, ["lookup_key"], actor=actor, action="price.update", event="price.updated")
 
 
+@service
 def price_create(
     *,
     product: Product,
@@ -213,51 +215,51 @@ def price_create(
         raise InvalidRequest(f"Invalid tax_behavior: {tax_behavior}", param="tax_behavior")
     nickname = _clean_text(nickname, param="nickname", max_length=250)
     lookup_key = _clean_text(lookup_key, param="lookup_key", max_length=200)
-    with transaction.atomic():
-        if lookup_key:
-            _lock_account(product.account_id)
-        # Locking the product makes a concurrent product_delete wait for us (or us fail cleanly after it).
-        try:
-            product = Product.objects.select_for_update(no_key=True).get(pk=product.pk)
-        except Product.DoesNotExist:
-            raise NotFound(f"No such product: '{product.pk}'", param="product")
-        price = Price(
-            account=product.account,
-            livemode=product.livemode,
-            product=product,
-            currency=currency,
-            unit_amount=int(unit_amount),
-            type=Price.Type.RECURRING if interval else Price.Type.ONE_TIME,
-            recurring_interval=interval or "",
-            recurring_interval_count=int(interval_count) if interval else 1,
-            recurring_usage_type=usage_type,
-            tax_behavior=tax_behavior,
-            nickname=nickname,
-            lookup_key=lookup_key,
-            active=active,
-            metadata=validate_metadata(metadata),
-        )
-        if lookup_key:
-            _claim_lookup_key(price, lookup_key, transfer=transfer_lookup_key, actor=actor)
-        price.save(force_insert=True)
-        return _created(price, actor, "price.create", "price.created")
+    if lookup_key:
+        _lock_account(product.account_id)
+    # Locking the product makes a concurrent product_delete wait for us (or us fail cleanly after it).
+    try:
+        product = Product.objects.select_for_update(no_key=True).get(pk=product.pk)
+    except Product.DoesNotExist:
+        raise NotFound(f"No such product: '{product.pk}'", param="product")
+    price = Price(
+        account=product.account,
+        livemode=product.livemode,
+        product=product,
+        currency=currency,
+        unit_amount=int(unit_amount),
+        type=Price.Type.RECURRING if interval else Price.Type.ONE_TIME,
+        recurring_interval=interval or "",
+        recurring_interval_count=int(interval_count) if interval else 1,
+        recurring_usage_type=usage_type,
+        tax_behavior=tax_behavior,
+        nickname=nickname,
+        lookup_key=lookup_key,
+        active=active,
+        metadata=validate_metadata(metadata),
+    )
+    if lookup_key:
+        _claim_lookup_key(price, lookup_key, transfer=transfer_lookup_key, actor=actor)
+    price.save(force_insert=True)
+    return _created(price, actor, "price.create", "price.created")
 
 
+@service
 def price_create_with_product(
     *, account: Account, livemode: bool, actor: Actor, product_data: dict, **price_fields
 ) -> Price:
     """Stripe's ``product_data``: a new product and its first price, both or neither."""
-    with transaction.atomic():
-        try:
-            product = product_create(account=account, livemode=livemode, actor=actor, **product_data)
-        except BillingError as error:
-            if error.param:
-                head, bracket, rest = error.param.partition("[")
-                error.param = f"product_data[{head}]{bracket}{rest}"
-            raise
-        return price_create(product=product, actor=actor, **price_fields)
+    try:
+        product = product_create(account=account, livemode=livemode, actor=actor, **product_data)
+    except BillingError as error:
+        if error.param:
+            head, bracket, rest = error.param.partition("[")
+            error.param = f"product_data[{head}]{bracket}{rest}"
+        raise
+    return price_create(product=product, actor=actor, **price_fields)
 
 
+@service
 def price_update(
     *,
     price: Price,
@@ -276,36 +278,36 @@ def price_update(
         lookup_key = _clean_text(lookup_key, param="lookup_key", max_length=200)
     if tax_behavior is not None and tax_behavior not in Price.TaxBehavior.values:
         raise InvalidRequest(f"Invalid tax_behavior: {tax_behavior}", param="tax_behavior")
-    with transaction.atomic():
+    if lookup_key:
+        _lock_account(price.account_id)
+    price = lock(Price, price.pk)
+    before = render(price)
+    if tax_behavior is not None and tax_behavior != price.tax_behavior:
+        if price.tax_behavior != Price.TaxBehavior.UNSPECIFIED:
+            raise InvalidRequest(
+                f"tax_behavior cannot be changed once it is set (this price is {price.tax_behavior}); "
+                "create a new price instead.",
+                param="tax_behavior",
+            )
+        price.tax_behavior = tax_behavior
+    if active is not None:
+        price.active = active
+    if nickname is not None:
+        price.nickname = nickname
+    if lookup_key is not None and lookup_key != price.lookup_key:
         if lookup_key:
-            _lock_account(price.account_id)
-        price = lock(Price, price.pk)
-        before = render(price)
-        if tax_behavior is not None and tax_behavior != price.tax_behavior:
-            if price.tax_behavior != Price.TaxBehavior.UNSPECIFIED:
-                raise InvalidRequest(
-                    f"tax_behavior cannot be changed once it is set (this price is {price.tax_behavior}); "
-                    "create a new price instead.",
-                    param="tax_behavior",
-                )
-            price.tax_behavior = tax_behavior
-        if active is not None:
-            price.active = active
-        if nickname is not None:
-            price.nickname = nickname
-        if lookup_key is not None and lookup_key != price.lookup_key:
-            if lookup_key:
-                _claim_lookup_key(price, lookup_key, transfer=transfer_lookup_key, actor=actor)
-            price.lookup_key = lookup_key
-        if metadata is not None:
-            price.metadata = merge_metadata(price.metadata, metadata)
-        fields = ["active", "nickname", "lookup_key", "tax_behavior", "metadata"]
-        return _save_changes(price, before, fields, actor=actor, action="price.update", event="price.updated")
+            _claim_lookup_key(price, lookup_key, transfer=transfer_lookup_key, actor=actor)
+        price.lookup_key = lookup_key
+    if metadata is not None:
+        price.metadata = merge_metadata(price.metadata, metadata)
+    fields = ["active", "nickname", "lookup_key", "tax_behavior", "metadata"]
+    return _save_changes(price, before, fields, actor=actor, action="price.update", event="price.updated")
 
 
 # ---------------------------------------------------------------------------------------------- tax rates
 
 
+@service
 def tax_rate_create(
     *,
     account: Account,
@@ -326,22 +328,22 @@ def tax_rate_create(
     if not (display_name or "").strip():
         raise InvalidRequest("Missing required param: display_name.", param="display_name", code="parameter_missing")
     display_name = _clean_text(display_name, param="display_name", max_length=50)
-    with transaction.atomic():
-        rate = TaxRate.objects.create(
-            account=account,
-            livemode=livemode,
-            display_name=display_name,
-            percentage=percentage,
-            inclusive=bool(inclusive),
-            active=active,
-            country=_country(country),
-            jurisdiction=_clean_text(jurisdiction, param="jurisdiction", max_length=50),
-            description=_clean_text(description, param="description", max_length=500),
-            metadata=validate_metadata(metadata),
-        )
-        return _created(rate, actor, "tax_rate.create", "tax_rate.created")
+    rate = TaxRate.objects.create(
+        account=account,
+        livemode=livemode,
+        display_name=display_name,
+        percentage=percentage,
+        inclusive=bool(inclusive),
+        active=active,
+        country=_country(country),
+        jurisdiction=_clean_text(jurisdiction, param="jurisdiction", max_length=50),
+        description=_clean_text(description, param="description", max_length=500),
+        metadata=validate_metadata(metadata),
+    )
+    return _created(rate, actor, "tax_rate.create", "tax_rate.created")
 
 
+@service
 def tax_rate_update(
     *,
     tax_rate: TaxRate,
@@ -365,15 +367,14 @@ def tax_rate_update(
         changes["jurisdiction"] = _clean_text(jurisdiction, param="jurisdiction", max_length=50)
     if active is not None:
         changes["active"] = active
-    with transaction.atomic():
-        tax_rate = lock(TaxRate, tax_rate.pk)
-        before = render(tax_rate)
-        for key, value in changes.items():
-            setattr(tax_rate, key, value)
-        if metadata is not None:
-            tax_rate.metadata = merge_metadata(tax_rate.metadata, metadata)
-        fields = ["display_name", "description", "country", "jurisdiction", "active", "metadata"]
-        return _save_changes(tax_rate, before, fields, actor=actor, action="tax_rate.update", event="tax_rate.updated")
+    tax_rate = lock(TaxRate, tax_rate.pk)
+    before = render(tax_rate)
+    for key, value in changes.items():
+        setattr(tax_rate, key, value)
+    if metadata is not None:
+        tax_rate.metadata = merge_metadata(tax_rate.metadata, metadata)
+    fields = ["display_name", "description", "country", "jurisdiction", "active", "metadata"]
+    return _save_changes(tax_rate, before, fields, actor=actor, action="tax_rate.update", event="tax_rate.updated")
 
 
 # ---------------------------------------------------------------------------------------------- coupons
@@ -386,6 +387,7 @@ def _lock_coupon(coupon: Coupon) -> Coupon:
     return coupon
 
 
+@service
 def coupon_create(
     *,
     account: Account,
@@ -476,43 +478,43 @@ def coupon_create(
         raise InvalidRequest("Coupon already exists.", param="id", code="resource_already_exists")
 
 
+@service
 def coupon_update(
     *, coupon: Coupon, actor: Actor, name: str | None = None, metadata: dict | str | None = None
 ) -> Coupon:
     """Only the name and metadata change: the terms of a coupon are fixed once customers may hold it."""
     if name is not None:
         name = _clean_text(name, param="name", max_length=40)
-    with transaction.atomic():
-        coupon = _lock_coupon(coupon)
-        before = render(coupon)
-        if name is not None:
-            coupon.name = name
-        if metadata is not None:
-            coupon.metadata = merge_metadata(coupon.metadata, metadata)
-        return _save_changes(
-            coupon, before, ["name", "metadata"], actor=actor, action="coupon.update", event="coupon.updated"
-        )
+    coupon = _lock_coupon(coupon)
+    before = render(coupon)
+    if name is not None:
+        coupon.name = name
+    if metadata is not None:
+        coupon.metadata = merge_metadata(coupon.metadata, metadata)
+    return _save_changes(
+        coupon, before, ["name", "metadata"], actor=actor, action="coupon.update", event="coupon.updated"
+    )
 
 
+@service
 def coupon_delete(*, coupon: Coupon, actor: Actor) -> Coupon:
     """Stripe's semantics: no new redemptions, discounts already applied keep working.
 
     The row stays (discounts reference it) with ``deleted`` set; its promotion codes are deactivated.
     """
-    with transaction.atomic():
-        coupon = _lock_coupon(coupon)
-        for promo in PromotionCode.objects.select_for_update(no_key=True).filter(coupon=coupon, active=True):
-            promo.coupon = coupon
-            before = render(promo)
-            promo.active = False
-            _save_changes(
-                promo, before, ["active"], actor=actor, action="promotion_code.update", event="promotion_code.updated"
-            )
-        coupon.deleted = True
-        coupon.save(update_fields=["deleted"])
-        emit("coupon.deleted", coupon)
-        audit.record(actor, "coupon.delete", coupon)
-        return coupon
+    coupon = _lock_coupon(coupon)
+    for promo in PromotionCode.objects.select_for_update(no_key=True).filter(coupon=coupon, active=True):
+        promo.coupon = coupon
+        before = render(promo)
+        promo.active = False
+        _save_changes(
+            promo, before, ["active"], actor=actor, action="promotion_code.update", event="promotion_code.updated"
+        )
+    coupon.deleted = True
+    coupon.save(update_fields=["deleted"])
+    emit("coupon.deleted", coupon)
+    audit.record(actor, "coupon.delete", coupon)
+    return coupon
 
 
 # ---------------------------------------------------------------------------------------------- promotion codes
@@ -538,6 +540,7 @@ def _generate_code(account_id, livemode: bool) -> str:
             return code
 
 
+@service
 def promotion_code_create(
     *,
     coupon: Coupon,
@@ -622,6 +625,7 @@ def promotion_code_create(
         raise _code_taken("code")
 
 
+@service
 def promotion_code_update(
     *, promotion_code: PromotionCode, actor: Actor, active: bool | None = None, metadata: dict | str | None = None
 ) -> PromotionCode:

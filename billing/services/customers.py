@@ -2,7 +2,6 @@
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
 from django_countries import countries
 
 from billing import audit
@@ -10,11 +9,13 @@ from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
 from billing.models import Account, Customer, PaymentMethod, Subscription
 from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
+from billing.services.door import service
 from billing.services.subscriptions import subscription_cancel
 
 ADDRESS_KEYS = ("line1", "line2", "city", "state", "postal_code", "country")
-SUPPORTED_LOCALES = {"de", "en", "en-GB", "en-US", "de-DE", "de-AT", "de-CH"}
 UPDATABLE = ("email", "name", "phone", "description", "address", "shipping", "preferred_locales", "metadata")
+# ``customer_update(default_payment_method=...)`` left out: the default stays as it is.
+UNCHANGED = object()
 
 
 def _clean_address(address, param: str) -> dict | None:
@@ -72,13 +73,19 @@ def _clean(fields: dict) -> dict:
     return clean
 
 
-def customer_create(*, account: Account, livemode: bool, actor: Actor, **fields) -> Customer:
+@service
+def customer_create(
+    *, account: Account, livemode: bool, actor: Actor, default_payment_method: PaymentMethod | None = None, **fields
+) -> Customer:
+    """``default_payment_method`` is checked as on update: it must be one of the customer's own payment methods,
+    which a customer being created has none of, so giving one answers that error and creates nothing."""
     metadata = validate_metadata(fields.pop("metadata", None))
     clean = _clean(fields)
-    with transaction.atomic():
-        customer = Customer.objects.create(account=account, livemode=livemode, metadata=metadata, **clean)
-        audit.record(actor, "customer.create", customer)
-        emit("customer.created", customer)
+    customer = Customer.objects.create(account=account, livemode=livemode, metadata=metadata, **clean)
+    if default_payment_method is not None:
+        _check_default(customer, default_payment_method)
+    audit.record(actor, "customer.create", customer)
+    emit("customer.created", customer)
     return customer
 
 
@@ -89,62 +96,80 @@ def _lock_existing(customer: Customer) -> Customer:
     return customer
 
 
-def customer_update(*, customer: Customer, actor: Actor, **fields) -> Customer:
+def _check_default(customer: Customer, payment_method: PaymentMethod) -> None:
+    """A default payment method is one of the customer's own; asked of the database with the customer row locked,
+    so a concurrent detach (which locks the customer first too) cannot slip in between."""
+    same_tenant(customer, payment_method)
+    if not PaymentMethod.objects.filter(pk=payment_method.pk, customer=customer).exists():
+        raise InvalidRequest(
+            f"The payment method {payment_method.id} is not attached to customer {customer.id}.",
+            param="invoice_settings[default_payment_method]",
+        )
+
+
+@service
+def customer_update(
+    *,
+    customer: Customer,
+    actor: Actor,
+    default_payment_method: PaymentMethod | None | object = UNCHANGED,
+    **fields,
+) -> Customer:
+    """``fields`` as in :data:`UPDATABLE` (``metadata`` merges as in Stripe); ``default_payment_method``: one of the
+    customer's payment methods, ``None`` to clear it, left out to keep it."""
     metadata = fields.pop("metadata", None)
     clean = _clean(fields)
-    with transaction.atomic():
-        customer = _lock_existing(customer)
-        before = render(customer)
-        for key, value in clean.items():
-            setattr(customer, key, value)
-        if metadata is not None:
-            customer.metadata = merge_metadata(customer.metadata, metadata)
-        customer.save()
-        after = emit("customer.updated", customer, before=before)
-        changed = {k: after.get(k) for k in after if before.get(k) != after.get(k)}
-        audit.record(actor, "customer.update", customer, changed)
+    customer = _lock_existing(customer)
+    before = render(customer)
+    for key, value in clean.items():
+        setattr(customer, key, value)
+    if metadata is not None:
+        customer.metadata = merge_metadata(customer.metadata, metadata)
+    if default_payment_method is not UNCHANGED:
+        if default_payment_method is not None:
+            _check_default(customer, default_payment_method)
+        customer.default_payment_method = default_payment_method
+    customer.save()
+    after = emit("customer.updated", customer, before=before)
+    changed = {k: after.get(k) for k in after if before.get(k) != after.get(k)}
+    audit.record(actor, "customer.update", customer, changed)
     return customer
 
 
+@service
 def customer_set_default_payment_method(*, customer: Customer, payment_method: PaymentMethod | None, actor: Actor):
-    with transaction.atomic():
-        customer = _lock_existing(customer)
-        if payment_method is not None:
-            same_tenant(customer, payment_method)
-            if payment_method.customer_id != customer.id:
-                raise InvalidRequest(
-                    f"The payment method {payment_method.id} is not attached to customer {customer.id}.",
-                    param="invoice_settings[default_payment_method]",
-                )
-        if customer.default_payment_method_id == (payment_method.pk if payment_method else None):
-            return customer
-        before = render(customer)
-        customer.default_payment_method = payment_method
-        customer.save(update_fields=["default_payment_method"])
-        emit("customer.updated", customer, before=before)
-        audit.record(
-            actor,
-            "customer.default_payment_method",
-            customer,
-            {"default_payment_method": payment_method.pk if payment_method else None},
-        )
+    customer = _lock_existing(customer)
+    if payment_method is not None:
+        _check_default(customer, payment_method)
+    if customer.default_payment_method_id == (payment_method.pk if payment_method else None):
+        return customer
+    before = render(customer)
+    customer.default_payment_method = payment_method
+    customer.save(update_fields=["default_payment_method"])
+    emit("customer.updated", customer, before=before)
+    audit.record(
+        actor,
+        "customer.default_payment_method",
+        customer,
+        {"default_payment_method": payment_method.pk if payment_method else None},
+    )
     return customer
 
 
+@service
 def customer_delete(*, customer: Customer, actor: Actor) -> Customer:
     """Stripe's delete: the customer's subscriptions end now (no proration) and the customer is gone
     for the API. The row stays, marked deleted, because invoices, charges and events refer to it."""
-    with transaction.atomic():
-        customer = _lock_existing(customer)
-        subscriptions = Subscription.objects.filter(customer=customer).not_ended().order_by("id")
-        canceled = [
-            subscription_cancel(subscription=subscription, actor=actor, at_period_end=False).pk
-            for subscription in subscriptions
-        ]
-        # Recorded before the flag is set: the event carries the customer as it was, not the stub
-        # the API answers from now on.
-        emit("customer.deleted", customer)
-        customer.deleted = True
-        customer.save(update_fields=["deleted"])
-        audit.record(actor, "customer.delete", customer, {"canceled_subscriptions": canceled})
+    customer = _lock_existing(customer)
+    subscriptions = Subscription.objects.filter(customer=customer).not_ended().order_by("id")
+    canceled = [
+        subscription_cancel(subscription=subscription, actor=actor, at_period_end=False).pk
+        for subscription in subscriptions
+    ]
+    # Recorded before the flag is set: the event carries the customer as it was, not the stub
+    # the API answers from now on.
+    emit("customer.deleted", customer)
+    customer.deleted = True
+    customer.save(update_fields=["deleted"])
+    audit.record(actor, "customer.delete", customer, {"canceled_subscriptions": canceled})
     return customer

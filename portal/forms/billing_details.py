@@ -93,9 +93,6 @@ class BillingDetailsForm(forms.Form):
                 initial[f"{prefix}{part}"] = (address or {}).get(part) or ""
         return initial
 
-    def fields_of(self, prefix: str) -> list:
-        return [self[name] for name in self.fields if name.startswith(prefix)]
-
     def _check_phone(self, name: str) -> None:
         value = self.cleaned_data.get(name) or ""
         if value and not PHONE.fullmatch(value):

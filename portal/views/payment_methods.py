@@ -1,7 +1,6 @@
 """Portal pages: add a payment method (also the payment_method_update deep link), make one the default, remove one."""
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -15,13 +14,12 @@ from billing.selectors import payment_method_get_for_customer
 from billing.services.customers import customer_set_default_payment_method
 from billing.services.payment_methods import (
     currencies_needing_payment_method,
-    payment_method_attach,
-    payment_method_create,
+    payment_method_add,
     payment_method_detach,
 )
 from portal import selectors
 from portal.access import Portal, flow_exit, portal_view
-from portal.forms.payment_methods import NewPaymentMethod, PaymentMethodForm
+from portal.forms.payment_methods import PaymentMethodForm
 from portal.services import portal_session_complete_flow
 from portal.templatetags.portal_format import payment_method_label
 from portal.views.common import page, see_other
@@ -30,25 +28,6 @@ from portal.views.common import page, see_other
 def _flow_open(portal: Portal) -> bool:
     """This session is a payment_method_update deep link whose action has not happened yet."""
     return portal.in_flow and portal.flow["type"] == "payment_method_update" and not portal.session.flow_completed_at
-
-
-@sensitive_variables()
-def _save(*, customer: Customer, livemode: bool, new: NewPaymentMethod, make_default: bool) -> PaymentMethod:
-    """Create and attach in one transaction, so a declined card leaves nothing behind."""
-    actor = Actor.customer(customer)
-    with transaction.atomic():
-        payment_method = payment_method_create(
-            account=customer.account,
-            livemode=livemode,
-            actor=actor,
-            card=new.card,
-            sepa=new.sepa,
-            billing_details=new.billing_details,
-        )
-        payment_method = payment_method_attach(payment_method=payment_method, customer=customer, actor=actor)
-        if make_default:
-            customer_set_default_payment_method(customer=customer, payment_method=payment_method, actor=actor)
-    return payment_method
 
 
 @sensitive_post_parameters("number", "cvc", "iban")
@@ -65,10 +44,13 @@ def add(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         new = form.cleaned_data["payment_method"]
         try:
-            _save(
+            payment_method_add(
                 customer=portal.customer,
                 livemode=portal.session.livemode,
-                new=new,
+                actor=Actor.customer(portal.customer),
+                card=new.card,
+                sepa=new.sepa,
+                billing_details=new.billing_details,
                 make_default=new.make_default or in_flow,
             )
         except BillingError as error:

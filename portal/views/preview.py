@@ -16,7 +16,7 @@ from billing.exceptions import BillingError
 from billing.models import Customer
 from billing.selectors import accounts_for_user
 from configurations.models import PortalConfiguration
-from portal.services import portal_session_create
+from configurations.sessions import portal_session_create
 
 CHOICES_SHOWN = 100
 

@@ -27,9 +27,10 @@ from billing.models import (
 )
 from billing.money import format_amount
 from billing.services.accounts import staff_user_add
+from billing.services.common import render
 from billing.services.invoices import LineSpec, invoice_create_draft
 from tests.factories.admin import populated_account
-from tests.factories.billing import AccountFactory, CustomerFactory
+from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory
 
 BILLING_MODELS = sorted(model._meta.model_name for model in admin.site._registry if model._meta.app_label == "billing")
 # The "Merchant staff" group deliberately lacks these (billing/services/accounts.py::staff_group).
@@ -324,13 +325,15 @@ def test_adding_a_customer_goes_through_the_service(staff_client, tenants):
         email="new@alpha.example",
         name="New Customer",
         metadata='{"crm": "42"}',
-        **{"tax_ids-TOTAL_FORMS": "1", "tax_ids-0-type": "eu_vat", "tax_ids-0-value": "DE777"},
+        **{"tax_ids-TOTAL_FORMS": "1", "tax_ids-0-type": "eu_vat", "tax_ids-0-value": "de 123 456 789"},
     )
     response = staff_client.post(add, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     customer = Customer.objects.get(email="new@alpha.example")
     assert customer.account == alpha.account and customer.metadata == {"crm": "42"}
-    assert customer.tax_ids.get().value == "DE777"
+    # Checked and normalised by tax_id_create, which also names the country.
+    assert customer.tax_ids.values_list("value", "country").get() == ("DE123456789", "DE")
+    assert Event.objects.filter(type="customer.tax_id.created", data_object__customer=customer.pk).exists()
     assert AuditEntry.objects.filter(action="customer.create", object_id=customer.pk, actor_type="staff").exists()
     assert Event.objects.filter(type="customer.created", data_object__id=customer.pk).exists()
 
@@ -406,7 +409,8 @@ def test_a_duplicate_active_promotion_code_is_a_form_error(staff_client, tenants
     form = staff_client.get(change_url(existing))
     response = staff_client.post(change_url(existing), post_data(form, active="on"))
     assert response.status_code == 200
-    assert "already uses these values" in str(response.context["adminform"].form.non_field_errors())
+    errors = response.context["adminform"].form.errors
+    assert "An active promotion code with this code already exists." in str(errors["active"])
     existing.refresh_from_db()
     assert not existing.active
 
@@ -610,3 +614,122 @@ def test_tax_ids_edited_inline_are_audited(staff_client, tenants):
     assert response.status_code == 302
     assert not customer.tax_ids.exists()
     assert AuditEntry.objects.filter(action="tax_id.delete", object_id=tax_id.pk, actor_type="staff").exists()
+
+
+@pytest.mark.parametrize(
+    ("row", "changes", "event", "previous"),
+    [
+        ("product", {"name": "Platinum", "active": None}, "product.updated", {"name", "active"}),
+        ("price", {"lookup_key": "monthly", "metadata": '{"tier": "1"}'}, "price.updated", {"lookup_key", "metadata"}),
+        ("taxrate", {"display_name": "MwSt", "country": "DE"}, "tax_rate.updated", {"display_name", "country"}),
+        ("coupon", {"name": "Ten off"}, "coupon.updated", {"name"}),
+        ("promotioncode", {"active": None}, "promotion_code.updated", {"active"}),
+    ],
+)
+def test_changing_catalogue_rows_goes_through_the_update_services(staff_client, tenants, row, changes, event, previous):
+    obj = tenants[0].rows[row]
+    form = staff_client.get(change_url(obj))
+    response = staff_client.post(change_url(obj), post_data(form, **changes))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    updated = Event.objects.get(type=event, data_object__id=render(obj)["id"])
+    assert previous <= set(updated.previous_attributes) <= previous | {"updated"}
+    action = event.replace(".updated", ".update")
+    assert AuditEntry.objects.filter(action=action, object_id=obj.pk, actor_type="staff").exists()
+
+
+def test_removing_metadata_keys_in_the_admin_removes_them(staff_client, tenants):
+    product = tenants[0].rows["product"]
+    product.metadata = {"keep": "1", "drop": "2"}
+    product.save()
+    form = staff_client.get(change_url(product))
+    response = staff_client.post(change_url(product), post_data(form, metadata='{"keep": "1", "new": 3}'))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert product.metadata == {"keep": "1", "new": "3"}
+
+
+def test_a_catalogue_rule_broken_in_the_admin_is_the_services_message(staff_client, tenants):
+    alpha = tenants[0]
+    price = alpha.rows["price"]
+    other = PriceFactory(account=alpha.account, product=price.product, lookup_key="taken")
+    form = staff_client.get(change_url(price))
+    response = staff_client.post(change_url(price), post_data(form, lookup_key="taken"))
+    assert response.status_code == 200
+    assert f"A price ({other.id}) already uses that lookup key" in str(
+        response.context["adminform"].form.errors["lookup_key"]
+    )
+    price.refresh_from_db()
+    assert price.lookup_key != "taken"
+
+
+def test_saved_tax_ids_are_fixed_and_new_ones_are_checked(staff_client, tenants):
+    customer = tenants[0].customer
+    saved = customer.tax_ids.get()
+    form = staff_client.get(change_url(customer))
+    invalid = {"tax_ids-TOTAL_FORMS": "2", "tax_ids-1-type": "eu_vat", "tax_ids-1-value": "DE12"}
+    response = staff_client.post(change_url(customer), post_data(form, **invalid))
+    assert response.status_code == 200
+    assert "DE followed by 9 digits" in str(response.context["adminform"].form.errors)
+    assert customer.tax_ids.count() == 1
+
+    valid = {**invalid, "tax_ids-0-value": "DE999999999", "tax_ids-1-value": "ATU12345678"}
+    response = staff_client.post(change_url(customer), post_data(form, **valid))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    # The saved one ignored the edit; the new one was added with its event.
+    assert sorted(customer.tax_ids.values_list("value", flat=True)) == sorted(["ATU12345678", saved.value])
+    created = Event.objects.get(type="customer.tax_id.created")
+    assert (created.data_object["value"], created.data_object["country"]) == ("ATU12345678", "AT")
+
+
+def test_deleting_a_tax_id_in_the_admin_emits_its_event(staff_client, tenants):
+    tax_id = tenants[0].rows["taxid"]
+    response = staff_client.post(
+        reverse("admin:billing_taxid_delete", args=[quote(tax_id.pk)]), {"post": "yes"}, follow=True
+    )
+    assert response.status_code == 200
+    assert not TaxId.objects.filter(pk=tax_id.pk).exists()
+    assert Event.objects.filter(type="customer.tax_id.deleted", data_object__id=tax_id.pk).exists()
+    assert AuditEntry.objects.filter(action="tax_id.delete", object_id=tax_id.pk, actor_type="staff").exists()
+
+
+def test_adding_a_tax_id_goes_through_the_service(staff_client, tenants):
+    customer = tenants[0].customer
+    add = reverse("admin:billing_taxid_add")
+    response = staff_client.post(add, {"customer": customer.pk, "type": "eu_vat", "value": "FR12345678901"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    tax_id = customer.tax_ids.get(value="FR12345678901")
+    assert tax_id.country == "FR" and (tax_id.account_id, tax_id.livemode) == (customer.account_id, False)
+    assert Event.objects.filter(type="customer.tax_id.created", data_object__id=tax_id.pk).exists()
+    form = staff_client.get(change_url(tax_id)).context["adminform"].form
+    assert not any(name in form.fields for name in ("type", "value", "country"))
+
+
+def test_changing_an_account_goes_through_the_service(admin_client, tenants):
+    account = tenants[0].account
+    form = admin_client.get(change_url(account))
+    response = admin_client.post(change_url(account), post_data(form, name="Alpha GmbH", invoice_prefix="alpha1"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    account.refresh_from_db()
+    assert (account.name, account.invoice_prefix) == ("Alpha GmbH", "ALPHA1")
+    entry = AuditEntry.objects.get(action="account.update", object_id=account.pk)
+    assert entry.changes == {"name": "Alpha GmbH", "invoice_prefix": "ALPHA1"} and entry.actor_type == "staff"
+
+    response = admin_client.post(change_url(account), post_data(form, invoice_prefix="A-1"))
+    assert response.status_code == 200
+    assert "use 3 to 12 letters (A-Z) and digits" in str(response.context["adminform"].form.errors["invoice_prefix"])
+    account.refresh_from_db()
+    assert account.invoice_prefix == "ALPHA1"
+
+
+def test_memberships_are_added_and_removed_through_the_services(admin_client, tenants):
+    account = tenants[0].account
+    admin_client.post(reverse("admin:billing_membership_add"), {"account": account.pk, "email": "temp@alpha.example"})
+    membership = Membership.objects.get(account=account, user__email="temp@alpha.example")
+    created = AuditEntry.objects.get(action="membership.create", object_id=str(membership.pk))
+    assert created.account_id == account.pk and created.changes == {"user": "temp@alpha.example"}
+    response = admin_client.post(
+        reverse("admin:billing_membership_delete", args=[membership.pk]), {"post": "yes"}, follow=True
+    )
+    assert response.status_code == 200
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert AuditEntry.objects.filter(action="membership.delete", object_id=str(membership.pk)).exists()

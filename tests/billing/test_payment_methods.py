@@ -1,9 +1,15 @@
 import pytest
+from django.db import connection
 
 from billing.exceptions import CardDeclined, InvalidRequest, LastPaymentMethod, LiveModeNotAllowed
-from billing.gateways import CardInput
-from billing.models import Event, PaymentMethod
-from billing.services.payment_methods import payment_method_attach, payment_method_create, payment_method_detach
+from billing.gateways import CardInput, get_gateway
+from billing.models import AuditEntry, Event, PaymentMethod
+from billing.services.payment_methods import (
+    payment_method_add,
+    payment_method_attach,
+    payment_method_create,
+    payment_method_detach,
+)
 from tests.billing.helpers import ACTOR, subscribed
 from tests.factories.billing import CustomerFactory, card, sepa
 
@@ -77,3 +83,62 @@ def test_attach_across_tenants_is_refused(db):
     with pytest.raises(Exception) as error:
         payment_method_attach(payment_method=pm, customer=customer, actor=ACTOR)
     assert error.value.code == "resource_missing"
+
+
+def test_add_creates_attaches_and_makes_the_default_in_one_change(db):
+    customer = CustomerFactory()
+    first = card(customer)
+    events_before = set(Event.objects.values_list("id", flat=True))
+    added = payment_method_add(
+        customer=customer,
+        livemode=False,
+        actor=ACTOR,
+        card=CardInput("5555555555554444", 12, 2034, "123"),
+        billing_details={"name": "Ada"},
+        make_default=True,
+    )
+    customer.refresh_from_db()
+    assert added.customer_id == customer.id and added.billing_details == {"name": "Ada"}
+    assert customer.default_payment_method_id == added.id != first.id
+    new_events = Event.objects.exclude(id__in=events_before)
+    assert sorted(new_events.values_list("type", flat=True)) == ["customer.updated", "payment_method.attached"]
+    assert set(AuditEntry.objects.filter(object_id=added.id).values_list("action", flat=True)) == {
+        "payment_method.create",
+        "payment_method.attach",
+    }
+
+
+def test_add_with_a_declining_card_leaves_nothing_behind(db):
+    customer = CustomerFactory()
+    first = card(customer)
+    counts = Event.objects.count(), AuditEntry.objects.count(), PaymentMethod.objects.count()
+    with pytest.raises(CardDeclined):
+        payment_method_add(
+            customer=customer,
+            livemode=False,
+            actor=ACTOR,
+            card=CardInput("4000000000000002", 12, 2034, "123"),
+            make_default=True,
+        )
+    customer.refresh_from_db()
+    assert customer.default_payment_method_id == first.id
+    assert (Event.objects.count(), AuditEntry.objects.count(), PaymentMethod.objects.count()) == counts
+
+
+def test_the_gateway_tokenizes_outside_any_transaction(db, monkeypatch):
+    """A processor call never holds a transaction open (``db`` runs each test in one: compare with its depth)."""
+    gateway = get_gateway()
+    outer = len(connection.atomic_blocks)
+    depths = []
+    tokenize = gateway.tokenize_card
+
+    def spy(card, *, livemode):
+        depths.append(len(connection.atomic_blocks))
+        return tokenize(card, livemode=livemode)
+
+    monkeypatch.setattr(gateway, "tokenize_card", spy)
+    customer = CustomerFactory()
+    number = CardInput("4242424242424242", 12, 2034, "123")
+    payment_method_create(account=customer.account, livemode=False, actor=ACTOR, card=number)
+    payment_method_add(customer=customer, livemode=False, actor=ACTOR, card=number)
+    assert depths == [outer, outer]

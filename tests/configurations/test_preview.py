@@ -3,7 +3,7 @@
 from django.urls import reverse
 
 from billing.models import AuditEntry
-from portal.models import PortalSession
+from configurations.models import PortalSession
 from tests.factories.billing import CustomerFactory
 from tests.factories.portal import full_configuration
 

@@ -6,7 +6,7 @@ from billing.audit import Actor
 from billing.models import Customer, Price
 from configurations.models import PortalConfiguration
 from configurations.services import configuration_create
-from portal.services import portal_session_create
+from configurations.sessions import portal_session_create
 
 ACTOR = Actor.system("test")
 RETURN_URL = "https://merchant.example/account"

@@ -11,8 +11,8 @@ from django.core import mail
 from django.test import Client
 
 from billing.models import Invoice
+from configurations.models import PortalSession
 from configurations.services import custom_domain_set, custom_domain_verify
-from portal.models import PortalSession
 from tests.billing.helpers import subscribed
 from tests.factories.portal import ACTOR, full_configuration, session_url
 

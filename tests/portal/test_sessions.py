@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.test import Client
 
-from portal.models import PortalSession
+from configurations.models import PortalSession
 from tests.factories.billing import CustomerFactory, card
 from tests.factories.portal import RETURN_URL, full_configuration, session_url
 
@@ -87,6 +87,16 @@ def test_activity_keeps_a_session_alive(customer, traveller):
     for _ in range(3):
         traveller.shift(dt.timedelta(minutes=55))
         assert client.get("/p/").status_code == 200
+
+
+def test_the_language_switch_is_kept_for_the_session(customer):
+    client = Client()
+    client.get(path_of(session_url(customer, locale="en")))
+    assert client.get("/p/?locale=de")["Content-Language"] == "de"
+    assert client.get("/p/")["Content-Language"] == "de"
+    assert PortalSession.objects.get().locale == "de"
+    # A language the portal does not speak changes nothing.
+    assert client.get("/p/?locale=xx")["Content-Language"] == "de"
 
 
 def test_an_unknown_token_shows_the_expired_page(db):

@@ -14,8 +14,8 @@ from billing.models import Account, AuditEntry
 from billing.services.accounts import api_key_create
 from billing.services.catalog import coupon_create
 from billing.services.subscriptions import ItemSpec, subscription_cancel, subscription_create
+from configurations.models import PortalSession
 from configurations.services import configuration_update, custom_domain_set, custom_domain_verify
-from portal.models import PortalSession
 from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory, ProductFactory, card
 from tests.factories.portal import RETURN_URL, full_configuration
 

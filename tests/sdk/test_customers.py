@@ -29,6 +29,45 @@ def test_create_retrieve_update_list(client):
     assert AuditEntry.objects.filter(action="customer.update", actor_type="api_key").exists()
 
 
+def test_update_sets_fields_and_default_payment_method_in_one_change(client, merchant):
+    customer = client.v1.customers.create({"email": "two@example.com"})
+    first = card(Customer.objects.get(pk=customer.id))
+    second = client.v1.payment_methods.attach("pm_card_mastercard", {"customer": customer.id})
+    events_before = set(Event.objects.values_list("id", flat=True))
+
+    updated = client.v1.customers.update(
+        customer.id, {"name": "Two", "invoice_settings": {"default_payment_method": second.id}}
+    )
+
+    assert updated.name == "Two" and updated.invoice_settings.default_payment_method == second.id
+    event = Event.objects.exclude(id__in=events_before).get()
+    assert event.type == "customer.updated"
+    assert event.previous_attributes["invoice_settings"]["default_payment_method"] == first.id
+    assert set(event.previous_attributes) == {"name", "invoice_settings"}
+    cleared = client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": ""}})
+    assert cleared.invoice_settings.default_payment_method is None
+
+
+def test_a_default_payment_method_it_may_not_have_changes_nothing(client, merchant):
+    customer = client.v1.customers.create({"email": "strict@example.com", "name": "Strict"})
+    loose = client.v1.payment_methods.attach("pm_card_visa", {"customer": client.v1.customers.create().id})
+    events_before = Event.objects.count()
+
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.customers.update(
+            customer.id, {"name": "Changed", "invoice_settings": {"default_payment_method": loose.id}}
+        )
+    assert error.value.param == "invoice_settings[default_payment_method]"
+    assert client.v1.customers.retrieve(customer.id).name == "Strict"
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.customers.create(
+            {"email": "new@example.com", "invoice_settings": {"default_payment_method": loose.id}}
+        )
+    assert error.value.param == "invoice_settings[default_payment_method]"
+    assert not Customer.objects.filter(email="new@example.com").exists()
+    assert Event.objects.count() == events_before
+
+
 def test_legacy_module_style(legacy):
     customer = legacy.Customer.create(email="grace@example.com")
     assert legacy.Customer.retrieve(customer.id).email == "grace@example.com"

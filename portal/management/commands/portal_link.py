@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from billing.audit import Actor
 from billing.exceptions import BillingError
 from billing.models import Customer, Subscription
-from portal.services import portal_session_create
+from configurations.sessions import portal_session_create
 
 
 class Command(BaseCommand):

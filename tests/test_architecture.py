@@ -1,0 +1,228 @@
+"""The layout's rules, read from the source: which app may import which (DESIGN §3)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("billing", "configurations", "portal", "webhooks", "api")
+
+# DESIGN §3: api and portal -> configurations -> billing; webhooks -> billing; api and portal never import each
+# other. (billing reaches webhooks only by task name, never by import.)
+FORBIDDEN = {
+    "billing": {"configurations", "portal", "api", "webhooks"},
+    "configurations": {"portal", "api", "webhooks"},
+    "webhooks": {"portal", "api"},
+    "api": {"portal"},
+    "portal": {"api"},
+}
+
+
+def modules(app: str) -> list[Path]:
+    """Every Python module of ``app`` but its migrations (which name other apps by label, not by import)."""
+    return sorted(path for path in (ROOT / app).rglob("*.py") if "migrations" not in path.relative_to(ROOT).parts)
+
+
+def _package(path: Path) -> list[str]:
+    """The package a module belongs to (``a/b/c.py`` and ``a/b/__init__.py`` are both in ``a.b``)."""
+    return list(path.relative_to(ROOT).parts[:-1])
+
+
+def imported(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    """(line, module) for every import in the file, at any depth (inside functions too), relative imports
+    resolved; ``importlib.import_module("…")`` with a literal name counts as an import."""
+    tree = ast.parse(source if source is not None else path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                package = _package(path)
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module))
+        elif isinstance(node, ast.Call) and _is_import_module(node.func) and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                found.append((node.lineno, first.value))
+    return found
+
+
+def _is_import_module(func: ast.expr) -> bool:
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in ("import_module", "__import__")
+
+
+def wall_violations(app: str) -> list[str]:
+    forbidden = FORBIDDEN[app]
+    violations = []
+    for path in modules(app):
+        for line, module in imported(path):
+            target = module.split(".")[0]
+            if target in forbidden:
+                violations.append(f"{path.relative_to(ROOT)}:{line}: {app} imports {module}")
+    return violations
+
+
+@pytest.mark.parametrize("app", sorted(FORBIDDEN))
+def test_imports_point_the_way_the_design_says(app):
+    violations = wall_violations(app)
+    assert not violations, "DESIGN §3 forbids these imports:\n" + "\n".join(violations)
+
+
+def test_every_app_is_checked():
+    assert set(FORBIDDEN) == set(APPS)
+    assert all(modules(app) for app in APPS)
+
+
+def test_the_reader_finds_imports_anywhere_in_a_module():
+    source = (
+        "import billing.models\n"
+        "from . import flows\n"
+        "from ..portal import views\n"
+        "def late():\n"
+        "    from portal.services import x\n"
+        "    importlib.import_module('api.errors')\n"
+        "class C:\n"
+        "    import webhooks\n"
+    )
+    found = imported(ROOT / "configurations" / "sessions.py", source)
+    assert sorted(found) == [
+        (1, "billing.models"),
+        (2, "configurations"),
+        (3, "portal"),
+        (5, "portal.services"),
+        (6, "api.errors"),
+        (8, "webhooks"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- edges
+
+# DESIGN §8a: views, API resources and admin classes only call services; the service owns the transaction, the
+# row locks and every write.
+EDGES = sorted(
+    {
+        *(ROOT / "portal" / "views").rglob("*.py"),
+        ROOT / "portal" / "access.py",
+        *(ROOT / "api" / "resources").rglob("*.py"),
+        ROOT / "billing" / "admin.py",
+        ROOT / "billing" / "admin_scoping.py",
+        ROOT / "billing" / "admin_fees.py",
+        ROOT / "configurations" / "admin.py",
+        ROOT / "webhooks" / "admin.py",
+    }
+)
+# Calls that write (or lock) whatever they are called on.
+ALWAYS = {"select_for_update", "bulk_create", "bulk_update", "get_or_create", "update_or_create", "lock"}
+# Calls that write when made on a model, a manager or a queryset (dicts and forms have methods of these names).
+MODEL_WRITES = {"save", "delete", "create", "update"}
+QUERYSET_METHODS = {
+    "all",
+    "filter",
+    "exclude",
+    "select_related",
+    "prefetch_related",
+    "order_by",
+    "only",
+    "defer",
+    "annotate",
+    "using",
+    "distinct",
+}
+# Receivers of such calls that are not models: Django's cache, the session, a form's non-committing save.
+NOT_MODELS = {"cache", "session", "context", "kwargs", "fields", "attrs", "data", "initial", "extra", "error"}
+
+
+def _receiver_names(node: ast.expr) -> list[str]:
+    """The names along a receiver: ``Price.objects.filter(...)`` -> ["Price", "objects", "filter"]."""
+    names = []
+    while True:
+        if isinstance(node, ast.Call):
+            node = node.func
+        elif isinstance(node, ast.Attribute):
+            names.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Subscript):
+            node = node.value
+        else:
+            if isinstance(node, ast.Name):
+                names.append(node.id)
+            return names[::-1]
+
+
+def _writes(call: ast.Call) -> str | None:
+    """What a call does that an edge must leave to a service, or None."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if name == "atomic":
+        return "transaction.atomic"
+    if name in ALWAYS:
+        return name
+    if name not in MODEL_WRITES or not isinstance(func, ast.Attribute):
+        return None
+    receiver = _receiver_names(func.value)
+    if any(keyword.arg == "commit" for keyword in call.keywords) or (receiver and receiver[-1] in NOT_MODELS):
+        return None
+    if name in ("save", "delete"):
+        return f".{name}()"
+    # create/update: on a manager or queryset (``.objects``, a related manager's chain, a queryset variable).
+    querylike = "objects" in receiver or QUERYSET_METHODS & set(receiver)
+    if querylike or (receiver and receiver[-1].endswith(("queryset", "_qs"))):
+        return f".{name}()"
+    return None
+
+
+def edge_writes(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    tree = ast.parse(source if source is not None else path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and (what := _writes(node)):
+            found.append((node.lineno, what))
+        elif isinstance(node, ast.Attribute) and node.attr == "atomic" and not _is_called(node, tree):
+            found.append((node.lineno, "transaction.atomic"))  # as a decorator or context manager object
+    return sorted(set(found))
+
+
+def _is_called(node: ast.Attribute, tree: ast.AST) -> bool:
+    return any(isinstance(parent, ast.Call) and parent.func is node for parent in ast.walk(tree))
+
+
+@pytest.mark.parametrize("path", EDGES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_edges_leave_transactions_locks_and_writes_to_the_services(path):
+    found = edge_writes(path)
+    assert not found, "DESIGN §8a: an edge calls one service, which owns these:\n" + "\n".join(
+        f"{path.relative_to(ROOT)}:{line}: {what}" for line, what in found
+    )
+
+
+def test_the_edge_reader_tells_writes_from_look_alikes():
+    source = (
+        "with transaction.atomic():\n"  # 1
+        "    Price.objects.filter(pk=1).update(active=False)\n"  # 2
+        "obj.save(update_fields=['name'])\n"  # 3
+        "context.update(form=form)\n"  # 4
+        "form.save(commit=False)\n"  # 5
+        "customer.tax_ids.create(value='x')\n"  # 6
+        "Customer.objects.select_for_update(no_key=True).get(pk=1)\n"  # 7
+        "queryset.update(active=False)\n"  # 8
+        "cache.delete('k')\n"  # 9
+        "@transaction.atomic\n"  # 10
+        "def f(): pass\n"  # 11
+        "current = lock(Subscription, pk)\n"  # 12
+        "merged = {**a}; merged.update(b)\n"  # 13
+        "response.delete_cookie('c')\n"  # 14
+    )
+    assert edge_writes(ROOT / "portal" / "views" / "example.py", source) == [
+        (1, "transaction.atomic"),
+        (2, ".update()"),
+        (3, ".save()"),
+        (7, "select_for_update"),
+        (8, ".update()"),
+        (10, "transaction.atomic"),
+        (12, "lock"),
+    ]
