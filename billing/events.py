@@ -8,6 +8,7 @@ Inside a service door (``billing.services.door``) events are kept in memory and 
 INSERT when the door's transaction is about to commit; elsewhere each is written at once.
 """
 
+import contextlib
 import contextvars
 import logging
 
@@ -25,6 +26,9 @@ API_VERSION = "2026-06-24.dahlia"
 
 # The events a service door is collecting; None outside a door.
 _buffer: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar("billing_event_buffer", default=None)
+# Committed events waiting to be handed over together (a billing-cycle batch); None: hand over at once.
+_gathered: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("billing_hand_off", default=None)
+HAND_OFF_BATCH = 500
 
 
 def changed_attributes(before: dict, after: dict) -> dict:
@@ -105,9 +109,29 @@ def _hand_off(event_ids: list[str]) -> None:
     gathered[1].extend(event_ids)
 
 
+@contextlib.contextmanager
+def handoffs_gathered():
+    """Within the block (a billing-cycle batch: many short transactions), committed events are handed to the
+    fan-out a few hundred at a time instead of once per transaction, and the rest when the block ends."""
+    gathered: list[str] = []
+    token = _gathered.set(gathered)
+    try:
+        yield
+    finally:
+        _gathered.reset(token)
+        enqueue_fan_out(gathered)
+
+
 def enqueue_fan_out(event_ids: list[str]) -> None:
-    """Hand events to the webhook fan-out. Never raises: a committed change must answer its success, and the
-    sweeper fans out any event whose hand-off was lost."""
+    """Hand committed events to the webhook fan-out. Never raises: a committed change must answer its success, and
+    the sweeper fans out any event whose hand-off was lost."""
+    gathered = _gathered.get()
+    if gathered is not None:
+        gathered.extend(event_ids)
+        if len(gathered) < HAND_OFF_BATCH:
+            return
+        event_ids = gathered[:]
+        gathered.clear()
     if not event_ids:
         return
     try:

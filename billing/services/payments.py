@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 
 from billing import audit, clock
 from billing.audit import SYSTEM
@@ -67,14 +68,25 @@ class PipelinedCollector(Collector):
     def poll(self) -> None:
         done = [(attempt, future) for attempt, future in self.in_flight if future.done()]
         self.in_flight = [entry for entry in self.in_flight if not entry[1].done()]
-        for attempt, future in done:
-            self._settle(attempt, future.result())
+        self._record([(attempt, future.result()) for attempt, future in done])
 
     def drain(self) -> None:
-        for attempt, future in self.in_flight:
-            self._settle(attempt, future.result())
+        self._record([(attempt, future.result()) for attempt, future in self.in_flight])
         self.in_flight = []
         self.pool.shutdown(wait=True)
+
+    def _record(self, answered: list[tuple[Attempt, ChargeResult | None]]) -> None:
+        """The successes on invoices as their attempts left them in one transaction; the rest one by one."""
+        plain = [(attempt, result) for attempt, result in answered if _plain_success(attempt, result)]
+        others = [(attempt, result) for attempt, result in answered if not _plain_success(attempt, result)]
+        if plain:
+            try:
+                settle_successes(plain)
+                self.settled += len(plain)
+            except Exception:  # something changed meanwhile (or the database failed): one by one
+                others = plain + others
+        for attempt, result in others:
+            self._settle(attempt, result)
 
     def _settle(self, attempt: Attempt, result: ChargeResult | None) -> None:
         try:
@@ -236,54 +248,71 @@ def call_processor(charge: Charge) -> ChargeResult | None:
 def settle(attempt: Attempt, result: ChargeResult | None) -> None:
     if result is None:
         return
-    if attempt.invoice is not None and result.succeeded and _settle_fast_or_skip(attempt, result):
-        return
+    if _plain_success(attempt, result):
+        try:
+            settle_successes([(attempt, result)])
+            return
+        except _NotAsLeft:
+            pass
     _settle(attempt.charge.pk, result)
 
 
-@service
-def _settle_fast(attempt: Attempt, result: ChargeResult) -> bool:
-    """A success on the invoice exactly as its attempt left it (the common case of a renewal): three statements.
-    False when anything changed meanwhile; the general path then records the answer."""
-    invoice, charge = attempt.invoice, attempt.charge
-    subscription = invoice.subscription if invoice.subscription_id else None
-    if subscription is not None and subscription.status != Subscription.Status.ACTIVE:
-        return False  # the subscription's status may change with this payment
-    now = clock.now()
-    changed = Invoice.objects.filter(
-        pk=invoice.pk, status=Invoice.Status.OPEN, attempt_count=invoice.attempt_count
-    ).update(
-        amount_paid=invoice.amount_paid + invoice.amount_remaining,
-        amount_remaining=0,
-        status=Invoice.Status.PAID,
-        paid_at=now,
-        next_payment_attempt=None,
-    )
-    if not changed:
+def _plain_success(attempt: Attempt, result: ChargeResult | None) -> bool:
+    """A success on an invoice whose subscription's status it leaves as it is (the common renewal)."""
+    if result is None or not result.succeeded or attempt.invoice is None:
         return False
-    if not Charge.objects.filter(pk=charge.pk, status=Charge.Status.PENDING).update(
-        status=Charge.Status.SUCCEEDED, gateway_reference=result.reference
-    ):
-        raise _AlreadySettled  # rolls back the invoice change; someone else recorded this answer
-    charge.status, charge.gateway_reference = Charge.Status.SUCCEEDED, result.reference
-    invoice.amount_paid += invoice.amount_remaining
-    invoice.amount_remaining = 0
-    invoice.status, invoice.paid_at, invoice.next_payment_attempt = Invoice.Status.PAID, now, None
-    emit("charge.succeeded", charge)
-    emit("invoice.paid", invoice)
-    emit("invoice.payment_succeeded", invoice)
-    return True
+    subscription = attempt.invoice.subscription if attempt.invoice.subscription_id else None
+    return subscription is None or subscription.status == Subscription.Status.ACTIVE
 
 
-class _AlreadySettled(Exception):
-    pass
+class _NotAsLeft(Exception):
+    """An invoice or charge is no longer as its attempt left it: its answer is recorded by the general path."""
 
 
-def _settle_fast_or_skip(attempt, result) -> bool:
-    try:
-        return _settle_fast(attempt, result)
-    except _AlreadySettled:
-        return True
+# Successes recorded on invoices and charges exactly as their attempts left them (conditional: a second answer, or a
+# change meanwhile, matches no row and the whole group is recorded one by one instead).
+PAY_INVOICES_SQL = (
+    "UPDATE billing_invoice SET amount_paid = amount_paid + amount_remaining, amount_remaining = 0, "
+    "status = 'paid', paid_at = %s, next_payment_attempt = NULL "
+    "WHERE status = 'open' AND (id, attempt_count) IN (VALUES {rows})"
+)
+CHARGES_SUCCEEDED_SQL = (
+    "UPDATE billing_charge SET status = 'succeeded', gateway_reference = CASE id {cases} END "
+    "WHERE status = 'pending' AND id IN ({ids})"
+)
+
+
+@service
+def settle_successes(answered: list[tuple[Attempt, ChargeResult]]) -> None:
+    """Record several plain successes (see ``_plain_success``) in one transaction with two UPDATEs and one INSERT of
+    their events."""
+    now = clock.now()
+    invoice_rows = [(attempt.invoice.pk, attempt.invoice.attempt_count) for attempt, _result in answered]
+    charge_rows = [(attempt.charge.pk, result.reference) for attempt, result in answered]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            PAY_INVOICES_SQL.format(rows=", ".join(["(%s, %s)"] * len(invoice_rows))),
+            [now, *(value for row in invoice_rows for value in row)],
+        )
+        if cursor.rowcount != len(answered):
+            raise _NotAsLeft
+        cursor.execute(
+            CHARGES_SUCCEEDED_SQL.format(
+                cases=" ".join(["WHEN %s THEN %s"] * len(charge_rows)), ids=", ".join(["%s"] * len(charge_rows))
+            ),
+            [*(value for row in charge_rows for value in row), *(charge_id for charge_id, _ in charge_rows)],
+        )
+        if cursor.rowcount != len(answered):
+            raise _NotAsLeft  # rolls back the invoices too
+    for attempt, result in answered:
+        invoice, charge = attempt.invoice, attempt.charge
+        charge.status, charge.gateway_reference = Charge.Status.SUCCEEDED, result.reference
+        invoice.amount_paid += invoice.amount_remaining
+        invoice.amount_remaining = 0
+        invoice.status, invoice.paid_at, invoice.next_payment_attempt = Invoice.Status.PAID, now, None
+        emit("charge.succeeded", charge)
+        emit("invoice.paid", invoice)
+        emit("invoice.payment_succeeded", invoice)
 
 
 @service

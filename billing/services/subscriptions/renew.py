@@ -12,11 +12,12 @@ import datetime as dt
 import logging
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 
-from billing import audit, clock
+from billing import audit, clock, events
 from billing.audit import SYSTEM, Actor
-from billing.models import Discount, Invoice, InvoiceItem, Subscription, SubscriptionItem
+from billing.models import Customer, Discount, Invoice, InvoiceItem, PaymentMethod, Subscription, SubscriptionItem
 from billing.periods import period_end
 from billing.services import invoices, payments
 from billing.services.common import emit, render
@@ -35,6 +36,16 @@ from billing.services.subscriptions.pause import resume_locked
 logger = logging.getLogger(__name__)
 
 MAX_CATCH_UP_PERIODS = 400
+# What a renewal changes on the subscription (with a scheduled change applied at the period end).
+RENEWED_FIELDS = [
+    "status",
+    "period_index",
+    "current_period_start",
+    "current_period_end",
+    "latest_invoice",
+    "scheduled_change",
+    "billing_cycle_anchor",
+]
 AUTOMATIC_RESUME = Actor.system("automatic resume")
 
 
@@ -54,13 +65,14 @@ def renewal_prefetch() -> list:
     ]
 
 
+CLAIM_RELATED = ("customer", "account", "default_payment_method", "customer__default_payment_method")
+
+
 def _claim(subscription_id: str, now: dt.datetime, *, probe: bool) -> Subscription | None:
     """The subscription and its customer, locked, if it is due and no other transaction holds either row. With
     ``probe`` the same query tells which of its relations are empty, so reading them can be skipped."""
     claimed = (
-        Subscription.objects.select_related(
-            "customer", "account", "default_payment_method", "customer__default_payment_method"
-        )
+        Subscription.objects.select_related(*CLAIM_RELATED)
         .select_for_update(no_key=True, skip_locked=True, of=("self", "customer"))
         .filter(pk=subscription_id, next_action_at__lte=now)
     )
@@ -112,19 +124,48 @@ def _read_relations(subscription: Subscription) -> None:
         subscription.pending_items = []
 
 
+# Locks a subscription the batch has read, and its customer, and reads what may have changed since.
+CLAIM_READ_SQL = (
+    "SELECT s.version, c.balance, c.default_payment_method_id, c.name, c.email, c.address "
+    "FROM billing_subscription s JOIN billing_customer c ON c.id = s.customer_id "
+    "WHERE s.id = %s AND s.next_action_at <= %s"
+)
+CLAIM_LOCK_SQL = " FOR NO KEY UPDATE OF s, c SKIP LOCKED"
+
+
+def _claim_read(read: Subscription, now: dt.datetime) -> Subscription | None:
+    """Claim a subscription the batch read (see ``_claim``) with one short query, and go on with the batch's copy
+    when its version shows that nothing changed since; the customer's columns are taken fresh from the claim."""
+    sql = CLAIM_READ_SQL + (CLAIM_LOCK_SQL if connection.features.has_select_for_update_skip_locked else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [read.pk, now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    version, balance, payment_method_id, name, email, address = row
+    if version != read.version:
+        subscription = _claim(read.pk, now, probe=False)  # already locked by this transaction: read it again
+        prefetch_related_objects([subscription], *renewal_prefetch())
+        return subscription
+    customer = read.customer
+    customer.balance, customer.name, customer.email = balance, name, email
+    customer.address = Customer._meta.get_field("address").from_db_value(address, None, connection)
+    if payment_method_id != customer.default_payment_method_id:
+        customer.default_payment_method = PaymentMethod.objects.filter(pk=payment_method_id).first()
+    return read
+
+
 @service
 def _advance(subscription_id: str, read: Subscription | None = None) -> int:
     now = clock.now()
-    subscription = _claim(subscription_id, now, probe=read is None)
-    if subscription is None:
-        return 0
-    if read is None:
-        _read_relations(subscription)
-    elif read.version == subscription.version:  # nothing changed since the batch read it
-        subscription._prefetched_objects_cache = read._prefetched_objects_cache
-        subscription.pending_items = read.pending_items
+    if read is not None:
+        subscription = _claim_read(read, now)
     else:
-        prefetch_related_objects([subscription], *renewal_prefetch())
+        subscription = _claim(subscription_id, now, probe=True)
+        if subscription is not None:
+            _read_relations(subscription)
+    if subscription is None:
+        return 0  # not due any more, or another worker holds it
     return _advance_locked(subscription, now)
 
 
@@ -141,9 +182,11 @@ def renew_batch(subscription_ids: list[str]) -> dict:
     summary = {"subscriptions": 0, "steps": 0, "errors": 0}
     read = {
         subscription.pk: subscription
-        for subscription in Subscription.objects.filter(pk__in=subscription_ids).prefetch_related(*renewal_prefetch())
+        for subscription in Subscription.objects.filter(pk__in=subscription_ids)
+        .select_related(*CLAIM_RELATED)
+        .prefetch_related(*renewal_prefetch())
     }
-    with payments.pipelined() as collector:
+    with payments.pipelined() as collector, events.handoffs_gathered():
         for subscription_id in subscription_ids:
             try:
                 steps = _advance(subscription_id, read.get(subscription_id))
@@ -227,7 +270,7 @@ def _renew_locked(subscription: Subscription) -> Invoice:
     if not subscription.collection_paused and invoices.charges_automatically(invoice):
         payments.payment_start(invoice)
     invoices.invoice_write(invoice)
-    subscription.save()
+    subscription.save(update_fields=RENEWED_FIELDS)
     audit.record(SYSTEM, "subscription.renew", subscription, {"invoice": invoice.id, "invoice_status": invoice.status})
     return invoice
 
