@@ -69,3 +69,8 @@ def finish(record: IdempotencyRecord, response: HttpResponse, request_id: str) -
         response_body=response.content.decode(),
         request_id=request_id,
     )
+
+
+def forget(record: IdempotencyRecord) -> None:
+    """The request ended without a result worth keeping (it may simply be sent again)."""
+    IdempotencyRecord.objects.filter(pk=record.pk).delete()

@@ -5,6 +5,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.db import OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.urls import path as django_path
 from django.views.decorators.csrf import csrf_exempt
@@ -15,8 +16,15 @@ from api.encoding import EncodingError, parse_body, parse_query
 from api.params import Object
 from billing.events import API_VERSION
 from billing.exceptions import BillingError
+from billing.services.door import retryable
 
 logger = logging.getLogger(__name__)
+LOCK_TIMEOUT = errors.ApiError(
+    "This object cannot be accessed right now because another API request is changing it. Retry in a moment.",
+    status=409,
+    type="invalid_request_error",
+    code="lock_timeout",
+)
 
 
 @dataclass
@@ -108,6 +116,16 @@ def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
         response = errors.ApiError(error.message, param=error.param, code="parameter_invalid_string").response()
     except BillingError as error:
         response = errors.from_domain(error).response()
+    except OperationalError as error:
+        if not retryable(error):
+            logger.exception("API %s %s failed", request.method, request.path)
+            response = errors.ApiError("An unknown error occurred.", status=500, type="api_error").response()
+        else:  # still deadlocked after the service's own retry: nothing was written, the client may retry
+            logger.warning("API %s %s: %s", request.method, request.path, error.__cause__.__class__.__name__)
+            response = LOCK_TIMEOUT.response()
+            if record is not None:
+                idempotency.forget(record)  # Stripe keeps no result for a concurrent-conflict 409
+                record = None
     except Exception:
         logger.exception("API %s %s failed", request.method, request.path)
         response = errors.ApiError("An unknown error occurred.", status=500, type="api_error").response()

@@ -1,6 +1,7 @@
 """Portal sessions in the browser (redeem once, keep alive) and login links (email, confirm)."""
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,6 +23,8 @@ from portal.models import LoginLink
 
 SESSION_IDLE_TIMEOUT = dt.timedelta(hours=1)
 LOGIN_LINK_TTL = dt.timedelta(minutes=10)
+
+logger = logging.getLogger(__name__)
 
 
 class LinkExpired(BillingError):
@@ -174,12 +177,17 @@ def login_link_request(
 
 
 def _enqueue_login_email(customer_id: str, url: str, locale: str | None) -> None:
+    """After the commit: the email goes out from a worker. A broker that cannot take the task is logged; the page
+    answers the same either way (the customer may ask for another link)."""
     from portal.tasks import send_login_link_email
 
     if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker (make run, tests): send it now, in this process
         send_login_link_email.apply(args=[customer_id, url, locale])
-    else:
-        send_login_link_email.delay(customer_id, url, locale)
+        return
+    try:
+        send_login_link_email.apply_async(args=[customer_id, url, locale], retry=False)
+    except Exception:
+        logger.exception("could not queue the login link email for %s", customer_id)
 
 
 def send_login_email(customer: Customer, url: str, *, fallback_locale: str | None) -> None:
