@@ -12,7 +12,7 @@ from django.conf import settings
 from billing.audit import Actor
 from billing.models import Account, AuditEntry
 from billing.services.accounts import api_key_create
-from billing.services.catalog import coupon_create
+from billing.services.coupons import coupon_create
 from billing.services.subscriptions import ItemSpec, subscription_cancel, subscription_create
 from configurations.models import PortalSession
 from configurations.services import configuration_update, custom_domain_set, custom_domain_verify

@@ -7,7 +7,7 @@ import stripe
 
 from billing import clock
 from billing.models import AuditEntry, Coupon, Discount, Event, PromotionCode
-from billing.services.catalog import coupon_create, promotion_code_create
+from billing.services.coupons import coupon_create, promotion_code_create
 from billing.services.subscriptions import ItemSpec, subscription_create
 from tests.billing.helpers import run_cycle
 from tests.factories.billing import ACTOR, CustomerFactory, PriceFactory, card
