@@ -61,7 +61,7 @@ class Prepared:
 
 def _configuration(account, prices, actor) -> None:
     """The account's default configuration with every portal feature on, the three prices offered."""
-    from configurations.services import configuration_create
+    from configurations.services.portal_configurations import configuration_create
     from portal.demo import every_feature
 
     products = [{"product": price.product_id, "prices": [price.id]} for price in prices]
