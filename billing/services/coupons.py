@@ -48,10 +48,10 @@ def _check_max_redemptions(max_redemptions: int | None) -> None:
 
 
 def _lock_coupon(coupon: Coupon) -> Coupon:
-    coupon = Coupon.objects.select_for_update(no_key=True).filter(pk=coupon.pk, deleted=False).first()
-    if coupon is None:
+    locked = Coupon.objects.select_for_update(no_key=True).filter(pk=coupon.pk, deleted=False).first()
+    if locked is None:
         raise NotFound(f"No such coupon: '{coupon.coupon_id}'", param="id")
-    return coupon
+    return locked
 
 
 def _clean_discount(percent_off, amount_off: int | None, currency: str) -> tuple[Decimal | None, str]:
