@@ -67,8 +67,8 @@ def lock(model: type[models.Model], pk: str):
 
 
 def lock_account(account_id: str) -> None:
-    """Serialise checks of per-account rules the database cannot hold (unique lookup keys and codes, the one
-    default configuration)."""
+    """Serialise checks of per-account rules the database cannot hold (a lookup key or an active promotion code
+    used once, one default configuration per mode)."""
     Account.objects.select_for_update(no_key=True).filter(pk=account_id).first()
 
 
