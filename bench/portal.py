@@ -61,7 +61,7 @@ class Prepared:
 
 def _configuration(account, prices, actor) -> None:
     """The account's default configuration with every portal feature on, the three prices offered."""
-    from configurations.services import configuration_create
+    from configurations.services.portal_configurations import configuration_create
     from portal.demo import every_feature
 
     products = [{"product": price.product_id, "prices": [price.id]} for price in prices]
@@ -90,9 +90,9 @@ def prepare(*, sessions: int) -> Prepared:
     from billing.models import Account, Invoice
     from billing.services.accounts import account_create
     from billing.services.billing_cycle import billing_cycle_run
-    from billing.services.catalog import price_create, product_create
     from billing.services.customers import customer_create, customer_set_default_payment_method
     from billing.services.payment_methods import payment_method_attach, payment_method_create
+    from billing.services.products import price_create, product_create
     from billing.services.subscriptions import ItemSpec, subscription_create
     from portal.selectors import INVOICE_PAGE_SIZE
     from portal.services import portal_session_create, portal_session_redeem

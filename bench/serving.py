@@ -58,7 +58,7 @@ def bench_merchant(actor):
     Returns ``(account, test secret key, price)``."""
     from billing.models import Account
     from billing.services.accounts import account_create
-    from billing.services.catalog import price_create, product_create
+    from billing.services.products import price_create, product_create
 
     account, test_secret, _live_secret, _user = account_create(
         name="Bench merchant", plan=Account.Plan.BILLING, actor=actor

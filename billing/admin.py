@@ -54,7 +54,7 @@ from billing.models import (
 )
 from billing.representations import hosted_invoice_url
 from billing.services import accounts as account_services
-from billing.services import catalog, customers, invoices, subscriptions, tax_ids
+from billing.services import coupons, customers, invoices, products, subscriptions, tax_ids, tax_rates
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -502,7 +502,7 @@ class ProductAdmin(ServiceWriteAdmin):
     change_editable = ("name", "description", "active", "metadata")
 
     def create(self, request, data, actor):
-        return catalog.product_create(
+        return products.product_create(
             account=data["account"],
             livemode=data["livemode"],
             actor=actor,
@@ -513,7 +513,7 @@ class ProductAdmin(ServiceWriteAdmin):
         )
 
     def update(self, obj, fields, actor):
-        return catalog.product_update(product=obj, actor=actor, **fields)
+        return products.product_update(product=obj, actor=actor, **fields)
 
 
 @admin.register(Price)
@@ -565,7 +565,7 @@ class PriceAdmin(ServiceWriteAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def create(self, request, data, actor):
-        return catalog.price_create(
+        return products.price_create(
             product=data["product"],
             actor=actor,
             currency=data["currency"],
@@ -581,7 +581,7 @@ class PriceAdmin(ServiceWriteAdmin):
         )
 
     def update(self, obj, fields, actor):
-        return catalog.price_update(price=obj, actor=actor, **fields)
+        return products.price_update(price=obj, actor=actor, **fields)
 
 
 @admin.register(TaxRate)
@@ -622,7 +622,7 @@ class TaxRateAdmin(ServiceWriteAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def create(self, request, data, actor):
-        return catalog.tax_rate_create(
+        return tax_rates.tax_rate_create(
             account=data["account"],
             livemode=data["livemode"],
             actor=actor,
@@ -636,7 +636,7 @@ class TaxRateAdmin(ServiceWriteAdmin):
         )
 
     def update(self, obj, fields, actor):
-        return catalog.tax_rate_update(tax_rate=obj, actor=actor, **fields)
+        return tax_rates.tax_rate_update(tax_rate=obj, actor=actor, **fields)
 
 
 class CouponForm(TenantModelForm):
@@ -697,7 +697,7 @@ class CouponAdmin(ServiceWriteAdmin):
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def create(self, request, data, actor):
-        return catalog.coupon_create(
+        return coupons.coupon_create(
             account=data["account"],
             livemode=data["livemode"],
             actor=actor,
@@ -714,7 +714,7 @@ class CouponAdmin(ServiceWriteAdmin):
         )
 
     def update(self, obj, fields, actor):
-        return catalog.coupon_update(coupon=obj, actor=actor, **fields)
+        return coupons.coupon_update(coupon=obj, actor=actor, **fields)
 
 
 @admin.register(PromotionCode)
@@ -755,7 +755,7 @@ class PromotionCodeAdmin(ServiceWriteAdmin):
     change_editable = ("active", "metadata")
 
     def create(self, request, data, actor):
-        return catalog.promotion_code_create(
+        return coupons.promotion_code_create(
             coupon=data["coupon"],
             actor=actor,
             code=data["code"],
@@ -769,7 +769,7 @@ class PromotionCodeAdmin(ServiceWriteAdmin):
         )
 
     def update(self, obj, fields, actor):
-        return catalog.promotion_code_update(promotion_code=obj, actor=actor, **fields)
+        return coupons.promotion_code_update(promotion_code=obj, actor=actor, **fields)
 
 
 @admin.register(Discount)

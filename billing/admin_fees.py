@@ -11,6 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import clock, money
+from billing.exports import escape_cell
 from billing.fees import AccountFees, FeeRates, fee_report
 from billing.selectors import accounts_for_user
 from billing.templatetags.billing_format import active_locale
@@ -28,8 +29,6 @@ CSV_COLUMNS = (
     "billable_one_off_volume",
     "fee",
 )
-# Spreadsheets run a cell that starts with one of these as a formula.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class MonthForm(forms.Form):
@@ -87,7 +86,7 @@ def fee_report_csv_view(model_admin, request):
 
 def csv_rows(row: AccountFees, month: dt.date) -> list[list[str]]:
     """One line per currency (one without a currency when every invoice was free); amounts in major units."""
-    head = [f"{month:%Y-%m}", row.account.pk, spreadsheet_safe(row.account.name), row.account.plan]
+    head = [f"{month:%Y-%m}", row.account.pk, escape_cell(row.account.name), row.account.plan]
     counts = [str(row.invoices), str(row.free), str(row.billable)]
     if not row.currencies:
         return [[*head, *counts, "", "0", "0", "0"]]
@@ -102,7 +101,3 @@ def csv_rows(row: AccountFees, month: dt.date) -> list[list[str]]:
         ]
         for line in row.currencies
     ]
-
-
-def spreadsheet_safe(text: str) -> str:
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text

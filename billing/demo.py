@@ -34,21 +34,17 @@ from billing.models import (
 from billing.periods import add_months
 from billing.services.accounts import account_create, staff_user_add
 from billing.services.billing_cycle import billing_cycle_run
-from billing.services.catalog import (
-    coupon_create,
-    price_create,
-    product_create,
-    promotion_code_create,
-    tax_rate_create,
-)
+from billing.services.coupons import coupon_create, promotion_code_create
 from billing.services.customers import customer_create, customer_set_default_payment_method
 from billing.services.payment_methods import payment_method_attach, payment_method_create
+from billing.services.products import price_create, product_create
 from billing.services.subscriptions import (
     ItemSpec,
     subscription_cancel,
     subscription_create,
     subscription_pause_collection,
 )
+from billing.services.tax_rates import tax_rate_create
 
 ACCOUNT_NAME = "Northwind Coffee Club"
 # Acceptable only because the command refuses to run unless DEBUG is on.

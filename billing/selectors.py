@@ -11,11 +11,6 @@ def _get(queryset, pk: str, label: str):
         raise NotFound(f"No such {label}: '{pk}'", param="id")
 
 
-def customer_get(*, account: Account, livemode: bool, customer_id: str) -> Customer:
-    """A customer of the tenant that has not been deleted."""
-    return _get(Customer.objects.filter(account=account, livemode=livemode, deleted=False), customer_id, "customer")
-
-
 def subscription_get_for_customer(*, customer: Customer, subscription_id: str) -> Subscription:
     return _get(Subscription.objects.filter(customer=customer), subscription_id, "subscription")
 

@@ -93,12 +93,6 @@ def compact(value: str) -> str:
     return re.sub(r"[\s.\-]", "", str(value or "")).upper()
 
 
-def eu_vat_format(value: str) -> VatFormat | None:
-    """The format the number's country prefix asks for, or None for a prefix outside the EU (and XI)."""
-    prefix = compact(value)[:2]
-    return EU_VAT_FORMATS.get(PREFIX_ALIASES.get(prefix, prefix))
-
-
 def validate_eu_vat(value: str) -> ValidTaxId:
     number = compact(value)
     if number[:2] in PREFIX_ALIASES:

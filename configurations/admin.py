@@ -18,7 +18,7 @@ from billing.admin_scoping import SERVICE_ERROR_ATTR, TenantModelForm, TenantSco
 from billing.audit import Actor
 from billing.exceptions import BillingError
 from billing.selectors import accounts_for_user
-from configurations import services, validators
+from configurations import validators
 from configurations.models import (
     DEFAULT_CANCELLATION_OPTIONS,
     Branding,
@@ -27,6 +27,14 @@ from configurations.models import (
     PortalConfigurationProduct,
 )
 from configurations.rendering import render_markdown
+from configurations.services import validation
+from configurations.services.branding import KEEP, branding_contrast_warning, branding_update
+from configurations.services.custom_domains import custom_domain_remove, custom_domain_set, custom_domain_verify
+from configurations.services.portal_configurations import (
+    configuration_create,
+    configuration_make_default,
+    configuration_update,
+)
 
 C = PortalConfiguration
 PRODUCT_PARAM = re.compile(r"^features\[subscription_update\]\[products\]\[(\d+)\](?:\[(\w+)\])?")
@@ -139,7 +147,7 @@ class ProductFormSet(BaseInlineFormSet):
     def clean(self):
         super().clean()
         error = self.service_error
-        if error is None or not (error.param or "").startswith(services.PRODUCTS):
+        if error is None or not (error.param or "").startswith(validation.PRODUCTS):
             return
         match = PRODUCT_PARAM.match(error.param)
         forms_in_order = ordered_product_forms(self)
@@ -165,7 +173,7 @@ class ProductInline(TenantScopedMixin, admin.TabularInline):
         "adjustable_quantity_maximum",
     )
     extra = 1
-    max_num = services.MAX_PRODUCTS
+    max_num = validation.MAX_PRODUCTS
     verbose_name = _("product customers may switch to")
     verbose_name_plural = _("Plan changes: products and prices")
 
@@ -180,7 +188,7 @@ class ProductInline(TenantScopedMixin, admin.TabularInline):
         formset = super().get_formset(request, obj, **kwargs)
         error = getattr(request, SERVICE_ERROR_ATTR, None)
         formset.service_error = (
-            error if error is not None and (error.param or "").startswith(services.PRODUCTS) else None
+            error if error is not None and (error.param or "").startswith(validation.PRODUCTS) else None
         )
         return formset
 
@@ -237,7 +245,7 @@ def configuration_data(cleaned: dict, *, products: list | None, old_metadata: di
         "login_page": {"enabled": cleaned.get("login_page_enabled", False)},
         "metadata": _metadata_update(old_metadata, cleaned.get("metadata")),
         "custom_text": {
-            section: cleaned.get(f"custom_text_{section}") or "" for section in services.CUSTOM_TEXT_SECTIONS
+            section: cleaned.get(f"custom_text_{section}") or "" for section in validation.CUSTOM_TEXT_SECTIONS
         },
         "customer_group": {
             "metadata": cleaned.get("customer_group_metadata") or "",
@@ -408,7 +416,7 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         error = form.service_error
         if (
             error is not None
-            and (error.param or "").startswith(services.PRODUCTS)
+            and (error.param or "").startswith(validation.PRODUCTS)
             and any(isinstance(inline, ProductInline) for inline in self.get_inline_instances(request, obj))
         ):
             form.service_error = None
@@ -431,10 +439,10 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         if change:
             current = PortalConfiguration.objects.get(pk=obj.pk)
             data = configuration_data(form.cleaned_data, products=products, old_metadata=current.metadata)
-            saved = services.configuration_update(configuration=current, actor=actor, data=data)
+            saved = configuration_update(configuration=current, actor=actor, data=data)
         else:
             data = configuration_data(form.cleaned_data, products=products, old_metadata=None)
-            saved = services.configuration_create(
+            saved = configuration_create(
                 account=form.cleaned_data["account"], livemode=form.cleaned_data["livemode"], actor=actor, data=data
             )
         adopt(obj, saved)
@@ -512,9 +520,7 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
             )
             return
         try:
-            configuration = services.configuration_make_default(
-                configuration=selected[0], actor=Actor.staff(request.user)
-            )
+            configuration = configuration_make_default(configuration=selected[0], actor=Actor.staff(request.user))
         except BillingError as error:
             self.message_user(request, f"{selected[0]}: {error.message}", messages.ERROR)
             return
@@ -555,7 +561,7 @@ class BrandingForm(AccountModelForm):
 
 def _image_argument(form, name):
     if name not in form.changed_data:
-        return services.KEEP
+        return KEEP
     value = form.cleaned_data.get(name)
     return value if value and hasattr(value, "content_type") else None
 
@@ -611,7 +617,7 @@ class BrandingAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         account = obj.account if change else form.cleaned_data["account"]
-        branding = services.branding_update(
+        branding = branding_update(
             account=account,
             actor=Actor.staff(request.user),
             business_name=form.cleaned_data.get("business_name", ""),
@@ -622,14 +628,14 @@ class BrandingAdmin(TenantScopedAdmin):
             logo=_image_argument(form, "logo"),
         )
         adopt(obj, branding)
-        warning = services.branding_contrast_warning(branding)
+        warning = branding_contrast_warning(branding)
         if warning:
             self.message_user(request, warning, messages.WARNING)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "GET":
             obj = self.get_object(request, unquote(object_id))
-            warning = services.branding_contrast_warning(obj) if obj is not None else None
+            warning = branding_contrast_warning(obj) if obj is not None else None
             if warning:
                 self.message_user(request, warning, messages.WARNING)
         return super().change_view(request, object_id, form_url, extra_context)
@@ -685,13 +691,13 @@ class CustomDomainAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         account = obj.account if change else form.cleaned_data["account"]
-        domain = services.custom_domain_set(
+        domain = custom_domain_set(
             account=account, hostname=form.cleaned_data["hostname"], actor=Actor.staff(request.user)
         )
         adopt(obj, domain)
 
     def delete_model(self, request, obj):
-        services.custom_domain_remove(account=obj.account, actor=Actor.staff(request.user))
+        custom_domain_remove(account=obj.account, actor=Actor.staff(request.user))
 
     def delete_queryset(self, request, queryset):
         for domain in queryset.select_related("account"):
@@ -702,7 +708,7 @@ class CustomDomainAdmin(TenantScopedAdmin):
         verified = 0
         for domain in queryset.select_related("account"):
             try:
-                domain = services.custom_domain_verify(domain=domain, actor=Actor.staff(request.user))
+                domain = custom_domain_verify(domain=domain, actor=Actor.staff(request.user))
             except BillingError as error:
                 self.message_user(request, f"{domain}: {error.message}", messages.ERROR)
                 continue

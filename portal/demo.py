@@ -2,9 +2,10 @@
 
 from billing.audit import Actor
 from billing.models import Account, Price, Product
-from configurations import services as configuration_services
 from configurations.models import PortalConfiguration
 from configurations.selectors import branding_for, default_configuration
+from configurations.services.branding import branding_update
+from configurations.services.portal_configurations import configuration_create
 
 ACTOR = Actor.system("demo data")
 RETURN_URL = "https://northwind.example/account"
@@ -53,11 +54,9 @@ def seed_portal(account: Account) -> PortalConfiguration:
     for product in Product.objects.filter(account=account, livemode=False, active=True).order_by("created", "id"):
         prices = Price.objects.filter(product=product, active=True, currency="eur", type="recurring").order_by("id")
         products.append({"product": product.id, "prices": [price.id for price in prices]})
-    configuration = configuration_services.configuration_create(
-        account=account, livemode=False, actor=ACTOR, data=every_feature(products)
-    )
+    configuration = configuration_create(account=account, livemode=False, actor=ACTOR, data=every_feature(products))
     if branding_for(account) is None:
-        configuration_services.branding_update(
+        branding_update(
             account=account,
             actor=ACTOR,
             business_name="",

@@ -226,3 +226,74 @@ def test_the_edge_reader_tells_writes_from_look_alikes():
         (10, "transaction.atomic"),
         (12, "lock"),
     ]
+
+
+# ---------------------------------------------------------------------------------------------- size
+
+# CONVENTIONS "Where code goes": services split by verb, as Zulip's zerver/actions/, before a module passes ~600 lines;
+# a function over 80 lines hides the steps it should be calling.
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 80
+SERVICE_MODULES = sorted(
+    {
+        *(ROOT / "billing" / "services").rglob("*.py"),
+        *(ROOT / "configurations" / "services").rglob("*.py"),
+        ROOT / "configurations" / "sessions.py",
+        *(ROOT / "webhooks").glob("services*.py"),
+        *(ROOT / "webhooks" / "services").rglob("*.py"),
+    }
+)
+
+
+def oversized(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    """(line, what) for the module, if it is over ``MAX_MODULE_LINES``, and every function or method in it (nested
+    ones too) over ``MAX_FUNCTION_LINES``, counted from ``def`` to its last line."""
+    source = source if source is not None else path.read_text()
+    found = []
+    if (lines := len(source.splitlines())) > MAX_MODULE_LINES:
+        found.append((1, f"module is {lines} lines (limit {MAX_MODULE_LINES})"))
+    for node in ast.walk(ast.parse(source, filename=str(path))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            length = node.end_lineno - node.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append((node.lineno, f"{node.name}() is {length} lines (limit {MAX_FUNCTION_LINES})"))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("path", SERVICE_MODULES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_service_modules_and_their_functions_stay_small(path):
+    found = oversized(path)
+    assert not found, "Split it by verb (CONVENTIONS, Where code goes):\n" + "\n".join(
+        f"{path.relative_to(ROOT)}:{line}: {what}" for line, what in found
+    )
+
+
+def test_every_service_module_is_measured():
+    measured = {str(path.relative_to(ROOT)) for path in SERVICE_MODULES}
+    assert {
+        "billing/services/products.py",
+        "billing/services/subscriptions/change.py",
+        "configurations/services/validation.py",
+        "configurations/sessions.py",
+    } <= measured
+    assert any(name.startswith("webhooks/services") for name in measured)
+
+
+def test_the_size_reader_counts_the_module_and_every_function_in_it():
+    def function(header: str, length: int, indent: str = "") -> list[str]:
+        return [indent + header, *[indent + "    pass"] * (length - 1)]
+
+    lines = [
+        *function("def fits():", MAX_FUNCTION_LINES),
+        *function("async def too_long():", MAX_FUNCTION_LINES + 1),
+        "class Service:",
+        *function("def method(self):", MAX_FUNCTION_LINES + 1, indent="    "),
+    ]
+    source = "\n".join(lines) + "\n"
+    too_long = (MAX_FUNCTION_LINES + 1, f"too_long() is {MAX_FUNCTION_LINES + 1} lines (limit {MAX_FUNCTION_LINES})")
+    method = (2 * MAX_FUNCTION_LINES + 3, f"method() is {MAX_FUNCTION_LINES + 1} lines (limit {MAX_FUNCTION_LINES})")
+    path = ROOT / "billing" / "services" / "example.py"
+    assert oversized(path, source) == [too_long, method]
+    padded = source + "#\n" * (MAX_MODULE_LINES + 1 - len(lines))
+    module = (1, f"module is {MAX_MODULE_LINES + 1} lines (limit {MAX_MODULE_LINES})")
+    assert oversized(path, padded) == [module, too_long, method]

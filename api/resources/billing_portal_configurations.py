@@ -4,7 +4,6 @@ from api import expand
 from api import params as p
 from api.pagination import page
 from api.router import operation
-from configurations import services
 from configurations.models import PortalConfiguration
 from configurations.representations import (
     PRODUCTS_EXPAND,
@@ -12,11 +11,14 @@ from configurations.representations import (
     configuration_with_products,
     prefetch_products,
 )
+from configurations.services import validation
+from configurations.services.params import MAX_URL
+from configurations.services.portal_configurations import configuration_create, configuration_update
 
 TAGS = ["Billing portal"]
 RESPONSE = "billing_portal.configuration"
 C = PortalConfiguration
-URL = p.String(max_length=services.MAX_URL, unsettable=True)
+URL = p.String(max_length=MAX_URL, unsettable=True)
 PRORATION = p.String(choices=C.ProrationBehavior.values)
 
 
@@ -39,8 +41,8 @@ def _features(creating: bool) -> p.Object:
             "adjustable_quantity": p.Object(
                 {
                     "enabled": p.Boolean(required=True),
-                    "minimum": p.Integer(min_value=0, max_value=services.MAX_QUANTITY),
-                    "maximum": p.Integer(min_value=1, max_value=services.MAX_QUANTITY),
+                    "minimum": p.Integer(min_value=0, max_value=validation.MAX_QUANTITY),
+                    "maximum": p.Integer(min_value=1, max_value=validation.MAX_QUANTITY),
                 }
             ),
         }
@@ -84,7 +86,7 @@ def _features(creating: bool) -> p.Object:
                     "default_allowed_updates": p.Array(
                         p.String(choices=C.SubscriptionUpdate.values), max_items=3, unsettable=True
                     ),
-                    "products": p.Array(product, max_items=services.MAX_PRODUCTS, unsettable=True),
+                    "products": p.Array(product, max_items=validation.MAX_PRODUCTS, unsettable=True),
                     "proration_behavior": PRORATION,
                     "billing_cycle_anchor": p.String(choices=C.BillingCycleAnchor.values),
                     "schedule_at_period_end": p.Object(
@@ -106,7 +108,7 @@ def _features(creating: bool) -> p.Object:
                 {
                     "enabled": p.Boolean(required=creating),
                     "behavior": p.String(choices=C.PauseBehavior.values),
-                    "max_duration_days": p.Integer(min_value=1, max_value=services.MAX_PAUSE_DAYS, unsettable=True),
+                    "max_duration_days": p.Integer(min_value=1, max_value=validation.MAX_PAUSE_DAYS, unsettable=True),
                 },
                 description="Extension: customers pause and resume payment collection of their subscriptions.",
             ),
@@ -119,7 +121,7 @@ def _fields(creating: bool) -> dict:
     fields = {
         "business_profile": p.Object(
             {
-                "headline": p.String(max_length=services.MAX_HEADLINE, unsettable=True),
+                "headline": p.String(max_length=validation.MAX_HEADLINE, unsettable=True),
                 "privacy_policy_url": URL,
                 "terms_of_service_url": URL,
             }
@@ -128,16 +130,16 @@ def _fields(creating: bool) -> dict:
         "features": _features(creating),
         "login_page": p.Object({"enabled": p.Boolean(required=True)}),
         "metadata": p.Map(),
-        "name": p.String(max_length=services.MAX_NAME, unsettable=True),
+        "name": p.String(max_length=validation.MAX_NAME, unsettable=True),
         "custom_text": p.Object(
             {
-                section: p.String(max_length=services.MAX_CUSTOM_TEXT, unsettable=True)
-                for section in services.CUSTOM_TEXT_SECTIONS
+                section: p.String(max_length=validation.MAX_CUSTOM_TEXT, unsettable=True)
+                for section in validation.CUSTOM_TEXT_SECTIONS
             },
             description="Extension: Markdown shown on the portal's pages (sanitised when rendered).",
         ),
         "customer_group": p.Object(
-            {"metadata": p.Map(), "priority": p.Integer(min_value=0, max_value=services.MAX_PRIORITY)},
+            {"metadata": p.Map(), "priority": p.Integer(min_value=0, max_value=validation.MAX_PRIORITY)},
             description="Extension: sessions without a configuration use the active one whose metadata rule "
             "matches the customer's metadata (highest priority first), else the default.",
         ),
@@ -190,7 +192,7 @@ def _get(ctx, configuration_id: str) -> PortalConfiguration:
     tags=TAGS,
 )
 def create(ctx, params):
-    obj = services.configuration_create(account=ctx.account, livemode=ctx.livemode, actor=ctx.actor, data=_data(params))
+    obj = configuration_create(account=ctx.account, livemode=ctx.livemode, actor=ctx.actor, data=_data(params))
     return _one(params, obj)
 
 
@@ -215,7 +217,7 @@ def retrieve(ctx, params, configuration):
     tags=TAGS,
 )
 def update(ctx, params, configuration):
-    obj = services.configuration_update(configuration=_get(ctx, configuration), actor=ctx.actor, data=_data(params))
+    obj = configuration_update(configuration=_get(ctx, configuration), actor=ctx.actor, data=_data(params))
     return _one(params, obj)
 
 

@@ -12,7 +12,7 @@ from api.resources.products import filter_created, unset_to_blank
 from api.router import operation
 from billing import representations
 from billing.models import Coupon
-from billing.services.catalog import coupon_create, coupon_delete, coupon_update
+from billing.services.coupons import coupon_create, coupon_delete, coupon_update
 
 TAGS = ["Coupons"]
 CREATE = {

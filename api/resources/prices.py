@@ -7,7 +7,7 @@ from api.resources.products import filter_created, unset_to_blank
 from api.router import operation
 from billing import representations
 from billing.models import Price, Product
-from billing.services.catalog import price_create, price_create_with_product, price_update
+from billing.services.products import price_create, price_create_with_product, price_update
 
 TAGS = ["Prices"]
 # Stripe's limit for amounts: eight digits.

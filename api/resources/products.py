@@ -11,7 +11,7 @@ from api.pagination import page
 from api.router import operation
 from billing import representations
 from billing.models import Product
-from billing.services.catalog import product_create, product_delete, product_update
+from billing.services.products import product_create, product_delete, product_update
 
 TAGS = ["Products"]
 FIELDS = {

@@ -12,7 +12,7 @@ from api.resources.products import filter_created, unset_to_blank
 from api.router import operation
 from billing import representations
 from billing.models import Customer, PromotionCode
-from billing.services.catalog import promotion_code_create, promotion_code_update
+from billing.services.coupons import promotion_code_create, promotion_code_update
 
 TAGS = ["Promotion codes"]
 CREATE = {

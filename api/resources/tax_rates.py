@@ -6,7 +6,7 @@ from api.resources.products import filter_created, unset_to_blank
 from api.router import operation
 from billing import representations
 from billing.models import TaxRate
-from billing.services.catalog import tax_rate_create, tax_rate_update
+from billing.services.tax_rates import tax_rate_create, tax_rate_update
 
 TAGS = ["Tax rates"]
 UPDATE = {

@@ -248,15 +248,6 @@ class Subscription(TenantModel):
             return ("month", 1)
         return (item.price.recurring_interval, item.price.recurring_interval_count)
 
-    def period_bounds_at(self, index: int) -> tuple[dt.datetime, dt.datetime]:
-        from billing.periods import period_end
-
-        interval, count = self.interval()
-        start = (
-            self.billing_cycle_anchor if index == 0 else period_end(self.billing_cycle_anchor, interval, count, index)
-        )
-        return start, period_end(self.billing_cycle_anchor, interval, count, index + 1)
-
 
 class SubscriptionItem(TenantModel):
     id = models.CharField(primary_key=True, max_length=40, default=ids.factory("subscription_item"), editable=False)

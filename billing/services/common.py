@@ -1,9 +1,13 @@
 """Helpers shared by the services: locking, validation and event emission."""
 
+from decimal import Decimal, InvalidOperation
+
 from django.db import models
 
-from billing import events, representations
+from billing import audit, events, representations
+from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
+from billing.models import Account
 
 METADATA_MAX_KEYS = 50
 METADATA_KEY_MAX = 40
@@ -36,6 +40,24 @@ def emit(type_: str, obj, *, before: dict | None = None) -> dict:
     return data
 
 
+def record_created(obj, actor: Actor, action: str, event: str):
+    """The audit entry and the ``*.created`` event of a row just inserted; returns the row."""
+    audit.record(actor, action, obj)
+    emit(event, obj)
+    return obj
+
+
+def save_changes(obj, before: dict, fields: list[str], *, actor: Actor, action: str, event: str):
+    """Save ``fields`` and record the update, unless the Stripe JSON of ``obj`` did not change."""
+    if render(obj) == before:
+        return obj
+    obj.save(update_fields=fields)
+    after = emit(event, obj, before=before)
+    changes = {key: after[key] for key in after if before.get(key) != after[key]}
+    audit.record(actor, action, obj, changes)
+    return obj
+
+
 def lock(model: type[models.Model], pk: str):
     """The row, locked ``FOR NO KEY UPDATE`` until the transaction ends (see ``billing.services.door``)."""
     try:
@@ -44,11 +66,38 @@ def lock(model: type[models.Model], pk: str):
         raise NotFound(f"No such {model._meta.model_name}: '{pk}'", param="id")
 
 
+def lock_account(account_id: str) -> None:
+    """Serialise checks of per-account rules the database cannot hold (a lookup key or an active promotion code
+    used once, one default configuration per mode)."""
+    Account.objects.select_for_update(no_key=True).filter(pk=account_id).first()
+
+
 def same_tenant(*objs) -> None:
     first = objs[0]
     for other in objs[1:]:
         if other is not None and (other.account_id, other.livemode) != (first.account_id, first.livemode):
             raise NotFound(f"No such {other._meta.model_name}: '{other.pk}'")
+
+
+def clean_text(value: str, *, param: str, max_length: int, required: bool = False) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise InvalidRequest(f"Invalid {param}: must not be empty.", param=param, code="parameter_invalid_empty")
+    if len(value) > max_length:
+        raise InvalidRequest(f"Invalid {param}: must be at most {max_length} characters.", param=param)
+    return value
+
+
+def clean_decimal(value, *, param: str, places: int) -> Decimal:
+    try:
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        raise InvalidRequest(f"Invalid {param}: must be a number.", param=param)
+    if number.as_tuple().exponent < -places:
+        raise InvalidRequest(f"Invalid {param}: at most {places} decimal places are allowed.", param=param)
+    return number
 
 
 def validate_metadata(metadata: dict | None, *, param: str = "metadata") -> dict:

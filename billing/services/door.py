@@ -45,10 +45,6 @@ def after_commit(callback: Callable[[], None]) -> None:
         door.after.append(callback)
 
 
-def in_door() -> bool:
-    return _current.get() is not None
-
-
 def retryable(error: BaseException) -> bool:
     cause = error.__cause__
     return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES

@@ -169,7 +169,7 @@ def _next_number(invoice: Invoice) -> str:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-        if row is None:  # the account's first invoice in this mode (accounts made before counters existed)
+        if row is None:  # the account's first invoice in this mode: its counter row is made now
             counter = InvoiceCounter(account_id=invoice.account_id, livemode=invoice.livemode)
             InvoiceCounter.objects.bulk_create([counter], ignore_conflicts=True)
             cursor.execute(sql, params)

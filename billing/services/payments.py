@@ -138,7 +138,6 @@ def payment_start(invoice: Invoice, payment_method: PaymentMethod | None = None)
     invoice.attempt_count += 1
     invoice.attempted = True
     if pm is None or not pm.can_charge(invoice.currency):
-        invoice.last_failure = NO_PAYMENT_METHOD
         schedule_retry(invoice, clock.now())
         if not invoice._state.adding:
             invoice.save()

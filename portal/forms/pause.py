@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from billing import clock
 from billing.templatetags.billing_format import billing_date
 from configurations.models import PortalConfiguration
-from configurations.services import MAX_PAUSE_DAYS
+from configurations.services.validation import MAX_PAUSE_DAYS
 from portal.forms.cancel import StateForm
 
 

@@ -9,7 +9,7 @@ from billing.audit import Actor
 from billing.models import Account, Customer, Product
 from billing.services.accounts import staff_user_add
 from configurations.models import PortalConfiguration
-from configurations.services import configuration_create
+from configurations.services.portal_configurations import configuration_create
 from tests.configurations.helpers import messages_of, post_data
 from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory, ProductFactory
 from webhooks import ssrf

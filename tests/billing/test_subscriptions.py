@@ -6,7 +6,7 @@ import time_machine
 
 from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import Event, Invoice, InvoiceItem, Subscription
-from billing.services.catalog import coupon_create
+from billing.services.coupons import coupon_create
 from billing.services.subscriptions import (
     ItemChange,
     ItemSpec,

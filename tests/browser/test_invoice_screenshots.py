@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from billing.audit import Actor
 from billing.models import Invoice
-from billing.services.catalog import coupon_create
+from billing.services.coupons import coupon_create
 from billing.services.subscriptions import ItemChange, ItemSpec, subscription_change_items, subscription_create
 from tests.browser.conftest import ARTIFACTS
 from tests.factories.billing import CustomerFactory, PriceFactory, TaxRateFactory, card

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone, translation
 
 from billing.audit import Actor
-from billing.services.catalog import coupon_create
+from billing.services.coupons import coupon_create
 from billing.templatetags.billing_format import billing_date
 from tests.billing.helpers import subscribed
 from tests.browser.conftest import axe_violations, watch

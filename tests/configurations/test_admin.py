@@ -8,9 +8,11 @@ from django.urls import reverse
 
 from billing.audit import Actor
 from billing.models import AuditEntry, Event
-from configurations import services
 from configurations.models import Branding, CustomDomain, PortalConfiguration
-from configurations.services import configuration_create, custom_domain_set
+from configurations.services import custom_domains
+from configurations.services.branding import branding_update
+from configurations.services.custom_domains import custom_domain_set
+from configurations.services.portal_configurations import configuration_create
 from tests.configurations.conftest import image_bytes
 from tests.configurations.helpers import messages_of, post_data
 from tests.configurations.test_domains import FakeResolver
@@ -284,7 +286,7 @@ def test_the_copy_script_is_served(client):
 def test_admin_shows_only_the_staff_users_rows(staff_client, merchant, other_merchant, catalog):
     mine = create(merchant, name="Mine")
     theirs = create(other_merchant, name="Theirs")
-    services.branding_update(account=other_merchant, actor=ACTOR, business_name="Beta brand")
+    branding_update(account=other_merchant, actor=ACTOR, business_name="Beta brand")
     custom_domain_set(account=other_merchant, hostname="billing.beta.example", actor=ACTOR)
     response = staff_client.get(CHANGELIST)
     assert list(response.context["cl"].result_list) == [mine]
@@ -373,11 +375,11 @@ def test_custom_domain_admin_validates_and_verifies(staff_client, merchant, monk
     assert domain.hostname == "portal.alpha.example"
 
     changelist = reverse("admin:configurations_customdomain_changelist")
-    monkeypatch.setattr(services, "_default_resolver", lambda: FakeResolver({}))
+    monkeypatch.setattr(custom_domains, "_default_resolver", lambda: FakeResolver({}))
     response = run_action(staff_client, changelist, "verify_now", domain)
     assert any("No TXT record" in m for m in messages_of(response))
     monkeypatch.setattr(
-        services, "_default_resolver", lambda: FakeResolver({domain.record_name: [domain.record_value]})
+        custom_domains, "_default_resolver", lambda: FakeResolver({domain.record_name: [domain.record_value]})
     )
     response = run_action(staff_client, changelist, "verify_now", domain)
     assert any("1 domain is verified." in m for m in messages_of(response))

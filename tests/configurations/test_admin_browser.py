@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from billing.audit import Actor
 from billing.services.accounts import staff_user_add
-from configurations.services import configuration_create
+from configurations.services.portal_configurations import configuration_create
 from tests.factories.billing import AccountFactory, PriceFactory, ProductFactory
 
 ACTOR = Actor.system("test")

@@ -5,7 +5,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.audit import Actor
 from billing.services.accounts import api_key_create
-from configurations.services import configuration_create
+from configurations.services.portal_configurations import configuration_create
 from tests.factories.billing import PriceFactory, ProductFactory
 
 ACTOR = Actor.system("test")

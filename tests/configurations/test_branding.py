@@ -11,7 +11,7 @@ from billing.exceptions import InvalidRequest
 from billing.models import AuditEntry
 from configurations.models import Branding
 from configurations.rendering import render_markdown
-from configurations.services import KEEP, branding_contrast_warning, branding_update
+from configurations.services.branding import KEEP, branding_contrast_warning, branding_update
 from configurations.validators import (
     contrast_ratio,
     normalize_hex_color,

@@ -12,7 +12,7 @@ from billing.exceptions import InvalidRequest
 from billing.models import AuditEntry
 from configurations.models import CustomDomain
 from configurations.selectors import account_for_host, verified_domain_for
-from configurations.services import custom_domain_remove, custom_domain_set, custom_domain_verify
+from configurations.services.custom_domains import custom_domain_remove, custom_domain_set, custom_domain_verify
 from configurations.validators import display_hostname, normalize_hostname
 
 ACTOR = Actor.system("test")

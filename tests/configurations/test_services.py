@@ -12,13 +12,13 @@ from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import AuditEntry, Event
 from configurations.models import PortalConfiguration
 from configurations.selectors import configuration_for_customer, configuration_for_login_token, default_configuration
-from configurations.services import (
+from configurations.services.portal_configurations import (
     configuration_create,
     configuration_make_default,
     configuration_set_login_page,
     configuration_update,
-    configuration_validate,
 )
+from configurations.services.validation import configuration_validate
 from tests.factories.billing import AccountFactory, CustomerFactory
 
 ACTOR = Actor.system("test")

@@ -7,7 +7,7 @@ from billing import clock
 from billing.audit import Actor
 from billing.models import Account, AuditEntry, Event, InvoiceItem, Membership, TaxId
 from billing.services.accounts import api_key_create, staff_user_add
-from billing.services.catalog import coupon_create, promotion_code_create
+from billing.services.coupons import coupon_create, promotion_code_create
 from billing.services.subscriptions import ItemSpec, subscription_create
 from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory, TaxRateFactory, card
 

@@ -5,7 +5,7 @@ from django.test import Client
 from billing.audit import Actor
 from billing.models import Customer, Price
 from configurations.models import PortalConfiguration
-from configurations.services import configuration_create
+from configurations.services.portal_configurations import configuration_create
 from configurations.sessions import portal_session_create
 
 ACTOR = Actor.system("test")

@@ -12,7 +12,7 @@ from django.test import Client
 
 from billing.models import Invoice
 from configurations.models import PortalSession
-from configurations.services import custom_domain_set, custom_domain_verify
+from configurations.services.custom_domains import custom_domain_set, custom_domain_verify
 from tests.billing.helpers import subscribed
 from tests.factories.portal import ACTOR, full_configuration, session_url
 

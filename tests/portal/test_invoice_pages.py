@@ -17,7 +17,7 @@ from django.utils import translation
 from billing import clock
 from billing.audit import Actor
 from billing.models import Invoice
-from billing.services.catalog import coupon_create
+from billing.services.coupons import coupon_create
 from billing.services.invoices import LineSpec, invoice_create_draft, invoice_void
 from billing.services.subscriptions import ItemChange, ItemSpec, subscription_change_items, subscription_create
 from billing.templatetags.billing_format import billing_date, billing_period, money, percentage

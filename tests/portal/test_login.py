@@ -10,7 +10,7 @@ from django.test import Client
 
 from billing.models import AuditEntry, Event
 from configurations.models import PortalSession
-from configurations.services import configuration_set_login_page
+from configurations.services.portal_configurations import configuration_set_login_page
 from portal.models import LoginLink
 from tests.factories.billing import AccountFactory, CustomerFactory
 from tests.factories.portal import ACTOR, RETURN_URL, full_configuration

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.audit import Actor
 from billing.models import AuditEntry, Coupon, Discount, Event, Invoice, Subscription
-from billing.services.catalog import coupon_create
+from billing.services.coupons import coupon_create
 from billing.services.subscriptions import ItemChange, subscription_cancel, subscription_change_items
 from tests.billing.helpers import run_cycle, subscribed
 from tests.factories.billing import PriceFactory

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.audit import Actor
 from billing.models import AuditEntry, Event, Invoice, Price, PromotionCode, Subscription
-from billing.services.catalog import coupon_create
+from billing.services.coupons import coupon_create
 from billing.services.subscriptions import ItemSpec, subscription_create, subscription_version
 from configurations.models import PortalConfiguration
 from tests.billing.helpers import run_cycle, subscribed

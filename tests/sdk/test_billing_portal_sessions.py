@@ -12,10 +12,11 @@ from django.conf import settings
 from billing.audit import Actor
 from billing.models import Account, AuditEntry
 from billing.services.accounts import api_key_create
-from billing.services.catalog import coupon_create
+from billing.services.coupons import coupon_create
 from billing.services.subscriptions import ItemSpec, subscription_cancel, subscription_create
 from configurations.models import PortalSession
-from configurations.services import configuration_update, custom_domain_set, custom_domain_verify
+from configurations.services.custom_domains import custom_domain_set, custom_domain_verify
+from configurations.services.portal_configurations import configuration_update
 from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory, ProductFactory, card
 from tests.factories.portal import RETURN_URL, full_configuration
 

@@ -9,7 +9,7 @@ from django.test import Client
 
 from billing import clock
 from billing.models import AuditEntry, Event, Price, Product
-from billing.services.catalog import price_create, product_create
+from billing.services.products import price_create, product_create
 from tests.factories.billing import ACTOR
 
 

@@ -6,8 +6,9 @@ import pytest
 import stripe
 
 from billing import clock
+from billing.exceptions import NotFound
 from billing.models import AuditEntry, Coupon, Discount, Event, PromotionCode
-from billing.services.catalog import coupon_create, promotion_code_create
+from billing.services.coupons import coupon_create, coupon_delete, coupon_update, promotion_code_create
 from billing.services.subscriptions import ItemSpec, subscription_create
 from tests.billing.helpers import run_cycle
 from tests.factories.billing import ACTOR, CustomerFactory, PriceFactory, card
@@ -143,6 +144,17 @@ def test_delete_keeps_applied_discounts_working(client, merchant):
     with pytest.raises(Exception, match="HALF"):
         subscription_create(customer=customer, items=[ItemSpec(price)], actor=ACTOR, coupon=coupon)
     assert not PromotionCode.objects.filter(active=True).exists()
+
+
+def test_a_coupon_deleted_by_another_request_is_not_found(merchant):
+    # The caller read the coupon before another request deleted it (or the admin shows a deleted coupon).
+    coupon = coupon_create(account=merchant, livemode=False, actor=ACTOR, coupon_id="GONE", percent_off=10)
+    coupon_delete(coupon=coupon, actor=ACTOR)
+    with pytest.raises(NotFound, match="No such coupon: 'GONE'"):
+        coupon_update(coupon=coupon, actor=ACTOR, name="Renamed")
+    with pytest.raises(NotFound, match="No such coupon: 'GONE'"):
+        coupon_delete(coupon=coupon, actor=ACTOR)
+    assert Event.objects.filter(type__startswith="coupon.").count() == 2  # created, deleted
 
 
 def test_validation_errors(client):

@@ -8,7 +8,7 @@ from django.test import Client
 
 from billing import clock
 from billing.models import AuditEntry, Event, PromotionCode
-from billing.services.catalog import coupon_create, promotion_code_create
+from billing.services.coupons import coupon_create, promotion_code_create
 from tests.factories.billing import ACTOR, CustomerFactory
 
 

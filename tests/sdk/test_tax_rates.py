@@ -7,7 +7,7 @@ import stripe
 
 from billing import clock
 from billing.models import AuditEntry, Event, TaxRate
-from billing.services.catalog import tax_rate_create
+from billing.services.tax_rates import tax_rate_create
 from tests.factories.billing import ACTOR
 
 

@@ -63,15 +63,12 @@ class ChangePreview:
     proration_lines: list[PreviewLine]
     next_invoice_at: dt.datetime | None
     next_invoice_total: int
-    next_invoice_lines: list[PreviewLine]
     # The invoice issued now (none: nothing is invoiced now): before discounts, the discount, and its total (a
     # negative total is credited to the customer's balance). ``due_now`` is what is charged after the balance.
     invoiced_now: bool = False
     due_now_subtotal: int = 0
     due_now_discount: int = 0
     due_now_total: int = 0
-    next_invoice_subtotal: int = 0
-    next_invoice_discount: int = 0
     # Set when the change waits for the end of the current period instead of applying now.
     scheduled_at: dt.datetime | None = None
     trial_ended: bool = False
@@ -419,7 +416,7 @@ def _change_preview(
     scheduled_at: dt.datetime | None,
     trial_ended: bool,
 ) -> ChangePreview:
-    next_at, next_lines, next_totals = upcoming_invoice(subscription)
+    next_at, _next_lines, next_totals = upcoming_invoice(subscription)
     preview = ChangePreview(
         currency=subscription.currency,
         due_now=0,
@@ -427,9 +424,6 @@ def _change_preview(
         proration_lines=_preview_lines(prorations),
         next_invoice_at=None if subscription.cancel_at_period_end else next_at,
         next_invoice_total=next_totals.total,
-        next_invoice_lines=_preview_lines(next_lines),
-        next_invoice_subtotal=next_totals.subtotal,
-        next_invoice_discount=next_totals.total_discount,
         scheduled_at=scheduled_at,
         trial_ended=trial_ended,
     )

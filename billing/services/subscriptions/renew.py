@@ -25,7 +25,6 @@ from billing.services.door import service
 from billing.services.subscriptions.cancel import end_locked
 from billing.services.subscriptions.lines import (
     active_discounts,
-    pending_items_query,
     pending_lines,
     period_lines,
     scheduled_plan,
@@ -321,6 +320,3 @@ def _expire_incomplete(subscription: Subscription) -> None:
         emit("invoice.voided", invoice)
     emit("customer.subscription.updated", subscription, before=before)
     audit.record(SYSTEM, "subscription.expire", subscription)
-
-
-__all__ = ["pending_items_query", "renew_batch", "subscription_advance"]
