@@ -100,7 +100,9 @@ def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
         params = op.params.parse(raw, "")
         key = request.headers.get("Idempotency-Key") if op.method == "POST" else None
         if key:
-            claimed = idempotency.begin(caller, key, idempotency.fingerprint(op.method, request.path, raw))
+            claimed = idempotency.begin(
+                caller, key, idempotency.fingerprint(op.method, request.path, raw), response_object=op.response
+            )
             if isinstance(claimed, HttpResponse):
                 return claimed
             record = claimed

@@ -12,11 +12,9 @@ import contextlib
 import contextvars
 import logging
 
-from celery import current_app
-from django.conf import settings
 from django.db import connection, transaction
 
-from billing import clock, context
+from billing import broker, clock, context
 from billing.models import Event
 
 logger = logging.getLogger(__name__)
@@ -132,17 +130,5 @@ def enqueue_fan_out(event_ids: list[str]) -> None:
             return
         event_ids = gathered[:]
         gathered.clear()
-    if not event_ids:
-        return
-    try:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            # Outside a worker Celery has not imported the apps' task modules yet (autodiscovery is lazy).
-            if FAN_OUT_TASK not in current_app.tasks:
-                current_app.loader.import_default_modules()
-            task = current_app.tasks.get(FAN_OUT_TASK)
-            if task is not None:
-                task.apply(args=[event_ids])
-            return
-        current_app.send_task(FAN_OUT_TASK, args=[event_ids], retry=False)
-    except Exception:
-        logger.exception("could not hand %d event(s) to the webhook fan-out; the sweeper will", len(event_ids))
+    if event_ids and not broker.send(FAN_OUT_TASK, [event_ids]):
+        logger.warning("%d event(s) left for the webhooks sweeper to fan out", len(event_ids))

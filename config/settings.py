@@ -128,6 +128,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis hands a task whose worker died (unacknowledged) to another worker after this many seconds; every task here
+# is short and safe to run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=300)}
+# After the broker failed to take a task, a process stops trying for this many seconds (requests never wait on it).
+BROKER_PAUSE_SECONDS = env.int("BROKER_PAUSE_SECONDS", default=10)
 CELERY_BEAT_SCHEDULE = {
     "billing-cycle": {"task": "billing.tasks.run_billing_cycle", "schedule": 60.0},
     "webhooks-sweep": {"task": "webhooks.tasks.sweep", "schedule": 60.0},

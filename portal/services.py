@@ -11,7 +11,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from billing import clock
+from billing import broker, clock
 from billing.audit import Actor
 from billing.exceptions import BillingError, InvalidRequest, LiveModeNotAllowed, NotFound
 from billing.models import Account, Customer
@@ -179,15 +179,8 @@ def login_link_request(
 def _enqueue_login_email(customer_id: str, url: str, locale: str | None) -> None:
     """After the commit: the email goes out from a worker. A broker that cannot take the task is logged; the page
     answers the same either way (the customer may ask for another link)."""
-    from portal.tasks import send_login_link_email
-
-    if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker (make run, tests): send it now, in this process
-        send_login_link_email.apply(args=[customer_id, url, locale])
-        return
-    try:
-        send_login_link_email.apply_async(args=[customer_id, url, locale], retry=False)
-    except Exception:
-        logger.exception("could not queue the login link email for %s", customer_id)
+    if not broker.send("portal.tasks.send_login_link_email", [customer_id, url, locale]):
+        logger.warning("the login link email for %s was not queued", customer_id)
 
 
 def send_login_email(customer: Customer, url: str, *, fallback_locale: str | None) -> None:

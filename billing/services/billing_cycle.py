@@ -14,13 +14,12 @@ import datetime as dt
 import logging
 import zlib
 
-from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import F, Q
 
-from billing import clock
+from billing import broker, clock
 from billing.models import BillingCycleRun, Invoice, Subscription
 from billing.services import payments
 from billing.services.subscriptions import renew_batch
@@ -109,7 +108,8 @@ def _send(task: str, run_id: int, ids: list, *, expires: dt.datetime, inline: bo
     if inline or settings.CELERY_TASK_ALWAYS_EAGER:
         run_batch(task, run_id, ids)
         return
-    current_app.send_task(task, args=[run_id, ids], queue=settings.BILLING_QUEUE, expires=expires)
+    if not broker.send(task, [run_id, ids], queue=settings.BILLING_QUEUE, expires=expires):
+        raise RuntimeError("the broker did not take a billing-cycle batch; the next pass plans it again")
 
 
 def run_batch(task: str, run_id: int | None, ids: list) -> dict:

@@ -236,3 +236,18 @@ def test_coupon_applies_to_the_first_invoice_with_a_running_clock(db):
     card(customer)
     subscription = subscription_create(customer=customer, items=[ItemSpec(price)], actor=ACTOR, coupon=coupon)
     assert subscription.latest_invoice.total_discount == 100 and subscription.latest_invoice.total == 900
+
+
+def test_a_change_right_after_the_period_ended_renews_first_and_then_changes(db, t0):
+    subscription = subscribed(t0, trial_period_days=3)
+    new_price = PriceFactory(account=subscription.account, product__account=subscription.account, unit_amount=2000)
+    item = subscription.items.get()
+    with time_machine.travel(t0 + dt.timedelta(days=3, minutes=1), tick=False):  # the cycle has not run yet
+        subscription_change_items(
+            subscription=subscription, changes=[ItemChange(item=item, price=new_price)], actor=ACTOR
+        )
+    subscription.refresh_from_db()
+    assert subscription.status == "active"
+    assert subscription.current_period_start == t0 + dt.timedelta(days=3)  # the trial's end started a new period
+    assert subscription.invoices.filter(billing_reason="subscription_cycle").count() == 1
+    assert subscription.items.get().price_id == new_price.pk

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from billing import audit, clock, pricing
 from billing.audit import Actor
-from billing.exceptions import InvalidRequest
+from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import Coupon, Customer, Invoice, Price, PromotionCode, Subscription, SubscriptionItem
 from billing.periods import period_end
 from billing.services import invoices, payments
@@ -187,7 +187,11 @@ def subscription_change_items(
 
 @service
 def _change_items_door(subscription, changes, actor, options: ChangeOptions, dry_run, expected_version):
+    from billing.services.subscriptions.renew import catch_up_locked  # renew builds on this module
+
     subscription = take(subscription, expected_version=expected_version)
+    if catch_up_locked(subscription):
+        subscription.refresh_from_db()
     return change_items_locked(subscription, changes, actor, options, dry_run=dry_run)
 
 
@@ -198,6 +202,11 @@ def change_items_locked(
     now = clock.now()
     at = options.proration_date or now
     if not subscription.current_period_start <= at <= subscription.current_period_end:
+        if options.proration_date is None:
+            raise StateConflict(
+                "This subscription's billing period has ended and it cannot be renewed yet; change it once it is.",
+                param="subscription",
+            )
         raise InvalidRequest("proration_date must fall within the current billing period.", param="proration_date")
     before = render(subscription)
     current = {

@@ -168,6 +168,16 @@ def _advance(subscription_id: str, read: Subscription | None = None) -> int:
     return _advance_locked(subscription, now)
 
 
+def catch_up_locked(subscription: Subscription) -> int:
+    """Bring a subscription the caller has locked up to now when the cycle has not yet (its period ended a moment
+    ago): a change then applies to the period the customer is in. Returns the number of steps taken."""
+    now = clock.now()
+    if subscription.next_action_at is None or subscription.next_action_at > now:
+        return 0
+    prefetch_related_objects([subscription], *renewal_prefetch())
+    return _advance_locked(subscription, now)
+
+
 def subscription_advance(*, subscription_id: str) -> int:
     """Bring one subscription up to ``clock.now()``: automatic resume, scheduled cancellation, renewals (catching
     up missed periods in order), expiry of an unpaid first invoice. Idempotent: a second call for the same moment

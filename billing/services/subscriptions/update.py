@@ -159,6 +159,11 @@ def _update(*, subscription, actor, fields, pause_collection, cancel_at_period_e
     elif cancel_at_period_end is False and subscription.cancellation_pending:
         reactivate_locked(subscription, actor)
     if changes is not None:
+        from billing.services.subscriptions.renew import catch_up_locked  # renew builds on this package's modules
+
+        _refuse_if_ended(subscription, ENDED)
+        if catch_up_locked(subscription):
+            subscription.refresh_from_db()
         _refuse_if_ended(subscription, ENDED)
         change_items_locked(subscription, changes, actor, change_options)
     return subscription
