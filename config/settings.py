@@ -127,6 +127,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker keeps its database connections for this many tasks (Celery's Django fixup would otherwise open and
+# close one around every task); config/celery.py closes a connection that broke during a task at once.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE = {
     "billing-cycle": {"task": "billing.tasks.run_billing_cycle", "schedule": 60.0},
     "webhooks-sweep": {"task": "webhooks.tasks.sweep", "schedule": 60.0},

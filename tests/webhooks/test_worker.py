@@ -1,5 +1,6 @@
 """Webhooks on a real Celery worker over Redis against PostgreSQL: retries arrive, healthy deliveries
-arrive exactly once, and a worker killed mid-batch loses nothing (acks_late + the sweeper).
+arrive exactly once, a worker killed mid-batch loses nothing (acks_late + the sweeper), and a worker keeps
+its database connection across tasks but never a broken one.
 
 Needs REDIS_URL and a PostgreSQL DATABASE_URL (CI sets both). Locally:
 ``DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing_webhooks_check REDIS_URL=redis://127.0.0.1:6379/0``.
@@ -15,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 
@@ -188,3 +190,37 @@ def test_a_worker_killed_mid_batch_loses_nothing(workers, settings):
     assert set(arrivals) == set(event_ids)
     # At-least-once: only what was in flight when the worker died may have arrived twice.
     assert sum(arrivals.values()) - len(event_ids) <= 2, arrivals
+
+
+def worker_backends() -> set[int]:
+    """The server processes of the other connections to the test database (the worker's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+def test_the_worker_keeps_its_database_connection_and_replaces_a_broken_one(workers):
+    with Receiver() as receiver:
+        account = AccountFactory()
+        make_endpoint(account, receiver.url)
+        worker = workers()
+        emit_events(account, 5)
+        assert wait_for(lambda: len(receiver.requests) >= 5, timeout=30, worker=worker), worker.stop()
+        backends = worker_backends()
+        assert len(backends) == 1  # one connection, still open after its tasks
+        (first,) = backends
+
+        emit_events(account, 5)
+        assert wait_for(lambda: len(receiver.requests) >= 10, timeout=30, worker=worker), worker.stop()
+        assert worker_backends() == backends  # and the same one served the next tasks
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+        # The beat's sweeper is the first task on the dead connection: its query fails outside any transaction.
+        current_app.send_task("webhooks.tasks.sweep", queue=settings.WEBHOOK_QUEUE)
+        event_ids = emit_events(account, 5)
+        assert wait_for(lambda: len(receiver.requests) >= 15, timeout=30, worker=worker), worker.stop()
+        assert len(worker_backends()) == 1 and first not in worker_backends()
+    assert set(receiver.event_ids()) == set(event_ids)
