@@ -210,7 +210,7 @@ def run(n: int) -> dict:
                 worker = _start_worker(queue_name)
             # One event first: the worker is up and its connections are open before the clock starts.
             warm_up = _record_events(account, 1, data_object)
-            queue.enqueue(queue.FAN_OUT, warm_up[0])
+            queue.enqueue(queue.FAN_OUT, [warm_up[0]])
             _wait_until_delivered(endpoint, 1, worker)
 
             event_ids = _record_events(account, n, data_object)
@@ -220,7 +220,7 @@ def run(n: int) -> dict:
             received_before = receiver.count
             started = time.perf_counter()
             for event_id in event_ids:
-                queue.enqueue(queue.FAN_OUT, event_id)
+                queue.enqueue(queue.FAN_OUT, [event_id])
             _wait_until_delivered(endpoint, 1 + n, worker)
             seconds = time.perf_counter() - started
             delivered = receiver.count - received_before

@@ -158,12 +158,15 @@ WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="celery")
 # Let test-mode endpoints reach private, loopback and link-local addresses (development only).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Requests a worker process has in flight to one endpoint at once while it sends a batch.
+WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT = env.int("WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT", default=8)
 # Seconds between automatic attempts. Live: the last delay repeats until 3 days after the first attempt.
 _WEBHOOK_LIVE_DELAYS = ["60", "300", "1800", "7200", "18000", "36000", "36000", "43200"]
 WEBHOOK_RETRY_DELAYS_LIVE = [int(s) for s in env.list("WEBHOOK_RETRY_DELAYS_LIVE", default=_WEBHOOK_LIVE_DELAYS)]
 # Test mode: one retry per entry (three tries over 2.5 hours by default).
 WEBHOOK_RETRY_DELAYS_TEST = [int(s) for s in env.list("WEBHOOK_RETRY_DELAYS_TEST", default=["1800", "7200"])]
-# An attempt in flight blocks other attempts of its delivery this long (more than the timeout).
+# A claimed attempt blocks other attempts of its delivery this long (more than the timeout); a batch hands back,
+# unsent, what it could not send and record within it.
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
 # The sweeper queues a due delivery again if its task has not run this long after being queued.
 WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=600)

@@ -9,7 +9,8 @@ from celery import current_app
 from django.conf import settings
 
 TASK_PREFIX = "webhooks.tasks."
-FAN_OUT = "webhooks.tasks.fan_out_event"
+FAN_OUT = "webhooks.tasks.fan_out_events"
+DELIVER_BATCH = "webhooks.tasks.deliver_batch"
 DELIVER = "webhooks.tasks.deliver"
 
 

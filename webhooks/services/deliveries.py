@@ -1,199 +1,183 @@
-"""Webhook delivery services: the fan-out of events to endpoints, delivery attempts and manual resends.
-
-Delivery protocol. A delivery is due when it is ``pending`` and ``next_attempt_at <= now``. The task
-that wants to send it first *claims* it with one conditional UPDATE (count the attempt, push
-``next_attempt_at`` one lease ahead); only the claimer sends, so duplicate task messages and parallel
-workers never send the same attempt twice. The result is recorded in a second transaction that
-schedules the retry by setting ``next_attempt_at``. Retries are put on the queue by the sweeper when
-they fall due (no long Celery countdowns); a worker that dies mid-attempt leaves a claim whose lease
-runs out, and the sweeper queues the delivery again, so nothing is lost.
-"""
+"""Delivery attempts outside the fan-out: batches of due deliveries claimed in one statement, and resends."""
 
 import datetime as dt
+import time
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
-from django.db.models import F, Value
+from django.db import connection, models, transaction
+from django.db.models import Count, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from billing import audit, clock
 from billing.audit import Actor
 from billing.exceptions import NotFound, StateConflict
 from billing.models import Event
-from webhooks import queue, representations, sending, signing
-from webhooks.models import DISABLE_AFTER_FAILING_FOR, Attempt, Delivery, WebhookEndpoint
-from webhooks.services.endpoints import disable_automatically
+from webhooks import queue
+from webhooks.models import Attempt, Delivery, WebhookEndpoint
+from webhooks.services.attempts import BATCH_SIZE, Claimed, chunks, send_claimed
+
+DELIVERY_COLUMNS = (
+    "id",
+    "account_id",
+    "livemode",
+    "created",
+    "event_id",
+    "endpoint_id",
+    "attempts",
+    "first_attempt_at",
+)
+EVENT_COLUMNS = (
+    "id",
+    "account_id",
+    "livemode",
+    "created",
+    "type",
+    "api_version",
+    "data_object",
+    "previous_attributes",
+    "request_id",
+    "idempotency_key",
+)
+ENDPOINT_COLUMNS = (
+    "id",
+    "account_id",
+    "livemode",
+    "url",
+    "status",
+    "secret",
+    "previous_secret",
+    "previous_secret_expires_at",
+    "failing_since",
+)
+
+# PostgreSQL: claim the due ones among the ids, skipping rows another worker is claiming right now, and return
+# each with its event, its endpoint and the event's pending_webhooks (counted before this attempt's outcome).
+CLAIM_SQL = """
+UPDATE webhooks_delivery d SET
+    attempts = d.attempts + 1,
+    next_attempt_at = %(lease_until)s,
+    enqueued_at = NULL,
+    last_attempt_at = %(now)s,
+    first_attempt_at = COALESCE(d.first_attempt_at, %(now)s)
+FROM (
+    SELECT id FROM webhooks_delivery
+    WHERE id = ANY(%(ids)s) AND status = %(pending)s AND next_attempt_at <= %(now)s
+    ORDER BY id FOR UPDATE SKIP LOCKED
+) due, billing_event e, webhooks_webhookendpoint w
+WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.endpoint_id
+RETURNING
+    d.id, d.account_id, d.livemode, d.created, d.event_id, d.endpoint_id, d.attempts, d.first_attempt_at,
+    e.id, e.account_id, e.livemode, e.created, e.type, e.api_version, e.data_object, e.previous_attributes,
+    e.request_id, e.idempotency_key,
+    w.id, w.account_id, w.livemode, w.url, w.status, w.secret, w.previous_secret, w.previous_secret_expires_at,
+    w.failing_since,
+    (SELECT count(*) FROM webhooks_delivery p WHERE p.event_id = d.event_id AND p.status = %(pending)s)
+"""
 
 
-def event_fan_out(*, event_id: str) -> list[int]:
-    """One delivery per enabled endpoint of the event's account and mode that subscribes to its type.
-
-    Idempotent: the first call marks ``fanned_out_at`` (a conditional UPDATE, so concurrent calls
-    serialise on the row) and later calls do nothing. Returns the ids of the deliveries it queued."""
-    now = clock.now()
-    with transaction.atomic():
-        if not Event.objects.filter(pk=event_id, fanned_out_at__isnull=True).update(fanned_out_at=now):
-            return []
-        event = Event.objects.only("id", "account_id", "livemode", "type").get(pk=event_id)
-        endpoints = [
-            endpoint
-            for endpoint in WebhookEndpoint.objects.filter(
-                account_id=event.account_id, livemode=event.livemode, status=WebhookEndpoint.Status.ENABLED
-            ).only("id", "enabled_events")
-            if endpoint.subscribes_to(event.type)
-        ]
-        if not endpoints:
-            return []
-        # No conflicts are possible: only the call that set fanned_out_at gets here (the unique
-        # constraint on (event, endpoint) is the backstop), so the inserted ids come back directly.
-        created = Delivery.objects.bulk_create(
-            [
-                Delivery(
-                    account_id=event.account_id,
-                    livemode=event.livemode,
-                    created=now,
-                    event_id=event.pk,
-                    endpoint_id=endpoint.pk,
-                    next_attempt_at=now,
-                    enqueued_at=now,
-                )
-                for endpoint in endpoints
-            ]
-        )
-        delivery_ids = [delivery.pk for delivery in created]
-        transaction.on_commit(lambda: enqueue_deliveries(delivery_ids))
-    return delivery_ids
+def _claim(delivery_ids: list[int], now: dt.datetime) -> list[Claimed]:
+    """Claims the due deliveries among ``delivery_ids`` for one attempt each."""
+    lease_until = now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    if connection.vendor != "postgresql":
+        return _claim_each(delivery_ids, now, lease_until)
+    params = {"ids": delivery_ids, "now": now, "lease_until": lease_until, "pending": Delivery.Status.PENDING}
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, params)
+        rows = cursor.fetchall()
+    events: dict[str, Event] = {}
+    endpoints: dict[str, WebhookEndpoint] = {}
+    claimed = []
+    ends = (len(DELIVERY_COLUMNS), len(DELIVERY_COLUMNS) + len(EVENT_COLUMNS), -1)
+    for row in rows:
+        delivery = _from_row(Delivery, DELIVERY_COLUMNS, row[: ends[0]])
+        event_row, endpoint_row = row[ends[0] : ends[1]], row[ends[1] : ends[2]]
+        if event_row[0] not in events:
+            events[event_row[0]] = _from_row(Event, EVENT_COLUMNS, event_row)
+        if endpoint_row[0] not in endpoints:
+            endpoints[endpoint_row[0]] = _from_row(WebhookEndpoint, ENDPOINT_COLUMNS, endpoint_row)
+        delivery.event, delivery.endpoint = events[event_row[0]], endpoints[endpoint_row[0]]
+        claimed.append(Claimed(delivery, pending=row[-1], started=now))
+    return claimed
 
 
-def enqueue_deliveries(delivery_ids: list[int]) -> None:
-    for delivery_id in delivery_ids:
-        queue.enqueue(queue.DELIVER, delivery_id)
+def _from_row(model: type[models.Model], columns: tuple[str, ...], values) -> models.Model:
+    """An instance with ``columns`` loaded (the others deferred) from a raw PostgreSQL row."""
+    loaded = dict(zip(columns, values, strict=True))
+    for field in model._meta.concrete_fields:
+        if field.attname in loaded and isinstance(field, models.JSONField):
+            loaded[field.attname] = field.from_db_value(loaded[field.attname], None, connection)
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in loaded]
+    return model.from_db(connection.alias, names, [loaded[name] for name in names])
 
 
-def _claim(delivery_id: int, now: dt.datetime) -> bool:
-    lease = dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
-    return bool(
-        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now).update(
+def _claim_each(delivery_ids: list[int], now: dt.datetime, lease_until: dt.datetime) -> list[Claimed]:
+    """The claim for databases without ``UPDATE … FROM … RETURNING`` and row locks (SQLite: one writer)."""
+    claimed_ids = [
+        delivery_id
+        for delivery_id in delivery_ids
+        if Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now).update(
             attempts=F("attempts") + 1,
-            next_attempt_at=now + lease,
-            enqueued_at=None,  # the message is taken; if this worker dies, the sweeper re-queues after the lease
+            next_attempt_at=lease_until,
+            enqueued_at=None,
             last_attempt_at=now,
             first_attempt_at=Coalesce("first_attempt_at", Value(now, output_field=models.DateTimeField())),
         )
+    ]
+    return [Claimed(delivery, pending=delivery.pending, started=now) for delivery in _load(claimed_ids)]
+
+
+def _load(delivery_ids: list[int]) -> list[Delivery]:
+    """The deliveries with their event and endpoint (one instance per endpoint) and ``pending`` counted."""
+    pending = (
+        Delivery.objects.filter(event_id=OuterRef("event_id"), status=Delivery.Status.PENDING)
+        .order_by()
+        .values("event_id")
+        .annotate(count=Count("pk"))
+        .values("count")
     )
+    deliveries = list(
+        Delivery.objects.filter(pk__in=delivery_ids)
+        .select_related("event", "endpoint")
+        .annotate(pending=Coalesce(Subquery(pending), 0))
+        .order_by("pk")
+    )
+    endpoints: dict[str, WebhookEndpoint] = {}
+    for delivery in deliveries:
+        delivery.endpoint = endpoints.setdefault(delivery.endpoint_id, delivery.endpoint)
+    return deliveries
 
 
-def delivery_attempt(*, delivery_id: int, attempt_id: int | None = None) -> Attempt | None:
+# ---------------------------------------------------------------------------------------------- attempts
+
+
+def deliveries_attempt(*, delivery_ids: list[int]) -> int:
+    """Claims the due deliveries among ``delivery_ids`` and sends one attempt of each (the batch task).
+
+    Deliveries that are not due, claimed by someone else, finished or deleted are skipped. Returns the
+    number of attempts made."""
+    made = 0
+    for chunk in chunks(list(dict.fromkeys(delivery_ids)), BATCH_SIZE):
+        lease_ends = time.monotonic() + settings.WEBHOOK_LEASE_SECONDS
+        made += send_claimed(_claim(chunk, clock.now()), lease_ends)
+    return made
+
+
+def delivery_attempt(*, delivery_id: int, attempt_id: int | None = None) -> bool:
     """Send one attempt: the automatic one that is due, or the queued manual resend ``attempt_id``.
 
-    Returns the recorded attempt, or None when there was nothing to do (not due, already sent,
-    claimed by another worker, deleted)."""
-    now = clock.now()
+    Returns whether an attempt was made (not when it was not due, already sent, claimed by another worker,
+    or deleted)."""
     if attempt_id is None:
-        if not _claim(delivery_id, now):
-            return None
-    elif not Attempt.objects.filter(pk=attempt_id, delivery_id=delivery_id, started_at__isnull=True).update(
+        return bool(deliveries_attempt(delivery_ids=[delivery_id]))
+    now = clock.now()
+    lease_ends = time.monotonic() + settings.WEBHOOK_LEASE_SECONDS
+    taken = Attempt.objects.filter(pk=attempt_id, delivery_id=delivery_id, started_at__isnull=True).update(
         started_at=now
-    ):
-        return None
-    delivery = Delivery.objects.select_related("event", "endpoint").filter(pk=delivery_id).first()
-    if delivery is None:
-        return None
-    endpoint = delivery.endpoint
-    if not endpoint.is_enabled:
-        outcome = sending.Outcome(None, "", "Not sent: the endpoint is disabled.", 0)
-        return _record(delivery, attempt_id, outcome, started=now, abandon=True)
-    # Serialised once; exactly these bytes are signed and sent. A new timestamp and signature per attempt.
-    body = representations.event_body(delivery.event)
-    sent_at = clock.now()
-    headers = signing.signature_headers(
-        body,
-        endpoint.signing_secrets(sent_at),
-        message_id=delivery.event_id,
-        timestamp=int(sent_at.timestamp()),
     )
-    outcome = sending.post(endpoint.url, body, headers, livemode=endpoint.livemode)
-    return _record(delivery, attempt_id, outcome, started=now)
-
-
-def _record(
-    delivery: Delivery,
-    attempt_id: int | None,
-    outcome: sending.Outcome,
-    *,
-    started: dt.datetime,
-    abandon: bool = False,
-) -> Attempt | None:
-    """Store the outcome of an attempt of ``delivery`` (as loaded right after its claim) and schedule
-    the next one. Conditional updates, no row lock: a concurrent disable, resend or newer claim wins."""
-    finished = clock.now()
-    result = {
-        "response_status": outcome.status,
-        "response_body": outcome.body,
-        "error": outcome.error,
-        "duration_ms": outcome.duration_ms,
-        "succeeded": outcome.succeeded,
-    }
-    last = {
-        "last_attempt_at": started,
-        "last_response_status": outcome.status,
-        "last_response_body": outcome.body,
-        "last_error": outcome.error,
-        "duration_ms": outcome.duration_ms,
-    }
-    pending = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING)
-    try:
-        with transaction.atomic():
-            if attempt_id is None:
-                attempt = Attempt.objects.create(
-                    delivery_id=delivery.pk, requested_at=started, started_at=started, **result
-                )
-            else:
-                Attempt.objects.filter(pk=attempt_id).update(**result)
-                attempt = Attempt.objects.get(pk=attempt_id)
-            if outcome.succeeded:
-                Delivery.objects.filter(pk=delivery.pk).update(
-                    **last,
-                    status=Delivery.Status.SUCCEEDED,
-                    next_attempt_at=None,
-                    enqueued_at=None,
-                    delivered_at=Coalesce("delivered_at", Value(finished, output_field=models.DateTimeField())),
-                )
-            elif abandon:
-                if not pending.update(**last, status=Delivery.Status.ABANDONED, next_attempt_at=None, enqueued_at=None):
-                    Delivery.objects.filter(pk=delivery.pk).update(**last)
-            elif attempt_id is None:
-                retry_at = delivery.next_retry_at(finished)
-                status = Delivery.Status.PENDING if retry_at else Delivery.Status.FAILED
-                # Only while this attempt is still the latest claim (its lease may have run out).
-                if not pending.filter(attempts=delivery.attempts).update(
-                    **last, status=status, next_attempt_at=retry_at, enqueued_at=None
-                ):
-                    Delivery.objects.filter(pk=delivery.pk).update(**last)
-            else:
-                Delivery.objects.filter(pk=delivery.pk).update(**last)
-            if not abandon:
-                _update_endpoint_health(delivery.endpoint, outcome, finished)
-    except (IntegrityError, Attempt.DoesNotExist):
-        if Delivery.objects.filter(pk=delivery.pk).exists():
-            raise
-        return None  # the endpoint (and with it the delivery) was deleted meanwhile
-    return attempt
-
-
-def _update_endpoint_health(endpoint: WebhookEndpoint, outcome: sending.Outcome, now: dt.datetime) -> None:
-    """Track the current run of failures (``failing_since``); disable on 410 or after three days of it."""
-    endpoints = WebhookEndpoint.objects.filter(pk=endpoint.pk)
-    if outcome.succeeded:
-        if endpoint.failing_since is not None:
-            endpoints.filter(failing_since__isnull=False).update(failing_since=None)
-        return
-    if endpoint.failing_since is None:
-        endpoints.filter(failing_since__isnull=True).update(failing_since=now)
-    if outcome.status == 410:
-        disable_automatically(endpoint.pk, WebhookEndpoint.DisabledReason.GONE, outcome.error)
-    elif endpoint.failing_since is not None and endpoint.failing_since <= now - DISABLE_AFTER_FAILING_FOR:
-        disable_automatically(endpoint.pk, WebhookEndpoint.DisabledReason.FAILING, outcome.error)
+    deliveries = _load([delivery_id]) if taken else []
+    if not deliveries:
+        return False
+    return bool(send_claimed([Claimed(deliveries[0], deliveries[0].pending, now, attempt_id=attempt_id)], lease_ends))
 
 
 def delivery_resend(*, delivery: Delivery, actor: Actor) -> Attempt:

@@ -10,7 +10,8 @@ from billing import clock
 from billing.models import Event
 from webhooks import queue
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
-from webhooks.services.deliveries import enqueue_deliveries, event_fan_out
+from webhooks.services.attempts import BATCH_SIZE, enqueue_deliveries
+from webhooks.services.fan_out import events_fan_out
 
 SWEEP_BATCH = 5000
 SWEEP_TIME_BUDGET_SECONDS = 45.0
@@ -19,7 +20,8 @@ PURGE_BATCH = 1000
 
 def sweep(*, now: dt.datetime | None = None) -> dict:
     """The outbox and retry sweeper (every minute): fans out events whose fan-out was lost, queues due
-    retries and deliveries whose task was lost, re-queues lost manual resends, drops expired secrets."""
+    retries, deliveries whose task was lost and attempts whose lease ran out (as batch tasks), re-queues
+    lost manual resends, drops expired secrets."""
     now = now or clock.now()
     deadline = time.monotonic() + SWEEP_TIME_BUDGET_SECONDS
     grace = dt.timedelta(seconds=settings.WEBHOOK_OUTBOX_GRACE_SECONDS)
@@ -27,9 +29,11 @@ def sweep(*, now: dt.datetime | None = None) -> dict:
 
     fanned_out = 0
     stranded = Event.objects.filter(fanned_out_at__isnull=True, created__lte=now - grace).order_by("created")
-    for event_id in stranded.values_list("pk", flat=True)[:SWEEP_BATCH]:
-        event_fan_out(event_id=event_id)
-        fanned_out += 1
+    event_ids = list(stranded.values_list("pk", flat=True)[:SWEEP_BATCH])
+    for start in range(0, len(event_ids), BATCH_SIZE):
+        # Written due now and queued as batch tasks; an event fanned out meanwhile is skipped.
+        events_fan_out(event_ids=event_ids[start : start + BATCH_SIZE], send=False)
+        fanned_out += len(event_ids[start : start + BATCH_SIZE])
         if time.monotonic() > deadline:
             break
 
