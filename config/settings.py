@@ -168,10 +168,11 @@ WEBHOOK_RETRY_DELAYS_TEST = [int(s) for s in env.list("WEBHOOK_RETRY_DELAYS_TEST
 # A claimed attempt blocks other attempts of its delivery this long (more than the timeout); a batch hands back,
 # unsent, what it could not send and record within it.
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
-# The sweeper queues a due delivery again if its task has not run this long after being queued.
-WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=600)
-# The sweeper fans out events whose on-commit fan-out has not happened after this long.
-WEBHOOK_OUTBOX_GRACE_SECONDS = env.int("WEBHOOK_OUTBOX_GRACE_SECONDS", default=60)
+# The sweeper (every minute) queues a due delivery again once its task has not run this long after being queued,
+# and fans out an event once its hand-off to the fan-out is this late: what the broker lost goes out with the next
+# sweep. A message that is only slow (a long queue) then meets a duplicate, which finds nothing left to do.
+WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=10)
+WEBHOOK_OUTBOX_GRACE_SECONDS = env.int("WEBHOOK_OUTBOX_GRACE_SECONDS", default=10)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 
 # Portal login page: emailed links requested per client IP and per email address within the window.

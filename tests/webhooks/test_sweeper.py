@@ -69,6 +69,28 @@ def test_a_delivery_whose_batch_task_was_lost_is_queued_again(
     assert delivery.status == Delivery.Status.SUCCEEDED and delivery.attempts == 1
 
 
+def test_by_default_what_the_broker_lost_goes_out_with_the_next_minutes_sweep(
+    endpoint, customer, receiver, change_customer, run_sweep, monkeypatch
+):
+    """Billing's hand-off is lost, then the batch message of the sweep that made good for it: each loss is
+    repaired by the beat's next sweep, a minute later, not ten."""
+    monkeypatch.setattr(billing_events, "enqueue_fan_out", lambda event_ids: None)
+    real_enqueue = queue.enqueue
+    monkeypatch.setattr(
+        queue, "enqueue", lambda name, *args: None if name == queue.DELIVER_BATCH else real_enqueue(name, *args)
+    )
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        change_customer(customer)
+    with time_machine.travel(start + dt.timedelta(minutes=1), tick=False):
+        assert run_sweep()["fanned_out"] == 1
+    monkeypatch.undo()
+    with time_machine.travel(start + dt.timedelta(minutes=2), tick=False):
+        assert run_sweep()["enqueued"] == 1
+    assert len(receiver.requests) == 1
+    assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
+
+
 def test_an_attempt_cut_short_by_a_dying_worker_is_sent_again_after_its_lease(
     endpoint, customer, receiver, change_customer, run_sweep, monkeypatch
 ):
