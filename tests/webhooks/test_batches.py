@@ -20,6 +20,7 @@ from billing.services.customers import customer_update
 from tests.factories.billing import CustomerFactory
 from webhooks import queue, sending, services
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
+from webhooks.services.attempts import RECORD_INTERVAL_SECONDS
 from webhooks.tasks import fan_out_event
 
 from .conftest import ACTOR, make_endpoint
@@ -143,6 +144,28 @@ def test_a_fan_out_takes_waiting_events_along_and_their_own_messages_then_cost_n
             assert services.events_fan_out(event_ids=[event_id]) == []
     assert captured.captured_queries == []
     assert len(receiver.requests) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outcomes_are_recorded_while_slower_requests_of_the_batch_are_still_out(receiver):
+    from tests.factories.billing import AccountFactory
+
+    account = AccountFactory()
+    fast = make_endpoint(account, receiver.url + "?fast")
+    make_endpoint(account, receiver.url + "?slow")
+    seen_while_slow = []
+
+    def respond(request, nth):
+        if request.path.endswith("?slow"):
+            time.sleep(3 * RECORD_INTERVAL_SECONDS)
+            seen_while_slow.append(Delivery.objects.get(endpoint=fast).status)
+            connection.close()  # this receiver thread's own connection
+        return 200
+
+    receiver.respond = respond
+    customer_update(customer=CustomerFactory(account=account), actor=ACTOR, name="Renamed")
+    assert seen_while_slow == [Delivery.Status.SUCCEEDED]
+    assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 2
 
 
 def test_claims_that_would_outlive_their_lease_are_handed_back_and_queued_again(

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
@@ -130,9 +130,10 @@ def _forget_senders_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_senders_after_fork)
 
 
-def _sent(lanes: list[list[Claimed]], lease_ends: float) -> Iterator[Claimed]:
-    """Runs the lanes (one inline, several on the sending threads) and yields each attempt as it finishes.
-    If the caller stops early (recording failed), the lanes stop after their current request."""
+def _sent(lanes: list[list[Claimed]], lease_ends: float) -> Iterator[Claimed | None]:
+    """Runs the lanes (one inline, several on the sending threads) and yields each attempt as it finishes, and
+    None when none has for a while (so that finished ones are recorded while slow ones are still out). If the
+    caller stops early (recording failed), the lanes stop after their current request."""
     stop = threading.Event()
     if len(lanes) == 1:
         yield from _lane(lanes[0], lease_ends, stop)
@@ -154,7 +155,11 @@ def _sent(lanes: list[list[Claimed]], lease_ends: float) -> Iterator[Claimed]:
     running, failure = len(lanes), None
     try:
         while running:
-            item = finished.get()
+            try:
+                item = finished.get(timeout=RECORD_INTERVAL_SECONDS)
+            except Empty:
+                yield None
+                continue
             if item is _LANE_DONE:
                 running -= 1
             elif isinstance(item, BaseException):
@@ -180,10 +185,12 @@ class _Recorder:
         self.waiting: list[Claimed] = []
         self.since = time.monotonic()
 
-    def add(self, job: Claimed) -> None:
-        if not self.waiting:
-            self.since = time.monotonic()
-        self.waiting.append(job)
+    def add(self, job: Claimed | None) -> None:
+        """Note a finished attempt (None: nothing finished lately, but what waits may be due)."""
+        if job is not None:
+            if not self.waiting:
+                self.since = time.monotonic()
+            self.waiting.append(job)
         if len(self.waiting) >= RECORD_EVERY or time.monotonic() - self.since >= RECORD_INTERVAL_SECONDS:
             self.flush()
 
