@@ -159,7 +159,14 @@ def test_the_beat_runs_the_sweeper_every_minute_and_the_purge_hourly():
     purge = settings.CELERY_BEAT_SCHEDULE["webhooks-purge-events"]
     assert sweep == {"task": "webhooks.tasks.sweep", "schedule": 60.0}
     assert purge["task"] == "webhooks.tasks.purge_events"
-    for name in (sweep["task"], purge["task"], queue.FAN_OUT, queue.DELIVER):
+    for name in (
+        sweep["task"],
+        purge["task"],
+        queue.FAN_OUT,
+        queue.DELIVER_BATCH,
+        queue.DELIVER,
+        "webhooks.tasks.fan_out_event",
+    ):
         assert name in current_app.tasks
 
 

@@ -16,6 +16,7 @@ from webhooks import queue
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
 from webhooks.services.attempts import BATCH_SIZE, Claimed, chunks, send_claimed
 
+# What CLAIM_SQL returns for each delivery, in its order (then the event's pending_webhooks).
 DELIVERY_COLUMNS = (
     "id",
     "account_id",

@@ -132,7 +132,8 @@ def _take_events(event_ids: list[str], now: dt.datetime, *, more: int) -> list[E
     fanned out and returns them (one UPDATE … RETURNING)."""
     if connection.vendor == "postgresql":
         return list(Event.objects.raw(TAKE_EVENTS_SQL, {"ids": event_ids, "more": more, "now": now}))
-    # Databases with one writer at a time (SQLite): nobody can take them between these two statements.
+    # SQLite, the embedded default: one writer at a time, and a fan-out racing this one between the two statements
+    # would fail on the unique (event, endpoint) constraint and find the events taken when its task is retried.
     events = list(Event.objects.filter(pk__in=event_ids, fanned_out_at__isnull=True))
     Event.objects.filter(pk__in=[event.pk for event in events]).update(fanned_out_at=now)
     return events
