@@ -48,7 +48,7 @@ def lost_hand_offs(monkeypatch):
 
 
 class InFlight:
-    """A receiver's answer that takes 50 ms and notes how many requests were in flight at once, per path."""
+    """A receiver's answer that takes 100 ms and notes how many requests were in flight at once, per path."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -61,7 +61,7 @@ class InFlight:
             self.current[request.path] += 1
             self.most[request.path] = max(self.most[request.path], self.current[request.path])
             self.most_overall = max(self.most_overall, sum(self.current.values()))
-        time.sleep(0.05)
+        time.sleep(0.1)
         with self.lock:
             self.current[request.path] -= 1
         return 200
