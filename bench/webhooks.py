@@ -6,8 +6,9 @@ Run ``python bench/webhooks.py [--deliveries N] [--workers W] [--events-per-tran
 HTTP/1.1 keep-alive) and W Celery worker processes (solo pool each) on a private queue of the Redis at
 ``BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``). It records N events for one endpoint and times from the
 first hand-off until every delivery has succeeded and the workers have read every message. The events are handed
-over as billing does: one ``webhooks.tasks.fan_out_events`` message per committed transaction of K events (default
-1: every event its own transaction and message, the costliest case), as fast as possible or R events per second.
+over as billing does, from a process of its own: one ``webhooks.tasks.fan_out_events`` message per committed
+transaction of K events (default 1: every event its own transaction and message, the costliest case), as fast as
+possible or R events per second.
 Each fan-out writes its deliveries, sends them concurrently (claim, serialise, sign, SSRF check, POST) and records
 the outcomes in bulk; when messages queue up, a fan-out takes other waiting events along.
 
@@ -35,6 +36,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -219,14 +221,14 @@ def _stop_workers(processes: list[subprocess.Popen], queue: str) -> int | None:
 # --- the run ---------------------------------------------------------------------------------------
 
 
-def _events(account, n: int, data_object: dict) -> list:
+def _events(account_id: str, n: int, data_object: dict) -> list:
     """``n`` customer.updated events as billing records them, not yet written."""
     from billing import events as billing_events
     from billing.models import Event
 
     return [
         Event(
-            account=account,
+            account_id=account_id,
             livemode=False,
             type="customer.updated",
             api_version=billing_events.API_VERSION,
@@ -266,6 +268,50 @@ def _hand_over(
     return handed_over
 
 
+def producer_main() -> None:
+    """The hand-offs in a process of their own (``python bench/webhooks.py --hand-over``), as they come from
+    billing's web and worker processes, not from the receiver's: reads its orders as one JSON line, answers
+    ``ready``, waits for ``go``, hands the events over and writes when it handed over each (JSON) to the file
+    the orders name."""
+    import django
+
+    django.setup()
+    from billing.models import Event
+    from webhooks import queue
+
+    orders = json.loads(sys.stdin.readline())
+    if orders["written"]:
+        events = [Event(pk=event_id) for event_id in orders["event_ids"]]
+    else:
+        events = _events(orders["account"], orders["deliveries"], orders["data_object"])
+    queue.enqueue(queue.FAN_OUT, [])  # connected to the broker before the clock starts
+    print("ready", flush=True)
+    sys.stdin.readline()
+    handed_over = _hand_over(events, orders["per_transaction"], written=orders["written"], rate=orders["rate"])
+    Path(orders["answer"]).write_text(json.dumps({event_id: at.isoformat() for event_id, at in handed_over.items()}))
+
+
+def _start_producer(queue: str, orders: dict) -> subprocess.Popen:
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEBUG": "0",
+        "WEBHOOK_QUEUE": queue,
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, str(Path(__file__).resolve()), "--hand-over"]
+    producer = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    producer.stdin.write(json.dumps(orders) + "\n")
+    producer.stdin.flush()
+    if producer.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"the producer did not start (status {producer.wait()})")
+    return producer
+
+
 def _latencies_ms(handed_over: dict[str, dt.datetime]) -> list[float]:
     """From hand-off to recorded success, per delivery, sorted."""
     from webhooks.models import Delivery
@@ -274,17 +320,27 @@ def _latencies_ms(handed_over: dict[str, dt.datetime]) -> list[float]:
     return sorted((at - handed_over[event_id]).total_seconds() * 1000 for event_id, at in delivered)
 
 
-def _wait_until_delivered(endpoint, receiver: _Receiver, total: int, workers: list[subprocess.Popen]) -> None:
-    """Until ``total`` deliveries have succeeded and the workers have taken every message from the queue (a
-    fan-out that took other waiting events leaves their messages with nothing to do, but still to be read)."""
+def _wait_until_delivered(
+    endpoint, receiver: _Receiver, total: int, workers: list[subprocess.Popen], producer=None
+) -> None:
+    """Until the producer has handed everything over, ``total`` deliveries have succeeded and the workers have
+    taken every message from the queue (a fan-out that took other waiting events along leaves their messages with
+    nothing to do, but still to be read)."""
     from django.conf import settings
 
     from webhooks.models import Delivery
 
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     succeeded = Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.SUCCEEDED)
-    while receiver.count < total or succeeded.count() < total or _queued(settings.WEBHOOK_QUEUE, workers):
+    while (
+        (producer is not None and producer.poll() is None)
+        or receiver.count < total
+        or succeeded.count() < total
+        or _queued(settings.WEBHOOK_QUEUE, workers)
+    ):
         _check_alive(workers)
+        if producer is not None and producer.poll():
+            raise RuntimeError(f"the producer exited with status {producer.returncode}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {succeeded.count()} of {total} deliveries succeeded in time")
         time.sleep(0.05)
@@ -338,6 +394,7 @@ def run(
     queue_name = f"bench-webhooks-{uuid.uuid4().hex}"
     receiver = _Receiver()
     processes: list[subprocess.Popen] = []
+    producer = None
     statements = None
     try:
         with override_settings(WEBHOOK_ALLOW_PRIVATE_TARGETS=True, WEBHOOK_QUEUE=queue_name):
@@ -355,22 +412,43 @@ def run(
                 processes = [_start_worker(queue_name, index, workers) for index in range(workers)]
                 _wait_until_ready(processes, queue_name)
             # A few events first: the workers' connections are open and their code warm before the clock starts.
-            warm_up = _events(account, 2 * max(workers, 1), data_object)
+            warm_up = _events(account.pk, 2 * max(workers, 1), data_object)
             _hand_over(warm_up, 1, written=False)
             _wait_until_delivered(endpoint, receiver, len(warm_up), processes)
 
             # As fast as possible, the events are written first: what the workers can do with a backlog. At a
             # given rate each transaction writes its events as it hands them over, as billing does.
-            events = _events(account, deliveries, data_object)
+            events = _events(account.pk, deliveries, data_object)
             if not rate:
                 Event.objects.bulk_create(events, batch_size=BATCH)
             serving.analyze()
+            orders = {
+                "written": not rate,
+                "event_ids": [event.pk for event in events] if not rate else [],
+                "account": account.pk,
+                "deliveries": deliveries,
+                "data_object": data_object,
+                "per_transaction": per_transaction,
+                "rate": rate,
+                "answer": str(Path(tempfile.gettempdir()) / f"{queue_name}.json"),
+            }
+            producer = None if eager else _start_producer(queue_name, orders)
             received_before = receiver.count
             count = [0]
             started = time.perf_counter()
-            handed_over = _hand_over(events, per_transaction, written=not rate, rate=rate, count=count)
-            _wait_until_delivered(endpoint, receiver, len(warm_up) + deliveries, processes)
+            if producer is None:
+                handed_over = _hand_over(events, per_transaction, written=not rate, rate=rate, count=count)
+            else:
+                producer.stdin.write("go\n")
+                producer.stdin.flush()
+            _wait_until_delivered(endpoint, receiver, len(warm_up) + deliveries, processes, producer)
             seconds = time.perf_counter() - started
+            if producer is not None:
+                producer.stdin.close()
+                producer.wait(timeout=30)
+                answer = Path(orders["answer"])
+                handed_over = {k: dt.datetime.fromisoformat(v) for k, v in json.loads(answer.read_text()).items()}
+                answer.unlink()
             delivered = receiver.count - received_before
             latencies = _latencies_ms(handed_over) if rate else None  # a backlog's events were written earlier
             if eager:
@@ -380,6 +458,9 @@ def run(
             bodies = [representations.event_body(event, pending=1) for event in events]  # as sent: one endpoint
             baseline_seconds = _baseline(endpoint.url, bodies)
     finally:
+        if producer is not None and producer.poll() is None:
+            producer.kill()
+            producer.wait(timeout=30)
         if processes:
             statements = _stop_workers(processes, queue_name)
         receiver.close()
@@ -422,6 +503,9 @@ def _redis_reachable(url: str) -> bool:
 def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
         worker_main(*sys.argv[2:4])
+        return
+    if sys.argv[1:2] == ["--hand-over"]:
+        producer_main()
         return
     workers_default = os.environ.get("BENCH_WORKERS", os.environ.get("BENCH_WORKER_CONCURRENCY", DEFAULT_WORKERS))
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
