@@ -1,32 +1,42 @@
-"""Benchmark: signed webhook deliveries per second through one Celery worker, against a plain httpx loop.
+"""Benchmark: signed webhook deliveries per second through real Celery workers, against a plain httpx loop.
 
-Run ``python bench/webhooks.py`` (or ``make bench``). It creates the database named by
-``BENCH_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/billing_bench_webhooks``), migrates
-it, starts a local receiver (threads, HTTP/1.1 keep-alive) and one Celery worker (solo pool: one process,
-one task at a time) on a private queue of the Redis at ``BENCH_REDIS_URL`` (default
-``redis://127.0.0.1:6379/0``). It records ``BENCH_N`` (default 5 000) events for one endpoint and times
-from the first fan-out enqueue (what ``billing.events`` does on commit) until every delivery has
-succeeded: per event a fan-out task and a delivery task (claim, serialise, sign, SSRF check, POST,
-record). The baseline, measured in the same run, is one ``httpx.Client`` posting the same bodies to the
-same receiver in a loop; ``ratio`` = seconds / baseline seconds, i.e. what the durable machinery costs
-over the bare POSTs. Without a reachable Redis the deliveries run in-process (Celery eager) and the
-JSON says so. The database is dropped at the end; one JSON line goes to stdout.
+Run ``python bench/webhooks.py [--deliveries N] [--workers W] [--events-per-transaction K] [--rate R]`` (or
+``make bench``). It creates the PostgreSQL database named by ``BENCH_DATABASE_URL`` (default
+``postgres://postgres@127.0.0.1:5432/billing_bench_webhooks``), migrates it, starts a local receiver (threads,
+HTTP/1.1 keep-alive) and W Celery worker processes (solo pool each) on a private queue of the Redis at
+``BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``). It records N events for one endpoint and times from the
+first hand-off until every delivery has succeeded and the workers have read every message. The events are handed
+over as billing does, from a process of its own: one ``webhooks.tasks.fan_out_events`` message per committed
+transaction of K events (default 1: every event its own transaction and message, the costliest case), as fast as
+possible or R events per second.
+Each fan-out writes its deliveries, sends them concurrently (claim, serialise, sign, SSRF check, POST) and records
+the outcomes in bulk; when messages queue up, a fan-out takes other waiting events along.
 
-Knobs: ``BENCH_WORKER_CONCURRENCY`` (default 1: solo pool; more: prefork), ``BENCH_WORKER_SETTINGS``
-(the worker's settings module), ``BENCH_WORKER_LOG`` / ``BENCH_WORKER_LOG_LEVEL`` (worker log file).
-The worker runs with ``CONN_MAX_AGE=60`` as .env.example recommends. Note that Celery's Django fixup
-still closes database connections around every task unless ``CELERY_DB_REUSE_MAX`` is set. Use a Redis
-database of its own: a test run elsewhere that clears the cache (FLUSHDB) on the same database would
-drop the queued tasks.
+The baseline, measured in the same run, is one ``httpx.Client`` posting the same bodies to the same receiver in a
+loop; ``ratio`` = seconds / baseline seconds, i.e. what the durable machinery costs over the bare POSTs (with
+``--rate`` the throughput is the producer's and the latencies are what to read). ``queries_per_delivery`` counts
+the SQL statements the workers ran (BEGIN/COMMIT and savepoints not counted, warm-up included) per delivery;
+with ``--rate``, ``latency_ms_p50``/``_p99`` run from each hand-off to the recorded success. Without a reachable
+Redis the deliveries run in-process (Celery eager) and the JSON says so. The database is dropped at the end; one
+JSON line goes to stdout.
 
-``run(n)`` only needs a configured, migrated database, so tests can call it (eager, or with a worker
-when ``REDIS_URL`` is set and the database is PostgreSQL).
+Knobs (the command-line options win): ``BENCH_N`` (deliveries, default 5 000), ``BENCH_WORKERS`` (default 1; the
+older ``BENCH_WORKER_CONCURRENCY`` is read too), ``BENCH_EVENTS_PER_TRANSACTION``, ``BENCH_RATE``,
+``BENCH_WORKER_SETTINGS`` (the workers' settings module), ``BENCH_WORKER_LOG`` / ``BENCH_WORKER_LOG_LEVEL`` (worker
+log file, one per worker). Use a Redis database of its own: a test run elsewhere that clears the cache (FLUSHDB)
+on the same database would drop the queued tasks.
+
+``run(...)`` only needs a configured, migrated database, so tests can call it (eager, or with workers when
+``REDIS_URL`` is set and the database is PostgreSQL).
 """
 
+import argparse
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -45,9 +55,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/billing_bench_webhooks"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_N = 5_000
-DEFAULT_CONCURRENCY = 1
+DEFAULT_WORKERS = 1
+DEFAULT_EVENTS_PER_TRANSACTION = 1
 BATCH = 1_000
 WAIT_LIMIT_SECONDS = 600
+STARTUP_LIMIT_SECONDS = 60
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -93,6 +105,51 @@ class _Receiver:
         self.server.server_close()
 
 
+# --- the workers -----------------------------------------------------------------------------------
+
+
+def _statements_key(queue: str) -> str:
+    return f"{queue}:statements"
+
+
+def _counting(count: list[int]):
+    """An execute wrapper counting SQL statements; BEGIN/COMMIT never pass through one, savepoints are skipped."""
+
+    def wrapper(execute, sql, params, many, context):
+        if not sql.lstrip().upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
+            count[0] += 1
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+def worker_main(queue: str, name: str) -> None:
+    """One bench worker (``python bench/webhooks.py --worker QUEUE NAME``): ``celery worker`` on ``queue`` with a
+    solo pool, counting the SQL statements its tasks run and adding the total to Redis when it shuts down."""
+    import django
+
+    django.setup()
+    import redis
+    from celery import signals
+    from django.db import connection
+
+    from config.celery import app
+
+    count = [0]
+    connection.execute_wrappers.append(_counting(count))  # the solo pool runs every task on this thread
+
+    @signals.worker_shutdown.connect(weak=False)
+    def report(**kwargs):
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        client.incrby(_statements_key(queue), count[0])
+        client.close()
+
+    argv = ["worker", "-Q", queue, "--pool", "solo", "-n", f"{name}@%h", "-l", os.environ["BENCH_WORKER_LOG_LEVEL"]]
+    if os.environ.get("BENCH_WORKER_LOG"):
+        argv += ["--logfile", os.environ["BENCH_WORKER_LOG"]]
+    app.worker_main(argv)
+
+
 def _database_url() -> str:
     from django.db import connection
 
@@ -101,9 +158,12 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _start_worker(queue: str) -> subprocess.Popen:
+def _start_worker(queue: str, index: int, workers: int) -> subprocess.Popen:
     from django.conf import settings
 
+    log = os.environ.get("BENCH_WORKER_LOG", "")
+    if log and workers > 1:
+        log = f"{log}.{index}"
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -113,33 +173,62 @@ def _start_worker(queue: str) -> subprocess.Popen:
         "WEBHOOK_QUEUE": queue,
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",
         "LOG_LEVEL": "WARNING",
-        # Persistent connections as .env.example recommends: a new PostgreSQL connection per task
-        # would cost more than the work itself.
-        "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60"),
+        "BENCH_WORKER_LOG": log,
+        "BENCH_WORKER_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "error"),
     }
-    concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", DEFAULT_CONCURRENCY))
-    pool = ["--pool", "solo"] if concurrency == 1 else ["--pool", "prefork", "--concurrency", str(concurrency)]
-    level = os.environ.get("BENCH_WORKER_LOG_LEVEL", "error")
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, *pool, "-l", level]
-    if os.environ.get("BENCH_WORKER_LOG"):
-        command += ["--logfile", os.environ["BENCH_WORKER_LOG"]]
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", queue, f"bench{index}-{queue[-8:]}"]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _worker_description() -> str:
-    concurrency = int(os.environ.get("BENCH_WORKER_CONCURRENCY", DEFAULT_CONCURRENCY))
-    pool = "solo pool" if concurrency == 1 else f"prefork pool, {concurrency} processes"
-    return f"one Celery worker ({pool}) over Redis"
+def _wait_until_ready(processes: list[subprocess.Popen], queue: str) -> None:
+    """Until every worker answers a ping (started, connected to the broker, consuming)."""
+    from celery import current_app
+
+    deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
+    while True:
+        _check_alive(processes)
+        replies = current_app.control.ping(timeout=0.5)
+        ready = [name for reply in replies for name in reply if name.startswith("bench") and queue[-8:] in name]
+        if len(ready) >= len(processes):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {len(ready)} of {len(processes)} workers started in time")
 
 
-def _record_events(account, n: int, data_object: dict) -> list[str]:
-    """``n`` customer.updated events as billing records them (setup, not measured)."""
+def _check_alive(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is not None:
+            raise RuntimeError(f"a worker exited with status {process.returncode}")
+
+
+def _stop_workers(processes: list[subprocess.Popen], queue: str) -> int | None:
+    """Stops the workers; the SQL statements they ran (None if not every worker reported)."""
+    import redis
+
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=30)
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        statements = client.get(_statements_key(queue))
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}", _statements_key(queue))
+    finally:
+        client.close()
+    return int(statements) if statements is not None else None
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def _events(account_id: str, n: int, data_object: dict) -> list:
+    """``n`` customer.updated events as billing records them, not yet written."""
     from billing import events as billing_events
     from billing.models import Event
 
-    rows = [
+    return [
         Event(
-            account=account,
+            account_id=account_id,
             livemode=False,
             type="customer.updated",
             api_version=billing_events.API_VERSION,
@@ -148,21 +237,125 @@ def _record_events(account, n: int, data_object: dict) -> list[str]:
         )
         for i in range(n)
     ]
-    Event.objects.bulk_create(rows, batch_size=BATCH)
-    return [row.pk for row in rows]
 
 
-def _wait_until_delivered(endpoint, total: int, worker: subprocess.Popen | None) -> None:
+def _hand_over(
+    events: list, per_transaction: int, *, written: bool, rate: float = 0, count: list[int] | None = None
+) -> dict[str, dt.datetime]:
+    """What billing does: each transaction writes its events and, committed, hands them over in one fan-out
+    message; ``rate`` events per second at most (0: as fast as possible). ``written``: the events are in the
+    database already (a backlog, as after a burst or an outage). ``count``: statements of the hand-offs (eager:
+    the deliveries run in them). Returns when each event was handed over."""
+    import contextlib
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from billing.models import Event
+    from webhooks import queue
+
+    handed_over = {}
+    started = time.monotonic()
+    for start in range(0, len(events), per_transaction):
+        if rate:
+            time.sleep(max(0.0, started + start / rate - time.monotonic()))
+        transaction = events[start : start + per_transaction]
+        if not written:
+            Event.objects.bulk_create(transaction)
+        handed_over.update(dict.fromkeys((event.pk for event in transaction), timezone.now()))
+        with connection.execute_wrapper(_counting(count)) if count is not None else contextlib.nullcontext():
+            queue.enqueue(queue.FAN_OUT, [event.pk for event in transaction])
+    return handed_over
+
+
+def producer_main() -> None:
+    """The hand-offs in a process of their own (``python bench/webhooks.py --hand-over``), as they come from
+    billing's web and worker processes, not from the receiver's: reads its orders as one JSON line, answers
+    ``ready``, waits for ``go``, hands the events over and writes when it handed over each (JSON) to the file
+    the orders name."""
+    import django
+
+    django.setup()
+    from billing.models import Event
+    from webhooks import queue
+
+    orders = json.loads(sys.stdin.readline())
+    if orders["written"]:
+        events = [Event(pk=event_id) for event_id in orders["event_ids"]]
+    else:
+        events = _events(orders["account"], orders["deliveries"], orders["data_object"])
+    queue.enqueue(queue.FAN_OUT, [])  # connected to the broker before the clock starts
+    print("ready", flush=True)
+    sys.stdin.readline()
+    handed_over = _hand_over(events, orders["per_transaction"], written=orders["written"], rate=orders["rate"])
+    Path(orders["answer"]).write_text(json.dumps({event_id: at.isoformat() for event_id, at in handed_over.items()}))
+
+
+def _start_producer(queue: str, orders: dict) -> subprocess.Popen:
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEBUG": "0",
+        "WEBHOOK_QUEUE": queue,
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, str(Path(__file__).resolve()), "--hand-over"]
+    producer = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    producer.stdin.write(json.dumps(orders) + "\n")
+    producer.stdin.flush()
+    if producer.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"the producer did not start (status {producer.wait()})")
+    return producer
+
+
+def _latencies_ms(handed_over: dict[str, dt.datetime]) -> list[float]:
+    """From hand-off to recorded success, per delivery, sorted."""
+    from webhooks.models import Delivery
+
+    delivered = Delivery.objects.filter(event_id__in=list(handed_over)).values_list("event_id", "delivered_at")
+    return sorted((at - handed_over[event_id]).total_seconds() * 1000 for event_id, at in delivered)
+
+
+def _wait_until_delivered(
+    endpoint, receiver: _Receiver, total: int, workers: list[subprocess.Popen], producer=None
+) -> None:
+    """Until the producer has handed everything over, ``total`` deliveries have succeeded and the workers have
+    taken every message from the queue (a fan-out that took other waiting events along leaves their messages with
+    nothing to do, but still to be read)."""
+    from django.conf import settings
+
     from webhooks.models import Delivery
 
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     succeeded = Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.SUCCEEDED)
-    while succeeded.count() < total:
-        if worker is not None and worker.poll() is not None:
-            raise RuntimeError(f"the worker exited with status {worker.returncode}")
+    while (
+        (producer is not None and producer.poll() is None)
+        or receiver.count < total
+        or succeeded.count() < total
+        or _queued(settings.WEBHOOK_QUEUE, workers)
+    ):
+        _check_alive(workers)
+        if producer is not None and producer.poll():
+            raise RuntimeError(f"the producer exited with status {producer.returncode}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {succeeded.count()} of {total} deliveries succeeded in time")
-        time.sleep(0.1)
+        time.sleep(0.05)
+
+
+def _queued(queue: str, workers: list[subprocess.Popen]) -> int:
+    if not workers:
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    try:
+        return client.llen(queue)
+    finally:
+        client.close()
 
 
 def _baseline(url: str, bodies: list[bytes]) -> float:
@@ -170,15 +363,22 @@ def _baseline(url: str, bodies: list[bytes]) -> float:
     import httpx
 
     with httpx.Client(timeout=10) as client:
-        client.post(url, content=b"{}")  # connect outside the timing, as the worker's pool already has
+        client.post(url, content=b"{}")  # connect outside the timing, as the workers' pools already have
         started = time.perf_counter()
         for body in bodies:
             client.post(url, content=body, headers={"Content-Type": "application/json"}).raise_for_status()
         return time.perf_counter() - started
 
 
-def run(n: int) -> dict:
-    """Deliver ``n`` events to a local receiver and compare with a plain httpx loop."""
+def run(
+    deliveries: int,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    per_transaction: int = DEFAULT_EVENTS_PER_TRANSACTION,
+    rate: float = 0,
+) -> dict:
+    """Deliver ``deliveries`` events to a local receiver through ``workers`` Celery workers (in-process without a
+    broker) and compare with a plain httpx loop. With ``rate`` the events are handed over at that pace."""
     from django.conf import settings
     from django.db import connection
     from django.test.utils import override_settings
@@ -187,13 +387,15 @@ def run(n: int) -> dict:
     from billing.models import Account, Customer, Event
     from billing.representations import customer as render_customer
     from billing.services.accounts import account_create
-    from webhooks import queue, representations
+    from webhooks import representations
     from webhooks.services import webhook_endpoint_create
 
     eager = settings.CELERY_TASK_ALWAYS_EAGER
     queue_name = f"bench-webhooks-{uuid.uuid4().hex}"
     receiver = _Receiver()
-    worker = None
+    processes: list[subprocess.Popen] = []
+    producer = None
+    statements = None
     try:
         with override_settings(WEBHOOK_ALLOW_PRIVATE_TARGETS=True, WEBHOOK_QUEUE=queue_name):
             actor = Actor.system("bench")
@@ -207,54 +409,83 @@ def run(n: int) -> dict:
             data_object = json.loads(json.dumps(data_object, default=str))
 
             if not eager:
-                worker = _start_worker(queue_name)
-            # One event first: the worker is up and its connections are open before the clock starts.
-            warm_up = _record_events(account, 1, data_object)
-            queue.enqueue(queue.FAN_OUT, warm_up[0])
-            _wait_until_delivered(endpoint, 1, worker)
+                processes = [_start_worker(queue_name, index, workers) for index in range(workers)]
+                _wait_until_ready(processes, queue_name)
+            # A few events first: the workers' connections are open and their code warm before the clock starts.
+            warm_up = _events(account.pk, 2 * max(workers, 1), data_object)
+            _hand_over(warm_up, 1, written=False)
+            _wait_until_delivered(endpoint, receiver, len(warm_up), processes)
 
-            event_ids = _record_events(account, n, data_object)
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute("ANALYZE")
+            # As fast as possible, the events are written first: what the workers can do with a backlog. At a
+            # given rate each transaction writes its events as it hands them over, as billing does.
+            events = _events(account.pk, deliveries, data_object)
+            if not rate:
+                Event.objects.bulk_create(events, batch_size=BATCH)
+            serving.analyze()
+            orders = {
+                "written": not rate,
+                "event_ids": [event.pk for event in events] if not rate else [],
+                "account": account.pk,
+                "deliveries": deliveries,
+                "data_object": data_object,
+                "per_transaction": per_transaction,
+                "rate": rate,
+                "answer": str(Path(tempfile.gettempdir()) / f"{queue_name}.json"),
+            }
+            producer = None if eager else _start_producer(queue_name, orders)
             received_before = receiver.count
+            count = [0]
             started = time.perf_counter()
-            for event_id in event_ids:
-                queue.enqueue(queue.FAN_OUT, event_id)
-            _wait_until_delivered(endpoint, 1 + n, worker)
+            if producer is None:
+                handed_over = _hand_over(events, per_transaction, written=not rate, rate=rate, count=count)
+            else:
+                producer.stdin.write("go\n")
+                producer.stdin.flush()
+            _wait_until_delivered(endpoint, receiver, len(warm_up) + deliveries, processes, producer)
             seconds = time.perf_counter() - started
+            if producer is not None:
+                producer.stdin.close()
+                producer.wait(timeout=30)
+                answer = Path(orders["answer"])
+                handed_over = {k: dt.datetime.fromisoformat(v) for k, v in json.loads(answer.read_text()).items()}
+                answer.unlink()
             delivered = receiver.count - received_before
+            latencies = _latencies_ms(handed_over) if rate else None  # a backlog's events were written earlier
+            if eager:
+                statements = count[0]
 
-            bodies = [representations.event_body(event, pending=0) for event in Event.objects.filter(pk__in=event_ids)]
+            events = Event.objects.filter(pk__in=list(handed_over))
+            bodies = [representations.event_body(event, pending=1) for event in events]  # as sent: one endpoint
             baseline_seconds = _baseline(endpoint.url, bodies)
     finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
-            _forget_queue(queue_name)
+        if producer is not None and producer.poll() is None:
+            producer.kill()
+            producer.wait(timeout=30)
+        if processes:
+            statements = _stop_workers(processes, queue_name)
         receiver.close()
+    total = len(warm_up) + deliveries
     return {
         "bench": "webhooks",
-        "n": n,
+        "deliveries": deliveries,
+        "workers": 0 if eager else workers,
+        "events_per_transaction": per_transaction,
         "delivered": delivered,
-        "deliveries_per_second": round(n / seconds, 1),
+        "deliveries_per_s": round(deliveries / seconds, 1),
         "seconds": round(seconds, 3),
         "baseline": "one httpx.Client posting the same bodies in a loop",
+        "baseline_per_s": round(deliveries / baseline_seconds, 1),
         "baseline_seconds": round(baseline_seconds, 3),
-        "baseline_per_second": round(n / baseline_seconds, 1),
         "ratio": round(seconds / baseline_seconds, 1),
-        "worker": "in-process (Celery eager, no broker)" if eager else _worker_description(),
+        "handed_over_per_s": rate or None,  # None: as fast as possible, the throughput is the workers'
+        "latency_ms_p50": round(latencies[len(latencies) // 2], 1) if latencies else None,
+        "latency_ms_p99": round(latencies[int(len(latencies) * 0.99)], 1) if latencies else None,
+        # Eager: the statements of the measured deliveries; workers: of everything they ran, warm-up included.
+        "queries_per_delivery": round(statements / (deliveries if eager else total), 2) if statements else None,
+        "max_concurrency_per_endpoint": settings.WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT,
         "database": connection.vendor,
+        "broker": "none (Celery eager, in-process)" if eager else "redis",
     }
-
-
-def _forget_queue(name: str) -> None:
-    """Drop the private queue and kombu's bindings for it from Redis."""
-    import redis
-
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
-    client.close()
 
 
 def _redis_reachable(url: str) -> bool:
@@ -270,8 +501,24 @@ def _redis_reachable(url: str) -> bool:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        worker_main(*sys.argv[2:4])
+        return
+    if sys.argv[1:2] == ["--hand-over"]:
+        producer_main()
+        return
+    workers_default = os.environ.get("BENCH_WORKERS", os.environ.get("BENCH_WORKER_CONCURRENCY", DEFAULT_WORKERS))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--deliveries", type=int, default=int(os.environ.get("BENCH_N", DEFAULT_N)))
+    parser.add_argument("--workers", type=int, default=int(workers_default))
+    parser.add_argument(
+        "--events-per-transaction",
+        type=int,
+        default=int(os.environ.get("BENCH_EVENTS_PER_TRANSACTION", DEFAULT_EVENTS_PER_TRANSACTION)),
+    )
+    parser.add_argument("--rate", type=float, default=float(os.environ.get("BENCH_RATE", 0)))
+    args = parser.parse_args()
     redis_url = os.environ.get("BENCH_REDIS_URL", os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
-    n = int(os.environ.get("BENCH_N", DEFAULT_N))
     if not _redis_reachable(redis_url):
         print(f"bench webhooks: no Redis at {redis_url}; delivering in-process", file=sys.stderr)
         redis_url = ""
@@ -279,7 +526,7 @@ def main() -> None:
     with serving.fresh_database(bench="webhooks", default_url=DEFAULT_DATABASE_URL, redis_url=redis_url):
         from django.db import connections
 
-        result = run(n)
+        result = run(args.deliveries, workers=args.workers, per_transaction=args.events_per_transaction, rate=args.rate)
         connections.close_all()
     print(json.dumps(result), flush=True)
 

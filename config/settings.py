@@ -133,6 +133,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=300)}
 # After the broker failed to take a task, a process stops trying for this many seconds (requests never wait on it).
 BROKER_PAUSE_SECONDS = env.int("BROKER_PAUSE_SECONDS", default=10)
+# A worker keeps its database connections for this many tasks (Celery's Django fixup would otherwise open and
+# close one around every task); config/celery.py closes a connection that broke during a task at once.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE = {
     "billing-cycle": {"task": "billing.tasks.run_billing_cycle", "schedule": 60.0},
     "webhooks-sweep": {"task": "webhooks.tasks.sweep", "schedule": 60.0},
@@ -174,17 +177,21 @@ WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="celery")
 # Let test-mode endpoints reach private, loopback and link-local addresses (development only).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Requests a worker process has in flight to one endpoint at once while it sends a batch.
+WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT = env.int("WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT", default=8)
 # Seconds between automatic attempts. Live: the last delay repeats until 3 days after the first attempt.
 _WEBHOOK_LIVE_DELAYS = ["60", "300", "1800", "7200", "18000", "36000", "36000", "43200"]
 WEBHOOK_RETRY_DELAYS_LIVE = [int(s) for s in env.list("WEBHOOK_RETRY_DELAYS_LIVE", default=_WEBHOOK_LIVE_DELAYS)]
 # Test mode: one retry per entry (three tries over 2.5 hours by default).
 WEBHOOK_RETRY_DELAYS_TEST = [int(s) for s in env.list("WEBHOOK_RETRY_DELAYS_TEST", default=["1800", "7200"])]
-# An attempt in flight blocks other attempts of its delivery this long (more than the timeout).
+# A claimed attempt blocks other attempts of its delivery this long (more than the timeout); a batch hands back,
+# unsent, what it could not send and record within it.
 WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
-# The sweeper queues a due delivery again if its task has not run this long after being queued.
-WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=600)
-# The sweeper fans out events whose on-commit fan-out has not happened after this long.
-WEBHOOK_OUTBOX_GRACE_SECONDS = env.int("WEBHOOK_OUTBOX_GRACE_SECONDS", default=60)
+# The sweeper (every minute) queues a due delivery again once its task has not run this long after being queued,
+# and fans out an event once its hand-off to the fan-out is this late: what the broker lost goes out with the next
+# sweep. A message that is only slow (a long queue) then meets a duplicate, which finds nothing left to do.
+WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=10)
+WEBHOOK_OUTBOX_GRACE_SECONDS = env.int("WEBHOOK_OUTBOX_GRACE_SECONDS", default=10)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 
 # Portal login page: emailed links requested per client IP and per email address within the window.

@@ -2,14 +2,16 @@
 
 ``route_task`` is a Celery router (``CELERY_TASK_ROUTES``), so even billing's by-name enqueue of the
 fan-out lands there; it reads the setting on every call. ``enqueue`` is how webhooks code puts work on
-the queue (in-process when Celery runs eagerly, i.e. without a broker).
+the queue (in-process when Celery runs eagerly, i.e. without a broker), through ``billing.broker``.
 """
 
-from celery import current_app
 from django.conf import settings
 
+from billing import broker
+
 TASK_PREFIX = "webhooks.tasks."
-FAN_OUT = "webhooks.tasks.fan_out_event"
+FAN_OUT = "webhooks.tasks.fan_out_events"
+DELIVER_BATCH = "webhooks.tasks.deliver_batch"
 DELIVER = "webhooks.tasks.deliver"
 
 
@@ -19,8 +21,7 @@ def route_task(name, args=None, kwargs=None, options=None, task=None, **_):
     return None
 
 
-def enqueue(name: str, *args) -> None:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        current_app.tasks[name].apply(args=args)
-        return
-    current_app.send_task(name, args=args, queue=settings.WEBHOOK_QUEUE)
+def enqueue(name: str, *args) -> bool:
+    """Queue a webhook task (eagerly: run it here). False when the broker did not take it: the work stays due and
+    the next sweep queues it again, so callers never fail (or wait) on the broker."""
+    return broker.send(name, list(args), queue=settings.WEBHOOK_QUEUE)

@@ -22,6 +22,7 @@ from webhooks.models import RESPONSE_BODY_LIMIT
 USER_AGENT = "BillingPortal-Webhooks/1.0 (Stripe-compatible; +{base_url})"
 READ_LIMIT = 64 * 1024  # read this much of a response at most (keeps the connection reusable if small)
 MAX_CLIENTS = 64
+MAX_CONNECTIONS = 32  # per host name: at least as many as a batch sends to one host at once
 
 _clients: OrderedDict[str, httpx.Client] = OrderedDict()
 _clients_lock = threading.Lock()
@@ -64,7 +65,7 @@ def _client(host: str) -> httpx.Client:
             follow_redirects=False,
             trust_env=False,  # a proxy from the environment would connect to names, not checked addresses
             transport=_transport,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=5),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
         )
         _clients[host] = client
         while len(_clients) > MAX_CLIENTS:
@@ -94,20 +95,34 @@ def _excerpt(data: bytes) -> str:
     return data[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace")
 
 
-def post(url: str, body: bytes, headers: dict[str, str], *, livemode: bool) -> Outcome:
+def check(url: str, *, livemode: bool) -> ssrf.Target | Outcome:
+    """The checked target of ``url``, or the outcome of an attempt refused without sending."""
+    started = time.monotonic()
+    try:
+        return ssrf.check_url(url, livemode=livemode)
+    except ssrf.RefusedTarget as refused:
+        return Outcome(None, "", f"Not sent: {refused.message}", int((time.monotonic() - started) * 1000))
+
+
+def post(
+    url: str, body: bytes, headers: dict[str, str], *, livemode: bool, target: ssrf.Target | None = None
+) -> Outcome:
     """POST ``body`` to ``url``; never raises for network trouble, the outcome says what happened.
 
-    The checked addresses are tried in order until one accepts the connection."""
+    ``target`` is what :func:`check` answered for ``url`` a moment ago (a batch checks each endpoint
+    once); without it the URL is checked now. The checked addresses are tried in order until one
+    accepts the connection."""
     started = time.monotonic()
     limit = settings.WEBHOOK_TIMEOUT_SECONDS
 
     def elapsed() -> int:
         return int((time.monotonic() - started) * 1000)
 
-    try:
-        target = ssrf.check_url(url, livemode=livemode)
-    except ssrf.RefusedTarget as refused:
-        return Outcome(None, "", f"Not sent: {refused.message}", elapsed())
+    if target is None:
+        checked = check(url, livemode=livemode)
+        if isinstance(checked, Outcome):
+            return checked
+        target = checked
     parsed = httpx.URL(url)
     client = _client(parsed.raw_host.decode("ascii"))
     base_headers = {

@@ -39,24 +39,56 @@ def test_an_event_whose_fan_out_was_lost_is_sent_by_the_sweeper(
     assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
 
 
-def test_a_delivery_whose_task_was_lost_is_queued_again(
+def test_a_delivery_whose_batch_task_was_lost_is_queued_again(
     endpoint, customer, receiver, change_customer, run_sweep, monkeypatch
 ):
+    """The broker loses the hand-off, then the batch task the sweeper queued for the delivery."""
+    monkeypatch.setattr(billing_events, "enqueue_fan_out", lambda event_ids: None)
     real_enqueue = queue.enqueue
     monkeypatch.setattr(
-        queue, "enqueue", lambda name, *args: None if name == queue.DELIVER else real_enqueue(name, *args)
+        queue, "enqueue", lambda name, *args: None if name == queue.DELIVER_BATCH else real_enqueue(name, *args)
     )
     start = timezone.now()
     with time_machine.travel(start, tick=False):
         change_customer(customer)
-    monkeypatch.setattr(queue, "enqueue", real_enqueue)
+    swept = start + dt.timedelta(seconds=settings.WEBHOOK_OUTBOX_GRACE_SECONDS)
+    with time_machine.travel(swept, tick=False):
+        assert run_sweep()["fanned_out"] == 1
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.PENDING and delivery.attempts == 0
+    monkeypatch.undo()
     assert receiver.requests == []
 
-    with time_machine.travel(start + dt.timedelta(minutes=5), tick=False):
+    requeue = dt.timedelta(seconds=settings.WEBHOOK_REQUEUE_SECONDS)
+    with time_machine.travel(swept + requeue - dt.timedelta(seconds=1), tick=False):
         assert run_sweep()["enqueued"] == 0  # queued recently: maybe still waiting in a long queue
-    with time_machine.travel(start + dt.timedelta(seconds=settings.WEBHOOK_REQUEUE_SECONDS + 1), tick=False):
+    with time_machine.travel(swept + requeue, tick=False):
         assert run_sweep()["enqueued"] == 1
     assert len(receiver.requests) == 1
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SUCCEEDED and delivery.attempts == 1
+
+
+def test_by_default_what_the_broker_lost_goes_out_with_the_next_minutes_sweep(
+    endpoint, customer, receiver, change_customer, run_sweep, monkeypatch
+):
+    """Billing's hand-off is lost, then the batch message of the sweep that made good for it: each loss is
+    repaired by the beat's next sweep, a minute later, not ten."""
+    monkeypatch.setattr(billing_events, "enqueue_fan_out", lambda event_ids: None)
+    real_enqueue = queue.enqueue
+    monkeypatch.setattr(
+        queue, "enqueue", lambda name, *args: None if name == queue.DELIVER_BATCH else real_enqueue(name, *args)
+    )
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        change_customer(customer)
+    with time_machine.travel(start + dt.timedelta(minutes=1), tick=False):
+        assert run_sweep()["fanned_out"] == 1
+    monkeypatch.undo()
+    with time_machine.travel(start + dt.timedelta(minutes=2), tick=False):
+        assert run_sweep()["enqueued"] == 1
+    assert len(receiver.requests) == 1
+    assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
 
 
 def test_an_attempt_cut_short_by_a_dying_worker_is_sent_again_after_its_lease(
@@ -127,7 +159,14 @@ def test_the_beat_runs_the_sweeper_every_minute_and_the_purge_hourly():
     purge = settings.CELERY_BEAT_SCHEDULE["webhooks-purge-events"]
     assert sweep == {"task": "webhooks.tasks.sweep", "schedule": 60.0}
     assert purge["task"] == "webhooks.tasks.purge_events"
-    for name in (sweep["task"], purge["task"], queue.FAN_OUT, queue.DELIVER):
+    for name in (
+        sweep["task"],
+        purge["task"],
+        queue.FAN_OUT,
+        queue.DELIVER_BATCH,
+        queue.DELIVER,
+        "webhooks.tasks.fan_out_event",
+    ):
         assert name in current_app.tasks
 
 
