@@ -29,8 +29,9 @@ merchant and the queues are empty, then prints one JSON line: per operation the 
 without an answer and p50/p99 latency; ``5xx_on_committed_writes`` (answered 5xx, yet committed),
 ``lost_writes`` (answered 2xx, not in the database), ``deadlock_errors`` (5xx whose traceback in gunicorn's log
 is a PostgreSQL deadlock or serialization failure), ``undelivered_events`` (events of the merchant the receiver
-never got, with the state of their deliveries), ``duplicate_deliveries``, events per second and the run's
-parameters. Committed writes answered 5xx are sent once more with the same key (``replays_of_committed_5xx``).
+never got, with the state of their deliveries), ``duplicate_deliveries``, events per second, how far deliveries
+lagged and the run's parameters. Writes answered 5xx or not at all are then sent once more with the same key
+(``retries_with_same_key``: what a client that retries, as Stripe advises, gets).
 
 ``--setting NAME=VALUE`` sets a product setting for every process it starts. ``--log-dir`` keeps the logs
 (gunicorn, worker, beat, redis). Everything started is stopped, and the database dropped, however the run ends.
@@ -83,6 +84,7 @@ STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 30.0
 RETURN_URL = "https://merchant.example/account"
 REPLAYS = 20  # committed writes answered 5xx that are sent again with their key
+BACKLOG_EVERY = 5.0  # seconds between samples of the webhook queue's length during the load
 SAMPLES = 3  # answers kept per operation and status class, for the report
 
 # --- processes -------------------------------------------------------------------------------------
@@ -116,10 +118,15 @@ def _spawn(command: list[str], env: dict, log: Path) -> subprocess.Popen:
 
 
 def _kill_group(process: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    """SIGTERM asks the leader to shut down (gunicorn's and Celery's warm shutdown); SIGKILL kills the whole group
+    at once. Whatever is left after ``timeout`` seconds is killed."""
     if process is None or process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
+        if sig == signal.SIGKILL:
+            os.killpg(process.pid, sig)
+        else:
+            os.kill(process.pid, sig)
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -180,6 +187,18 @@ class Broker:
         except Exception:
             return False
 
+    def queued_work(self) -> dict[str, tuple[set, set]]:
+        """The webhook work the broker still holds: (delivery ids, event ids) of the ``deliver`` and fan-out
+        messages waiting in the queue, and of those a worker took and never acknowledged (kombu's ``unacked``:
+        a killed worker's, given back only after the visibility timeout)."""
+        held = {"queued": (set(), set()), "unacked": (set(), set())}
+        with contextlib.suppress(Exception), contextlib.closing(self._client()) as client:
+            for raw in client.lrange(WEBHOOK_QUEUE, 0, -1):
+                _note_task(json.loads(raw), held["queued"])
+            for raw in client.hvals("unacked"):
+                _note_task(json.loads(raw)[0], held["unacked"])
+        return held
+
     def backlog(self) -> dict[str, int | None]:
         """Messages waiting in each queue and delivered but not acknowledged (kombu's ``unacked``)."""
         try:
@@ -191,6 +210,23 @@ class Broker:
                 }
         except Exception:
             return {BILLING_QUEUE: None, WEBHOOK_QUEUE: None, "unacked": None}
+
+
+def _note_task(message: dict, into: tuple[set, set]) -> None:
+    """Add the delivery or event ids a kombu message for a webhook task carries to ``into``."""
+    import base64
+
+    body = message["body"]
+    if message.get("properties", {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args = json.loads(body)[0]
+    task = message.get("headers", {}).get("task", "")
+    if task == "webhooks.tasks.deliver":
+        into[0].add(args[0])
+    elif task == "webhooks.tasks.fan_out_events":
+        into[1].update(args[0])
+    elif task == "webhooks.tasks.fan_out_event":
+        into[1].add(args[0])
 
 
 @dataclass
@@ -327,6 +363,7 @@ class Receiver:
     def __init__(self):
         self.secret = ""
         self.counts: Counter[str] = Counter()
+        self.first_seen: dict[str, float] = {}  # event id -> time.time() of its first delivery
         self.bad_signatures = 0
         self.lock = threading.Lock()
         receiver = self
@@ -349,6 +386,7 @@ class Receiver:
                     return
                 with receiver.lock:
                     receiver.counts[event.id] += 1
+                    receiver.first_seen.setdefault(event.id, time.time())
                 self._answer(200)
 
             def _answer(self, status: int) -> None:
@@ -366,6 +404,10 @@ class Receiver:
     def received(self) -> Counter[str]:
         with self.lock:
             return Counter(self.counts)
+
+    def arrivals(self) -> dict[str, float]:
+        with self.lock:
+            return dict(self.first_seen)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -472,6 +514,7 @@ class Call:
     started: float  # seconds after the load started
     seconds: float
     status: int | None  # None: no answer (connection refused or reset, timeout)
+    target: str = ""  # the object the call is about (for creates: the customer)
     tag: str = ""  # the write's Idempotency-Key
     request_id: str = ""
     error: str = ""
@@ -558,7 +601,7 @@ class Client(threading.Thread):
 
     # The SDK call: every answer (or none) becomes a Call.
 
-    def _call(self, op: str, send: Callable[[dict], object], *, write: bool):
+    def _call(self, op: str, send: Callable[[dict], object], *, write: bool, target: str = ""):
         import stripe
 
         options = {}
@@ -567,7 +610,7 @@ class Client(threading.Thread):
             self.writes += 1
             tag = f"soak-{self.index}-{self.writes}-{secrets.token_hex(4)}"
             options = {"idempotency_key": tag}
-        call = Call(op, write, self.clock.now(), 0.0, None, tag=tag)
+        call = Call(op, write, self.clock.now(), 0.0, None, target=target, tag=tag)
         if write:
             call.again = lambda: send(options)
         began = time.perf_counter()
@@ -599,6 +642,7 @@ class Client(threading.Thread):
             "customer_create",
             lambda o: self.stripe.v1.customers.create({**params, "metadata": self._metadata()}, o),
             write=True,
+            target=params["email"],
         )
         if customer is not None:
             self.book.add(Customer(customer.id, [], [], []))
@@ -606,7 +650,12 @@ class Client(threading.Thread):
     def customer_update(self) -> None:
         customer = self.book.pick(self.rng)
         params = {"name": f"Soak renamed {self.rng.randrange(10**6)}", "metadata": self._metadata()}
-        self._call("customer_update", lambda o: self.stripe.v1.customers.update(customer.id, params, o), write=True)
+        self._call(
+            "customer_update",
+            lambda o: self.stripe.v1.customers.update(customer.id, params, o),
+            write=True,
+            target=customer.id,
+        )
 
     def payment_method_attach(self) -> None:
         customer = self.book.pick(self.rng)
@@ -614,6 +663,7 @@ class Client(threading.Thread):
             "payment_method_attach",
             lambda o: self.stripe.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id}, o),
             write=True,
+            target=customer.id,
         )
         if method is not None:
             customer.methods.append(method.id)
@@ -630,6 +680,7 @@ class Client(threading.Thread):
             "customer_set_default_payment_method",
             lambda o: self.stripe.v1.customers.update(customer.id, params, o),
             write=True,
+            target=customer.id,
         )
 
     def subscription_create(self) -> None:
@@ -646,7 +697,10 @@ class Client(threading.Thread):
         if self.rng.random() < 1 / 3:  # the billing cycle ends the trial (and charges) during the run
             params["trial_end"] = int(time.time() + self.rng.uniform(20, 60))
         subscription = self._call(
-            "subscription_create", lambda o: self.stripe.v1.subscriptions.create(params, o), write=True
+            "subscription_create",
+            lambda o: self.stripe.v1.subscriptions.create(params, o),
+            write=True,
+            target=customer.id,
         )
         if subscription is not None:
             item = subscription["items"]["data"][0]["id"]
@@ -660,7 +714,12 @@ class Client(threading.Thread):
 
     def _update(self, op: str, subscription: Subscription, params: dict):
         params = {**params, "metadata": self._metadata()}
-        return self._call(op, lambda o: self.stripe.v1.subscriptions.update(subscription.id, params, o), write=True)
+        return self._call(
+            op,
+            lambda o: self.stripe.v1.subscriptions.update(subscription.id, params, o),
+            write=True,
+            target=subscription.id,
+        )
 
     def subscription_update_items(self) -> None:
         picked = self._subscription()
@@ -705,6 +764,7 @@ class Client(threading.Thread):
             "portal_session_create",
             lambda o: self.stripe.v1.billing_portal.sessions.create({"customer": customer.id}, o),
             write=True,
+            target=customer.id,
         )
         if session is not None:
             self.sessions.append(session.url)
@@ -713,7 +773,12 @@ class Client(threading.Thread):
 
     def customer_retrieve(self) -> None:
         customer = self.book.pick(self.rng)
-        self._call("customer_retrieve", lambda o: self.stripe.v1.customers.retrieve(customer.id), write=False)
+        self._call(
+            "customer_retrieve",
+            lambda o: self.stripe.v1.customers.retrieve(customer.id),
+            write=False,
+            target=customer.id,
+        )
 
     def subscription_retrieve(self) -> None:
         picked = self._subscription()
@@ -721,13 +786,18 @@ class Client(threading.Thread):
             return self.customer_retrieve()
         subscription = picked[1]
         self._call(
-            "subscription_retrieve", lambda o: self.stripe.v1.subscriptions.retrieve(subscription.id), write=False
+            "subscription_retrieve",
+            lambda o: self.stripe.v1.subscriptions.retrieve(subscription.id),
+            write=False,
+            target=subscription.id,
         )
 
     def subscription_list(self) -> None:
         customer = self.book.pick(self.rng)
         params = {"customer": customer.id, "status": "all", "limit": 10}
-        self._call("subscription_list", lambda o: self.stripe.v1.subscriptions.list(params), write=False)
+        self._call(
+            "subscription_list", lambda o: self.stripe.v1.subscriptions.list(params), write=False, target=customer.id
+        )
 
     def invoice_list(self) -> None:
         customer = self.book.pick(self.rng)
@@ -735,6 +805,7 @@ class Client(threading.Thread):
             "invoice_list",
             lambda o: self.stripe.v1.invoices.list({"customer": customer.id, "limit": 10}),
             write=False,
+            target=customer.id,
         )
         if page is not None:
             known = set(customer.invoices)
@@ -745,7 +816,7 @@ class Client(threading.Thread):
         if customer is None:
             return self.invoice_list()
         invoice = self.rng.choice(customer.invoices)
-        self._call("invoice_retrieve", lambda o: self.stripe.v1.invoices.retrieve(invoice), write=False)
+        self._call("invoice_retrieve", lambda o: self.stripe.v1.invoices.retrieve(invoice), write=False, target=invoice)
 
     def payment_method_list(self) -> None:
         customer = self.book.pick(self.rng)
@@ -753,6 +824,7 @@ class Client(threading.Thread):
             "payment_method_list",
             lambda o: self.stripe.v1.payment_methods.list({"customer": customer.id, "limit": 10}),
             write=False,
+            target=customer.id,
         )
 
     def portal_visit(self) -> None:
@@ -831,8 +903,21 @@ def _inject(action: str, broker: Broker, stack: Stack) -> dict:
     return {"new_worker": name}
 
 
-def load(stack: Stack, broker: Broker, merchant: Merchant, clients: int, seconds: float, faults: Faults):
-    """Run the clients for ``seconds`` and inject the faults on time (from this thread: see _die_with_harness)."""
+@dataclass
+class Load:
+    """What the load phase leaves for the report."""
+
+    calls: list[Call]
+    faults: list[dict]
+    seconds: float
+    stuck: int  # client threads still in a request when the load ended
+    harness_errors: list[str]
+    backlog: list[tuple[float, int | None]]  # (seconds, messages waiting in the webhook queue), sampled
+
+
+def load(stack: Stack, broker: Broker, merchant: Merchant, clients: int, seconds: float, faults: Faults) -> Load:
+    """Run the clients for ``seconds``, inject the faults on time (from this thread: see _die_with_harness) and
+    sample the webhook queue's backlog every ``BACKLOG_EVERY`` seconds."""
     book = Book(merchant.customers)
     calls: list[Call] = []
     clock = Clock(seconds)
@@ -842,7 +927,7 @@ def load(stack: Stack, broker: Broker, merchant: Merchant, clients: int, seconds
     ]
     for thread in threads:
         thread.start()
-    done = []
+    done, backlog, sampled = [], [], -BACKLOG_EVERY
     pending = faults.schedule(seconds)
     while not clock.over() or pending:
         if pending and clock.now() >= pending[0][0]:
@@ -850,11 +935,14 @@ def load(stack: Stack, broker: Broker, merchant: Merchant, clients: int, seconds
             detail = _inject(action, broker, stack)
             done.append({"fault": action, "at": round(at, 1), "done_at": round(clock.now(), 1), **detail})
             continue
+        if not clock.over() and clock.now() - sampled >= BACKLOG_EVERY:
+            sampled = clock.now()
+            backlog.append((round(sampled, 1), broker.backlog()[WEBHOOK_QUEUE]))
         time.sleep(min(0.2, max(0.0, (pending[0][0] if pending else seconds) - clock.now())))
     for thread in threads:
         thread.join(REQUEST_TIMEOUT + 5)
     stuck = sum(thread.is_alive() for thread in threads)
-    return calls, done, clock.now(), stuck, book.harness_errors
+    return Load(calls, done, clock.now(), stuck, book.harness_errors, backlog)
 
 
 # --- after the load --------------------------------------------------------------------------------
@@ -890,26 +978,81 @@ def mark_committed(calls: list[Call], account) -> None:
             call.committed = call.tag in keys or bool(call.request_id and call.request_id in request_ids)
 
 
-def undelivered(receiver: Receiver, account) -> dict[str, int]:
-    """The merchant's events the receiver never got, by the state of their delivery."""
+def undelivered(receiver: Receiver, broker: Broker, account) -> dict[str, int]:
+    """The merchant's events the receiver never got, by where each one is stuck: still on the queue (late), held
+    unacknowledged by a killed worker, or in the database only (lost messages: only the sweeper sends them)."""
     from billing.models import Event
     from webhooks.models import Delivery
 
     received = receiver.received()
     events = Event.objects.filter(account=account, livemode=False)
     missing = [pk for pk in events.values_list("pk", flat=True) if pk not in received]
+    held = broker.queued_work()
     states: Counter[str] = Counter()
     deliveries = {d.event_id: d for d in Delivery.objects.filter(event_id__in=missing)}
     fanned_out = set(events.filter(pk__in=missing, fanned_out_at__isnull=False).values_list("pk", flat=True))
     for pk in missing:
         delivery = deliveries.get(pk)
-        if delivery is None:
+        where = next(
+            (
+                place
+                for place, (delivery_ids, event_ids) in held.items()
+                if pk in event_ids or (delivery is not None and delivery.pk in delivery_ids)
+            ),
+            None,
+        )
+        if where is not None:
+            states[f"{where}_{'delivery' if delivery else 'fan_out'}"] += 1
+        elif delivery is None:
             states["fanned_out_without_delivery" if pk in fanned_out else "never_fanned_out"] += 1
         elif delivery.status == Delivery.Status.PENDING and not delivery.attempts:
             states["pending_never_attempted"] += 1
         else:
             states[f"{delivery.status}_after_{delivery.attempts}_attempts"] += 1
     return dict(states)
+
+
+def duplicates(receiver: Receiver, account, load_started, limit: int = 3) -> list[dict]:
+    """For a few events the receiver got more than once: their delivery's attempts (seconds after the load
+    started), to see which fault sent them twice."""
+    from webhooks.models import Attempt, Delivery
+
+    twice = [pk for pk, n in receiver.received().items() if n > 1][:limit]
+    found = []
+    for delivery in Delivery.objects.filter(event_id__in=twice, account=account):
+        attempts = Attempt.objects.filter(delivery=delivery).order_by("pk")
+        found.append(
+            {
+                "event": delivery.event_id,
+                "received": receiver.received()[delivery.event_id],
+                "status": delivery.status,
+                "attempts": [
+                    {
+                        "started_s": round((a.started_at - load_started).total_seconds(), 1) if a.started_at else None,
+                        "response_status": a.response_status,
+                        "error": a.error[:120],
+                    }
+                    for a in attempts
+                ],
+            }
+        )
+    return found
+
+
+def delivery_lag(receiver: Receiver, account, since) -> dict:
+    """Seconds from an event's creation to its first arrival at the receiver, for the events of the load."""
+    from billing.models import Event
+
+    arrivals = receiver.arrivals()
+    created = Event.objects.filter(account=account, livemode=False, created__gte=since).values_list("pk", "created")
+    lags = sorted(arrivals[pk] - moment.timestamp() for pk, moment in created if pk in arrivals)
+    if not lags:
+        return {}
+    return {
+        "p50_s": round(statistics.median(lags), 1),
+        "p99_s": round(_quantile(lags, 0.99), 1),
+        "max_s": round(lags[-1], 1),
+    }
 
 
 HEADER = re.compile(r"^(?:API (?:GET|POST|DELETE) (?P<api>\S+) failed|Internal Server Error: (?P<page>\S+))$")
@@ -953,11 +1096,13 @@ def _shape(path: str) -> str:
     return re.sub(r"/[a-z]+_[A-Za-z0-9]{8,}", "/{id}", path)
 
 
-def _ms(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
+def _quantile(values: list[float], q: float) -> float:
     values = sorted(values)
-    return round(values[min(len(values) - 1, round(q * (len(values) - 1)))] * 1000, 1)
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def _ms(values: list[float], q: float) -> float | None:
+    return round(_quantile(values, q) * 1000, 1) if values else None
 
 
 def operations(calls: list[Call]) -> dict:
@@ -994,6 +1139,7 @@ def samples(calls: list[Call]) -> dict:
                 {
                     "at": round(call.started, 1),
                     "status": call.status,
+                    "target": call.target,
                     "committed": call.committed,
                     "request_id": call.request_id,
                     "answer": call.error[:240],
@@ -1003,18 +1149,21 @@ def samples(calls: list[Call]) -> dict:
 
 
 def replay(calls: list[Call]) -> dict:
-    """Send committed writes that were answered 5xx again, with the same Idempotency-Key: what does the client
-    that retries, as Stripe advises, get?"""
+    """Send writes that were answered 5xx or not at all once more, with the same Idempotency-Key, as Stripe tells
+    clients to: what does such a retry get? Answers by status, per kind of first outcome."""
     import stripe
 
-    outcome: Counter[str] = Counter()
-    for call in [c for c in calls if c.committed and c.status and c.status >= 500][:REPLAYS]:
+    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    failed = [c for c in calls if c.write and (c.status is None or c.status >= 500)]
+    for call in failed[:REPLAYS]:
+        first = "no answer" if call.status is None else "answered 5xx"
+        kind = f"{first}, {'committed' if call.committed else 'not committed'}"
         try:
             result = call.again()
-            outcome[str(result.last_response.code)] += 1
+            outcomes[kind][str(result.last_response.code)] += 1
         except stripe.StripeError as error:
-            outcome[str(error.http_status)] += 1
-    return dict(outcome)
+            outcomes[kind][str(error.http_status)] += 1
+    return {kind: dict(answers) for kind, answers in outcomes.items()}
 
 
 def _count_lines(log: Path, *needles: str) -> int:
@@ -1024,22 +1173,30 @@ def _count_lines(log: Path, *needles: str) -> int:
         return 0
 
 
-def report(
-    *, calls, faults_done, seconds, stuck, receiver, merchant, stack, drained, options, replays, harness_errors
-) -> dict:
+def answered_per_10s(calls: list[Call]) -> list[int]:
+    """Requests answered (any status) in each 10 seconds of the load: where the service stalled."""
+    buckets: Counter[int] = Counter(int((c.started + c.seconds) // 10) for c in calls if c.status is not None)
+    return [buckets[i] for i in range(max(buckets, default=-1) + 1)]
+
+
+def report(outcome: Load, *, receiver, broker, merchant, stack, drained, options, replays) -> dict:
     from billing.models import Event
 
+    calls, seconds = outcome.calls, outcome.seconds
     writes = [c for c in calls if c.write]
     errors = server_errors(stack.web_log)
     deadlocks = [e for e in errors if e["deadlock"]]
     received = receiver.received()
-    missing = undelivered(receiver, merchant.account)
+    missing = undelivered(receiver, broker, merchant.account)
     events = Event.objects.filter(account=merchant.account, livemode=False)
+    waiting = [n for _, n in outcome.backlog if n is not None]
+    outage = next((f["at"] for f in outcome.faults if f["fault"] == "broker_down"), None)
+    before_outage = [n for at, n in outcome.backlog if n is not None and outage is not None and at <= outage]
     return {
         "bench": "soak",
         "clients": options.clients,
         "seconds": round(seconds, 1),
-        "faults": faults_done,
+        "faults": outcome.faults,
         "drain_limit_s": options.drain_seconds,
         "settings": dict(options.setting),
         "web": f"gunicorn config.wsgi, {WEB_WORKERS} gthread workers x {WEB_THREADS} threads",
@@ -1054,14 +1211,23 @@ def report(
         "deadlock_errors": len(deadlocks),
         "undelivered_events": sum(missing.values()),
         "duplicate_deliveries": sum(n - 1 for n in received.values() if n > 1),
+        "duplicates_detail": duplicates(receiver, merchant.account, merchant.load_started),
         "4xx_on_committed_writes": sum(1 for c in writes if c.committed and c.status and 400 <= c.status < 500),
         "unanswered_writes": sum(1 for c in writes if c.status is None),
         "unanswered_committed_writes": sum(1 for c in writes if c.status is None and c.committed),
-        "client_threads_stuck": stuck,
-        "harness_errors": harness_errors[:5],
+        "answered_per_10s": answered_per_10s(calls),
+        "client_threads_stuck": outcome.stuck,
+        "harness_errors": outcome.harness_errors[:5],
         "events": events.count(),
         "events_per_s": round(events.filter(created__gte=merchant.load_started).count() / seconds, 1),
         "delivered": len(received),
+        "delivered_per_s": round(len(received) / (seconds + drained), 1),
+        "delivery_lag": delivery_lag(receiver, merchant.account, merchant.load_started),
+        "webhook_backlog": {
+            "max": max(waiting, default=None),
+            "before_broker_outage": before_outage[-1] if before_outage else None,
+            "at_end_of_load": waiting[-1] if waiting else None,
+        },
         "bad_signatures": receiver.bad_signatures,
         "drain_s": round(drained, 1),
         "undelivered_by_state": missing,
@@ -1069,8 +1235,9 @@ def report(
         "deadlocks_by_path": dict(Counter(_shape(e["path"]) for e in deadlocks)),
         "deadlock_retries_logged": _count_lines(stack.web_log, "; running it again"),
         "handoff_failures_logged": _count_lines(stack.web_log, "could not hand"),
+        "worker_task_errors_logged": _count_lines(stack.worker_log, "raised unexpected"),
         "worker_deadlock_lines": _count_lines(stack.worker_log, *DEADLOCK),
-        "replays_of_committed_5xx": replays,
+        "retries_with_same_key": replays,
         "samples": samples(calls),
         "backlog_left": stack.backlog_left,
     }
@@ -1145,28 +1312,23 @@ def _measure(options, faults, broker, receiver, merchant, stack) -> dict:
     stack.wait_for_worker(name)
     print(f"bench soak: {options.clients} clients for {options.seconds:.0f} s ...", file=sys.stderr, flush=True)
     merchant.load_started = clock.now()
-    calls, faults_done, seconds, stuck, harness_errors = load(
-        stack, broker, merchant, options.clients, options.seconds, faults
-    )
+    outcome = load(stack, broker, merchant, options.clients, options.seconds, faults)
     print("bench soak: draining ...", file=sys.stderr, flush=True)
     drained = drain(receiver, broker, merchant.account, options.drain_seconds)
     stack.backlog_left = broker.backlog()
-    mark_committed(calls, merchant.account)
+    mark_committed(outcome.calls, merchant.account)
     if options.log_dir:
-        _write_calls(calls, Path(options.log_dir) / "calls.jsonl")
-    replays = replay(calls)
+        _write_calls(outcome.calls, Path(options.log_dir) / "calls.jsonl")
+    replays = replay(outcome.calls)
     return report(
-        calls=calls,
-        faults_done=faults_done,
-        seconds=seconds,
-        stuck=stuck,
+        outcome,
         receiver=receiver,
+        broker=broker,
         merchant=merchant,
         stack=stack,
         drained=drained,
         options=options,
         replays=replays,
-        harness_errors=harness_errors,
     )
 
 

@@ -72,7 +72,7 @@ def test_soak_through_a_broker_outage_answers_every_committed_write_and_delivers
     assert result["writes"] > 0 and result["committed_writes"] > 0 and not result["harness_errors"]
     evidence = {
         key: result[key]
-        for key in ("undelivered_by_state", "server_errors", "deadlocks_by_path", "replays_of_committed_5xx")
+        for key in ("undelivered_by_state", "server_errors", "deadlocks_by_path", "retries_with_same_key")
     }
     assert {key: result[key] for key in MUST_BE_ZERO} == dict.fromkeys(MUST_BE_ZERO, 0), json.dumps(
         {**evidence, "samples": result["samples"]}, indent=1
