@@ -259,8 +259,7 @@ class Stack:
         command = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
         command += ["config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread"]
         command += ["--workers", str(WEB_WORKERS), "--threads", str(WEB_THREADS), "--graceful-timeout", "5"]
-        # No control socket: its default path is per user, shared with any other gunicorn on the machine.
-        self.web = _spawn([*command, "--no-control-socket", "--log-level", "info"], self.env, self.web_log)
+        self.web = _spawn([*command, *_no_control_socket(), "--log-level", "info"], self.env, self.web_log)
 
     def wait_for_web(self) -> None:
         import httpx
@@ -313,6 +312,13 @@ class Stack:
     def stop(self) -> None:
         for process in (self.beat, self.worker, self.web):
             _kill_group(process)
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn 27's control socket has one default path per user, shared with any other gunicorn on the machine."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return ["--no-control-socket"] if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS) else []
 
 
 def _tail(log: Path, size: int = 3000) -> str:
