@@ -1071,6 +1071,13 @@ EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Detected|Failure|Vio
 DEADLOCK = ("DeadlockDetected", "deadlock detected", "SerializationFailure", "could not serialize access")
 
 
+def _continues(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` belongs to the traceback above it (blank lines do when the traceback goes on after them)."""
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    return i < len(lines) and bool(CONTINUATION.match(lines[i])) and not HEADER.match(lines[i])
+
+
 def server_errors(log: Path) -> list[dict]:
     """The tracebacks of failed requests in gunicorn's log: path, last exception line, deadlock or not."""
     lines = log.read_text(errors="replace").splitlines()
@@ -1082,7 +1089,7 @@ def server_errors(log: Path) -> list[dict]:
         if not header:
             continue
         block = []
-        while i < len(lines) and CONTINUATION.match(lines[i]) and not HEADER.match(lines[i]):
+        while i < len(lines) and _continues(lines, i):
             block.append(lines[i])
             i += 1
         if not block:

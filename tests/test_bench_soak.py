@@ -29,7 +29,7 @@ ARGS += ["--setting", "WEBHOOK_OUTBOX_GRACE_SECONDS=10"]
 TIMEOUT = 300
 MUST_BE_ZERO = ("5xx_on_committed_writes", "lost_writes", "deadlock_errors", "undelivered_events")
 
-pytestmark = [
+services = [
     pytest.mark.services,
     pytest.mark.skipif(
         not os.environ.get("DATABASE_URL", "").startswith("postgres"),
@@ -72,6 +72,9 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+@pytest.mark.services
+@services[1]
+@services[2]
 def test_soak_through_a_broker_outage_answers_every_committed_write_and_delivers_every_event(tmp_path):
     result = _soak(tmp_path)
 
@@ -81,3 +84,49 @@ def test_soak_through_a_broker_outage_answers_every_committed_write_and_delivers
     assert {key: result[key] for key in MUST_BE_ZERO} == dict.fromkeys(MUST_BE_ZERO, 0), (
         json.dumps(evidence, indent=1)[:6000] + "\n--- Celery worker's log:\n" + _tail(tmp_path / "celery-worker.log")
     )
+
+
+GUNICORN_LOG = """\
+[2026-01-31 10:00:00 +0000] [100] [INFO] Booting worker with pid: 101
+_subscription_update_door: DeadlockDetected; running it again
+API POST /v1/subscriptions/sub_0mx96yy0i2x4wrbp3weormqb4 failed
+Traceback (most recent call last):
+  File "/app/django/db/backends/utils.py", line 105, in _execute
+    return self.cursor.execute(sql, params)
+psycopg.errors.DeadlockDetected: deadlock detected
+DETAIL:  Process 1 waits for ShareLock on transaction 2; blocked by process 3.
+HINT:  See server log for query details.
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/app/api/router.py", line 101, in dispatch
+    body = op.handler(ctx, params, **kwargs)
+django.db.utils.OperationalError: deadlock detected
+DETAIL:  Process 1 waits for ShareLock on transaction 2; blocked by process 3.
+Internal Server Error: /v1/subscriptions/sub_0mx96yy0i2x4wrbp3weormqb4
+Bad Request: /v1/subscriptions/sub_0mx96q93a6p8cb2frapwjjek4
+Internal Server Error: /p/
+Traceback (most recent call last):
+  File "/app/portal/views/overview.py", line 20, in overview
+ValueError: something else
+"""
+
+
+def test_the_soak_reads_failed_requests_and_their_deadlocks_from_gunicorns_log(tmp_path):
+    from bench import soak
+
+    log = tmp_path / "gunicorn.log"
+    log.write_text(GUNICORN_LOG)
+
+    errors = soak.server_errors(log)
+
+    # The door's retry that succeeded is not an error; the API's traceback counts once, not again for Django's line.
+    assert errors == [
+        {
+            "path": "/v1/subscriptions/sub_0mx96yy0i2x4wrbp3weormqb4",
+            "exception": "django.db.utils.OperationalError: deadlock detected",
+            "deadlock": True,
+        },
+        {"path": "/p/", "exception": "ValueError: something else", "deadlock": False},
+    ]
