@@ -94,8 +94,9 @@ def prepare(*, sessions: int) -> Prepared:
     from billing.services.payment_methods import payment_method_attach, payment_method_create
     from billing.services.products import price_create, product_create
     from billing.services.subscriptions import ItemSpec, subscription_create
+    from configurations.sessions import portal_session_create
     from portal.selectors import INVOICE_PAGE_SIZE
-    from portal.services import portal_session_create, portal_session_redeem
+    from portal.services import portal_session_redeem
 
     serving.baseline_table(rows=INVOICES)
     actor = Actor.system("bench")

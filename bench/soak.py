@@ -241,6 +241,9 @@ class Stack:
     worker: subprocess.Popen | None = None
     beat: subprocess.Popen | None = None
     workers_started: int = 0
+    # Times the Celery worker exited on its own and was started again, as a process manager (systemd's
+    # Restart=always) does in production.
+    worker_restarts: int = 0
     backlog_left: dict = field(default_factory=dict)
 
     @property
@@ -308,6 +311,12 @@ class Stack:
     def replace_worker(self) -> str:
         _kill_group(self.worker, signal.SIGKILL)
         return self.start_worker()
+
+    def supervise(self) -> None:
+        """Start the Celery worker again if it exited on its own (a process manager's job in production)."""
+        if self.worker is not None and self.worker.poll() is not None:
+            self.worker_restarts += 1
+            self.start_worker()
 
     def stop(self) -> None:
         for process in (self.beat, self.worker, self.web):
@@ -438,11 +447,11 @@ def prepare(receiver: Receiver, customers: int) -> Merchant:
     """Through the services: the merchant, a second product, the portal configuration, the webhook endpoint and
     ``customers`` customers with a card and a subscription each."""
     from billing.audit import Actor
-    from billing.services.catalog import price_create, product_create
     from billing.services.customers import customer_create, customer_set_default_payment_method
     from billing.services.payment_methods import payment_method_attach, payment_method_create
+    from billing.services.products import price_create, product_create
     from billing.services.subscriptions import ItemSpec, subscription_create
-    from configurations.services import configuration_create
+    from configurations.services.portal_configurations import configuration_create
     from webhooks.services import webhook_endpoint_create
 
     actor = Actor.system("soak")
@@ -942,6 +951,7 @@ def load(stack: Stack, broker: Broker, merchant: Merchant, clients: int, seconds
             detail = _inject(action, broker, stack)
             done.append({"fault": action, "at": round(at, 1), "done_at": round(clock.now(), 1), **detail})
             continue
+        stack.supervise()
         if not clock.over() and clock.now() - sampled >= BACKLOG_EVERY:
             sampled = clock.now()
             backlog.append((round(sampled, 1), broker.backlog()[WEBHOOK_QUEUE]))
@@ -955,12 +965,14 @@ def load(stack: Stack, broker: Broker, merchant: Merchant, clients: int, seconds
 # --- after the load --------------------------------------------------------------------------------
 
 
-def drain(receiver: Receiver, broker: Broker, account, limit: float) -> float:
+def drain(receiver: Receiver, broker: Broker, account, limit: float, stack: Stack | None = None) -> float:
     """Wait until the receiver has every event of the merchant and the queues are empty; the seconds waited."""
     from billing.models import Event
 
     began = time.monotonic()
     while True:
+        if stack is not None:
+            stack.supervise()
         events = set(Event.objects.filter(account=account, livemode=False).values_list("pk", flat=True))
         backlog = broker.backlog()
         if events <= set(receiver.received()) and not any(backlog.values()):
@@ -1223,6 +1235,7 @@ def report(outcome: Load, *, receiver, broker, merchant, stack, drained, options
         "settings": dict(options.setting),
         "web": f"gunicorn config.wsgi, {WEB_WORKERS} gthread workers x {WEB_THREADS} threads",
         "celery": f"1 worker (prefork, {CELERY_PROCESSES} processes) on {BILLING_QUEUE},{WEBHOOK_QUEUE}; beat",
+        "worker_restarts": stack.worker_restarts,
         "requests": len(calls),
         "requests_per_s": round(len(calls) / seconds, 1),
         "operations": operations(calls),
@@ -1335,7 +1348,7 @@ def _measure(options, faults, broker, receiver, merchant, stack) -> dict:
     merchant.load_started = clock.now()
     outcome = load(stack, broker, merchant, options.clients, options.seconds, faults)
     print("bench soak: draining ...", file=sys.stderr, flush=True)
-    drained = drain(receiver, broker, merchant.account, options.drain_seconds)
+    drained = drain(receiver, broker, merchant.account, options.drain_seconds, stack)
     stack.backlog_left = broker.backlog()
     mark_committed(outcome.calls, merchant.account)
     if options.log_dir:
