@@ -146,7 +146,15 @@ def payment_start(invoice: Invoice, payment_method: PaymentMethod | None = None)
     get_gateway().check_mode(livemode=invoice.livemode)
     if not invoice._state.adding:
         invoice.save(update_fields=["attempt_count", "attempted"])
-    charge = Charge.objects.create(
+    charge = _new_charge(invoice, pm, Charge.Status.PENDING)
+    attempt = Attempt(charge=charge, invoice=invoice)
+    after_commit(lambda: _dispatch(attempt))
+    return charge
+
+
+def _new_charge(invoice: Invoice, pm: PaymentMethod, status: str, *, reference: str = "") -> Charge:
+    """The charge of the invoice's current attempt; its idempotency key is the invoice id and attempt number."""
+    return Charge.objects.create(
         account_id=invoice.account_id,
         livemode=invoice.livemode,
         customer_id=invoice.customer_id,
@@ -154,12 +162,10 @@ def payment_start(invoice: Invoice, payment_method: PaymentMethod | None = None)
         payment_method=pm,
         amount=invoice.amount_remaining,
         currency=invoice.currency,
-        status=Charge.Status.PENDING,
+        status=status,
+        gateway_reference=reference,
         idempotency_key=f"{invoice.pk}:{invoice.attempt_count}",
     )
-    attempt = Attempt(charge=charge, invoice=invoice)
-    after_commit(lambda: _dispatch(attempt))
-    return charge
 
 
 def charge_inline(invoice: Invoice) -> None:
@@ -193,18 +199,7 @@ def record_inline(invoice: Invoice) -> None:
     pm, result = invoice.inline_result
     invoice.attempt_count += 1
     invoice.attempted = True
-    charge = Charge.objects.create(
-        account_id=invoice.account_id,
-        livemode=invoice.livemode,
-        customer_id=invoice.customer_id,
-        invoice=invoice,
-        payment_method=pm,
-        amount=invoice.amount_remaining,
-        currency=invoice.currency,
-        status=Charge.Status.SUCCEEDED,
-        gateway_reference=result.reference,
-        idempotency_key=f"{invoice.pk}:{invoice.attempt_count}",
-    )
+    charge = _new_charge(invoice, pm, Charge.Status.SUCCEEDED, reference=result.reference)
     emit("charge.succeeded", charge)
     invoice.amount_paid += invoice.amount_remaining
     invoice.amount_remaining = 0
