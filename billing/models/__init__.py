@@ -5,6 +5,7 @@ from billing.models.catalog import Price, Product, TaxRate
 from billing.models.customers import Customer, TaxId
 from billing.models.discounts import Coupon, Discount, PromotionCode
 from billing.models.events import AuditEntry, Event
+from billing.models.intents import Mandate, PaymentIntent, Refund, SetupIntent
 from billing.models.invoices import Invoice, InvoiceItem, InvoiceLineItem
 from billing.models.payments import Charge, PaymentMethod
 from billing.models.subscriptions import BillingCycleRun, Subscription, SubscriptionItem
@@ -23,11 +24,15 @@ __all__ = [
     "InvoiceCounter",
     "InvoiceItem",
     "InvoiceLineItem",
+    "Mandate",
     "Membership",
+    "PaymentIntent",
     "PaymentMethod",
     "Price",
     "Product",
     "PromotionCode",
+    "Refund",
+    "SetupIntent",
     "Subscription",
     "SubscriptionItem",
     "TaxId",

@@ -66,9 +66,18 @@ class Charge(TenantModel):
         "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="charges"
     )
     payment_method = models.ForeignKey(PaymentMethod, null=True, blank=True, on_delete=models.SET_NULL)
+    payment_intent = models.ForeignKey(
+        "billing.PaymentIntent", null=True, blank=True, on_delete=models.PROTECT, related_name="charges"
+    )
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=Status.choices)
+    # An authorized charge (capture_method=manual) waits uncaptured until its PaymentIntent is captured.
+    captured = models.BooleanField(default=True)
+    amount_captured = models.BigIntegerField(null=True, blank=True)
+    amount_refunded = models.BigIntegerField(default=0)
+    description = models.CharField(max_length=1000, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     decline_code = models.CharField(max_length=64, blank=True)
