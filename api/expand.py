@@ -1,8 +1,21 @@
 """``expand[]``: replace ids in a response with the objects, loaded in one query per step and type."""
 
 from api import errors
-from billing import representations
-from billing.models import Charge, Customer, Invoice, PaymentMethod, Price, Product, Subscription, TaxRate
+from billing import payment_representations, representations
+from billing.models import (
+    Charge,
+    Customer,
+    Invoice,
+    Mandate,
+    PaymentIntent,
+    PaymentMethod,
+    Price,
+    Product,
+    Refund,
+    SetupIntent,
+    Subscription,
+    TaxRate,
+)
 
 MAX_DEPTH = 4
 
@@ -15,7 +28,11 @@ EXPANDABLE = {
     "txr": (TaxRate, representations.tax_rate, []),
     "sub": (Subscription, representations.subscription, representations.PREFETCH[Subscription]),
     "in": (Invoice, representations.invoice, representations.PREFETCH[Invoice] + ["account"]),
-    "ch": (Charge, representations.charge, ["payment_method"]),
+    "ch": (Charge, payment_representations.charge, ["payment_method"]),
+    "re": (Refund, payment_representations.refund, []),
+    "mandate": (Mandate, payment_representations.mandate, ["payment_method"]),
+    "pi": (PaymentIntent, payment_representations.payment_intent, []),
+    "seti": (SetupIntent, payment_representations.setup_intent, []),
 }
 
 

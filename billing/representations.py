@@ -7,7 +7,6 @@ from django.conf import settings
 
 from billing.clock import to_unix as ts
 from billing.models import (
-    Charge,
     Coupon,
     Customer,
     Discount,
@@ -515,42 +514,4 @@ def invoice(obj: Invoice) -> dict:
         "total_excluding_tax": obj.total_excluding_tax,
         "total_taxes": list(tax_totals.values()),
         "webhooks_delivered_at": ts(obj.finalized_at),
-    }
-
-
-def charge(obj: Charge) -> dict:
-    pm = obj.payment_method
-    succeeded = obj.status == Charge.Status.SUCCEEDED
-    details = None
-    if pm is not None:
-        details = {"type": pm.type, pm.type: {"brand": pm.card_brand, "last4": pm.last4, "country": pm.country or None}}
-    return {
-        "id": obj.id,
-        "object": "charge",
-        "amount": obj.amount,
-        "amount_captured": obj.amount if succeeded else 0,
-        "amount_refunded": 0,
-        "billing_details": payment_method(pm)["billing_details"] if pm else None,
-        "captured": succeeded,
-        "created": ts(obj.created),
-        "currency": obj.currency,
-        "customer": obj.customer_id,
-        "description": None,
-        "disputed": False,
-        "failure_code": obj.failure_code or None,
-        "failure_message": obj.failure_message or None,
-        "livemode": obj.livemode,
-        "metadata": {},
-        "outcome": {
-            "network_status": "approved_by_network" if succeeded else "declined_by_network",
-            "reason": None if succeeded else (obj.decline_code or None),
-            "risk_level": "normal",
-            "seller_message": "Payment complete." if succeeded else "The bank did not return any further details.",
-            "type": "authorized" if succeeded else "issuer_declined",
-        },
-        "paid": succeeded,
-        "payment_method": obj.payment_method_id,
-        "payment_method_details": details,
-        "refunded": False,
-        "status": obj.status,
     }

@@ -4,7 +4,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import models
 
-from billing import audit, events, representations
+from billing import audit, events, payment_representations, representations
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
 from billing.models import Account
@@ -24,7 +24,11 @@ RENDER = {
     "PromotionCode": representations.promotion_code,
     "Subscription": representations.subscription,
     "Invoice": representations.invoice,
-    "Charge": representations.charge,
+    "Charge": payment_representations.charge,
+    "Refund": payment_representations.refund,
+    "Mandate": payment_representations.mandate,
+    "PaymentIntent": payment_representations.payment_intent,
+    "SetupIntent": payment_representations.setup_intent,
 }
 
 
