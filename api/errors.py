@@ -64,8 +64,12 @@ def from_domain(error: BillingError) -> ApiError:
         extra = {"decline_code": error.decline_code} if error.decline_code else {}
         if error.charge_id:
             extra["charge"] = error.charge_id
+        if error.intent:
+            extra[error.intent["object"]] = error.intent
         # Stripe reports expired cards and wrong CVCs under their own codes, other declines as card_declined.
         code = error.decline_code if error.decline_code in ("expired_card", "incorrect_cvc") else "card_declined"
+        if error.code not in (CardDeclined.code, "card_declined"):
+            code = error.code  # authentication_required, payment_intent_authentication_failure, …
         return ApiError(error.message, status=402, type="card_error", code=code, param=error.param, extra=extra)
     if isinstance(error, NotFound):
         return ApiError(error.message, status=404, code="resource_missing", param=error.param)

@@ -44,10 +44,21 @@ class CardDeclined(BillingError):
     code = "card_declined"
     http_status = 402
 
-    def __init__(self, message: str, *, decline_code: str | None = None, charge_id: str | None = None, param=None):
-        super().__init__(message, param=param)
+    def __init__(
+        self,
+        message: str,
+        *,
+        decline_code: str | None = None,
+        charge_id: str | None = None,
+        param=None,
+        code: str | None = None,
+        intent: dict | None = None,
+    ):
+        super().__init__(message, param=param, code=code)
         self.decline_code = decline_code
         self.charge_id = charge_id
+        # The PaymentIntent or SetupIntent (as Stripe's JSON) whose confirmation failed: Stripe's error carries it.
+        self.intent = intent
 
 
 class GatewayUnavailable(BillingError):

@@ -74,3 +74,16 @@ def babel_locale(locale: str) -> str:
 def format_amount(amount: int, currency: str, locale: str = "en") -> str:
     """``123450, "eur", "de"`` -> ``1.234,50 €``."""
     return format_currency(to_major(amount, currency), currency.upper(), locale=babel_locale(locale))
+
+
+# Stripe's minimum charge amounts in minor units (docs.stripe.com/currencies#minimum-and-maximum-charge-amounts);
+# other currencies: 1.
+MINIMUM_CHARGE = {
+    "usd": 50, "aed": 200, "aud": 50, "bgn": 100, "brl": 50, "cad": 50, "chf": 50, "czk": 1500, "dkk": 250,
+    "eur": 50, "gbp": 30, "hkd": 400, "huf": 17500, "inr": 50, "jpy": 50, "mxn": 1000, "myr": 200, "nok": 300,
+    "nzd": 50, "pln": 200, "ron": 200, "sek": 300, "sgd": 50, "thb": 1000,
+}  # fmt: skip
+
+
+def minimum_charge(currency: str) -> int:
+    return MINIMUM_CHARGE.get(currency.lower(), 1)

@@ -1,5 +1,7 @@
 """Tenant-scoped reads. Every function takes the tenant (and, for the portal, the customer)."""
 
+import hmac
+
 from billing.exceptions import NotFound
 from billing.models import Account, Customer, Invoice, PaymentMethod, Subscription
 
@@ -45,3 +47,19 @@ def accounts_for_user(user):
 def tax_id_get_for_customer(*, customer: Customer, tax_id_id: str):
     """One of the customer's tax ids; someone else's answers NotFound like a missing one."""
     return _get(customer.tax_ids.all(), tax_id_id, "tax id")
+
+
+def intent_get_by_client_secret(*, intent_id: str, client_secret: str):
+    """A PaymentIntent or SetupIntent reached through its client secret (the customer's browser holds it, as
+    Stripe.js does); compared in constant time. NotFound for anything else."""
+    from billing.models import PaymentIntent, SetupIntent
+
+    model = PaymentIntent if intent_id.startswith("pi_") else SetupIntent if intent_id.startswith("seti_") else None
+    intent = (
+        model.objects.select_related("account", "payment_method", "customer").filter(pk=intent_id).first()
+        if model is not None and "\x00" not in intent_id
+        else None
+    )
+    if intent is None or not hmac.compare_digest(intent.client_secret.encode(), (client_secret or "").encode()):
+        raise NotFound("No such intent.")
+    return intent

@@ -1,8 +1,10 @@
-"""Portal URLs: the hosted portal under /p/, hosted invoice pages under /i/."""
+"""Portal URLs: the hosted portal under /p/, hosted invoice pages under /i/, the test gateway's 3-D Secure page
+under /authenticate/."""
 
 from django.urls import path
 
 from portal.views import (
+    authenticate,
     billing_details,
     common,
     invoices,
@@ -21,6 +23,7 @@ app_name = "portal"
 urlpatterns = [
     path("i/<str:token>/", invoices.hosted_invoice, name="hosted_invoice"),
     path("i/<str:token>/pdf", invoices.hosted_invoice_pdf, name="hosted_invoice_pdf"),
+    path("authenticate/<str:intent_id>", authenticate.authenticate, name="authenticate"),
     path("p/session/<str:token>", session.redeem, name="session_redeem"),
     path("p/", overview.overview, name="overview"),
     path("p/done", overview.flow_done, name="flow_done"),

@@ -61,7 +61,9 @@ class Charge(TenantModel):
         FAILED = "failed", "Failed"
 
     id = models.CharField(primary_key=True, max_length=40, default=ids.factory("charge"), editable=False)
-    customer = models.ForeignKey("billing.Customer", on_delete=models.PROTECT, related_name="charges")
+    customer = models.ForeignKey(
+        "billing.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="charges"
+    )
     invoice = models.ForeignKey(
         "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="charges"
     )

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from billing import broker, clock
 from billing.models import BillingCycleRun, Invoice, Subscription
 from billing.services import payments
+from billing.services.intents.payment_intents import payment_intent_poll, processing_payment_intents
 from billing.services.subscriptions import renew_batch
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ def _work(now: dt.datetime, size: int):
         yield RETRY_TASK, ids
     for ids in _keyset(payments.stale_pending_charges(now), "created", size):
         yield RESUME_TASK, ids
+    for ids in _keyset(processing_payment_intents(now), "created", size):
+        yield RESUME_TASK, ids
 
 
 def billing_cycle_plan(*, inline: bool = False) -> dict:
@@ -141,13 +144,22 @@ def _retry_batch(invoice_ids: list[str]) -> dict:
     return summary
 
 
-def _resume_batch(charge_ids: list[str]) -> dict:
-    """Charges whose processor call was lost (a crash between the two transactions): asked again, same key."""
+def _resume_batch(ids: list[str]) -> dict:
+    """Charges whose processor call was lost (a crash between the two transactions): asked again, same key; and
+    PaymentIntents waiting for the bank (``processing``): the processor is asked for the outcome."""
+    errors = 0
     with payments.pipelined() as collector:
-        for charge_id in charge_ids:
-            payments.payment_resume(charge_id=charge_id)
+        for object_id in ids:
+            if object_id.startswith("pi_"):
+                try:
+                    payment_intent_poll(object_id)
+                except Exception:
+                    logger.exception("billing cycle: payment %s could not be asked about", object_id)
+                    errors += 1
+                continue
+            payments.payment_resume(charge_id=object_id)
             collector.poll()
-    return {"errors": collector.errors}
+    return {"errors": collector.errors + errors}
 
 
 def billing_cycle_run(*, now: dt.datetime | None = None) -> dict:

@@ -457,7 +457,10 @@ def payment_resume(*, charge_id: str) -> None:
 def stale_pending_charges(now: dt.datetime):
     """Pending charges old enough that the call that started them has certainly ended (crashed or timed out)."""
     cutoff = now - dt.timedelta(seconds=settings.BILLING_PAYMENT_PENDING_SECONDS)
-    return Charge.objects.filter(status=Charge.Status.PENDING, created__lte=cutoff).order_by("created")
+    # A PaymentIntent's pending charge is asked about through its intent (``processing_payment_intents``).
+    return Charge.objects.filter(
+        status=Charge.Status.PENDING, created__lte=cutoff, payment_intent__isnull=True
+    ).order_by("created")
 
 
 def raise_unless_paid(invoice: Invoice, charge_id: str | None) -> None:
