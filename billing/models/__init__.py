@@ -7,6 +7,7 @@ from billing.models.discounts import Coupon, Discount, PromotionCode
 from billing.models.events import AuditEntry, Event
 from billing.models.invoices import Invoice, InvoiceItem, InvoiceLineItem
 from billing.models.payments import Charge, PaymentMethod
+from billing.models.processors import ProcessorAccount
 from billing.models.subscriptions import BillingCycleRun, Subscription, SubscriptionItem
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Membership",
     "PaymentMethod",
     "Price",
+    "ProcessorAccount",
     "Product",
     "PromotionCode",
     "Subscription",
