@@ -71,3 +71,11 @@ class GatewayUnavailable(BillingError):
 class LiveModeNotAllowed(BillingError):
     code = "livemode_not_allowed"
     http_status = 403
+
+
+class ProcessorNotConfigured(BillingError):
+    """The account has no payment processor for the mode (live mode needs one; test mode falls back to the test
+    gateway)."""
+
+    code = "processor_not_configured"
+    http_status = 400

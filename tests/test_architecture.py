@@ -113,6 +113,7 @@ EDGES = sorted(
         ROOT / "billing" / "admin.py",
         ROOT / "billing" / "admin_scoping.py",
         ROOT / "billing" / "admin_fees.py",
+        ROOT / "billing" / "admin_processors.py",
         ROOT / "configurations" / "admin.py",
         ROOT / "webhooks" / "admin.py",
     }

@@ -12,6 +12,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "billing.example.com",
     "PORTAL_BASE_URL": "https://billing.example.com",
     "DATABASE_URL": "sqlite:////tmp/deploy-check.sqlite3",
+    "BILLING_ENCRYPTION_KEYS": "hDDbvHB4H0s9mAUbb2yRlDHITfK9KHx0fq3MJMc6uWM=",
 }
 
 
@@ -19,7 +20,15 @@ def _manage(*args, env):
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "DEBUG", "SECRET_KEY"}
+        if k
+        not in {
+            "SECURE_SSL_REDIRECT",
+            "SESSION_COOKIE_SECURE",
+            "CSRF_COOKIE_SECURE",
+            "DEBUG",
+            "SECRET_KEY",
+            "BILLING_ENCRYPTION_KEYS",
+        }
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -35,6 +44,20 @@ def test_check_deploy_is_clean_with_production_settings():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_without_encryption_keys():
+    env = {k: v for k, v in PRODUCTION.items() if k != "BILLING_ENCRYPTION_KEYS"}
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "billing.W001" in result.stdout + result.stderr
+    assert "BILLING_ENCRYPTION_KEYS" in result.stdout + result.stderr
+
+
+def test_a_malformed_encryption_key_is_an_error():
+    result = _manage("check", env={**PRODUCTION, "BILLING_ENCRYPTION_KEYS": "not-a-key"})
+    assert result.returncode != 0
+    assert "billing.E001" in result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key():

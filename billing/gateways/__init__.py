@@ -1,13 +1,36 @@
-"""Payment gateways: the interface in ``base``; the configured one from ``get_gateway()``."""
+"""Payment gateways: the interface in ``base``; the default one from ``get_gateway()``, an account's configured
+processor from ``gateway_for()``."""
 
+import threading
+from dataclasses import dataclass, field
 from functools import cache
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from billing.exceptions import ProcessorNotConfigured
 from billing.gateways.base import CardInput, ChargeResult, Gateway, MethodDetails, SepaInput
 
-__all__ = ["CardInput", "ChargeResult", "Gateway", "MethodDetails", "SepaInput", "get_gateway"]
+__all__ = [
+    "CardInput",
+    "ChargeResult",
+    "Gateway",
+    "MethodDetails",
+    "SepaInput",
+    "build_gateway",
+    "gateway_for",
+    "gateway_spec",
+    "get_gateway",
+]
+
+# Adapters by dotted path, imported only when an account uses them.
+TEST_GATEWAY = "billing.gateways.test.TestGateway"
+STRIPE_GATEWAY = "billing.gateways.stripe.StripeGateway"
+MOLLIE_GATEWAY = "billing.gateways.mollie.MollieGateway"
+
+NOT_CONFIGURED = (
+    "No payment processor is set up for live mode on this account. Add one in the admin under Payment processors."
+)
 
 
 @cache
@@ -17,3 +40,86 @@ def _load(path: str) -> Gateway:
 
 def get_gateway() -> Gateway:
     return _load(settings.BILLING_GATEWAY)
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    """How to construct an account's gateway: the adapter class and its keyword arguments (which hold decrypted
+    secrets, so they stay out of ``repr`` and with it out of tracebacks and logs)."""
+
+    path: str
+    kwargs: dict = field(default_factory=dict, repr=False)
+
+
+def mollie_webhook_url(account_id: str) -> str:
+    return f"{settings.PORTAL_BASE_URL}/processors/mollie/{account_id}/webhook"
+
+
+def gateway_spec(row) -> GatewaySpec:
+    """The adapter and arguments for a ``ProcessorAccount`` row, secrets decrypted. Pure: constructs nothing."""
+    if row.processor == "stripe":
+        return GatewaySpec(
+            STRIPE_GATEWAY,
+            {
+                "secret_key": row.secret("stripe_secret_key"),
+                "webhook_secret": row.secret("stripe_webhook_secret"),
+                "publishable_key": row.stripe_publishable_key,
+            },
+        )
+    if row.processor == "mollie":
+        return GatewaySpec(
+            MOLLIE_GATEWAY,
+            {
+                "api_key": row.secret("mollie_api_key"),
+                "profile_id": row.mollie_profile_id,
+                "webhook_url": mollie_webhook_url(row.account_id),
+            },
+        )
+    return GatewaySpec(TEST_GATEWAY)
+
+
+def build_gateway(row) -> Gateway:
+    """A new gateway for the row (the test gateway's one shared instance for the test processor)."""
+    spec = gateway_spec(row)
+    if not spec.kwargs:
+        return _load(spec.path)
+    return import_string(spec.path)(**spec.kwargs)
+
+
+# (account id, livemode) -> (the row's cache key, the gateway built from it). One entry per configured account and
+# mode; a changed row replaces its entry.
+_built: dict[tuple[str, bool], tuple[tuple, Gateway]] = {}
+_built_lock = threading.Lock()
+
+
+def gateway_for(account_id: str, livemode: bool) -> Gateway:
+    """The processor that takes ``account_id``'s payments in the mode.
+
+    Costs one SELECT by the (account, livemode) unique index per call; the gateway itself (decrypting the secrets,
+    building the processor's client) is built once per version of the row. No time-based cache skips the SELECT:
+    a key replaced after a leak must stop being used by every worker at once, and the SELECT is small next to the
+    processor call that follows it.
+    """
+    from billing.models import ProcessorAccount
+
+    try:
+        row = ProcessorAccount.objects.get(account_id=account_id, livemode=livemode)
+    except ProcessorAccount.DoesNotExist:
+        if livemode:
+            raise ProcessorNotConfigured(NOT_CONFIGURED, param="livemode") from None
+        return get_gateway()
+    key = row.cache_key()
+    with _built_lock:
+        cached = _built.get((account_id, livemode))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    gateway = build_gateway(row)
+    with _built_lock:
+        _built[(account_id, livemode)] = (key, gateway)
+    return gateway
+
+
+def forget_built_gateways() -> None:
+    """Drop every cached gateway (tests; a process that wants its processor clients rebuilt)."""
+    with _built_lock:
+        _built.clear()

@@ -129,6 +129,7 @@ def test_every_billing_model_is_registered():
         "membership",
         "paymentmethod",
         "price",
+        "processoraccount",
         "product",
         "promotioncode",
         "subscription",
@@ -268,7 +269,16 @@ def test_merchant_staff_pages_render(staff_client, tenants, model_name):
     # Staff view their account, members and redacted keys; only the operator changes them.
     assert staff_client.get(changelist(model_name)).status_code == 200
     assert staff_client.get(change_url(tenants[0].rows[model_name])).status_code == 200
-    addable = model_name in {"customer", "taxid", "product", "price", "taxrate", "coupon", "promotioncode"}
+    addable = model_name in {
+        "customer",
+        "taxid",
+        "product",
+        "price",
+        "taxrate",
+        "coupon",
+        "promotioncode",
+        "processoraccount",
+    }
     assert staff_client.get(reverse(f"admin:billing_{model_name}_add")).status_code == (200 if addable else 403)
     assert staff_client.get(reverse("admin:index")).status_code == 200
 

@@ -8,6 +8,7 @@ from billing.audit import Actor
 from billing.models import Account, AuditEntry, Event, InvoiceItem, Membership, TaxId
 from billing.services.accounts import api_key_create, staff_user_add
 from billing.services.coupons import coupon_create, promotion_code_create
+from billing.services.processors import processor_account_set
 from billing.services.subscriptions import ItemSpec, subscription_create
 from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory, TaxRateFactory, card
 
@@ -62,6 +63,13 @@ def populated_account(name: str, *, staff_email: str) -> Tenant:
         period_start=now,
         period_end=now + dt.timedelta(days=1),
     )
+    processor = processor_account_set(
+        account=account,
+        livemode=False,
+        processor="mollie",
+        actor=ACTOR,
+        mollie_api_key=f"test_{name.lower()}0123456789",
+    )
     paid_invoice = paid.latest_invoice
     rows = {
         "account": account,
@@ -84,6 +92,7 @@ def populated_account(name: str, *, staff_email: str) -> Tenant:
         "paymentmethod": payment_method,
         "event": Event.objects.filter(account=account).first(),
         "auditentry": AuditEntry.objects.filter(account=account).first(),
+        "processoraccount": processor,
     }
     return Tenant(
         account=account,
