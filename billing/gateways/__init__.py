@@ -1,6 +1,8 @@
 """Payment gateways: the interface in ``base``; the default one from ``get_gateway()``, an account's configured
 processor from ``gateway_for()``."""
 
+import contextlib
+import contextvars
 import threading
 from dataclasses import dataclass, field
 from functools import cache
@@ -102,12 +104,38 @@ def gateway_for(account_id: str, livemode: bool) -> Gateway:
     """
     from billing.models import ProcessorAccount
 
+    reused = _within.get()
+    if reused is not None and (account_id, livemode) in reused:
+        return reused[(account_id, livemode)]
+    gateway = _look_up(ProcessorAccount, account_id, livemode)
+    if reused is not None:
+        reused[(account_id, livemode)] = gateway
+    return gateway
+
+
+@contextlib.contextmanager
+def looked_up_once():
+    """Within the block (one billing-cycle batch: seconds), each account's processor is looked up once."""
+    token = _within.set({})
+    try:
+        yield
+    finally:
+        _within.reset(token)
+
+
+_within: contextvars.ContextVar[dict | None] = contextvars.ContextVar("gateways_looked_up", default=None)
+
+
+def _look_up(ProcessorAccount, account_id: str, livemode: bool) -> Gateway:
     try:
         row = ProcessorAccount.objects.get(account_id=account_id, livemode=livemode)
     except ProcessorAccount.DoesNotExist:
-        if livemode:
+        # The installation's default (BILLING_GATEWAY) serves accounts without a row of their own; the built-in
+        # test gateway never takes live payments, so live mode then needs the account's own processor.
+        default = get_gateway()
+        if livemode and not getattr(default, "takes_live_payments", True):
             raise ProcessorNotConfigured(NOT_CONFIGURED, param="livemode") from None
-        return get_gateway()
+        return default
     key = row.cache_key()
     with _built_lock:
         cached = _built.get((account_id, livemode))

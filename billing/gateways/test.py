@@ -209,6 +209,8 @@ def _payment_state(reference: str) -> tuple[str, str]:
 class TestGateway:
     """Implements the gateway interface without moving money. Refuses live mode."""
 
+    takes_live_payments = False
+
     def _test_mode_only(self, livemode: bool) -> None:
         if livemode:
             raise LiveModeNotAllowed(

@@ -7,19 +7,21 @@ from django.core.validators import validate_email
 from billing import audit, clock
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, LastPaymentMethod, NotFound, StateConflict
-from billing.gateways import CardInput, MethodDetails, SepaInput, get_gateway
+from billing.gateways import CardInput, MethodDetails, SepaInput, gateway_for
 from billing.models import Account, Customer, PaymentMethod, Subscription
 from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
 from billing.services.customers import _clean_address, customer_set_default_payment_method
 from billing.services.door import service
 
 
-def _tokenize(*, livemode: bool, card: CardInput | None, sepa: SepaInput | None, token: str | None) -> MethodDetails:
+def _tokenize(
+    *, account_id: str, livemode: bool, card: CardInput | None, sepa: SepaInput | None, token: str | None
+) -> MethodDetails:
     """Card or bank data (or a token) -> what the gateway lets us keep. Called before any transaction opens: a
     processor call never runs inside one."""
     if sum(x is not None for x in (card, sepa, token)) != 1:
         raise InvalidRequest("Provide exactly one of card, sepa_debit or a test token.", param="type")
-    gateway = get_gateway()
+    gateway = gateway_for(account_id, livemode)
     if card is not None:
         return gateway.tokenize_card(card, livemode=livemode)
     if sepa is not None:
@@ -73,7 +75,7 @@ def payment_method_create(
 
     The gateway is asked first, outside any transaction; the row is then written by a service door."""
     metadata = validate_metadata(metadata)
-    details = _tokenize(livemode=livemode, card=card, sepa=sepa, token=token)
+    details = _tokenize(account_id=account.pk, livemode=livemode, card=card, sepa=sepa, token=token)
     return _payment_method_store(
         account=account,
         livemode=livemode,
@@ -96,7 +98,7 @@ def payment_method_attach(*, payment_method: PaymentMethod, customer: Customer, 
             param="payment_method",
             code="payment_method_already_attached",
         )
-    get_gateway().verify(pm.gateway_reference, livemode=pm.livemode)
+    gateway_for(pm.account_id, pm.livemode).verify(pm.gateway_reference, livemode=pm.livemode)
     pm.customer = customer
     pm.save(update_fields=["customer"])
     emit("payment_method.attached", pm)
@@ -120,7 +122,7 @@ def payment_method_add(
 
     The gateway tokenizes first, outside any transaction; one service door then stores, attaches and sets the
     default."""
-    details = _tokenize(livemode=livemode, card=card, sepa=sepa, token=token)
+    details = _tokenize(account_id=customer.account_id, livemode=livemode, card=card, sepa=sepa, token=token)
     return _payment_method_add(
         customer=customer,
         livemode=livemode,

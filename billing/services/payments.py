@@ -24,7 +24,7 @@ from django.db import connection
 from billing import audit, clock
 from billing.audit import SYSTEM
 from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, PaymentMethodRequired
-from billing.gateways import ChargeResult, get_gateway
+from billing.gateways import ChargeResult, Gateway, gateway_for, looked_up_once
 from billing.models import Charge, Invoice, PaymentMethod, Subscription
 from billing.services.common import emit, lock, render
 from billing.services.door import after_commit, service
@@ -40,6 +40,7 @@ class Attempt:
 
     charge: Charge
     invoice: Invoice | None = None
+    gateway: Gateway | None = None  # looked up in the first transaction: processor threads touch no database
 
 
 # ---------------------------------------------------------------------------------------------- collectors
@@ -49,7 +50,7 @@ class Collector:
     """Calls the processor in the caller's thread and records the answer at once."""
 
     def submit(self, attempt: Attempt) -> None:
-        settle(attempt, call_processor(attempt.charge))
+        settle(attempt, call_processor(attempt))
 
 
 class PipelinedCollector(Collector):
@@ -63,7 +64,7 @@ class PipelinedCollector(Collector):
         self.errors = 0
 
     def submit(self, attempt: Attempt) -> None:
-        self.in_flight.append((attempt, self.pool.submit(call_processor, attempt.charge)))
+        self.in_flight.append((attempt, self.pool.submit(call_processor, attempt)))
 
     def poll(self) -> None:
         done = [(attempt, future) for attempt, future in self.in_flight if future.done()]
@@ -108,7 +109,8 @@ def pipelined(concurrency: int | None = None):
     collector = PipelinedCollector(concurrency or settings.BILLING_PROCESSOR_CONCURRENCY)
     token = _collector.set(collector)
     try:
-        yield collector
+        with looked_up_once():
+            yield collector
     finally:
         _collector.reset(token)
         collector.drain()
@@ -143,11 +145,12 @@ def payment_start(invoice: Invoice, payment_method: PaymentMethod | None = None)
             invoice.save()
         emit("invoice.payment_failed", invoice)
         return None
-    get_gateway().check_mode(livemode=invoice.livemode)
+    gateway = gateway_for(invoice.account_id, invoice.livemode)
+    gateway.check_mode(livemode=invoice.livemode)
     if not invoice._state.adding:
         invoice.save(update_fields=["attempt_count", "attempted"])
     charge = _new_charge(invoice, pm, Charge.Status.PENDING)
-    attempt = Attempt(charge=charge, invoice=invoice)
+    attempt = Attempt(charge=charge, invoice=invoice, gateway=gateway)
     after_commit(lambda: _dispatch(attempt))
     return charge
 
@@ -178,7 +181,7 @@ def charge_inline(invoice: Invoice) -> None:
     pm = payment_method_for(invoice)
     if pm is None or not pm.can_charge(invoice.currency):
         raise PaymentMethodRequired(NO_PAYMENT_METHOD[2], param="payment_method")
-    result = get_gateway().charge(
+    result = gateway_for(invoice.account_id, invoice.livemode).charge(
         reference=pm.gateway_reference,
         amount=invoice.amount_due,
         currency=invoice.currency,
@@ -214,12 +217,13 @@ def record_inline(invoice: Invoice) -> None:
 # ---------------------------------------------------------------------------------------------- the processor
 
 
-def call_processor(charge: Charge) -> ChargeResult | None:
+def call_processor(attempt: Attempt) -> ChargeResult | None:
     """Ask the processor for the money (no database access: this may run in another thread). None when it could not
     be reached: the charge stays pending."""
+    charge = attempt.charge
     pm = charge.payment_method
     try:
-        return get_gateway().charge(
+        return attempt.gateway.charge(
             reference=pm.gateway_reference,
             amount=charge.amount,
             currency=charge.currency,
@@ -451,7 +455,7 @@ def payment_resume(*, charge_id: str) -> None:
     charge = Charge.objects.select_related("payment_method").filter(pk=charge_id, status=Charge.Status.PENDING).first()
     if charge is None or charge.payment_method is None:
         return
-    _dispatch(Attempt(charge=charge))
+    _dispatch(Attempt(charge=charge, gateway=gateway_for(charge.account_id, charge.livemode)))
 
 
 def stale_pending_charges(now: dt.datetime):

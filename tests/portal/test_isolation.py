@@ -20,8 +20,9 @@ NOW = T0 + dt.timedelta(days=40)
 
 # Path parameters that name a customer's object, and where to find B's one.
 OBJECT_PARAMETERS = {"payment_method_id", "invoice_id", "subscription_id"}
-# Path parameters that are capabilities or public names, not a customer's objects (tested elsewhere).
-OTHER_PARAMETERS = {"token", "account_id", "kind", "version", "configuration_id"}
+# Path parameters that are capabilities or public names, not a customer's objects (tested elsewhere; an intent
+# is reached with its client secret: tests/portal/test_authenticate.py).
+OTHER_PARAMETERS = {"token", "account_id", "kind", "version", "configuration_id", "intent_id"}
 
 
 def _portal_routes() -> list[tuple[str, set[str]]]:

@@ -30,6 +30,8 @@ from webhooks import ssrf
 class LiveCapableGateway(TestGateway):
     """The test gateway's cards and tokens, accepted in live mode as a real provider's would be."""
 
+    takes_live_payments = True
+
     def _test_mode_only(self, livemode: bool) -> None:
         return None
 
@@ -98,6 +100,15 @@ def _invoice(api: Api, ids: dict) -> str:
     return api.ok("GET", f"/v1/subscriptions/{ids['subscriptions']}")["latest_invoice"]
 
 
+def _payment_intent(api: Api, ids: dict) -> str:
+    params = {"amount": 1500, "currency": "eur", "customer": ids["customers"], "payment_method": ids["payment_methods"]}
+    return api.ok("POST", "/v1/payment_intents", params)["id"]
+
+
+def _setup_intent(api: Api, ids: dict) -> str:
+    return api.ok("POST", "/v1/setup_intents", {"customer": ids["customers"]})["id"]
+
+
 def _event(api: Api, ids: dict) -> str:
     return api.ok("GET", "/v1/events", {"limit": 1})["data"][0]["id"]
 
@@ -134,6 +145,8 @@ BUILDERS: dict[str, Builder] = {
     "subscriptions": _subscription,
     "subscription_items": _subscription_item,
     "invoices": _invoice,
+    "payment_intents": _payment_intent,
+    "setup_intents": _setup_intent,
     "events": _event,
     "billing_portal/configurations": _portal_configuration,
     # An event type nothing here emits: no delivery is attempted.
@@ -327,6 +340,16 @@ def _bodies(owner: dict, mine: dict) -> list[tuple[str, str, dict]]:
         ),
         ("POST", f"/v1/subscriptions/{mine['subscriptions']}", {"default_tax_rates": [owner["tax_rates"]]}),
         ("POST", f"/v1/invoices/{mine['invoices']}/pay", {"payment_method": owner["payment_methods"]}),
+        ("POST", "/v1/payment_intents", {"amount": 900, "currency": "eur", "customer": owner["customers"]}),
+        ("POST", "/v1/payment_intents", {"amount": 900, "currency": "eur", "payment_method": owner["payment_methods"]}),
+        (
+            "POST",
+            f"/v1/payment_intents/{mine['payment_intents']}/confirm",
+            {"payment_method": owner["payment_methods"]},
+        ),
+        ("POST", f"/v1/payment_intents/{mine['payment_intents']}", {"customer": owner["customers"]}),
+        ("POST", "/v1/setup_intents", {"customer": owner["customers"]}),
+        ("POST", "/v1/setup_intents", {"payment_method": owner["payment_methods"], "confirm": True}),
         ("POST", "/v1/billing_portal/sessions", {"customer": owner["customers"]}),
         (
             "POST",

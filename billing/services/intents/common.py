@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from billing import clock, payment_representations
 from billing.exceptions import InvalidRequest, StateConflict
-from billing.gateways import Gateway, get_gateway
+from billing.gateways import Gateway, gateway_for
 from billing.gateways.base import CustomerRef
 from billing.models import Customer, Mandate, PaymentMethod
 from billing.services.common import same_tenant
@@ -18,7 +18,7 @@ PAYMENT_METHOD_TYPES = ("card", "sepa_debit")
 
 def gateway_of(obj) -> Gateway:
     """The processor that takes ``obj``'s account's payments in ``obj``'s mode."""
-    return get_gateway()
+    return gateway_for(obj.account_id, obj.livemode)
 
 
 def customer_ref(customer: Customer | None) -> CustomerRef | None:
@@ -196,7 +196,7 @@ def method_from_token(account_id: str, livemode: bool, token: str):
     written by :func:`store_method` inside the caller's door)."""
     from billing.services.payment_methods import _tokenize
 
-    return _tokenize(livemode=livemode, card=None, sepa=None, token=token)
+    return _tokenize(account_id=account_id, livemode=livemode, card=None, sepa=None, token=token)
 
 
 def store_method(account, livemode: bool, actor, details) -> PaymentMethod:
