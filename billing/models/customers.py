@@ -17,6 +17,8 @@ class Customer(TenantModel):
     # {name, phone, address{...}}
     shipping = models.JSONField(null=True, blank=True)
     preferred_locales = models.JSONField(default=list, blank=True)
+    # The payment processor's id of this customer (Stripe's cus_…, Mollie's cst_…), once it has one.
+    processor_reference = models.CharField(max_length=200, blank=True)
     default_payment_method = models.ForeignKey(
         "billing.PaymentMethod", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

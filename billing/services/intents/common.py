@@ -24,7 +24,15 @@ def gateway_of(obj) -> Gateway:
 def customer_ref(customer: Customer | None) -> CustomerRef | None:
     if customer is None:
         return None
-    return CustomerRef(id=customer.id, email=customer.email or "", name=customer.name or "")
+    return CustomerRef(
+        id=customer.id, email=customer.email or "", name=customer.name or "", reference=customer.processor_reference
+    )
+
+
+def remember_customer_reference(customer_id: str | None, reference: str) -> None:
+    """The processor answered with its id for our customer (it created one): kept for the next calls."""
+    if customer_id and reference:
+        Customer.objects.filter(pk=customer_id, processor_reference="").update(processor_reference=reference)
 
 
 def clean_types(types: list[str] | None, *, param: str = "payment_method_types") -> list[str]:

@@ -22,6 +22,7 @@ from billing.services.intents.common import (
     method_from_token,
     pending_age_cutoff,
     redirect_action,
+    remember_customer_reference,
     rendered,
     require_mandate,
     store_method,
@@ -330,6 +331,7 @@ def _record(intent_id: str, result: PaymentResult | None, *, charge_id: str | No
             return intent  # answered already
     if result is None:
         return intent
+    remember_customer_reference(intent.customer_id, result.customer_reference)
     if result.status == "requires_action":
         if charge is not None:
             charge.delete()  # Stripe creates the charge once the customer has authenticated

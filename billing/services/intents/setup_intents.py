@@ -20,6 +20,7 @@ from billing.services.intents.common import (
     make_mandate,
     method_from_token,
     redirect_action,
+    remember_customer_reference,
     rendered,
     require_mandate,
     store_method,
@@ -213,6 +214,7 @@ def _record(intent_id: str, result: SetupResult | None) -> SetupIntent:
         intent.status = Status.REQUIRES_CONFIRMATION
         intent.save()
         return intent
+    remember_customer_reference(intent.customer_id, result.customer_reference)
     if result.status == "requires_action":
         intent.status = Status.REQUIRES_ACTION
         intent.processor_reference = result.reference
