@@ -25,9 +25,10 @@ from billing import audit, clock
 from billing.audit import SYSTEM
 from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, PaymentMethodRequired
 from billing.gateways import ChargeResult, Gateway, gateway_for, looked_up_once
-from billing.models import Charge, Invoice, PaymentMethod, Subscription
+from billing.models import Charge, Invoice, PaymentIntent, PaymentMethod, Subscription
 from billing.services.common import emit, lock, render
 from billing.services.door import after_commit, service
+from billing.services.intents.invoice_payments import intent_failed, intent_for_attempt, intent_paid
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ class Attempt:
 
     charge: Charge
     invoice: Invoice | None = None
-    gateway: Gateway | None = None  # looked up in the first transaction: processor threads touch no database
+    gateway: Gateway | None = None
+    intent: PaymentIntent | None = None  # looked up in the first transaction: processor threads touch no database
 
 
 # ---------------------------------------------------------------------------------------------- collectors
@@ -149,19 +151,21 @@ def payment_start(invoice: Invoice, payment_method: PaymentMethod | None = None)
     gateway.check_mode(livemode=invoice.livemode)
     if not invoice._state.adding:
         invoice.save(update_fields=["attempt_count", "attempted"])
-    charge = _new_charge(invoice, pm, Charge.Status.PENDING)
-    attempt = Attempt(charge=charge, invoice=invoice, gateway=gateway)
+    intent = intent_for_attempt(invoice, pm)
+    charge = _new_charge(invoice, pm, Charge.Status.PENDING, intent=intent)
+    attempt = Attempt(charge=charge, invoice=invoice, gateway=gateway, intent=intent)
     after_commit(lambda: _dispatch(attempt))
     return charge
 
 
-def _new_charge(invoice: Invoice, pm: PaymentMethod, status: str, *, reference: str = "") -> Charge:
+def _new_charge(invoice: Invoice, pm: PaymentMethod, status: str, *, intent=None, reference: str = "") -> Charge:
     """The charge of the invoice's current attempt; its idempotency key is the invoice id and attempt number."""
     return Charge.objects.create(
         account_id=invoice.account_id,
         livemode=invoice.livemode,
         customer_id=invoice.customer_id,
         invoice=invoice,
+        payment_intent=intent,
         payment_method=pm,
         amount=invoice.amount_remaining,
         currency=invoice.currency,
@@ -202,8 +206,10 @@ def record_inline(invoice: Invoice) -> None:
     pm, result = invoice.inline_result
     invoice.attempt_count += 1
     invoice.attempted = True
-    charge = _new_charge(invoice, pm, Charge.Status.SUCCEEDED, reference=result.reference)
+    intent = intent_for_attempt(invoice, pm)
+    charge = _new_charge(invoice, pm, Charge.Status.SUCCEEDED, intent=intent, reference=result.reference)
     emit("charge.succeeded", charge)
+    intent_paid(intent, reference=result.reference)
     invoice.amount_paid += invoice.amount_remaining
     invoice.amount_remaining = 0
     invoice.status = Invoice.Status.PAID
@@ -274,6 +280,10 @@ PAY_INVOICES_SQL = (
     "status = 'paid', paid_at = %s, next_payment_attempt = NULL "
     "WHERE status = 'open' AND (id, attempt_count) IN (VALUES {rows})"
 )
+INTENTS_SUCCEEDED_SQL = (
+    "UPDATE billing_paymentintent SET status = 'succeeded', amount_received = amount, next_action = NULL, "
+    "last_payment_error = NULL WHERE status = 'processing' AND id IN ({ids})"
+)
 CHARGES_SUCCEEDED_SQL = (
     "UPDATE billing_charge SET status = 'succeeded', gateway_reference = CASE id {cases} END "
     "WHERE status = 'pending' AND id IN ({ids})"
@@ -302,9 +312,19 @@ def settle_successes(answered: list[tuple[Attempt, ChargeResult]]) -> None:
         )
         if cursor.rowcount != len(answered):
             raise _NotAsLeft  # rolls back the invoices too
+        intent_ids = [attempt.intent.pk for attempt, _result in answered if attempt.intent is not None]
+        if intent_ids:
+            cursor.execute(INTENTS_SUCCEEDED_SQL.format(ids=", ".join(["%s"] * len(intent_ids))), intent_ids)
+            if cursor.rowcount != len(intent_ids):
+                raise _NotAsLeft
     for attempt, result in answered:
         invoice, charge = attempt.invoice, attempt.charge
         charge.status, charge.gateway_reference = Charge.Status.SUCCEEDED, result.reference
+        if attempt.intent is not None:
+            intent = attempt.intent
+            intent.status, intent.amount_received = PaymentIntent.Status.SUCCEEDED, intent.amount
+            intent.last_payment_error = intent.next_action = None
+            emit("payment_intent.succeeded", intent)
         invoice.amount_paid += invoice.amount_remaining
         invoice.amount_remaining = 0
         invoice.status, invoice.paid_at, invoice.next_payment_attempt = Invoice.Status.PAID, now, None
@@ -320,8 +340,10 @@ def _settle(charge_id: str, result: ChargeResult) -> Invoice | None:
     if charge is None or charge.status != Charge.Status.PENDING or charge.invoice_id is None:
         return None
     if charge.invoice.subscription_id:
-        lock(Subscription, charge.invoice.subscription_id)  # lock order: subscription, invoice, charge
+        lock(Subscription, charge.invoice.subscription_id)  # lock order: subscription, invoice, intent, charge
     invoice = lock(Invoice, charge.invoice_id)
+    if charge.payment_intent_id:
+        lock(PaymentIntent, charge.payment_intent_id)
     charge = (
         Charge.objects.select_for_update(no_key=True, of=("self",)).select_related("payment_method").get(pk=charge_id)
     )
@@ -339,6 +361,17 @@ def _settle(charge_id: str, result: ChargeResult) -> Invoice | None:
         )
     charge.save(update_fields=["status", "gateway_reference", "failure_code", "decline_code", "failure_message"])
     emit("charge.succeeded" if succeeded else "charge.failed", charge)
+    intent = _locked_intent(charge)
+    if succeeded:
+        intent_paid(intent, reference=result.reference)
+    else:
+        intent_failed(
+            intent,
+            code=charge.failure_code,
+            decline_code=charge.decline_code,
+            message=charge.failure_message,
+            charge_id=charge.pk,
+        )
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         # Voided (or paid otherwise) while the processor was asked: the money is the customer's credit.
         if succeeded:
@@ -359,6 +392,13 @@ def _settle(charge_id: str, result: ChargeResult) -> Invoice | None:
         invoice.save()
         emit("invoice.payment_failed", invoice)
     return invoice
+
+
+def _locked_intent(charge: Charge) -> PaymentIntent | None:
+    """The charge's PaymentIntent (locked by the caller already, in lock order)."""
+    if not charge.payment_intent_id:
+        return None
+    return PaymentIntent.objects.select_related("invoice", "payment_method").get(pk=charge.payment_intent_id)
 
 
 def _credit_customer(invoice: Invoice, charge: Charge) -> None:
@@ -463,7 +503,7 @@ def stale_pending_charges(now: dt.datetime):
     cutoff = now - dt.timedelta(seconds=settings.BILLING_PAYMENT_PENDING_SECONDS)
     # A PaymentIntent's pending charge is asked about through its intent (``processing_payment_intents``).
     return Charge.objects.filter(
-        status=Charge.Status.PENDING, created__lte=cutoff, payment_intent__isnull=True
+        status=Charge.Status.PENDING, created__lte=cutoff, invoice__isnull=False, idempotency_key__startswith="in_"
     ).order_by("created")
 
 

@@ -1,0 +1,115 @@
+"""An invoice's payment is a PaymentIntent (Stripe's since 2019): created at the invoice's first attempt (or when a
+subscription starts ``default_incomplete``), reused by every later attempt, and brought to the state of the
+attempt's charge by the engine in ``billing.services.payments``."""
+
+from billing.models import Invoice, PaymentIntent, PaymentMethod
+from billing.representations import hosted_invoice_url
+from billing.services.common import emit
+from billing.services.intents.common import error_object, redirect_action
+
+Status = PaymentIntent.Status
+AUTHENTICATION_REQUIRED = "authentication_required"
+
+
+def invoice_intent(invoice: Invoice) -> PaymentIntent | None:
+    """The invoice's PaymentIntent, if it has one (cached on the invoice for the rest of the transaction)."""
+    if hasattr(invoice, "_intent"):
+        return invoice._intent
+    intent = None if invoice._state.adding else PaymentIntent.objects.filter(invoice_id=invoice.pk).first()
+    invoice._intent = intent
+    return intent
+
+
+def intent_for_attempt(invoice: Invoice, pm: PaymentMethod | None, *, status: str = Status.PROCESSING):
+    """The invoice's PaymentIntent made ready for the attempt being started (created at the first; one INSERT in a
+    renewal). ``status`` is ``processing`` while the processor is asked, ``requires_payment_method`` or
+    ``requires_confirmation`` when the customer is to confirm it (``default_incomplete``)."""
+    intent = invoice_intent(invoice)
+    if intent is None:
+        intent = PaymentIntent(
+            account_id=invoice.account_id,
+            livemode=invoice.livemode,
+            invoice=invoice,
+            customer_id=invoice.customer_id,
+            amount=invoice.amount_remaining,
+            currency=invoice.currency,
+            payment_method=pm,
+            payment_method_types=[pm.type] if pm is not None else ["card"],
+            status=status,
+            off_session=status == Status.PROCESSING,
+            attempt_count=invoice.attempt_count,
+            description=_description(invoice),
+        )
+        intent.save(force_insert=True)
+        invoice._intent = intent
+        emit("payment_intent.created", intent)
+        return intent
+    intent.status = status
+    intent.amount = invoice.amount_remaining
+    intent.payment_method = pm
+    if pm is not None and pm.type not in intent.payment_method_types:
+        intent.payment_method_types = [*intent.payment_method_types, pm.type]
+    intent.attempt_count = invoice.attempt_count
+    intent.off_session = status == Status.PROCESSING
+    intent.last_payment_error = None
+    intent.next_action = None
+    intent.save(
+        update_fields=[
+            "status",
+            "amount",
+            "payment_method",
+            "payment_method_types",
+            "attempt_count",
+            "off_session",
+            "last_payment_error",
+            "next_action",
+        ]
+    )
+    return intent
+
+
+def _description(invoice: Invoice) -> str:
+    if invoice.billing_reason == Invoice.BillingReason.SUBSCRIPTION_CREATE:
+        return "Subscription creation"
+    if invoice.billing_reason in (Invoice.BillingReason.SUBSCRIPTION_CYCLE, Invoice.BillingReason.SUBSCRIPTION_UPDATE):
+        return "Subscription update" if invoice.billing_reason == "subscription_update" else "Subscription cycle"
+    return "Invoice payment"
+
+
+def intent_paid(intent: PaymentIntent | None, *, reference: str = "") -> None:
+    """The invoice's payment succeeded (the charge's update is the caller's)."""
+    if intent is None or intent.status == Status.SUCCEEDED:
+        return
+    intent.status = Status.SUCCEEDED
+    intent.amount_received = intent.amount
+    intent.processor_reference = reference or intent.processor_reference
+    intent.last_payment_error = None
+    intent.next_action = None
+    intent.save(update_fields=["status", "amount_received", "processor_reference", "last_payment_error", "next_action"])
+    emit("payment_intent.succeeded", intent)
+
+
+def intent_failed(intent: PaymentIntent | None, *, code: str, decline_code: str, message: str, charge_id: str = ""):
+    """The invoice's attempt failed. Off-session, a card that needs the customer (3-D Secure) leaves the intent
+    ``requires_action``: the customer authenticates on the hosted invoice page (Stripe's behaviour)."""
+    if intent is None:
+        return
+    intent.last_payment_error = error_object(
+        intent, code=code or "card_declined", message=message, decline_code=decline_code, pm=intent.payment_method
+    )
+    if charge_id:
+        intent.last_payment_error["charge"] = charge_id
+    if code == AUTHENTICATION_REQUIRED:
+        intent.status = Status.REQUIRES_ACTION
+        intent.next_action = redirect_action(intent, hosted_invoice_url(intent.invoice))
+        event = "payment_intent.requires_action"
+    else:
+        intent.status = Status.REQUIRES_PAYMENT_METHOD
+        intent.next_action = None
+        event = "payment_intent.payment_failed"
+    intent.save(update_fields=["status", "last_payment_error", "next_action"])
+    emit(event, intent)
+
+
+def needs_authentication(intent: PaymentIntent | None) -> bool:
+    return intent is not None and intent.status == Status.REQUIRES_ACTION
