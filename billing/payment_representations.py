@@ -3,6 +3,8 @@
 from billing.clock import to_unix as ts
 from billing.models import Charge, Mandate, PaymentIntent, PaymentMethod, Refund, SetupIntent
 
+MISSING = object()
+
 
 def _method_details(pm: PaymentMethod | None) -> dict | None:
     if pm is None:
@@ -124,7 +126,9 @@ def _next_action(obj) -> dict | None:
 
 
 def payment_intent(obj: PaymentIntent) -> dict:
-    latest = obj.charges.order_by("-id").values_list("id", flat=True).first() if obj.pk else None
+    latest = getattr(obj, "_latest_charge", MISSING)  # the services set it when they know it
+    if latest is MISSING:
+        latest = obj.charges.order_by("-id").values_list("id", flat=True).first()
     return {
         "id": obj.id,
         "object": "payment_intent",

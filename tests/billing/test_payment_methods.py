@@ -1,8 +1,15 @@
 import pytest
 from django.db import connection
 
-from billing.exceptions import CardDeclined, InvalidRequest, LastPaymentMethod, LiveModeNotAllowed
+from billing.exceptions import (
+    CardDeclined,
+    InvalidRequest,
+    LastPaymentMethod,
+    LiveModeNotAllowed,
+    ProcessorNotConfigured,
+)
 from billing.gateways import CardInput, get_gateway
+from billing.gateways.test import TestGateway
 from billing.models import AuditEntry, Event, PaymentMethod
 from billing.services.payment_methods import (
     payment_method_add,
@@ -70,10 +77,16 @@ def test_declining_cards_do_not_attach_and_bad_numbers_are_refused(db):
     assert error.value.param == "card[number]"
 
 
-def test_test_gateway_refuses_live_mode(db):
+def test_live_mode_without_a_processor_names_the_missing_setting(db):
     customer = CustomerFactory(livemode=True)
-    with pytest.raises(LiveModeNotAllowed):
+    with pytest.raises(ProcessorNotConfigured) as error:
         payment_method_create(account=customer.account, livemode=True, actor=ACTOR, token="pm_card_visa")
+    assert "Payment processors" in error.value.message
+
+
+def test_test_gateway_refuses_live_mode(db):
+    with pytest.raises(LiveModeNotAllowed):
+        TestGateway().from_token("pm_card_visa", livemode=True)
 
 
 def test_attach_across_tenants_is_refused(db):

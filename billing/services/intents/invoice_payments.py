@@ -41,6 +41,7 @@ def intent_for_attempt(invoice: Invoice, pm: PaymentMethod | None, *, status: st
             description=_description(invoice),
         )
         intent.save(force_insert=True)
+        intent._latest_charge = None
         invoice._intent = intent
         emit("payment_intent.created", intent)
         return intent
