@@ -1,7 +1,10 @@
 """Tenant-scoped reads. Every function takes the tenant (and, for the portal, the customer)."""
 
+from django.db.models import OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
 from billing.exceptions import NotFound
-from billing.models import Account, Customer, Invoice, PaymentMethod, Subscription
+from billing.models import Account, Charge, Customer, Invoice, PaymentMethod, Subscription
 
 
 def _get(queryset, pk: str, label: str):
@@ -9,6 +12,19 @@ def _get(queryset, pk: str, label: str):
         return queryset.get(pk=pk)
     except (queryset.model.DoesNotExist, ValueError):
         raise NotFound(f"No such {label}: '{pk}'", param="id")
+
+
+def invoices_with_refunds(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Each invoice with ``amount_charged`` and ``amount_refunded``, the sums over its succeeded charges (refunds
+    leave a paid invoice paid, as at Stripe: this is what tells "Refunded" from "Partially refunded"). Two
+    subqueries in the same SELECT, so a page of invoices is still one query."""
+    charges = Charge.objects.filter(invoice=OuterRef("pk"), status=Charge.Status.SUCCEEDED).order_by()
+    grouped = charges.values("invoice")
+
+    def total(field: str) -> Coalesce:
+        return Coalesce(Subquery(grouped.annotate(total=Sum(field)).values("total")[:1]), Value(0))
+
+    return queryset.annotate(amount_charged=total("amount"), amount_refunded=total("amount_refunded"))
 
 
 def subscription_get_for_customer(*, customer: Customer, subscription_id: str) -> Subscription:
