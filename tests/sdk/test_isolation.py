@@ -98,6 +98,15 @@ def _invoice(api: Api, ids: dict) -> str:
     return api.ok("GET", f"/v1/subscriptions/{ids['subscriptions']}")["latest_invoice"]
 
 
+def _charge(api: Api, ids: dict) -> str:
+    """The charge that paid the subscription's first invoice."""
+    return api.ok("GET", "/v1/charges", {"customer": ids["customers"]})["data"][0]["id"]
+
+
+def _refund(api: Api, ids: dict) -> str:
+    return api.ok("POST", "/v1/refunds", {"charge": ids["charges"], "amount": 100})["id"]
+
+
 def _event(api: Api, ids: dict) -> str:
     return api.ok("GET", "/v1/events", {"limit": 1})["data"][0]["id"]
 
@@ -134,6 +143,8 @@ BUILDERS: dict[str, Builder] = {
     "subscriptions": _subscription,
     "subscription_items": _subscription_item,
     "invoices": _invoice,
+    "charges": _charge,
+    "refunds": _refund,
     "events": _event,
     "billing_portal/configurations": _portal_configuration,
     # An event type nothing here emits: no delivery is attempted.
@@ -150,7 +161,10 @@ BODIES: dict[tuple[str, str], Callable[[dict], dict]] = {
 
 
 # Required parameters of list operations.
-LIST_PARAMS: dict[str, dict] = {"/v1/subscriptions/search": {"query": "status:'active'"}}
+LIST_PARAMS: dict[str, dict] = {
+    "/v1/subscriptions/search": {"query": "status:'active'"},
+    "/v1/charges/search": {"query": "status:'succeeded'"},
+}
 
 
 def path_ids(path: str) -> list[tuple[str, str]]:
@@ -276,6 +290,10 @@ def _lists(owner: dict) -> list[tuple[str, dict]]:
         ("/v1/customers", {"starting_after": owner["customers"]}),
         ("/v1/subscriptions", {"ending_before": owner["subscriptions"]}),
         ("/v1/events", {"starting_after": owner["events"]}),
+        ("/v1/charges", {"customer": owner["customers"]}),
+        ("/v1/charges", {"starting_after": owner["charges"]}),
+        ("/v1/refunds", {"charge": owner["charges"]}),
+        ("/v1/refunds", {"ending_before": owner["refunds"]}),
     ]
 
 
@@ -327,6 +345,7 @@ def _bodies(owner: dict, mine: dict) -> list[tuple[str, str, dict]]:
         ),
         ("POST", f"/v1/subscriptions/{mine['subscriptions']}", {"default_tax_rates": [owner["tax_rates"]]}),
         ("POST", f"/v1/invoices/{mine['invoices']}/pay", {"payment_method": owner["payment_methods"]}),
+        ("POST", "/v1/refunds", {"charge": owner["charges"]}),
         ("POST", "/v1/billing_portal/sessions", {"customer": owner["customers"]}),
         (
             "POST",
