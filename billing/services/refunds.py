@@ -99,9 +99,11 @@ def refund_create(
     reason: str = "",
     metadata: dict | None = None,
     actor: Actor,
+    note: str = "",
 ) -> Refund:
     """Refund ``amount`` (default: all that is left) of a succeeded charge, given itself or its PaymentIntent. The
-    returned refund is the pending row; the processor's answer is recorded once the transaction has committed."""
+    returned refund is the pending row; the processor's answer is recorded once the transaction has committed.
+    ``note``: why staff refunded, kept in the audit entry."""
     if (charge is None) == (payment_intent is None):
         raise InvalidRequest(
             "You must pass exactly one of these parameters: charge or payment_intent.",
@@ -130,7 +132,8 @@ def refund_create(
         metadata=metadata,
         idempotency_key=f"{charge.pk}:refund:{number}",
     )
-    audit.record(actor, "refund.create", refund, {"charge": charge.pk, "amount": amount, "reason": reason})
+    changes = {"charge": charge.pk, "amount": amount, "reason": reason}
+    audit.record(actor, "refund.create", refund, {**changes, "note": note} if note else changes)
     emit("refund.created", refund)
     after_commit(lambda: refund_send(refund.pk))
     return refund
