@@ -43,7 +43,7 @@ def invoice_get_by_hosted_token(*, token: str) -> Invoice:
     """The hosted invoice page: the 256-bit token is the capability; drafts are never shown."""
     try:
         return (
-            Invoice.objects.finalized()
+            invoices_with_refunds(Invoice.objects.finalized())
             .select_related("account", "customer", "subscription")
             .prefetch_related("lines__price__product", "lines__tax_rate", "charges__payment_method")
             .get(hosted_token=token)
