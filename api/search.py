@@ -5,6 +5,7 @@
 at most 10, no parentheses; ``-`` negates a clause; ``~`` is a substring match (≥ 3 characters).
 """
 
+import base64
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -152,3 +153,44 @@ def to_q(clauses: list[Clause], joiner: str, fields: dict[str, SearchField]) -> 
         q = ~q if clause.negated else q
         combined = (combined | q) if joiner == "OR" and combined else (combined & q)
     return combined
+
+
+def integer_q(lookup: str) -> Callable[[str, object], Q]:
+    """A clause on a plain number (an amount, not a timestamp): ``amount>1000``, ``amount:500``."""
+
+    def to_q(op: str, value) -> Q:
+        if not isinstance(value, int):
+            raise _error(f"{lookup} needs a whole number, e.g. {lookup}>1000.")
+        suffix = TIMESTAMP_LOOKUPS.get(op)
+        if suffix is None:
+            raise _error(f"'{op}' is not supported for {lookup}.")
+        return Q(**{f"{lookup}__{suffix}": value})
+
+    return to_q
+
+
+def search_page(queryset, params: dict, *, url: str, render) -> dict:
+    """One page of a search result, newest first; ``page`` is the opaque cursor of the previous page's end."""
+    limit = params.get("limit") or 10
+    rows_qs = queryset.order_by("-pk")
+    if params.get("page"):
+        try:
+            cursor = base64.urlsafe_b64decode(params["page"].encode()).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise errors.invalid("page", "Invalid page cursor: use the next_page value of the previous result.")
+        rows_qs = rows_qs.filter(pk__lt=cursor)
+    rows = list(rows_qs[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    result = {
+        "object": "search_result",
+        "data": [render(row) for row in rows],
+        "has_more": has_more,
+        "next_page": base64.urlsafe_b64encode(rows[-1].pk.encode()).decode() if has_more else None,
+        "url": url,
+    }
+    expand = params.get("expand") or []
+    if "total_count" in expand:
+        result["total_count"] = min(queryset.count(), 10000)
+        params["expand"] = [e for e in expand if e != "total_count"]
+    return result

@@ -13,7 +13,7 @@ from django.http import HttpResponseBadRequest, HttpResponseRedirect, StreamingH
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone, translation
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -31,6 +31,7 @@ from billing.admin_scoping import (
     scope_to_user,
 )
 from billing.audit import Actor
+from billing.exceptions import BillingError
 from billing.models import (
     Account,
     ApiKey,
@@ -48,6 +49,7 @@ from billing.models import (
     Price,
     Product,
     PromotionCode,
+    Refund,
     Subscription,
     SubscriptionItem,
     TaxId,
@@ -55,7 +57,7 @@ from billing.models import (
 )
 from billing.representations import hosted_invoice_url
 from billing.services import accounts as account_services
-from billing.services import coupons, customers, invoices, products, subscriptions, tax_ids, tax_rates
+from billing.services import coupons, customers, invoices, products, refunds, subscriptions, tax_ids, tax_rates
 
 # ---------------------------------------------------------------------------------------------- helpers
 
@@ -1239,13 +1241,65 @@ class InvoiceLineItemAdmin(ReadOnlyTenantAdmin):
     tax_display = money_display("tax_amount", _("tax"))
 
 
+REFUND_REASON_CHOICES = [
+    ("", _("No reason given")),
+    (Refund.Reason.REQUESTED_BY_CUSTOMER, _("Requested by the customer")),
+    (Refund.Reason.DUPLICATE, _("Duplicate payment")),
+    (Refund.Reason.FRAUDULENT, _("Fraudulent payment")),
+]
+
+
+REFUND_STATUS_LABELS = {
+    Refund.Status.PENDING: _("Pending"),
+    Refund.Status.REQUIRES_ACTION: _("Requires action"),
+    Refund.Status.SUCCEEDED: _("Succeeded"),
+    Refund.Status.FAILED: _("Failed"),
+    Refund.Status.CANCELED: _("Canceled"),
+}
+
+
+class RefundForm(forms.Form):
+    """The amount in the charge's currency as people write it (12.50), at most what is left to refund."""
+
+    amount = forms.DecimalField(label=_("Amount"), min_value=0)
+    reason = forms.ChoiceField(label=_("Reason"), choices=REFUND_REASON_CHOICES, required=False)
+    note = forms.CharField(
+        label=_("Note"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+        help_text=_("Why you refund: kept in the audit log."),
+    )
+
+    def __init__(self, *args, charge: Charge, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.charge = charge
+        places = money.exponent(charge.currency)
+        self.left = charge.amount - charge.amount_refunded
+        self.fields["amount"].decimal_places = places
+        self.fields["amount"].initial = money.to_major(self.left, charge.currency)
+        self.fields["amount"].help_text = _("At most %(left)s, what is left to refund.") % {
+            "left": format_money(self.left, charge.currency)
+        }
+
+    def clean_amount(self) -> int:
+        minor = int(self.cleaned_data["amount"].scaleb(money.exponent(self.charge.currency)))
+        if minor < 1:
+            raise forms.ValidationError(_("Enter an amount greater than zero."))
+        if minor > self.left:
+            raise forms.ValidationError(
+                _("At most %(left)s is left to refund.") % {"left": format_money(self.left, self.charge.currency)}
+            )
+        return minor
+
+
 @admin.register(Charge)
 class ChargeAdmin(ReadOnlyTenantAdmin):
-    list_display = ("id", "customer", "amount_display", "status", "failure_code", "created", "mode")
+    list_display = ("id", "customer", "amount_display", "refunded_display", "status", "failure_code", "created", "mode")
     list_select_related = ("customer",)
     list_filter = ("status",)
     search_fields = ("id", "customer__email", "customer__id", "invoice__id", "invoice__number")
     date_hierarchy = "created"
+    actions = ("refund",)
     fields = (
         "id",
         "customer",
@@ -1253,6 +1307,9 @@ class ChargeAdmin(ReadOnlyTenantAdmin):
         "account",
         "mode",
         "amount_display",
+        "refunded_display",
+        "refund_link",
+        "refund_list",
         "status",
         "payment_method",
         "failure_code",
@@ -1260,6 +1317,120 @@ class ChargeAdmin(ReadOnlyTenantAdmin):
         "decline_code",
         "gateway_reference",
         "created",
+    )
+
+    amount_display = money_display("amount", _("amount"))
+    refunded_display = money_display("amount_refunded", _("amount refunded"))
+
+    def get_urls(self):
+        refund = path(
+            "<path:object_id>/refund/",
+            self.admin_site.admin_view(self.refund_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_refund",
+        )
+        return [refund, *super().get_urls()]
+
+    @admin.display(description=_("refund"))
+    def refund_link(self, obj):
+        if obj.status != Charge.Status.SUCCEEDED or obj.amount_refunded >= obj.amount:
+            return "—"
+        url = reverse("admin:billing_charge_refund", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url, _("Refund…"))
+
+    @admin.display(description=_("refunds"))
+    def refund_list(self, obj):
+        rows = [
+            (
+                reverse("admin:billing_refund_change", args=[refund.pk]),
+                refund.pk,
+                format_money(refund.amount, refund.currency),
+                REFUND_STATUS_LABELS.get(refund.status, refund.status),
+            )
+            for refund in obj.refunds.order_by("-id")
+        ]
+        if not rows:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join("", '<li><a href="{}">{}</a> · {} · {}</li>', rows))
+
+    @admin.action(description=_("Refund…"), permissions=["billing_action"])
+    def refund(self, request, queryset):
+        """One charge at a time: the form asks how much, why and a note for the audit log."""
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one charge to refund."), messages.WARNING)
+            return None
+        return self._refund_page(request, queryset.get(), from_changelist=True)
+
+    def refund_view(self, request, object_id):
+        if not self.has_billing_action_permission(request):
+            raise PermissionDenied
+        charge = self.get_queryset(request).filter(pk=object_id).first()
+        if charge is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        return self._refund_page(request, charge, from_changelist=False)
+
+    def _refund_page(self, request, charge: Charge, *, from_changelist: bool):
+        form = RefundForm(request.POST if "apply" in request.POST else None, charge=charge)
+        if form.is_valid():
+            try:
+                refund = refunds.refund_create(
+                    charge=charge,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    note=form.cleaned_data["note"],
+                    actor=Actor.staff(request.user),
+                )
+            except BillingError as error:
+                form.add_error(None, error.message)
+            else:
+                refund.refresh_from_db()
+                self.message_user(
+                    request,
+                    _("Refund %(refund)s of %(amount)s: %(status)s.")
+                    % {
+                        "refund": refund.pk,
+                        "amount": format_money(refund.amount, refund.currency),
+                        "status": REFUND_STATUS_LABELS.get(refund.status, refund.status),
+                    },
+                    messages.SUCCESS if refund.status != Refund.Status.FAILED else messages.ERROR,
+                )
+                return HttpResponseRedirect(reverse("admin:billing_charge_change", args=[charge.pk]))
+        request.current_app = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Refund charge %(charge)s") % {"charge": charge.pk},
+            "opts": self.opts,
+            "form": form,
+            "charge": charge,
+            "amount": format_money(charge.amount, charge.currency),
+            "refunded": format_money(charge.amount_refunded, charge.currency),
+            "from_changelist": from_changelist,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "changelist_url": reverse("admin:billing_charge_changelist"),
+        }
+        return TemplateResponse(request, "admin/billing/charge/refund.html", context)
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyTenantAdmin):
+    list_display = ("id", "charge", "amount_display", "status", "reason", "created", "mode")
+    list_select_related = ("charge",)
+    list_filter = ("status", "reason")
+    search_fields = ("id", "charge__id", "charge__customer__email", "charge__customer__id")
+    date_hierarchy = "created"
+    fields = (
+        "id",
+        "charge",
+        "payment_intent",
+        "account",
+        "mode",
+        "amount_display",
+        "status",
+        "reason",
+        "failure_reason",
+        "description",
+        "processor_reference",
+        "created",
+        "metadata",
     )
 
     amount_display = money_display("amount", _("amount"))

@@ -2,8 +2,11 @@
 
 import hmac
 
+from django.db.models import OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
 from billing.exceptions import NotFound
-from billing.models import Account, Customer, Invoice, PaymentMethod, Subscription
+from billing.models import Account, Charge, Customer, Invoice, PaymentMethod, Subscription
 
 
 def _get(queryset, pk: str, label: str):
@@ -11,6 +14,19 @@ def _get(queryset, pk: str, label: str):
         return queryset.get(pk=pk)
     except (queryset.model.DoesNotExist, ValueError):
         raise NotFound(f"No such {label}: '{pk}'", param="id")
+
+
+def invoices_with_refunds(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
+    """Each invoice with ``amount_charged`` and ``amount_refunded``, the sums over its succeeded charges (refunds
+    leave a paid invoice paid, as at Stripe: this is what tells "Refunded" from "Partially refunded"). Two
+    subqueries in the same SELECT, so a page of invoices is still one query."""
+    charges = Charge.objects.filter(invoice=OuterRef("pk"), status=Charge.Status.SUCCEEDED).order_by()
+    grouped = charges.values("invoice")
+
+    def total(field: str) -> Coalesce:
+        return Coalesce(Subquery(grouped.annotate(total=Sum(field)).values("total")[:1]), Value(0))
+
+    return queryset.annotate(amount_charged=total("amount"), amount_refunded=total("amount_refunded"))
 
 
 def subscription_get_for_customer(*, customer: Customer, subscription_id: str) -> Subscription:
@@ -29,7 +45,7 @@ def invoice_get_by_hosted_token(*, token: str) -> Invoice:
     """The hosted invoice page: the 256-bit token is the capability; drafts are never shown."""
     try:
         return (
-            Invoice.objects.finalized()
+            invoices_with_refunds(Invoice.objects.finalized())
             .select_related("account", "customer", "subscription")
             .prefetch_related("lines__price__product", "lines__tax_rate", "charges__payment_method")
             .get(hosted_token=token)

@@ -35,3 +35,8 @@ def retry_batch(run_id: int, invoice_ids: list[str]) -> dict:
 @shared_task(name="billing.tasks.resume_batch", acks_late=True, ignore_result=True)
 def resume_batch(run_id: int, charge_ids: list[str]) -> dict:
     return billing_cycle.run_batch(billing_cycle.RESUME_TASK, run_id, charge_ids)
+
+
+@shared_task(name="billing.tasks.refund_resume_batch", acks_late=True, ignore_result=True)
+def refund_resume_batch(run_id: int, refund_ids: list[str]) -> dict:
+    return billing_cycle.run_batch(billing_cycle.REFUND_RESUME_TASK, run_id, refund_ids)

@@ -16,6 +16,7 @@ from billing.models import (
     Subscription,
     SubscriptionItem,
 )
+from billing.selectors import invoices_with_refunds
 from billing.services.payment_methods import currencies_needing_payment_method, detach_blocked_reason
 from billing.services.subscriptions import ItemSpec, scheduled_items, upcoming_invoice
 from configurations.models import PortalConfiguration, PortalConfigurationProduct
@@ -126,8 +127,9 @@ def invoices(
     customer: Customer, *, after: str | None = None, before: str | None = None, limit: int = INVOICE_PAGE_SIZE
 ) -> InvoicePage:
     """Finalized invoices, newest first, ``limit`` at a time: older than the cursor ``after`` or newer than the
-    cursor ``before`` (invoice ids, which order by creation). Two queries whatever the page."""
-    queryset = Invoice.objects.finalized().filter(customer=customer)
+    cursor ``before`` (invoice ids, which order by creation), each with what of it was refunded. Two queries
+    whatever the page."""
+    queryset = invoices_with_refunds(Invoice.objects.finalized().filter(customer=customer))
     if before and not after:
         newer = list(queryset.filter(id__gt=before).order_by("id")[: limit + 1])
         page = newer[:limit][::-1]

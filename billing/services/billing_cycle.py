@@ -3,7 +3,7 @@
 Celery beat runs the planner every minute. It runs only when no other planner is running (a PostgreSQL advisory
 lock) and no earlier pass is still in progress, walks the due index (``Subscription.next_action_at``) in keyset
 order and queues one task per batch of subscriptions (renewals, resumes, cancellations, expiries), per batch of
-invoices due for a dunning retry and per batch of charges whose processor call was lost. Any number of workers on
+invoices due for a dunning retry and per batch of charges or refunds whose processor call was lost. Any number of workers on
 any number of machines take the batches; a row is claimed with ``FOR UPDATE SKIP LOCKED`` and advanced only when it
 is still due, so no renewal happens twice, and running the cycle twice for the same moment changes nothing.
 Without a broker (``make run``, tests, ``manage.py billing_cycle``) the same batches run in this process.
@@ -21,7 +21,7 @@ from django.db.models import F, Q
 
 from billing import broker, clock
 from billing.models import BillingCycleRun, Invoice, Subscription
-from billing.services import payments
+from billing.services import payments, refunds
 from billing.services.intents.payment_intents import payment_intent_poll, processing_payment_intents
 from billing.services.subscriptions import renew_batch
 
@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 RENEW_TASK = "billing.tasks.renew_batch"
 RETRY_TASK = "billing.tasks.retry_batch"
 RESUME_TASK = "billing.tasks.resume_batch"
+REFUND_RESUME_TASK = "billing.tasks.refund_resume_batch"
 LOCK_KEY = zlib.crc32(b"billing-cycle-planner")
 SUMMARY_FIELDS = ("subscriptions", "steps", "retries", "errors")
 
@@ -85,6 +86,8 @@ def _work(now: dt.datetime, size: int):
         yield RESUME_TASK, ids
     for ids in _keyset(processing_payment_intents(now), "created", size):
         yield RESUME_TASK, ids
+    for ids in _keyset(refunds.stale_pending_refunds(now), "created", size):
+        yield REFUND_RESUME_TASK, ids
 
 
 def billing_cycle_plan(*, inline: bool = False) -> dict:
@@ -121,6 +124,8 @@ def run_batch(task: str, run_id: int | None, ids: list) -> dict:
         summary = renew_batch(ids)
     elif task == RETRY_TASK:
         summary = _retry_batch(ids)
+    elif task == REFUND_RESUME_TASK:
+        summary = _refund_resume_batch(ids)
     else:
         summary = _resume_batch(ids)
     if run_id is not None:
@@ -160,6 +165,18 @@ def _resume_batch(ids: list[str]) -> dict:
             payments.payment_resume(charge_id=object_id)
             collector.poll()
     return {"errors": collector.errors + errors}
+
+
+def _refund_resume_batch(refund_ids: list[str]) -> dict:
+    """Refunds whose processor call was lost or not answered: sent again, same key."""
+    summary = {"errors": 0}
+    for refund_id in refund_ids:
+        try:
+            refunds.refund_resume(refund_id=refund_id)
+        except Exception:
+            logger.exception("billing cycle: refund %s resume failed", refund_id)
+            summary["errors"] += 1
+    return summary
 
 
 def billing_cycle_run(*, now: dt.datetime | None = None) -> dict:

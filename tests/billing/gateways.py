@@ -4,7 +4,7 @@ import threading
 import time
 
 from billing.exceptions import GatewayUnavailable
-from billing.gateways.base import ChargeResult
+from billing.gateways.base import ChargeResult, RefundResult
 from billing.gateways.test import TestGateway
 
 
@@ -43,3 +43,30 @@ class SlowGateway(TestGateway):
         with SlowGateway.lock:
             SlowGateway.spans.append((started, time.monotonic()))
         return result
+
+
+class RefundLedgerGateway(TestGateway):
+    """Refunds as a processor keeps them: one per idempotency key, a repeated call answered from the record. While
+    ``down`` it cannot be reached; ``answer`` overrides the status of new refunds (``failed``, ``pending``)."""
+
+    ledger: dict[str, RefundResult] = {}
+    calls: list[str] = []
+    down = False
+    answer = ""
+
+    def refund(self, *, idempotency_key: str, **kwargs):
+        RefundLedgerGateway.calls.append(idempotency_key)
+        if RefundLedgerGateway.down:
+            raise GatewayUnavailable("The payment gateway did not answer; nothing was refunded.")
+        if idempotency_key not in RefundLedgerGateway.ledger:
+            result = super().refund(idempotency_key=idempotency_key, **kwargs)
+            if RefundLedgerGateway.answer == "failed":
+                result = RefundResult(status="failed", failure_reason="expired_or_canceled_card")
+            elif RefundLedgerGateway.answer:
+                result = RefundResult(status=RefundLedgerGateway.answer, reference=result.reference)
+            RefundLedgerGateway.ledger[idempotency_key] = result
+        return RefundLedgerGateway.ledger[idempotency_key]
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.ledger, cls.calls, cls.down, cls.answer = {}, [], False, ""

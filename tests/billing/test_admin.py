@@ -132,6 +132,7 @@ def test_every_billing_model_is_registered():
         "processoraccount",
         "product",
         "promotioncode",
+        "refund",
         "subscription",
         "subscriptionitem",
         "taxid",
@@ -285,7 +286,16 @@ def test_merchant_staff_pages_render(staff_client, tenants, model_name):
 
 def test_financial_records_are_read_only(staff_client, tenants):
     alpha = tenants[0]
-    for model_name in ("invoice", "invoicelineitem", "charge", "event", "auditentry", "subscription", "discount"):
+    for model_name in (
+        "invoice",
+        "invoicelineitem",
+        "charge",
+        "refund",
+        "event",
+        "auditentry",
+        "subscription",
+        "discount",
+    ):
         assert staff_client.get(reverse(f"admin:billing_{model_name}_add")).status_code == 403, model_name
         row = alpha.rows[model_name]
         assert staff_client.post(change_url(row), {}).status_code == 403, model_name

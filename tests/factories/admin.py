@@ -9,6 +9,7 @@ from billing.models import Account, AuditEntry, Event, InvoiceItem, Membership, 
 from billing.services.accounts import api_key_create, staff_user_add
 from billing.services.coupons import coupon_create, promotion_code_create
 from billing.services.processors import processor_account_set
+from billing.services.refunds import refund_create
 from billing.services.subscriptions import ItemSpec, subscription_create
 from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory, TaxRateFactory, card
 
@@ -71,6 +72,7 @@ def populated_account(name: str, *, staff_email: str) -> Tenant:
         mollie_api_key=f"test_{name.lower()}0123456789",
     )
     paid_invoice = paid.latest_invoice
+    refund = refund_create(charge=paid_invoice.charges.get(), amount=100, actor=ACTOR)
     rows = {
         "account": account,
         "membership": Membership.objects.get(account=account, user=staff),
@@ -89,6 +91,7 @@ def populated_account(name: str, *, staff_email: str) -> Tenant:
         "invoiceitem": invoice_item,
         "invoicelineitem": paid_invoice.lines.first(),
         "charge": paid_invoice.charges.get(),
+        "refund": refund,
         "paymentmethod": payment_method,
         "event": Event.objects.filter(account=account).first(),
         "auditentry": AuditEntry.objects.filter(account=account).first(),

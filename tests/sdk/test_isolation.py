@@ -109,6 +109,15 @@ def _setup_intent(api: Api, ids: dict) -> str:
     return api.ok("POST", "/v1/setup_intents", {"customer": ids["customers"]})["id"]
 
 
+def _charge(api: Api, ids: dict) -> str:
+    """The charge that paid the subscription's first invoice."""
+    return api.ok("GET", "/v1/charges", {"customer": ids["customers"]})["data"][0]["id"]
+
+
+def _refund(api: Api, ids: dict) -> str:
+    return api.ok("POST", "/v1/refunds", {"charge": ids["charges"], "amount": 100})["id"]
+
+
 def _event(api: Api, ids: dict) -> str:
     return api.ok("GET", "/v1/events", {"limit": 1})["data"][0]["id"]
 
@@ -147,6 +156,8 @@ BUILDERS: dict[str, Builder] = {
     "invoices": _invoice,
     "payment_intents": _payment_intent,
     "setup_intents": _setup_intent,
+    "charges": _charge,
+    "refunds": _refund,
     "events": _event,
     "billing_portal/configurations": _portal_configuration,
     # An event type nothing here emits: no delivery is attempted.
@@ -163,7 +174,10 @@ BODIES: dict[tuple[str, str], Callable[[dict], dict]] = {
 
 
 # Required parameters of list operations.
-LIST_PARAMS: dict[str, dict] = {"/v1/subscriptions/search": {"query": "status:'active'"}}
+LIST_PARAMS: dict[str, dict] = {
+    "/v1/subscriptions/search": {"query": "status:'active'"},
+    "/v1/charges/search": {"query": "status:'succeeded'"},
+}
 
 
 def path_ids(path: str) -> list[tuple[str, str]]:
@@ -289,6 +303,10 @@ def _lists(owner: dict) -> list[tuple[str, dict]]:
         ("/v1/customers", {"starting_after": owner["customers"]}),
         ("/v1/subscriptions", {"ending_before": owner["subscriptions"]}),
         ("/v1/events", {"starting_after": owner["events"]}),
+        ("/v1/charges", {"customer": owner["customers"]}),
+        ("/v1/charges", {"starting_after": owner["charges"]}),
+        ("/v1/refunds", {"charge": owner["charges"]}),
+        ("/v1/refunds", {"ending_before": owner["refunds"]}),
     ]
 
 
@@ -350,6 +368,7 @@ def _bodies(owner: dict, mine: dict) -> list[tuple[str, str, dict]]:
         ("POST", f"/v1/payment_intents/{mine['payment_intents']}", {"customer": owner["customers"]}),
         ("POST", "/v1/setup_intents", {"customer": owner["customers"]}),
         ("POST", "/v1/setup_intents", {"payment_method": owner["payment_methods"], "confirm": True}),
+        ("POST", "/v1/refunds", {"charge": owner["charges"]}),
         ("POST", "/v1/billing_portal/sessions", {"customer": owner["customers"]}),
         (
             "POST",
