@@ -36,6 +36,41 @@ EXPANDABLE = {
 }
 
 
+def _invoice_intent(node: dict, caller):
+    return (
+        PaymentIntent.objects.filter(invoice_id=node["id"], account=caller.account, livemode=caller.livemode)
+        .order_by("-id")
+        .first()
+    )
+
+
+def _confirmation_secret(node: dict, caller) -> dict | None:
+    intent = _invoice_intent(node, caller)
+    if intent is None or node.get("status") != "open":
+        return None
+    return {"client_secret": intent.client_secret, "type": "payment_intent"}
+
+
+def _payments(node: dict, caller) -> dict:
+    intent = _invoice_intent(node, caller)
+    data = [payment_representations.invoice_payment(intent)] if intent is not None else []
+    return {"object": "list", "data": data, "has_more": False, "url": f"/v1/invoice_payments?invoice={node['id']}"}
+
+
+def _payment_intent(node: dict, caller) -> str | None:
+    intent = _invoice_intent(node, caller)
+    return intent.id if intent is not None else None
+
+
+# Fields Stripe leaves out of an object unless asked for with expand[] (``includable``), and for older API versions
+# an invoice's ``payment_intent``: (object type, field) -> how to compute it.
+INCLUDABLE = {
+    ("invoice", "confirmation_secret"): _confirmation_secret,
+    ("invoice", "payments"): _payments,
+    ("invoice", "payment_intent"): _payment_intent,
+}
+
+
 def register(prefix: str, model, render, prefetch=()) -> None:
     """Other apps add their own expandable objects (e.g. portal configurations)."""
     EXPANDABLE[prefix] = (model, render, list(prefetch))
@@ -70,6 +105,8 @@ def _step(nodes: list, part: str, path: str, *, expand: bool, caller) -> list:
     pending: dict[str, list[tuple[dict, str]]] = {}
     following = []
     for node in nodes:
+        if isinstance(node, dict) and part not in node and (node.get("object"), part) in INCLUDABLE:
+            node[part] = INCLUDABLE[(node["object"], part)](node, caller)
         if not isinstance(node, dict) or part not in node:
             raise errors.invalid("expand", f"This property cannot be expanded ({path}).")
         value = node[part]

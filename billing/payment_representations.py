@@ -199,3 +199,23 @@ def setup_intent(obj: SetupIntent) -> dict:
         "status": obj.status,
         "usage": obj.usage,
     }
+
+
+def invoice_payment(intent: PaymentIntent) -> dict:
+    """Stripe's InvoicePayment (2025-03-31 and later): the invoice's PaymentIntent as one of its payments."""
+    paid = intent.status == PaymentIntent.Status.SUCCEEDED
+    canceled = intent.status == PaymentIntent.Status.CANCELED
+    return {
+        "id": "inpay_" + intent.id.split("_", 1)[1],
+        "object": "invoice_payment",
+        "amount_paid": intent.amount_received if paid else None,
+        "amount_requested": intent.amount,
+        "created": ts(intent.created),
+        "currency": intent.currency,
+        "invoice": intent.invoice_id,
+        "is_default": True,
+        "livemode": intent.livemode,
+        "payment": {"type": "payment_intent", "payment_intent": intent.id},
+        "status": "paid" if paid else "canceled" if canceled else "open",
+        "status_transitions": {"canceled_at": ts(intent.canceled_at), "paid_at": None},
+    }

@@ -364,8 +364,8 @@ def subscription(obj: Subscription) -> dict:
         "pause_collection": obj.pause_collection,
         "payment_settings": {
             "payment_method_options": None,
-            "payment_method_types": None,
-            "save_default_payment_method": "off",
+            "payment_method_types": obj.payment_settings.get("payment_method_types"),
+            "save_default_payment_method": obj.payment_settings.get("save_default_payment_method", "off"),
         },
         "pending_invoice_item_interval": None,
         "pending_setup_intent": None,

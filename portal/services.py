@@ -14,7 +14,8 @@ from django.utils import translation
 from billing import broker, clock
 from billing.audit import Actor
 from billing.exceptions import BillingError, InvalidRequest, LiveModeNotAllowed, NotFound
-from billing.models import Account, Customer
+from billing.models import Account, Customer, Invoice
+from billing.representations import hosted_invoice_url
 from configurations.models import PortalConfiguration, PortalSession, digest, new_secret
 from configurations.selectors import branding_for
 from configurations.sessions import portal_base_url, portal_session_create
@@ -202,6 +203,33 @@ def send_login_email(customer: Customer, url: str, *, fallback_locale: str | Non
         subject = render_to_string("portal/email/login_link_subject.txt", context).strip()
         text = render_to_string("portal/email/login_link.txt", context)
         html = render_to_string("portal/email/login_link.html", context)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [customer.email])
+    message.attach_alternative(html, "text/html")
+    message.send()
+
+
+def send_payment_action_email(invoice_id: str) -> None:
+    """Ask the customer to confirm an invoice's payment with their bank (3-D Secure) on the hosted invoice page."""
+    invoice = Invoice.objects.select_related("customer", "account").filter(pk=invoice_id).first()
+    if invoice is None or invoice.status != Invoice.Status.OPEN or not invoice.customer.email:
+        return
+    customer = invoice.customer
+    preferred = customer.preferred_locales or []
+    if isinstance(preferred, str):
+        preferred = [preferred]
+    locale = next((code for code in map(supported_locale, preferred) if code), DEFAULT_LOCALE)
+    branding = branding_for(customer.account)
+    context = {
+        "business": branding.display_name if branding else customer.account.name,
+        "url": hosted_invoice_url(invoice),
+        "invoice": invoice,
+        "accent": branding.primary_color if branding else "#4338ca",
+        "accent_contrast": branding.button_text_color if branding else "#ffffff",
+    }
+    with translation.override(locale):
+        subject = render_to_string("portal/email/payment_action_subject.txt", context).strip()
+        text = render_to_string("portal/email/payment_action.txt", context)
+        html = render_to_string("portal/email/payment_action.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [customer.email])
     message.attach_alternative(html, "text/html")
     message.send()

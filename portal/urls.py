@@ -23,6 +23,7 @@ app_name = "portal"
 urlpatterns = [
     path("i/<str:token>/", invoices.hosted_invoice, name="hosted_invoice"),
     path("i/<str:token>/pdf", invoices.hosted_invoice_pdf, name="hosted_invoice_pdf"),
+    path("i/<str:token>/pay", invoices.hosted_invoice_pay, name="hosted_invoice_pay"),
     path("authenticate/<str:intent_id>", authenticate.authenticate, name="authenticate"),
     path("p/session/<str:token>", session.redeem, name="session_redeem"),
     path("p/", overview.overview, name="overview"),

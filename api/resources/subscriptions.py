@@ -100,6 +100,14 @@ def _discount(ctx, params) -> tuple[Coupon | None, PromotionCode | None]:
     return coupon, promotion
 
 
+PAYMENT_SETTINGS = p.Object(
+    {
+        "save_default_payment_method": p.String(choices=("off", "on_subscription")),
+        "payment_method_types": p.Array(p.String(choices=("card", "sepa_debit")), max_items=10),
+        "payment_method_options": p.Map(),
+    },
+    description="How the subscription's invoices are paid (Stripe's payment_settings).",
+)
 CREATE = {
     "customer": p.Id(required=True),
     "items": p.Array(CREATE_ITEM, max_items=20, required=True),
@@ -117,6 +125,7 @@ CREATE = {
     "payment_behavior": p.String(
         choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete")
     ),
+    "payment_settings": PAYMENT_SETTINGS,
     "proration_behavior": PRORATION,
     "off_session": p.Boolean(),
     "expand": p.EXPAND,
@@ -156,6 +165,7 @@ def create(ctx, params):
         metadata=params.get("metadata") or {},
         cancel_at_period_end=bool(params.get("cancel_at_period_end")),
         payment_behavior=params.get("payment_behavior") or "allow_incomplete",
+        payment_settings=params.get("payment_settings") or {},
     )
     return _render(_fresh(ctx, subscription.pk))
 

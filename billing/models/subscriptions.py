@@ -119,6 +119,9 @@ class Subscription(TenantModel):
     # An item change that waits for the end of the current period (a downgrade the portal configuration defers):
     # {"items": [{"item": "si_…" | null, "price": "price_…" | null, "quantity": int | null, "deleted": bool}]}.
     scheduled_change = models.JSONField(null=True, blank=True)
+    # Stripe's payment_settings: {"save_default_payment_method": "off" | "on_subscription",
+    # "payment_method_types": [...] | null}.
+    payment_settings = models.JSONField(default=dict, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Bumped by every save: a page or a batch that read the subscription acts only if it is still this version.
     version = models.PositiveBigIntegerField(default=0)

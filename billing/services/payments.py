@@ -21,17 +21,24 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
-from billing import audit, clock
+from billing import audit, broker, clock
 from billing.audit import SYSTEM
 from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, PaymentMethodRequired
 from billing.gateways import ChargeResult, Gateway, gateway_for, looked_up_once
 from billing.models import Charge, Invoice, PaymentIntent, PaymentMethod, Subscription
 from billing.services.common import emit, lock, render
 from billing.services.door import after_commit, service
-from billing.services.intents.invoice_payments import intent_failed, intent_for_attempt, intent_paid
+from billing.services.intents.invoice_payments import (
+    intent_failed,
+    intent_for_attempt,
+    intent_paid,
+    needs_authentication,
+)
 
 logger = logging.getLogger(__name__)
 
+# Sent by name (billing imports none of the apps above it): the portal writes the email in the customer's language.
+PAYMENT_ACTION_EMAIL_TASK = "portal.tasks.send_payment_action_email"
 NO_PAYMENT_METHOD = ("payment_method_required", "", "There is no payment method that can pay this invoice.")
 
 
@@ -157,6 +164,16 @@ def payment_start(invoice: Invoice, payment_method: PaymentMethod | None = None)
     attempt = Attempt(charge=charge, invoice=invoice, gateway=gateway, intent=intent)
     after_commit(lambda: _dispatch(attempt))
     return charge
+
+
+def payment_prepare(invoice: Invoice) -> PaymentIntent:
+    """The invoice's PaymentIntent, ready for the customer to confirm (``default_incomplete``): with the payment
+    method the invoice would be charged with, if any (``requires_confirmation``), else ``requires_payment_method``."""
+    pm = payment_method_for(invoice)
+    status = (
+        PaymentIntent.Status.REQUIRES_CONFIRMATION if pm is not None else PaymentIntent.Status.REQUIRES_PAYMENT_METHOD
+    )
+    return intent_for_attempt(invoice, pm, status=status)
 
 
 def _new_charge(invoice: Invoice, pm: PaymentMethod, status: str, *, intent=None, reference: str = "") -> Charge:
@@ -389,6 +406,8 @@ def _settle(charge_id: str, result: ChargeResult) -> Invoice | None:
             message=charge.failure_message,
             charge_id=charge.pk,
         )
+        if needs_authentication(intent):
+            _ask_customer_to_authenticate(invoice)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         # Voided (or paid otherwise) while the processor was asked: the money is the customer's credit.
         if succeeded:
@@ -409,6 +428,55 @@ def _settle(charge_id: str, result: ChargeResult) -> Invoice | None:
         invoice.save()
         emit("invoice.payment_failed", invoice)
     return invoice
+
+
+def invoice_payment_answered(invoice: Invoice, charge: Charge, *, succeeded: bool) -> None:
+    """A customer-present payment of the invoice's PaymentIntent was answered (the hosted invoice page, a client
+    confirming the invoice's ``confirmation_secret``); the invoice is locked by the caller."""
+    if not succeeded:
+        emit("invoice.payment_failed", invoice)
+        return
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+        _credit_customer(invoice, charge)  # paid or voided meanwhile: the money is the customer's credit
+        return
+    invoice.amount_paid += charge.amount
+    invoice.amount_remaining = max(invoice.amount_remaining - charge.amount, 0)
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = clock.now()
+    invoice.next_payment_attempt = None
+    invoice.save()
+    emit("invoice.paid", invoice)
+    emit("invoice.payment_succeeded", invoice)
+    _save_default_payment_method(invoice, charge)
+    refresh_subscription_after_settlement(invoice)
+
+
+def _save_default_payment_method(invoice: Invoice, charge: Charge) -> None:
+    """``payment_settings.save_default_payment_method=on_subscription``: the method that paid becomes the
+    subscription's default (attached to the customer if it was not yet)."""
+    if not invoice.subscription_id or charge.payment_method_id is None:
+        return
+    subscription = lock(Subscription, invoice.subscription_id)
+    if subscription.payment_settings.get("save_default_payment_method") != "on_subscription":
+        return
+    pm = charge.payment_method
+    if pm.customer_id is None:
+        pm.customer_id = invoice.customer_id
+        pm.save(update_fields=["customer"])
+        emit("payment_method.attached", pm)
+    if subscription.default_payment_method_id != pm.pk:
+        before = render(subscription)
+        subscription.default_payment_method = pm
+        subscription.save(update_fields=["default_payment_method"])
+        emit("customer.subscription.updated", subscription, before=before)
+
+
+def _ask_customer_to_authenticate(invoice: Invoice) -> None:
+    """An off-session payment needs the customer (3-D Secure): ``invoice.payment_action_required`` and, after the
+    commit, an email with the link to the hosted invoice page, where they authenticate and pay (Stripe's way)."""
+    emit("invoice.payment_action_required", invoice)
+    invoice_id = invoice.pk
+    after_commit(lambda: broker.send(PAYMENT_ACTION_EMAIL_TASK, [invoice_id]))
 
 
 def _locked_intent(charge: Charge) -> PaymentIntent | None:

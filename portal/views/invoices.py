@@ -9,21 +9,23 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.exceptions import SuspiciousFileOperation
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import content_disposition_header
-from django.utils.translation import pgettext
-from django.views.decorators.http import require_safe
+from django.utils.translation import gettext, pgettext
+from django.views.decorators.http import require_POST, require_safe
 from django_countries import countries
 
-from billing.exceptions import NotFound
-from billing.models import Charge, Invoice, InvoiceLineItem
+from billing.exceptions import BillingError, NotFound
+from billing.models import Charge, Invoice, InvoiceLineItem, PaymentMethod
 from billing.selectors import invoice_get_by_hosted_token
+from billing.services.intents.invoice_payments import invoice_pay_on_session
 from portal.locale_selection import choose_locale
 from portal.templatetags.portal_format import CARD_BRANDS
+from portal.views.invoices_history import DECLINE_MESSAGES
 
 # Countries whose addresses put the postal code after city and state.
 CITY_FIRST_COUNTRIES = frozenset({"US", "CA", "AU"})
@@ -161,7 +163,64 @@ def hosted_invoice(request: HttpRequest, token: str) -> HttpResponse:
     invoice = _invoice(request, token)
     locale = choose_locale(request, invoice.customer)
     with translation.override(locale):
-        response = render(request, "invoices/hosted.html", invoice_page_context(invoice))
+        context = {**invoice_page_context(invoice), **_pay_context(invoice)}
+        if request.GET.get("redirect_status") == "failed" and context.get("pay_methods"):
+            context["pay_error"] = _not_confirmed()  # back from the bank's page without a confirmation
+        response = render(request, "invoices/hosted.html", context)
+    return _private(response, locale)
+
+
+def _failure_message(error: dict) -> str:
+    """Why the customer's payment failed, in their language (never the processor's English text)."""
+    if error.get("code") == "payment_intent_authentication_failure":
+        return _not_confirmed()
+    return str(DECLINE_MESSAGES.get(error.get("decline_code") or "", gettext("Your card was declined.")))
+
+
+def _not_confirmed() -> str:
+    return gettext("The payment was not confirmed with your bank. Please try again or choose another payment method.")
+
+
+def _pay_context(invoice: Invoice) -> dict:
+    """An open invoice can be paid on the page with one of the customer's saved methods."""
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE) or invoice.amount_remaining <= 0:
+        return {}
+    methods = [
+        pm for pm in PaymentMethod.objects.filter(customer_id=invoice.customer_id) if pm.can_charge(invoice.currency)
+    ]
+    default = invoice.customer.default_payment_method_id
+    return {"pay_methods": methods, "pay_default": default if any(pm.pk == default for pm in methods) else None}
+
+
+@require_POST
+def hosted_invoice_pay(request: HttpRequest, token: str) -> HttpResponse:
+    """Pay an open invoice on its page; the bank may ask the customer to authenticate first (3-D Secure)."""
+    invoice = _invoice(request, token)
+    locale = choose_locale(request, invoice.customer)
+    page_url = settings.PORTAL_BASE_URL + reverse("portal:hosted_invoice", kwargs={"token": token})
+    method = next(
+        (pm for pm in _pay_context(invoice).get("pay_methods", []) if pm.pk == request.POST.get("payment_method")), None
+    )
+    error = ""
+    if method is None:
+        with translation.override(locale):
+            error = gettext("Choose a payment method.")
+    else:
+        try:
+            intent = invoice_pay_on_session(invoice=invoice, payment_method=method, return_url=page_url)
+        except BillingError as failure:
+            error = failure.message
+        else:
+            if intent.status == "requires_action" and intent.next_action:
+                return _private(HttpResponseRedirect(intent.next_action["redirect_to_url"]["url"], status=303), locale)
+            if intent.status in ("succeeded", "processing"):
+                return _private(HttpResponseRedirect(page_url, status=303), locale)
+            with translation.override(locale):
+                error = _failure_message(intent.last_payment_error or {})
+    invoice = _invoice(request, token)
+    with translation.override(locale):
+        context = {**invoice_page_context(invoice), **_pay_context(invoice), "pay_error": error}
+        response = render(request, "invoices/hosted.html", context, status=402)
     return _private(response, locale)
 
 

@@ -237,9 +237,10 @@ def test_live_key_does_not_see_test_invoices(client, live_server, merchant):
         account=merchant, livemode=True, customer=live_customer, type="card", card_brand="visa", card_last4="4242"
     )
     customer_set_default_payment_method(customer=live_customer, payment_method=psp_card, actor=ACTOR)
-    with pytest.raises(stripe.PermissionError) as error:  # the test gateway refuses live mode: a 4xx, not a 500
+    # No processor is set up for live mode: a 4xx naming the setting, not a 500.
+    with pytest.raises(stripe.InvalidRequestError) as error:
         live.v1.invoices.pay(live_invoice.id)
-    assert "live mode" in error.value.user_message
+    assert error.value.code == "processor_not_configured" and "Payment processors" in error.value.user_message
     assert Invoice.objects.get(pk=live_invoice.id).status == "draft"  # atomic: not even finalized
 
 

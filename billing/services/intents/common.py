@@ -143,10 +143,12 @@ def clean_mandate_data(mandate_data: dict | None, pm: PaymentMethod | None) -> d
             param="mandate_data[customer_acceptance][online]",
             code="parameter_missing",
         )
-    accepted_at = acceptance.get("accepted_at") or clock.to_unix(clock.now())
+    accepted_at = acceptance.get("accepted_at") or clock.now()
+    if not isinstance(accepted_at, int):
+        accepted_at = clock.to_unix(accepted_at)
     return {
         "type": kind,
-        "accepted_at": int(accepted_at),
+        "accepted_at": accepted_at,
         "online": {"ip_address": online.get("ip_address"), "user_agent": online.get("user_agent")}
         if kind == "online"
         else None,

@@ -5,6 +5,7 @@ attempt's charge by the engine in ``billing.services.payments``."""
 from billing.models import Invoice, PaymentIntent, PaymentMethod
 from billing.representations import hosted_invoice_url
 from billing.services.common import emit
+from billing.services.door import service
 from billing.services.intents.common import error_object, redirect_action
 
 Status = PaymentIntent.Status
@@ -114,3 +115,38 @@ def intent_failed(intent: PaymentIntent | None, *, code: str, decline_code: str,
 
 def needs_authentication(intent: PaymentIntent | None) -> bool:
     return intent is not None and intent.status == Status.REQUIRES_ACTION
+
+
+def invoice_pay_on_session(*, invoice: Invoice, payment_method: PaymentMethod, return_url: str) -> PaymentIntent:
+    """The customer pays an open invoice themselves (the hosted invoice page): the invoice's PaymentIntent is
+    confirmed on-session with the method they chose, so their bank may ask them to authenticate (the intent then
+    answers ``requires_action`` with the page to go to, and comes back to ``return_url``)."""
+    from billing.audit import Actor
+    from billing.services.intents.payment_intents import payment_intent_confirm
+
+    intent = _ready_for_customer(invoice_id=invoice.pk, payment_method_id=payment_method.pk)
+    return payment_intent_confirm(
+        intent=intent,
+        actor=Actor.customer(invoice.customer),
+        payment_method=payment_method,
+        off_session=False,
+        return_url=return_url,
+        raise_on_failure=False,
+    )
+
+
+@service
+def _ready_for_customer(*, invoice_id: str, payment_method_id: str) -> PaymentIntent:
+    from billing.exceptions import InvalidRequest, StateConflict
+    from billing.services.common import lock
+
+    invoice = lock(Invoice, invoice_id)
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE) or invoice.amount_remaining <= 0:
+        raise StateConflict(f"This invoice is {invoice.status}: there is nothing to pay.", code="invoice_not_payable")
+    pm = PaymentMethod.objects.filter(pk=payment_method_id, customer_id=invoice.customer_id).first()
+    if pm is None or not pm.can_charge(invoice.currency):
+        raise InvalidRequest("This payment method cannot pay this invoice.", param="payment_method")
+    intent = invoice_intent(invoice)
+    if intent is not None and intent.status not in PaymentIntent.OPEN:
+        raise StateConflict("A payment of this invoice is already under way.", code="payment_intent_unexpected_state")
+    return intent_for_attempt(invoice, pm, status=Status.REQUIRES_CONFIRMATION)

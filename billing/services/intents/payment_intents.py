@@ -5,9 +5,9 @@ import logging
 
 from billing import audit, clock
 from billing.audit import Actor
-from billing.exceptions import CardDeclined, GatewayUnavailable, InvalidRequest
+from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, InvalidRequest, StateConflict
 from billing.gateways.base import MethodDetails, PaymentResult
-from billing.models import Account, Charge, Customer, PaymentIntent, PaymentMethod
+from billing.models import Account, Charge, Customer, Invoice, PaymentIntent, PaymentMethod, Subscription
 from billing.money import minimum_charge
 from billing.services.common import emit, lock, merge_metadata, same_tenant, validate_metadata
 from billing.services.door import service
@@ -239,9 +239,12 @@ def _confirm_start(
     setup_future_usage: str | None,
     capture_method: str | None,
 ) -> str:
+    invoice = _lock_invoice_of(intent.pk)
     intent = lock(PaymentIntent, intent.pk)
     if intent.status not in CONFIRMABLE:
         raise unexpected_state(intent, "confirm", "confirmed", CONFIRMABLE)
+    if invoice is not None:
+        _count_invoice_attempt(invoice, intent)
     if payment_method is not None:
         if isinstance(payment_method, MethodDetails):
             payment_method = store_method(intent.account, intent.livemode, actor, payment_method)
@@ -266,7 +269,7 @@ def _confirm_start(
         intent.capture_method = capture_method
     gateway_of(intent).check_mode(livemode=intent.livemode)
     intent.off_session = bool(off_session)
-    intent.attempt_count += 1
+    intent.attempt_count = invoice.attempt_count if invoice is not None else intent.attempt_count + 1
     intent.status = Status.PROCESSING  # until the processor answers: a second confirm meanwhile is refused
     intent.next_action = None
     intent.last_payment_error = None
@@ -309,6 +312,8 @@ def _ask(charge: Charge) -> PaymentResult | None:
     except GatewayUnavailable as error:
         logger.warning("processor unavailable for payment %s: %s", intent.pk, error.message)
         return None
+    except BillingError as error:  # refused outright: nothing was charged
+        return PaymentResult(status="failed", failure_code=error.code, failure_message=error.message)
 
 
 # ---------------------------------------------------------------------------------------------- answers
@@ -319,6 +324,7 @@ def _record(intent_id: str, result: PaymentResult | None, *, charge_id: str | No
     """Record the processor's answer on the intent (and its pending charge, or a new one for an answer that came
     after authentication or processing). No answer: the intent stays ``processing`` with its pending charge, which
     is asked again later with the same key."""
+    invoice = _lock_invoice_of(intent_id)
     intent = lock(PaymentIntent, intent_id)
     charge = None
     if charge_id is not None:
@@ -354,7 +360,33 @@ def _record(intent_id: str, result: PaymentResult | None, *, charge_id: str | No
         _succeeded(intent, charge, result)
     else:
         _failed(intent, charge, result)
+    if invoice is not None:
+        from billing.services.payments import invoice_payment_answered
+
+        invoice_payment_answered(invoice, charge, succeeded=result.status == "succeeded")
     return intent
+
+
+def _lock_invoice_of(intent_id: str) -> Invoice | None:
+    """An invoice's PaymentIntent: its subscription and invoice are locked first (lock order: subscription,
+    invoice, payment intent, charge)."""
+    row = PaymentIntent.objects.filter(pk=intent_id).values_list("invoice_id", "invoice__subscription_id").first()
+    if row is None or row[0] is None:
+        return None
+    if row[1]:
+        lock(Subscription, row[1])
+    return lock(Invoice, row[0])
+
+
+def _count_invoice_attempt(invoice: Invoice, intent: PaymentIntent) -> None:
+    """Confirming an invoice's PaymentIntent is an attempt on the invoice (the hosted invoice page, a client
+    confirming ``latest_invoice.confirmation_secret``): only while something is owed, for what is owed."""
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE) or invoice.amount_remaining <= 0:
+        raise StateConflict(f"This invoice is {invoice.status}: there is nothing to pay.", code="invoice_not_payable")
+    invoice.attempt_count += 1
+    invoice.attempted = True
+    invoice.save(update_fields=["attempt_count", "attempted"])
+    intent.amount = invoice.amount_remaining
 
 
 def _new_charge(intent: PaymentIntent) -> Charge:

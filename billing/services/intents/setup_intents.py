@@ -5,7 +5,7 @@ import logging
 
 from billing import audit, clock
 from billing.audit import Actor
-from billing.exceptions import CardDeclined, GatewayUnavailable, InvalidRequest
+from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, InvalidRequest
 from billing.gateways.base import MethodDetails, SetupResult
 from billing.models import Account, Customer, PaymentMethod, SetupIntent
 from billing.services.common import emit, lock, merge_metadata, same_tenant, validate_metadata
@@ -159,6 +159,8 @@ def setup_intent_confirm(
     except GatewayUnavailable as error:
         logger.warning("processor unavailable for setup %s: %s", intent.pk, error.message)
         result = None
+    except BillingError as error:  # refused outright
+        result = SetupResult(status="failed", failure_code=error.code, failure_message=error.message)
     intent = _record(intent.pk, result)
     if raise_on_failure:
         raise_unless_succeeded(intent)

@@ -76,13 +76,15 @@ def subscription_create(
     metadata: dict | None = None,
     cancel_at_period_end: bool = False,
     payment_behavior: str = "allow_incomplete",
+    payment_settings: dict | None = None,
 ) -> Subscription:
     """Create a subscription with its first invoice and (charge_automatically) pay it.
 
     The subscription is written ``incomplete`` with its open first invoice and a pending charge; the processor is
     asked after that commits and the answer makes it ``active`` (Stripe's events: created, then updated). A decline
     leaves it ``incomplete`` (Stripe's allow_incomplete); with ``payment_behavior="error_if_incomplete"`` the
-    decline is then raised as ``CardDeclined`` (the incomplete subscription stays, as at Stripe).
+    decline is then raised as ``CardDeclined`` (the incomplete subscription stays, as at Stripe). With
+    ``default_incomplete`` the first payment waits for the customer to confirm the invoice's PaymentIntent.
     """
     validate_items(customer, items)
     _check_arguments(customer, items, collection_method, days_until_due, default_payment_method)
@@ -100,6 +102,8 @@ def subscription_create(
         default_tax_rates=list(default_tax_rates),
         metadata=validate_metadata(metadata),
         cancel_at_period_end=cancel_at_period_end,
+        default_incomplete=payment_behavior == "default_incomplete",
+        payment_settings={k: v for k, v in (payment_settings or {}).items() if k != "payment_method_options"},
     )
     if subscription.status == Subscription.Status.INCOMPLETE:
         subscription.refresh_from_db()  # the first payment's answer has been recorded since
@@ -131,7 +135,7 @@ def _create(*, customer: Customer, items: list[ItemSpec], actor: Actor, **option
     now = subscription.start_date
     if coupon is not None:
         attach_discount(subscription, coupon, promotion_code, start=now)
-    invoice = _first_invoice(subscription, customer)
+    invoice = _first_invoice(subscription, customer, wait_for_customer=options["default_incomplete"])
     subscription.latest_invoice = invoice
     trialing = subscription.status == Subscription.Status.TRIALING
     if not trialing:
@@ -178,6 +182,7 @@ def _insert(customer: Customer, items: list[ItemSpec], options: dict, currency: 
         trial_end=trial_end,
         start_date=now,
         default_payment_method=options["default_payment_method"],
+        payment_settings=options["payment_settings"],
         metadata=options["metadata"],
     )
     subscription.default_tax_rates.set(options["default_tax_rates"])
@@ -194,8 +199,10 @@ def _insert(customer: Customer, items: list[ItemSpec], options: dict, currency: 
     return subscription
 
 
-def _first_invoice(subscription: Subscription, customer: Customer) -> Invoice:
-    """The first invoice (a zero-amount one for a trial), finalized; a charge is started when it is due."""
+def _first_invoice(subscription: Subscription, customer: Customer, *, wait_for_customer: bool = False) -> Invoice:
+    """The first invoice (a zero-amount one for a trial), finalized; a charge is started when it is due. With
+    ``wait_for_customer`` (Stripe's ``default_incomplete``) nothing is charged: the invoice's PaymentIntent waits
+    for the customer to confirm it (its client secret is the invoice's ``confirmation_secret``)."""
     now = subscription.start_date
     trialing = subscription.status == Subscription.Status.TRIALING
     discounts = active_discounts(subscription, now)
@@ -215,5 +222,9 @@ def _first_invoice(subscription: Subscription, customer: Customer) -> Invoice:
         spend_once_discounts(discounts)
     invoices.finalize_built(invoice, customer)
     if invoices.charges_automatically(invoice):
+        if wait_for_customer:
+            invoice = invoices.invoice_write(invoice)
+            payments.payment_prepare(invoice)
+            return invoice
         payments.payment_start(invoice)
     return invoices.invoice_write(invoice)
