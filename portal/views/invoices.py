@@ -19,7 +19,7 @@ from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_POST, require_safe
 from django_countries import countries
 
-from billing.exceptions import BillingError, NotFound
+from billing.exceptions import BillingError, GatewayUnavailable, NotFound
 from billing.models import Charge, Invoice, InvoiceLineItem, PaymentMethod
 from billing.selectors import invoice_get_by_hosted_token
 from billing.services.intents.invoice_payments import invoice_pay_on_session
@@ -150,10 +150,11 @@ def _invoice(request: HttpRequest, token: str) -> Invoice:
 
 
 def _private(response: HttpResponse, locale: str) -> HttpResponse:
-    """The token in the URL is the only key: keep the page out of shared caches, indexes and referrers."""
+    """The token in the URL is the only key: keep the page out of shared caches, indexes and other sites'
+    referrers (``same-origin``, not ``no-referrer``: the page's own Pay form must send its Origin for CSRF)."""
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["Content-Language"] = locale
     return response
 
@@ -208,8 +209,14 @@ def hosted_invoice_pay(request: HttpRequest, token: str) -> HttpResponse:
     else:
         try:
             intent = invoice_pay_on_session(invoice=invoice, payment_method=method, return_url=page_url)
-        except BillingError as failure:
-            error = failure.message
+        except GatewayUnavailable:
+            with translation.override(locale):
+                error = gettext(
+                    "The payment could not be processed right now and nothing was charged. Please try again later."
+                )
+        except BillingError:
+            with translation.override(locale):
+                error = gettext("This invoice cannot be paid right now. Please reload the page.")
         else:
             if intent.status == "requires_action" and intent.next_action:
                 return _private(HttpResponseRedirect(intent.next_action["redirect_to_url"]["url"], status=303), locale)

@@ -162,7 +162,7 @@ def test_page_is_private_and_not_indexed(client, vat_invoice):
 
     assert response["Cache-Control"] == "private, no-store"
     assert "noindex" in response["X-Robots-Tag"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert response["Content-Language"] == "en"
     assert "style=" not in response.content.decode()  # CSP allows no inline style attributes
 
