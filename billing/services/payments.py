@@ -33,6 +33,7 @@ from billing.services.intents.invoice_payments import (
     intent_for_attempt,
     intent_paid,
     needs_authentication,
+    save_default_payment_method,
 )
 
 logger = logging.getLogger(__name__)
@@ -447,28 +448,8 @@ def invoice_payment_answered(invoice: Invoice, charge: Charge, *, succeeded: boo
     invoice.save()
     emit("invoice.paid", invoice)
     emit("invoice.payment_succeeded", invoice)
-    _save_default_payment_method(invoice, charge)
+    save_default_payment_method(invoice, charge)
     refresh_subscription_after_settlement(invoice)
-
-
-def _save_default_payment_method(invoice: Invoice, charge: Charge) -> None:
-    """``payment_settings.save_default_payment_method=on_subscription``: the method that paid becomes the
-    subscription's default (attached to the customer if it was not yet)."""
-    if not invoice.subscription_id or charge.payment_method_id is None:
-        return
-    subscription = lock(Subscription, invoice.subscription_id)
-    if subscription.payment_settings.get("save_default_payment_method") != "on_subscription":
-        return
-    pm = charge.payment_method
-    if pm.customer_id is None:
-        pm.customer_id = invoice.customer_id
-        pm.save(update_fields=["customer"])
-        emit("payment_method.attached", pm)
-    if subscription.default_payment_method_id != pm.pk:
-        before = render(subscription)
-        subscription.default_payment_method = pm
-        subscription.save(update_fields=["default_payment_method"])
-        emit("customer.subscription.updated", subscription, before=before)
 
 
 def _ask_customer_to_authenticate(invoice: Invoice) -> None:

@@ -2,9 +2,9 @@
 subscription starts ``default_incomplete``), reused by every later attempt, and brought to the state of the
 attempt's charge by the engine in ``billing.services.payments``."""
 
-from billing.models import Invoice, PaymentIntent, PaymentMethod
+from billing.models import Invoice, PaymentIntent, PaymentMethod, Subscription
 from billing.representations import hosted_invoice_url
-from billing.services.common import emit
+from billing.services.common import emit, lock, render
 from billing.services.door import service
 from billing.services.intents.common import error_object, redirect_action
 
@@ -150,3 +150,23 @@ def _ready_for_customer(*, invoice_id: str, payment_method_id: str) -> PaymentIn
     if intent is not None and intent.status not in PaymentIntent.OPEN:
         raise StateConflict("A payment of this invoice is already under way.", code="payment_intent_unexpected_state")
     return intent_for_attempt(invoice, pm, status=Status.REQUIRES_CONFIRMATION)
+
+
+def save_default_payment_method(invoice: Invoice, charge) -> None:
+    """``payment_settings.save_default_payment_method=on_subscription``: the method that paid becomes the
+    subscription's default (attached to the customer if it was not yet)."""
+    if not invoice.subscription_id or charge.payment_method_id is None:
+        return
+    subscription = lock(Subscription, invoice.subscription_id)
+    if subscription.payment_settings.get("save_default_payment_method") != "on_subscription":
+        return
+    pm = charge.payment_method
+    if pm.customer_id is None:
+        pm.customer_id = invoice.customer_id
+        pm.save(update_fields=["customer"])
+        emit("payment_method.attached", pm)
+    if subscription.default_payment_method_id != pm.pk:
+        before = render(subscription)
+        subscription.default_payment_method = pm
+        subscription.save(update_fields=["default_payment_method"])
+        emit("customer.subscription.updated", subscription, before=before)
