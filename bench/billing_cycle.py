@@ -11,8 +11,8 @@ here: that is ``bench/webhooks.py``'s part). The clock stops when the pass's las
 
 The floor, measured in the same run, writes the same rows per renewal with raw SQL (psycopg, prepared
 statements built beforehand, one transaction per renewal, W connections in parallel): the invoice number, the
-invoice, its line, the charge, the subscription, the six events and the audit entry. ``ratio`` is the floor's
-rate over the cycle's. ``queries_per_renewal`` counts the SQL statements one renewal sends (BEGIN and COMMIT not
+invoice, its PaymentIntent, its line, the charge, the subscription, the eight events and the audit entry.
+``ratio`` is the floor's rate over the cycle's. ``queries_per_renewal`` counts the SQL statements one renewal sends (BEGIN and COMMIT not
 counted), on a sample renewed in this process by the same batch code the workers run. One JSON line goes to
 stdout; the database is dropped at the end.
 
@@ -224,7 +224,8 @@ def _insert(obj) -> tuple[str, list]:
 
 def _floor_statements(subscriptions, price, now: dt.datetime) -> list[list[tuple[str, list]]]:
     """Per renewal, the statements that write what a renewal writes (built beforehand, not timed)."""
-    from billing.models import AuditEntry, Charge, Event, Invoice, InvoiceLineItem
+    from billing.models import AuditEntry, Charge, Event, Invoice, InvoiceLineItem, PaymentIntent
+    from billing.models.intents import client_secret
 
     renewals = []
     end = now + dt.timedelta(days=30)
@@ -264,12 +265,26 @@ def _floor_statements(subscriptions, price, now: dt.datetime) -> list[list[tuple
             period_start=now,
             period_end=end,
         )
+        intent = PaymentIntent(
+            account_id=subscription.account_id,
+            livemode=False,
+            created=now,
+            customer_id=subscription.customer_id,
+            invoice=invoice,
+            payment_method_id=subscription.customer.default_payment_method_id,
+            amount=price.unit_amount,
+            currency="eur",
+            status=PaymentIntent.Status.PROCESSING,
+            payment_method_types=["card"],
+        )
+        intent.client_secret = client_secret(intent.id)
         charge = Charge(
             account_id=subscription.account_id,
             livemode=False,
             created=now,
             customer_id=subscription.customer_id,
             invoice=invoice,
+            payment_intent=intent,
             payment_method_id=subscription.customer.default_payment_method_id,
             amount=price.unit_amount,
             currency="eur",
@@ -283,7 +298,9 @@ def _floor_statements(subscriptions, price, now: dt.datetime) -> list[list[tuple
                 "customer.subscription.updated",
                 "invoice.created",
                 "invoice.finalized",
+                "payment_intent.created",
                 "charge.succeeded",
+                "payment_intent.succeeded",
                 "invoice.paid",
                 "invoice.payment_succeeded",
             )
@@ -304,6 +321,7 @@ def _floor_statements(subscriptions, price, now: dt.datetime) -> list[list[tuple
                     [subscription.account_id],
                 ),
                 _insert(invoice),
+                _insert(intent),
                 _insert(line),
                 _insert(charge),
                 (
@@ -315,6 +333,10 @@ def _floor_statements(subscriptions, price, now: dt.datetime) -> list[list[tuple
                 _insert(audit),
                 ("UPDATE billing_invoice SET status = 'paid', amount_paid = amount_due WHERE id = %s", [invoice.id]),
                 ("UPDATE billing_charge SET status = 'succeeded' WHERE id = %s", [charge.id]),
+                (
+                    "UPDATE billing_paymentintent SET status = 'succeeded', amount_received = amount WHERE id = %s",
+                    [intent.id],
+                ),
             ]
         )
     return renewals

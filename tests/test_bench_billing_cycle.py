@@ -21,4 +21,4 @@ def test_billing_cycle_bench_renews_every_subscription_on_real_workers(transacti
     result = bench.run(30, 2, 0, database_url=serving.database_url(), redis_url=os.environ["REDIS_URL"])
     assert result["bench"] == "billing_cycle" and result["broker"] == "redis" and result["workers"] == 2
     assert set(result) >= {"renewals_per_s", "floor_per_s", "ratio", "queries_per_renewal", "seconds"}
-    assert 0 < result["queries_per_renewal"] <= 12
+    assert 0 < result["queries_per_renewal"] <= 13  # per renewal with its PaymentIntent, batch reads shared
