@@ -184,28 +184,33 @@ def _enqueue_login_email(customer_id: str, url: str, locale: str | None) -> None
         logger.warning("the login link email for %s was not queued", customer_id)
 
 
-def send_login_email(customer: Customer, url: str, *, fallback_locale: str | None) -> None:
+def _send_customer_email(customer: Customer, template: str, context: dict, *, fallback_locale: str | None) -> None:
+    """An email to the customer in their language, with the merchant's name and button colours: the templates
+    ``portal/email/<template>_subject.txt``, ``.txt`` and ``.html``."""
     preferred = customer.preferred_locales or []
     if isinstance(preferred, str):
         preferred = [preferred]
     candidates = (*map(supported_locale, preferred), supported_locale(fallback_locale))
     locale = next((code for code in candidates if code), DEFAULT_LOCALE)
     branding = branding_for(customer.account)
-    business = branding.display_name if branding else customer.account.name
     context = {
-        "business": business,
-        "url": url,
-        "minutes": int(LOGIN_LINK_TTL.total_seconds() // 60),
+        "business": branding.display_name if branding else customer.account.name,
         "accent": branding.primary_color if branding else "#4338ca",
         "accent_contrast": branding.button_text_color if branding else "#ffffff",
+        **context,
     }
     with translation.override(locale):
-        subject = render_to_string("portal/email/login_link_subject.txt", context).strip()
-        text = render_to_string("portal/email/login_link.txt", context)
-        html = render_to_string("portal/email/login_link.html", context)
+        subject = render_to_string(f"portal/email/{template}_subject.txt", context).strip()
+        text = render_to_string(f"portal/email/{template}.txt", context)
+        html = render_to_string(f"portal/email/{template}.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [customer.email])
     message.attach_alternative(html, "text/html")
     message.send()
+
+
+def send_login_email(customer: Customer, url: str, *, fallback_locale: str | None) -> None:
+    context = {"url": url, "minutes": int(LOGIN_LINK_TTL.total_seconds() // 60)}
+    _send_customer_email(customer, "login_link", context, fallback_locale=fallback_locale)
 
 
 def send_payment_action_email(invoice_id: str) -> None:
@@ -213,26 +218,8 @@ def send_payment_action_email(invoice_id: str) -> None:
     invoice = Invoice.objects.select_related("customer", "account").filter(pk=invoice_id).first()
     if invoice is None or invoice.status != Invoice.Status.OPEN or not invoice.customer.email:
         return
-    customer = invoice.customer
-    preferred = customer.preferred_locales or []
-    if isinstance(preferred, str):
-        preferred = [preferred]
-    locale = next((code for code in map(supported_locale, preferred) if code), DEFAULT_LOCALE)
-    branding = branding_for(customer.account)
-    context = {
-        "business": branding.display_name if branding else customer.account.name,
-        "url": hosted_invoice_url(invoice),
-        "invoice": invoice,
-        "accent": branding.primary_color if branding else "#4338ca",
-        "accent_contrast": branding.button_text_color if branding else "#ffffff",
-    }
-    with translation.override(locale):
-        subject = render_to_string("portal/email/payment_action_subject.txt", context).strip()
-        text = render_to_string("portal/email/payment_action.txt", context)
-        html = render_to_string("portal/email/payment_action.html", context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [customer.email])
-    message.attach_alternative(html, "text/html")
-    message.send()
+    context = {"url": hosted_invoice_url(invoice), "invoice": invoice}
+    _send_customer_email(invoice.customer, "payment_action", context, fallback_locale=None)
 
 
 def login_link_check(*, token: str, account: Account | None = None) -> LoginLink:

@@ -203,15 +203,27 @@ def rendered(intent) -> dict:
 
 def method_from_token(account_id: str, livemode: bool, token: str):
     """A test token such as ``pm_card_visa``: the gateway's details, asked outside any transaction (the row is
-    written by :func:`store_method` inside the caller's door)."""
+    written by :func:`use_method` inside the caller's door)."""
     from billing.services.payment_methods import _tokenize
 
     return _tokenize(account_id=account_id, livemode=livemode, card=None, sepa=None, token=token)
 
 
-def store_method(account, livemode: bool, actor, details) -> PaymentMethod:
+def use_method(intent, actor, payment_method, *, currency: str | None = None) -> PaymentMethod:
+    """``payment_method`` (a stored method, or a test token's details from :func:`method_from_token`, stored now
+    inside the caller's door) made the intent's, once it may pay for it."""
+    from billing.gateways.base import MethodDetails
     from billing.services.payment_methods import _payment_method_store
 
-    return _payment_method_store(
-        account=account, livemode=livemode, actor=actor, details=details, billing_details=None, metadata={}
-    )
+    if isinstance(payment_method, MethodDetails):
+        payment_method = _payment_method_store(
+            account=intent.account,
+            livemode=intent.livemode,
+            actor=actor,
+            details=payment_method,
+            billing_details=None,
+            metadata={},
+        )
+    check_method(intent, payment_method, currency=currency)
+    intent.payment_method = payment_method
+    return payment_method

@@ -25,8 +25,8 @@ from billing.services.intents.common import (
     remember_customer_reference,
     rendered,
     require_mandate,
-    store_method,
     unexpected_state,
+    use_method,
 )
 
 logger = logging.getLogger(__name__)
@@ -123,10 +123,7 @@ def _create(
     if customer is not None:
         same_tenant(intent, customer)
     if payment_method is not None:
-        if isinstance(payment_method, MethodDetails):
-            payment_method = store_method(account, livemode, actor, payment_method)
-        check_method(intent, payment_method, currency=currency)
-        intent.payment_method = payment_method
+        payment_method = use_method(intent, actor, payment_method, currency=currency)
         intent.mandate_data = clean_mandate_data(mandate_data, payment_method)
         intent.status = Status.REQUIRES_CONFIRMATION
     intent.save()
@@ -246,10 +243,7 @@ def _confirm_start(
     if invoice is not None:
         _count_invoice_attempt(invoice, intent)
     if payment_method is not None:
-        if isinstance(payment_method, MethodDetails):
-            payment_method = store_method(intent.account, intent.livemode, actor, payment_method)
-        check_method(intent, payment_method, currency=intent.currency)
-        intent.payment_method = payment_method
+        use_method(intent, actor, payment_method, currency=intent.currency)
     pm = intent.payment_method
     if pm is None:
         raise InvalidRequest(

@@ -6,7 +6,7 @@ import logging
 from billing import audit, clock
 from billing.audit import Actor
 from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, InvalidRequest
-from billing.gateways.base import MethodDetails, SetupResult
+from billing.gateways.base import SetupResult
 from billing.models import Account, Customer, PaymentMethod, SetupIntent
 from billing.services.common import emit, lock, merge_metadata, same_tenant, validate_metadata
 from billing.services.door import service
@@ -23,8 +23,8 @@ from billing.services.intents.common import (
     remember_customer_reference,
     rendered,
     require_mandate,
-    store_method,
     unexpected_state,
+    use_method,
 )
 
 logger = logging.getLogger(__name__)
@@ -80,10 +80,7 @@ def _create(
     if customer is not None:
         same_tenant(intent, customer)
     if payment_method is not None:
-        if isinstance(payment_method, MethodDetails):
-            payment_method = store_method(account, livemode, actor, payment_method)
-        check_method(intent, payment_method)
-        intent.payment_method = payment_method
+        payment_method = use_method(intent, actor, payment_method)
         intent.mandate_data = clean_mandate_data(mandate_data, payment_method)
         intent.status = Status.REQUIRES_CONFIRMATION
     intent.save()
@@ -180,10 +177,7 @@ def _confirm_start(
     if intent.status not in CONFIRMABLE:
         raise unexpected_state(intent, "confirm", "confirmed", CONFIRMABLE)
     if payment_method is not None:
-        if isinstance(payment_method, MethodDetails):
-            payment_method = store_method(intent.account, intent.livemode, actor, payment_method)
-        check_method(intent, payment_method)
-        intent.payment_method = payment_method
+        use_method(intent, actor, payment_method)
     pm = intent.payment_method
     if pm is None:
         raise InvalidRequest(
