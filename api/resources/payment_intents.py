@@ -86,15 +86,14 @@ def _get(ctx, intent_id: str) -> PaymentIntent:
 
 
 def payment_method_param(ctx, value: str | None, param: str = "payment_method"):
-    """A payment method of this account and mode, or one of the test gateway's tokens (``pm_card_visa``)."""
+    """A payment method of this account and mode, or (as a string) a token the account's processor makes one of:
+    the test gateway's ``pm_card_visa``…, a ``pm_…`` of the merchant's Stripe account from Stripe's Payment Element,
+    a Mollie Components ``tkn_…``. The services ask the processor; one that does not know the token answers
+    "No such PaymentMethod"."""
     if value is None:
         return None
     pm = ctx.scope(PaymentMethod).filter(pk=value).first()
-    if pm is not None:
-        return pm
-    if value.startswith(TEST_TOKEN_PREFIX) and not ctx.livemode:
-        return value
-    raise errors.no_such("PaymentMethod", value, param=param)
+    return pm if pm is not None else value
 
 
 def customer_param(ctx, params: dict):
@@ -183,6 +182,8 @@ def update(ctx, params, intent):
 def _stored_method(ctx, value):
     method = payment_method_param(ctx, value)
     if isinstance(method, str):
+        if not method.startswith(TEST_TOKEN_PREFIX):
+            raise errors.no_such("PaymentMethod", value, param="payment_method")
         raise errors.invalid(
             "payment_method", "Attach the test token to a customer or confirm with it; update takes a pm_ id."
         )

@@ -23,8 +23,6 @@ from billing.services.payment_methods import (
 
 LABEL = "PaymentMethod"
 TAGS = ["Payment methods"]
-# Stripe's test tokens (``pm_card_visa``…) stand for a card: attaching one creates the payment method.
-TEST_TOKEN_PREFIX = "pm_card_"
 
 ADDRESS = p.Object(
     {k: p.String(max_length=200) for k in ("city", "country", "line1", "line2", "postal_code", "state")},
@@ -156,7 +154,7 @@ def update(ctx, params, payment_method):
     "/v1/payment_methods/{payment_method}/attach",
     params={"customer": p.Id(required=True), "expand": p.EXPAND},
     response="payment_method",
-    summary="Attach a payment method to a customer (or a test token such as pm_card_visa)",
+    summary="Attach a payment method to a customer (or a processor's token: pm_card_visa, a Stripe pm_…, a Mollie tkn_…)",
     tags=TAGS,
 )
 def attach(ctx, params, payment_method):
@@ -166,12 +164,12 @@ def attach(ctx, params, payment_method):
         return representations.payment_method(
             payment_method_attach(payment_method=pm, customer=customer, actor=ctx.actor)
         )
-    if not payment_method.startswith(TEST_TOKEN_PREFIX):
-        raise errors.no_such(LABEL, payment_method, param="payment_method")
+    # Not ours: a token the account's processor makes a payment method of (a test token such as pm_card_visa, a
+    # pm_… of the merchant's Stripe account, a Mollie Components tkn_…).
     try:
         pm = payment_method_add(customer=customer, livemode=ctx.livemode, actor=ctx.actor, token=payment_method)
     except InvalidRequest as error:
-        if error.code == "resource_missing":  # not one of the test gateway's tokens
+        if error.code == "resource_missing":  # the processor does not know it either
             raise errors.no_such(LABEL, payment_method, param="payment_method")
         raise
     return representations.payment_method(pm)

@@ -60,13 +60,13 @@ def mollie_webhook_url(account_id: str) -> str:
 def gateway_spec(row) -> GatewaySpec:
     """The adapter and arguments for a ``ProcessorAccount`` row, secrets decrypted. Pure: constructs nothing."""
     if row.processor == "stripe":
+        kwargs = {
+            "secret_key": row.secret("stripe_secret_key"),
+            "webhook_secret": row.secret("stripe_webhook_secret"),
+            "publishable_key": row.stripe_publishable_key,
+        }
         return GatewaySpec(
-            STRIPE_GATEWAY,
-            {
-                "secret_key": row.secret("stripe_secret_key"),
-                "webhook_secret": row.secret("stripe_webhook_secret"),
-                "publishable_key": row.stripe_publishable_key,
-            },
+            STRIPE_GATEWAY, kwargs | ({"api_base": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else {})
         )
     if row.processor == "mollie":
         return GatewaySpec(

@@ -4,10 +4,10 @@ Method references (what ``PaymentMethod.gateway_reference`` keeps):
 
 - ``token:tkn_…``: a Mollie Components card token, not yet used. Card numbers never reach us: they are typed into
   Mollie's hosted fields, which hand the page a single-use token. The first payment (or a setup) spends it.
-- ``sepa:<fingerprint>``: an IBAN we checked but did not keep. Mollie has no customer-less mandate and we never store
-  an IBAN, so the IBAN must be given again to :meth:`MollieGateway.setup` (``sepa=SepaInput(...)``, in the same
-  request that collected it); setup checks it against the fingerprint and creates the mandate with Mollie's Create
-  mandate API. Only the mandate is kept afterwards.
+- ``sepa:<fingerprint>:<ciphertext>``: an IBAN we checked, kept encrypted (``billing.crypto``) only until its
+  mandate exists: Mollie has no customer-less mandate, so :meth:`MollieGateway.setup` creates it later with Mollie's
+  Create mandate API, for the customer the setup names. Only the mandate is kept afterwards (the method's reference
+  becomes ``mandate:…``). ``sepa=SepaInput(...)`` given to setup must be the same IBAN.
 - ``mandate:cst_…:mdt_…``: a Mollie customer and one of its mandates (from a paid first card payment or a SEPA
   mandate): chargeable off-session with ``sequenceType=recurring``.
 
@@ -35,6 +35,7 @@ from mollie.api.objects.payment import Payment
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
+from billing import crypto
 from billing.exceptions import (
     CardDeclined,
     GatewayUnavailable,
@@ -336,7 +337,7 @@ class MollieGateway:
         iban = self._parse_iban(sepa)
         return MethodDetails(
             type="sepa_debit",
-            reference=f"sepa:{_fingerprint('iban', iban.compact)}",
+            reference=f"sepa:{_fingerprint('iban', iban.compact)}:{crypto.encrypt(iban.compact)}",
             fingerprint=_fingerprint("iban", iban.compact),
             country=iban.country_code,
             last4=iban.compact[-4:],
@@ -532,13 +533,16 @@ class MollieGateway:
         sepa: SepaInput | None,
         account_holder: str,
     ) -> SetupResult:
+        _, fingerprint, ciphertext = (reference.split(":", 2) + ["", ""])[:3]
         if sepa is None:
-            raise InvalidRequest(
-                "Mollie needs the IBAN once to create the SEPA mandate: provide it again with the setup.",
-                param="sepa_debit[iban]",
-            )
+            if not ciphertext:
+                raise InvalidRequest(
+                    "Mollie needs the IBAN once to create the SEPA mandate: provide it again with the setup.",
+                    param="sepa_debit[iban]",
+                )
+            sepa = SepaInput(crypto.decrypt(ciphertext))
         iban = self._parse_iban(sepa)
-        if not hmac.compare_digest(reference, f"sepa:{_fingerprint('iban', iban.compact)}"):
+        if not hmac.compare_digest(fingerprint, _fingerprint("iban", iban.compact)):
             raise InvalidRequest("This IBAN is not the one of this payment method.", param="sepa_debit[iban]")
         holder = account_holder or customer.name
         if not holder:

@@ -332,6 +332,23 @@ def test_a_sepa_setup_creates_the_mandate_with_mollie_and_keeps_only_the_mandate
     assert created["headers"]["idempotency-key"] == "seti_2:mandate"
 
 
+def test_a_sepa_setup_later_uses_the_iban_kept_encrypted_until_the_mandate_exists(mollie):
+    mollie.answer("POST", "customers/cst_4qqhO89gsT/mandates", "mandate_directdebit_valid", status=201)
+    gateway = mollie.gateway()
+    details = gateway.tokenize_sepa(SepaInput(IBAN), livemode=False)
+
+    result = gateway.setup(
+        reference=details.reference,
+        livemode=False,
+        idempotency_key="seti_5",
+        customer=CustomerRef(id="cus_B", name="John Doe", reference="cst_4qqhO89gsT"),
+    )
+
+    assert IBAN not in details.reference and IBAN[-8:] not in details.reference
+    assert result.status == "succeeded" and result.method_reference.startswith("mandate:")
+    assert mollie.requests[-1]["json"]["consumerAccount"] == IBAN
+
+
 def test_a_sepa_setup_refuses_an_iban_other_than_the_tokenized_one(mollie):
     gateway = mollie.gateway()
     details = gateway.tokenize_sepa(SepaInput(IBAN), livemode=False)
