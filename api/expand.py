@@ -71,6 +71,40 @@ INCLUDABLE = {
 }
 
 
+# The first API version whose invoices pay through ``payments`` (Stripe's "basil" release): an older
+# ``Stripe-Version`` gets each invoice's ``payment_intent`` id without asking for it, as Stripe answers those versions.
+INVOICE_PAYMENTS_SINCE = "2025-03-31"
+
+
+def legacy_invoice_fields(data: dict, version: str | None, caller) -> None:
+    """For a ``Stripe-Version`` before ``INVOICE_PAYMENTS_SINCE``: every invoice in ``data`` (the object itself, a
+    list's, or one already expanded inside another) gets its ``payment_intent``, in one query."""
+    if not version or version[:10] >= INVOICE_PAYMENTS_SINCE:
+        return
+    invoices = [node for node in _dicts(data) if node.get("object") == "invoice" and "payment_intent" not in node]
+    if not invoices:
+        return
+    latest = dict(
+        PaymentIntent.objects.filter(
+            invoice_id__in={node["id"] for node in invoices}, account=caller.account, livemode=caller.livemode
+        )
+        .order_by("invoice_id", "id")
+        .values_list("invoice_id", "id")
+    )  # ordered by id within each invoice: the last one wins, as _invoice_intent picks it
+    for node in invoices:
+        node["payment_intent"] = latest.get(node["id"])
+
+
+def _dicts(value):
+    if isinstance(value, dict):
+        yield value
+        for child in value.values():
+            yield from _dicts(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _dicts(child)
+
+
 def register(prefix: str, model, render, prefetch=()) -> None:
     """Other apps add their own expandable objects (e.g. portal configurations)."""
     EXPANDABLE[prefix] = (model, render, list(prefetch))

@@ -111,7 +111,11 @@ def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
         if isinstance(body, HttpResponse):
             response = body
         else:
-            response = JsonResponse(expand.apply(body, params.get("expand") or [], caller))
+            version = request.headers.get("Stripe-Version")
+            expand.legacy_invoice_fields(body, version, caller)
+            body = expand.apply(body, params.get("expand") or [], caller)
+            expand.legacy_invoice_fields(body, version, caller)  # invoices the expansion brought in
+            response = JsonResponse(body)
     except errors.ApiError as error:
         response = error.response()
     except EncodingError as error:

@@ -92,6 +92,23 @@ class Invoice(TenantModel):
         return self.number or self.id
 
     @property
+    def payment_method_types(self) -> list[str] | None:
+        """The payment method types that may pay this invoice (its subscription's
+        ``payment_settings.payment_method_types``); None: any the customer has."""
+        if not self.subscription_id:
+            return None
+        return self.subscription.payment_settings.get("payment_method_types") or None
+
+    def can_be_paid_with(self, payment_method) -> bool:
+        """Whether ``payment_method`` may pay this invoice: a type its settings allow, in a currency it can pay."""
+        types = self.payment_method_types
+        return (
+            payment_method is not None
+            and payment_method.can_charge(self.currency)
+            and (types is None or payment_method.type in types)
+        )
+
+    @property
     def is_finalized(self) -> bool:
         return self.status != self.Status.DRAFT
 

@@ -149,7 +149,7 @@ def payment_start(invoice: Invoice, payment_method: PaymentMethod | None = None)
     pm = payment_method or payment_method_for(invoice)
     invoice.attempt_count += 1
     invoice.attempted = True
-    if pm is None or not pm.can_charge(invoice.currency):
+    if not invoice.can_be_paid_with(pm):
         schedule_retry(invoice, clock.now())
         if not invoice._state.adding:
             invoice.save()
@@ -202,7 +202,7 @@ def charge_inline(invoice: Invoice) -> None:
     if invoice.amount_due <= 0:
         return
     pm = payment_method_for(invoice)
-    if pm is None or not pm.can_charge(invoice.currency):
+    if not invoice.can_be_paid_with(pm):
         raise PaymentMethodRequired(NO_PAYMENT_METHOD[2], param="payment_method")
     result = gateway_for(invoice.account_id, invoice.livemode).charge(
         reference=pm.gateway_reference,

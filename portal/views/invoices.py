@@ -187,7 +187,7 @@ def _pay_context(invoice: Invoice) -> dict:
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE) or invoice.amount_remaining <= 0:
         return {}
     methods = [
-        pm for pm in PaymentMethod.objects.filter(customer_id=invoice.customer_id) if pm.can_charge(invoice.currency)
+        pm for pm in PaymentMethod.objects.filter(customer_id=invoice.customer_id) if invoice.can_be_paid_with(pm)
     ]
     default = invoice.customer.default_payment_method_id
     return {"pay_methods": methods, "pay_default": default if any(pm.pk == default for pm in methods) else None}

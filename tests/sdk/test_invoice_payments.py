@@ -90,3 +90,65 @@ def test_renewal_payments_are_payment_intents(client, merchant, price):
     charge = PaymentIntent.objects.get(pk=invoice.payment_intent.id).charges.get()
     assert charge.invoice_id == invoice.id and charge.status == "succeeded"
     assert Invoice.objects.get(pk=invoice.id).status == "paid"
+
+
+def test_an_older_stripe_version_gets_each_invoices_payment_intent_without_expanding(live_server, merchant, price):
+    legacy = stripe.StripeClient(
+        merchant.test_secret,
+        base_addresses={"api": live_server.url},
+        max_network_retries=0,
+        stripe_version="2024-06-20",
+    )
+    customer = legacy.v1.customers.create({"email": "old@example.com"})
+    legacy.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
+    pm = legacy.v1.payment_methods.list({"customer": customer.id}).data[0]
+    legacy.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": pm.id}})
+    sub = legacy.v1.subscriptions.create(
+        {"customer": customer.id, "items": [{"price": price.id}], "expand": ["latest_invoice"]}
+    )
+    intent_id = PaymentIntent.objects.get(invoice_id=sub.latest_invoice.id).pk
+
+    assert sub.latest_invoice.payment_intent == intent_id
+    assert legacy.v1.invoices.retrieve(sub.latest_invoice.id).payment_intent == intent_id
+    assert [invoice.payment_intent for invoice in legacy.v1.invoices.list({"customer": customer.id}).data] == [
+        intent_id
+    ]
+    expanded = legacy.v1.invoices.retrieve(sub.latest_invoice.id, {"expand": ["payment_intent"]}).payment_intent
+    assert expanded.object == "payment_intent" and expanded.status == "succeeded"
+    current = stripe.StripeClient(merchant.test_secret, base_addresses={"api": live_server.url}, max_network_retries=0)
+    assert "payment_intent" not in current.v1.invoices.retrieve(sub.latest_invoice.id)
+
+
+def test_payment_settings_payment_method_types_decide_what_may_pay_the_invoices(client, merchant, price):
+    customer = client.v1.customers.create({"email": "sepa-only@example.com"})
+    client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
+    card = client.v1.payment_methods.list({"customer": customer.id}).data[0]
+    client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": card.id}})
+
+    sub = client.v1.subscriptions.create(
+        {
+            "customer": customer.id,
+            "items": [{"price": price.id}],
+            "payment_behavior": "default_incomplete",
+            "payment_settings": {"payment_method_types": ["sepa_debit"]},
+            "expand": ["latest_invoice.payment_intent"],
+        }
+    )
+    intent = sub.latest_invoice.payment_intent
+    assert sub.payment_settings.payment_method_types == ["sepa_debit"]
+    assert intent.payment_method_types == ["sepa_debit"]
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.confirm(intent.id, {"payment_method": card.id})
+    assert raised.value.code == "payment_intent_incompatible_payment_method"
+
+    # Charged automatically, the card the customer has by default may not pay either: the payment fails.
+    charged = client.v1.subscriptions.create(
+        {
+            "customer": customer.id,
+            "items": [{"price": price.id}],
+            "payment_behavior": "allow_incomplete",
+            "payment_settings": {"payment_method_types": ["sepa_debit"]},
+        }
+    )
+    assert charged.status == "incomplete"
+    assert Invoice.objects.get(pk=charged.latest_invoice).amount_paid == 0

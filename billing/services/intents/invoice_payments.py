@@ -35,7 +35,7 @@ def intent_for_attempt(invoice: Invoice, pm: PaymentMethod | None, *, status: st
             amount=invoice.amount_remaining,
             currency=invoice.currency,
             payment_method=pm,
-            payment_method_types=[pm.type] if pm is not None else ["card"],
+            payment_method_types=invoice.payment_method_types or ([pm.type] if pm is not None else ["card"]),
             status=status,
             off_session=status == Status.PROCESSING,
             attempt_count=invoice.attempt_count,
@@ -144,7 +144,7 @@ def _ready_for_customer(*, invoice_id: str, payment_method_id: str) -> PaymentIn
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE) or invoice.amount_remaining <= 0:
         raise StateConflict(f"This invoice is {invoice.status}: there is nothing to pay.", code="invoice_not_payable")
     pm = PaymentMethod.objects.filter(pk=payment_method_id, customer_id=invoice.customer_id).first()
-    if pm is None or not pm.can_charge(invoice.currency):
+    if not invoice.can_be_paid_with(pm):
         raise InvalidRequest("This payment method cannot pay this invoice.", param="payment_method")
     intent = invoice_intent(invoice)
     if intent is not None and intent.status not in PaymentIntent.OPEN:
