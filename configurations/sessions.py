@@ -8,6 +8,7 @@ from django.conf import settings
 from billing import audit, clock, events
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, LiveModeNotAllowed, NotFound
+from billing.gateways import gateway_for
 from billing.models import Account, Customer
 from billing.services.door import service
 from configurations import flows
@@ -139,6 +140,9 @@ def portal_session_create(
     configuration = _configuration(customer=customer, configuration=configuration)
     if customer.livemode:
         _check_live_links(configuration)
+        # Customers pay and add cards in the portal: live mode needs the account's processor (ProcessorNotConfigured
+        # names the setting).
+        gateway_for(customer.account_id, True)
     if return_url:
         return_url = flows.check_url(return_url, param="return_url")
     else:

@@ -13,7 +13,7 @@ from django.utils import translation
 
 from billing import broker, clock
 from billing.audit import Actor
-from billing.exceptions import BillingError, InvalidRequest, LiveModeNotAllowed, NotFound
+from billing.exceptions import BillingError, InvalidRequest, LiveModeNotAllowed, NotFound, ProcessorNotConfigured
 from billing.models import Account, Customer, Invoice
 from billing.representations import hosted_invoice_url
 from configurations.models import PortalConfiguration, PortalSession, digest, new_secret
@@ -260,7 +260,7 @@ def login_link_redeem(*, token: str, account: Account | None = None) -> Redeemed
                 configuration=link.configuration,
                 origin=PortalSession.Origin.LOGIN_LINK,
             )
-        except (InvalidRequest, NotFound, LiveModeNotAllowed) as error:
+        except (InvalidRequest, NotFound, LiveModeNotAllowed, ProcessorNotConfigured) as error:
             raise LinkExpired(
                 error.message, return_url=link.configuration.default_return_url, configuration=link.configuration
             ) from error

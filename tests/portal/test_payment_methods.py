@@ -13,6 +13,7 @@ from billing.audit import Actor
 from billing.gateways import SepaInput
 from billing.models import AuditEntry, Event, PaymentMethod
 from billing.services.payment_methods import payment_method_attach, payment_method_create
+from billing.services.processors import processor_account_set
 from tests.billing.helpers import subscribed
 from tests.factories.billing import CustomerFactory, card
 from tests.factories.portal import RETURN_URL, full_configuration, open_portal
@@ -403,6 +404,13 @@ def test_add_page_in_german(customer):
 def test_live_mode_shows_no_test_numbers_and_explains_a_refusal_in_plain_words(db):
     customer = CustomerFactory(livemode=True)
     full_configuration(customer.account, livemode=True)
+    processor_account_set(
+        account=customer.account,
+        livemode=True,
+        processor="mollie",
+        actor=Actor.system("test"),
+        mollie_api_key="live_dHar4XY7LxsDOtmnkVtjNVWXLSlXsM",
+    )
     client = open_portal(customer)
     page = client.get(ADD).content.decode()
     assert "test-hint" not in page and "4000 0000 0000 0002" not in page

@@ -13,6 +13,7 @@ from billing.audit import Actor
 from billing.models import Account, AuditEntry
 from billing.services.accounts import api_key_create
 from billing.services.coupons import coupon_create
+from billing.services.processors import processor_account_set
 from billing.services.subscriptions import ItemSpec, subscription_cancel, subscription_create
 from configurations.models import PortalSession
 from configurations.services.custom_domains import custom_domain_set, custom_domain_verify
@@ -221,6 +222,9 @@ def test_an_inactive_configuration_is_refused(client, merchant, shop):
 # ---------------------------------------------------------------------------------------------- plans and modes
 
 
+MOLLIE_LIVE_KEY = "live_dHar4XY7LxsDOtmnkVtjNVWXLSlXsM"
+
+
 def live_client(live_server, account) -> stripe.StripeClient:
     _, secret = api_key_create(account=account, livemode=True)
     return stripe.StripeClient(secret, base_addresses={"api": live_server.url}, max_network_retries=0)
@@ -252,6 +256,13 @@ def test_live_mode_on_the_billing_plan_needs_terms_and_privacy_links(live_server
         configuration=configuration,
         actor=ACTOR,
         data={"business_profile": {"terms_of_service_url": "https://a.example/t"}},
+    )
+    # Customers pay and add cards in the portal: live mode also needs the account's payment processor.
+    error = rejected(live.v1.billing_portal.sessions.create, {"customer": customer.id})
+    assert error.code == "processor_not_configured" and "Payment processors" in error.user_message
+    assert not PortalSession.objects.exists()
+    processor_account_set(
+        account=merchant, livemode=True, processor="mollie", actor=ACTOR, mollie_api_key=MOLLIE_LIVE_KEY
     )
     session = live.v1.billing_portal.sessions.create({"customer": customer.id})
     assert session.livemode is True
