@@ -8,6 +8,7 @@ from api import params as p
 from api.filters import time_range
 from api.pagination import page
 from api.router import operation
+from api.search import SearchField, integer_q, parse, search_page, to_q
 from billing import payment_representations
 from billing.models import Customer, PaymentIntent, PaymentMethod
 from billing.services.intents import (
@@ -204,6 +205,35 @@ def list_(ctx, params):
         queryset = queryset.filter(customer=customer_param(ctx, params))
     queryset = time_range(queryset, "created", params.get("created"))
     return page(queryset, params, url="/v1/payment_intents", render=_render, label=LABEL)
+
+
+SEARCH_FIELDS = {
+    "amount": SearchField("number", to_q=integer_q("amount")),
+    "created": SearchField("number", lookup="created"),
+    "currency": SearchField("string", lookup="currency"),
+    "customer": SearchField("string", lookup="customer_id"),
+    "metadata": SearchField("metadata"),
+    "status": SearchField("string", lookup="status"),
+}
+
+
+@operation(
+    "GET",
+    "/v1/payment_intents/search",
+    params={
+        "query": p.String(max_length=5000, required=True),
+        "limit": p.Integer(min_value=1, max_value=100),
+        "page": p.String(max_length=200),
+        "expand": p.EXPAND,
+    },
+    response="search_result[payment_intent]",
+    summary="Search PaymentIntents with Stripe's query language (amount, created, currency, customer, metadata, status)",
+    tags=TAGS,
+)
+def search(ctx, params):
+    clauses, joiner = parse(params["query"])
+    queryset = ctx.scope(PaymentIntent).filter(to_q(clauses, joiner, SEARCH_FIELDS))
+    return search_page(queryset, params, url="/v1/payment_intents/search", render=_render)
 
 
 @operation(

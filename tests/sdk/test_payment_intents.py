@@ -301,3 +301,19 @@ def test_lists_and_update(client, customer):
     setup = client.v1.setup_intents.create({"customer": customer.id})
     assert [s.id for s in client.v1.setup_intents.list({"customer": customer.id}).data] == [setup.id]
     assert client.v1.setup_intents.cancel(setup.id).status == "canceled"
+
+
+def test_search_payment_intents(client, customer):
+    wanted = client.v1.payment_intents.create(
+        {"amount": 4200, "currency": "eur", "customer": customer.id, "metadata": {"order": "77"}}
+    )
+    client.v1.payment_intents.create({"amount": 100, "currency": "usd"})
+    found = client.v1.payment_intents.search(
+        {"query": f'customer:"{customer.id}" AND status:"requires_payment_method" AND amount>=4000'}
+    )
+    assert found.object == "search_result" and [i.id for i in found.data] == [wanted.id]
+    assert [i.id for i in client.v1.payment_intents.search({"query": 'metadata["order"]:"77"'}).data] == [wanted.id]
+    assert client.v1.payment_intents.search({"query": 'currency:"gbp"'}).data == []
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.payment_intents.search({"query": 'colour:"red"'})
+    assert raised.value.param == "query"
