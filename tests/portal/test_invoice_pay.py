@@ -416,6 +416,25 @@ def test_decline_reasons_in_the_readers_language(error, locale, message):
         assert failure_message(error).startswith(message)
 
 
+# ---------------------------------------------------------------------------------------------- the hosted page
+
+
+def test_the_hosted_invoice_page_pays_through_the_same_path(client, customer):
+    failing = card(customer, "4000000000000341")  # attaches, then fails when charged
+    bank = sepa(customer)
+    invoice = issue(customer)
+    url = f"/i/{invoice.hosted_token}/pay"
+    declined = client.post(url, {"payment_method": failing.id})
+    assert declined.status_code == 402 and "Your card was declined." in text(declined)
+    assert client.post(url, {"payment_method": "pm_missing"}).status_code == 402
+
+    response = client.post(url, {"payment_method": bank.id})  # a bank account: the mandate is accepted now
+    assert response.status_code == 303 and response["Location"].endswith(f"/i/{invoice.hosted_token}/")
+    intent = PaymentIntent.objects.get(invoice=invoice)
+    assert intent.status == "processing" and intent.payment_method_id == bank.id
+    assert Mandate.objects.filter(payment_method=bank).exists()
+
+
 # ---------------------------------------------------------------------------------------------- queries
 
 
