@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch, Q, prefetch_related_objects
 
 from billing import clock
+from billing.exceptions import NotFound
 from billing.models import (
     Coupon,
     Customer,
@@ -147,6 +148,31 @@ def invoices(
         return invoices(customer, limit=limit)  # a cursor past the end: the newest page
     has_newer = bool(after) and queryset.filter(id__gt=page[0].id).exists()
     return InvoicePage(page, page[-1].id if has_more and page else None, page[0].id if has_newer else None)
+
+
+def finalized_invoice(customer: Customer, invoice_id: str) -> Invoice:
+    """One of the customer's finalized invoices with its lines; someone else's, a draft or a missing one raise
+    NotFound alike."""
+    queryset = (
+        Invoice.objects.finalized()
+        .filter(customer=customer)
+        .select_related("customer")
+        .prefetch_related("lines__price__product")
+    )
+    try:
+        return queryset.get(pk=invoice_id)
+    except Invoice.DoesNotExist:
+        raise NotFound("No such invoice.")
+
+
+def methods_to_pay(invoice: Invoice) -> list[PaymentMethod]:
+    """The customer's saved methods that may pay the invoice (its currency: SEPA Direct Debit only euros; the types
+    its subscription's payment_settings allow), the default first, the rest newest first. One query (and the
+    subscription's, when the invoice has one)."""
+    methods = PaymentMethod.objects.filter(customer_id=invoice.customer_id).order_by("-created", "-id")
+    default = invoice.customer.default_payment_method_id
+    payable = [method for method in methods if invoice.can_be_paid_with(method)]
+    return sorted(payable, key=lambda method: method.pk != default)
 
 
 def _promotion_codes(customer: Customer):

@@ -37,6 +37,7 @@ urlpatterns = [
     path("p/billing-details", billing_details.edit, name="billing_details"),
     path("p/invoices", invoices_history.history, name="invoice_history"),
     path("p/invoices/<str:invoice_id>/pay", invoices_history.pay, name="invoice_pay"),
+    path("p/invoices/<str:invoice_id>/pay/return", invoices_history.pay_return, name="invoice_pay_return"),
     path("p/subscriptions/<str:subscription_id>/update", subscriptions_update.update, name="subscription_update"),
     path(
         "p/subscriptions/<str:subscription_id>/update/confirm",

@@ -19,13 +19,13 @@ from django.utils.translation import gettext, pgettext
 from django.views.decorators.http import require_POST, require_safe
 from django_countries import countries
 
-from billing.exceptions import BillingError, GatewayUnavailable, NotFound
-from billing.models import Charge, Invoice, InvoiceLineItem, PaymentMethod
+from billing.exceptions import NotFound
+from billing.models import Charge, Invoice, InvoiceLineItem
 from billing.selectors import invoice_get_by_hosted_token
-from billing.services.intents.invoice_payments import invoice_pay_on_session
+from portal import invoice_payment
 from portal.locale_selection import choose_locale
+from portal.selectors import methods_to_pay
 from portal.templatetags.portal_format import CARD_BRANDS
-from portal.views.invoices_history import DECLINE_MESSAGES
 
 # Countries whose addresses put the postal code after city and state.
 CITY_FIRST_COUNTRIES = frozenset({"US", "CA", "AU"})
@@ -60,7 +60,7 @@ class PaymentRow:
     last4: str
 
 
-def _line_row(line: InvoiceLineItem) -> LineRow:
+def line_row(line: InvoiceLineItem) -> LineRow:
     price = line.price
     product = price.product.name if price is not None else ""
     if price is None:
@@ -125,7 +125,7 @@ def invoice_page_context(invoice: Invoice) -> dict:
     return {
         "invoice": invoice,
         "merchant_name": invoice.account.name,
-        "lines": [_line_row(line) for line in lines],
+        "lines": [line_row(line) for line in lines],
         "has_tax": any(line.tax_rate_id for line in lines),
         "tax_rows": _tax_rows(lines),
         "discount_total": -invoice.total_discount,
@@ -166,29 +166,16 @@ def hosted_invoice(request: HttpRequest, token: str) -> HttpResponse:
     with translation.override(locale):
         context = {**invoice_page_context(invoice), **_pay_context(invoice)}
         if request.GET.get("redirect_status") == "failed" and context.get("pay_methods"):
-            context["pay_error"] = _not_confirmed()  # back from the bank's page without a confirmation
+            context["pay_error"] = invoice_payment.not_confirmed()  # back from the bank's page without a confirmation
         response = render(request, "invoices/hosted.html", context)
     return _private(response, locale)
-
-
-def _failure_message(error: dict) -> str:
-    """Why the customer's payment failed, in their language (never the processor's English text)."""
-    if error.get("code") == "payment_intent_authentication_failure":
-        return _not_confirmed()
-    return str(DECLINE_MESSAGES.get(error.get("decline_code") or "", gettext("Your card was declined.")))
-
-
-def _not_confirmed() -> str:
-    return gettext("The payment was not confirmed with your bank. Please try again or choose another payment method.")
 
 
 def _pay_context(invoice: Invoice) -> dict:
     """An open invoice can be paid on the page with one of the customer's saved methods."""
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE) or invoice.amount_remaining <= 0:
         return {}
-    methods = [
-        pm for pm in PaymentMethod.objects.filter(customer_id=invoice.customer_id) if invoice.can_be_paid_with(pm)
-    ]
+    methods = methods_to_pay(invoice)
     default = invoice.customer.default_payment_method_id
     return {"pay_methods": methods, "pay_default": default if any(pm.pk == default for pm in methods) else None}
 
@@ -202,31 +189,18 @@ def hosted_invoice_pay(request: HttpRequest, token: str) -> HttpResponse:
     method = next(
         (pm for pm in _pay_context(invoice).get("pay_methods", []) if pm.pk == request.POST.get("payment_method")), None
     )
-    error = ""
-    if method is None:
-        with translation.override(locale):
-            error = gettext("Choose a payment method.")
-    else:
-        try:
-            intent = invoice_pay_on_session(invoice=invoice, payment_method=method, return_url=page_url)
-        except GatewayUnavailable:
-            with translation.override(locale):
-                error = gettext(
-                    "The payment could not be processed right now and nothing was charged. Please try again later."
-                )
-        except BillingError:
-            with translation.override(locale):
-                error = gettext("This invoice cannot be paid right now. Please reload the page.")
+    with translation.override(locale):
+        if method is None:
+            outcome = invoice_payment.Outcome(invoice_payment.FAILED, gettext("Choose a payment method."))
         else:
-            if intent.status == "requires_action" and intent.next_action:
-                return _private(HttpResponseRedirect(intent.next_action["redirect_to_url"]["url"], status=303), locale)
-            if intent.status in ("succeeded", "processing"):
-                return _private(HttpResponseRedirect(page_url, status=303), locale)
-            with translation.override(locale):
-                error = _failure_message(intent.last_payment_error or {})
+            outcome = invoice_payment.pay(request, invoice, method, return_url=page_url)
+    if outcome.status == invoice_payment.ACTION:
+        return _private(HttpResponseRedirect(outcome.redirect_to, status=303), locale)
+    if outcome.status != invoice_payment.FAILED:
+        return _private(HttpResponseRedirect(page_url, status=303), locale)
     invoice = _invoice(request, token)
     with translation.override(locale):
-        context = {**invoice_page_context(invoice), **_pay_context(invoice), "pay_error": error}
+        context = {**invoice_page_context(invoice), **_pay_context(invoice), "pay_error": outcome.error}
         response = render(request, "invoices/hosted.html", context, status=402)
     return _private(response, locale)
 

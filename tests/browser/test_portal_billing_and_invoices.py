@@ -1,6 +1,7 @@
 """Billing details and invoice history in a real Chromium: update the billing address, load more invoices with
-htmx, download a PDF, pay an open invoice, read a decline; German amounts; screenshots (desktop and phone, English
-and German) of the overview, billing details and invoice history, none with serious accessibility problems."""
+htmx, download a PDF, pay an open invoice on its pay page, read a decline; German amounts; screenshots (desktop and
+phone, English and German) of the overview, billing details and invoice history, none with serious accessibility
+problems."""
 
 import datetime as dt
 import re
@@ -135,10 +136,12 @@ def test_load_more_download_a_pdf_and_pay(browser, live_server, customer):
 
     open_row = page.locator(".invoice-row", has_text="Open")
     assert open_row.count() == 1
-    open_row.get_by_role("button", name=re.compile("^Pay now")).click()
+    open_row.get_by_role("link", name=re.compile("^Pay now")).click()
+    assert page.get_by_label(re.compile("4242")).is_checked()  # the default card
+    page.get_by_role("button", name="Pay €49.00").click()
     assert page.url == f"{live_server.url}/p/invoices"
     assert page.get_by_text("Invoice paid.").is_visible()
-    assert page.get_by_role("button", name=re.compile("^Pay now")).count() == 0
+    assert page.get_by_role("link", name=re.compile("^Pay now")).count() == 0
     assert not Invoice.objects.filter(customer=customer, status=Invoice.Status.OPEN).exists()
     assert problems == []
 
@@ -150,10 +153,13 @@ def test_a_declined_card_is_explained(browser, live_server, transactional_db):
     full_configuration(customer.account)
 
     page, problems = enter_portal(browser, live_server, customer)
-    page.get_by_role("button", name=re.compile("^Pay now")).click()
+    page.get_by_role("link", name=re.compile("^Pay now")).click()
+    page.get_by_role("button", name="Pay €29.00").click()
     notice = page.locator(".notice-error")
     assert notice.inner_text() == "Your card was declined."
-    assert page.get_by_role("button", name=re.compile("^Pay now")).is_visible()  # still open, pay again later
+    assert page.get_by_role("heading", level=1, name="Pay invoice").is_visible()  # still open: pay again
+    page.get_by_role("link", name="Back to overview").click()
+    assert page.get_by_role("link", name=re.compile("^Pay now")).is_visible()
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.OPEN
     assert problems == []

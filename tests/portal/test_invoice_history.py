@@ -1,5 +1,5 @@
-"""Invoice history in the portal: ten at a time (htmx appends rows, without JavaScript pages), "Pay now" with the
-default payment method, declines explained in the reader's language, and queries that do not grow with invoices."""
+"""Invoice history in the portal: ten at a time (htmx appends rows, without JavaScript pages), only the customer's
+own invoices, and queries that do not grow with invoices. Paying an open one: tests/portal/test_invoice_pay.py."""
 
 import datetime as dt
 
@@ -7,13 +7,10 @@ import pytest
 import time_machine
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.utils import translation
 
 from billing.audit import Actor
-from billing.exceptions import CardDeclined
-from billing.models import Event, Invoice
+from billing.models import Invoice
 from billing.services.invoices import LineSpec, invoice_create_draft, invoice_finalize
-from portal.views.invoices_history import payment_error_message
 from tests.factories.billing import CustomerFactory, card
 from tests.factories.portal import full_configuration, open_portal
 
@@ -100,104 +97,20 @@ def test_htmx_load_more_answers_only_the_rows(customer):
     assert "HX-Request" in partial["Vary"]
 
 
-def test_pay_now_pays_an_open_invoice_with_the_default_card(customer):
-    card(customer)
-    (invoice,) = issue(customer)
-    client = open_portal(customer)
-    assert "Pay now" in client.get("/p/invoices").content.decode()
-
-    response = client.post(f"/p/invoices/{invoice.id}/pay", {"return_to": "history"})
-    assert response.status_code == 303
-    assert response["Location"] == "/p/invoices"
-    invoice.refresh_from_db()
-    assert invoice.status == Invoice.Status.PAID
-    assert Event.objects.filter(type="invoice.paid", data_object__id=invoice.id).exists()
-    html = client.get("/p/invoices").content.decode()
-    assert "Invoice paid." in html
-    assert "Pay now" not in html
-
-
-def test_pay_now_from_the_overview_returns_there(customer):
-    card(customer)
-    (invoice,) = issue(customer)
-    response = open_portal(customer).post(f"/p/invoices/{invoice.id}/pay", {"return_to": "overview"})
-    assert response["Location"] == "/p/"
-
-
-@pytest.mark.parametrize("locale, message", [("en", "Your card was declined."), ("de", "Ihre Karte wurde abgelehnt.")])
-def test_a_declined_card_is_explained_and_the_invoice_stays_open(customer, locale, message):
-    card(customer, "4000000000000341")  # attaches, then fails when charged
-    (invoice,) = issue(customer)
-    client = open_portal(customer, locale=locale)
-    response = client.post(f"/p/invoices/{invoice.id}/pay", follow=True)
-    html = response.content.decode()
-    assert message in html
-    assert "notice-error" in html
-    invoice.refresh_from_db()
-    assert invoice.status == Invoice.Status.OPEN
-    assert Event.objects.filter(type="invoice.payment_failed", data_object__id=invoice.id).exists()
-    assert not Event.objects.filter(type="invoice.paid").exists()
-    assert f'action="/p/invoices/{invoice.id}/pay"' in client.get("/p/invoices").content.decode()  # pay again
-
-
-@pytest.mark.parametrize(
-    "decline_code, locale, message",
-    [
-        ("generic_decline", "en", "Your card was declined."),
-        ("insufficient_funds", "en", "Your card has insufficient funds."),
-        ("expired_card", "en", "Your card has expired."),
-        ("stolen_card", "en", "Your card was declined."),
-        (None, "en", "Your card was declined."),
-        ("insufficient_funds", "de", "Ihre Karte ist nicht ausreichend gedeckt."),
-        ("expired_card", "de", "Ihre Karte ist abgelaufen."),
-    ],
-)
-def test_decline_reasons_in_the_readers_language(customer, decline_code, locale, message):
-    payment_method = card(customer)
-    with translation.override(locale):
-        text = payment_error_message(CardDeclined("English text", decline_code=decline_code), payment_method)
-    assert text == message
-
-
-def test_without_a_default_payment_method_the_message_links_to_adding_one(customer):
-    (invoice,) = issue(customer)
-    html = open_portal(customer).post(f"/p/invoices/{invoice.id}/pay", follow=True).content.decode()
-    assert "There is no default payment method that can pay this invoice." in html
-    assert '<a href="/p/payment-methods/new">Add a payment method</a>' in html
-    invoice.refresh_from_db()
-    assert (invoice.status, invoice.attempt_count) == (Invoice.Status.OPEN, 0)
-
-
-def test_paying_an_invoice_that_is_not_open(customer):
-    card(customer)
-    (invoice,) = issue(customer)
-    client = open_portal(customer)
-    client.post(f"/p/invoices/{invoice.id}/pay")
-    html = client.post(f"/p/invoices/{invoice.id}/pay", follow=True).content.decode()
-    assert "This invoice is not open for payment." in html
-    assert Event.objects.filter(type="invoice.paid").count() == 1
-
-
-def test_someone_elses_invoice_answers_404(customer):
+def test_someone_elses_invoices_are_not_listed(customer):
     other = CustomerFactory(account=customer.account)
-    card(other)
     (theirs,) = issue(other)
-    client = open_portal(customer)
-    assert client.post(f"/p/invoices/{theirs.id}/pay").status_code == 404
-    assert client.post("/p/invoices/in_missing/pay").status_code == 404
-    theirs.refresh_from_db()
-    assert theirs.status == Invoice.Status.OPEN
-    assert theirs.number not in client.get("/p/invoices").content.decode()
+    (mine,) = issue(customer)
+    html = open_portal(customer).get("/p/invoices").content.decode()
+    assert mine.number in html and theirs.number not in html
 
 
-def test_pay_is_post_only_and_history_needs_the_feature(customer):
+def test_the_history_needs_the_feature(customer):
     (invoice,) = issue(customer)
-    client = open_portal(customer)
-    assert client.get(f"/p/invoices/{invoice.id}/pay").status_code == 405
     configuration = full_configuration(customer.account, features={"invoice_history": {"enabled": False}})
     client = open_portal(customer, configuration=configuration)
     assert client.get("/p/invoices").status_code == 404
-    assert client.post(f"/p/invoices/{invoice.id}/pay").status_code == 404
+    assert client.get(f"/p/invoices/{invoice.id}/pay").status_code == 404
     assert "Invoice history" not in client.get("/p/").content.decode()
 
 

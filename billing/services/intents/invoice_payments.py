@@ -117,10 +117,13 @@ def needs_authentication(intent: PaymentIntent | None) -> bool:
     return intent is not None and intent.status == Status.REQUIRES_ACTION
 
 
-def invoice_pay_on_session(*, invoice: Invoice, payment_method: PaymentMethod, return_url: str) -> PaymentIntent:
-    """The customer pays an open invoice themselves (the hosted invoice page): the invoice's PaymentIntent is
-    confirmed on-session with the method they chose, so their bank may ask them to authenticate (the intent then
-    answers ``requires_action`` with the page to go to, and comes back to ``return_url``)."""
+def invoice_pay_on_session(
+    *, invoice: Invoice, payment_method: PaymentMethod, return_url: str, mandate_data: dict | None = None
+) -> PaymentIntent:
+    """The customer pays an open invoice themselves (the hosted invoice page, the portal): the invoice's
+    PaymentIntent is confirmed on-session with the method they chose, so their bank may ask them to authenticate
+    (the intent then answers ``requires_action`` with the page to go to, and comes back to ``return_url``).
+    ``mandate_data``: the customer's acceptance, for a bank account debited without a mandate yet (SEPA)."""
     from billing.audit import Actor
     from billing.services.intents.payment_intents import payment_intent_confirm
 
@@ -131,6 +134,7 @@ def invoice_pay_on_session(*, invoice: Invoice, payment_method: PaymentMethod, r
         payment_method=payment_method,
         off_session=False,
         return_url=return_url,
+        mandate_data=mandate_data,
         raise_on_failure=False,
     )
 
