@@ -29,6 +29,12 @@ def invoices_with_refunds(queryset: QuerySet[Invoice]) -> QuerySet[Invoice]:
     return queryset.annotate(amount_charged=total("amount"), amount_refunded=total("amount_refunded"))
 
 
+def customer_get_for_account(*, account_id: str, livemode: bool, customer_id: str) -> Customer:
+    """A customer of the account in the mode (not deleted), with its account; NotFound for anything else."""
+    customers = Customer.objects.select_related("account").filter(account_id=account_id, livemode=livemode)
+    return _get(customers.filter(deleted=False), customer_id, "customer")
+
+
 def subscription_get_for_customer(*, customer: Customer, subscription_id: str) -> Subscription:
     return _get(Subscription.objects.filter(customer=customer), subscription_id, "subscription")
 

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from csp.constants import NONCE, NONE, SELF
@@ -21,6 +22,25 @@ else:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+
+def _vault_default(portal_base_url: str) -> str:
+    """With DEBUG: the portal's scheme and port on the other name of this machine (127.0.0.1 <-> localhost), so that
+    `make run` serves the vault from a second origin of the same server. Otherwise unset: the portal's own URL (one
+    origin for both; `check --deploy` warns)."""
+    parts = urlsplit(portal_base_url)
+    other = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(parts.hostname or "")
+    if not DEBUG or other is None:
+        return ""
+    return urlunsplit(parts._replace(netloc=other + (f":{parts.port}" if parts.port else "")))
+
+
+# The test gateway's hosted card and bank fields (vault/), framed by the portal's pages from their own origin. Its
+# host is served as well as ALLOWED_HOSTS.
+VAULT_BASE_URL = env.str("VAULT_BASE_URL", default=_vault_default(PORTAL_BASE_URL)).rstrip("/")
+_vault_host = (urlsplit(VAULT_BASE_URL).hostname or "").lower()
+if _vault_host and _vault_host not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_vault_host)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -40,10 +60,12 @@ INSTALLED_APPS = [
     "portal",
     "webhooks",
     "api",
+    "vault",
 ]
 
 MIDDLEWARE = [
     "portal.middleware.CustomDomainMiddleware",
+    "vault.middleware.VaultHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -86,8 +108,6 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # so clearing it can never drop queued Celery tasks.
 REDIS_CACHE_URL = env.str("REDIS_CACHE_URL", default="")
 if REDIS_URL and not REDIS_CACHE_URL:
-    from urllib.parse import urlsplit, urlunsplit
-
     REDIS_CACHE_URL = urlunsplit(urlsplit(REDIS_URL)._replace(path="/1"))
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}

@@ -30,6 +30,7 @@ urlpatterns = [
     path("p/done", overview.flow_done, name="flow_done"),
     path("p/brand/<str:account_id>/<str:kind>/<str:version>", common.brand_image, name="brand_image"),
     path("p/payment-methods/new", payment_methods.add, name="payment_method_add"),
+    path("p/payment-methods/new/return", payment_methods.add_return, name="payment_method_add_return"),
     path(
         "p/payment-methods/<str:payment_method_id>/default", payment_methods.make_default, name="payment_method_default"
     ),

@@ -42,6 +42,22 @@ class MethodDetails:
 
 
 @dataclass(frozen=True)
+class HostedFields:
+    """What the customer's browser needs to collect card or bank details in the processor's own fields (an iframe),
+    so that our pages only ever receive a payment-method token.
+
+    ``kind``: ``vault`` (the test gateway's hosted fields, ``vault/``), ``stripe`` (Stripe's Payment Element, with
+    ``publishable_key``) or ``mollie`` (Mollie Components, with ``profile_id``); ``types``: the payment method types
+    these fields can collect."""
+
+    kind: str
+    publishable_key: str = ""
+    profile_id: str = ""
+    testmode: bool = True
+    types: tuple[str, ...] = ("card", "sepa_debit")
+
+
+@dataclass(frozen=True)
 class ChargeResult:
     succeeded: bool
     reference: str = ""
@@ -128,6 +144,9 @@ class Gateway(Protocol):
     def tokenize_sepa(self, sepa: SepaInput, *, livemode: bool) -> MethodDetails: ...
 
     def from_token(self, token: str, *, livemode: bool) -> MethodDetails: ...
+
+    def hosted_fields(self, *, livemode: bool) -> HostedFields:
+        """How customers type card and bank details for this processor (never into our pages)."""
 
     def verify(self, details_reference: str, *, livemode: bool) -> None:
         """Raise CardDeclined if the method cannot be attached for future use."""

@@ -48,6 +48,7 @@ from billing.gateways.base import (
     CardInput,
     ChargeResult,
     CustomerRef,
+    HostedFields,
     MethodDetails,
     PaymentResult,
     ProcessorEvent,
@@ -363,6 +364,11 @@ class MollieGateway:
                 "This is not a Mollie Components card token (tkn_…).", param="payment_method", code="resource_missing"
             )
         return MethodDetails(type="card", reference=f"token:{token}", fingerprint=_fingerprint("card_token", token))
+
+    def hosted_fields(self, *, livemode: bool) -> HostedFields:
+        """Mollie Components: card fields only (Mollie hosts no IBAN field, and an IBAN must not reach our pages)."""
+        self.check_mode(livemode=livemode)
+        return HostedFields(kind="mollie", profile_id=self.profile_id, testmode=not self.livemode, types=("card",))
 
     def verify(self, details_reference: str, *, livemode: bool) -> None:
         """A mandate must still be valid; a token or a checked IBAN is verified by the payment or setup that uses it."""

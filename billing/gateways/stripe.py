@@ -28,6 +28,7 @@ from billing.gateways.base import (
     CardInput,
     ChargeResult,
     CustomerRef,
+    HostedFields,
     MethodDetails,
     PaymentResult,
     ProcessorEvent,
@@ -358,6 +359,11 @@ class StripeGateway:
                     code="resource_missing",
                 ) from None
         return _details(pm)
+
+    def hosted_fields(self, *, livemode: bool) -> HostedFields:
+        """Stripe's Payment Element (Stripe.js with the account's publishable key)."""
+        self.check_mode(livemode=livemode)
+        return HostedFields(kind="stripe", publishable_key=self.publishable_key, testmode=not self.livemode)
 
     def verify(self, details_reference: str, *, livemode: bool) -> None:
         """No call: this runs inside our transaction, and Stripe checks the card when :meth:`pay` or :meth:`setup`

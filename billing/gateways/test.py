@@ -14,6 +14,7 @@ from billing.gateways.base import (
     CardInput,
     ChargeResult,
     CustomerRef,
+    HostedFields,
     MethodDetails,
     PaymentResult,
     ProcessorEvent,
@@ -279,6 +280,11 @@ class TestGateway:
         from billing import clock
 
         return self.tokenize_card(CardInput(number, 12, clock.now().year + 3, "123"), livemode=livemode)
+
+    def hosted_fields(self, *, livemode: bool) -> HostedFields:
+        """Our own hosted fields (``vault/``, on its own origin) play the part Stripe.js plays for Stripe."""
+        self._test_mode_only(livemode)
+        return HostedFields(kind="vault", testmode=True)
 
     def verify(self, reference: str, *, livemode: bool) -> None:
         self._test_mode_only(livemode)

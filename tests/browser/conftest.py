@@ -38,6 +38,16 @@ def browser(monkeypatch):
 
 
 @pytest.fixture
+def two_origins(live_server, settings) -> tuple[str, str]:
+    """The portal at live_server's ``localhost`` origin and the vault (the test gateway's hosted fields) at
+    ``127.0.0.1`` on the same server: two origins, as with a processor's fields. Set once live_server runs."""
+    assert "//localhost:" in live_server.url
+    settings.PORTAL_BASE_URL = live_server.url
+    settings.VAULT_BASE_URL = live_server.url.replace("//localhost:", "//127.0.0.1:")
+    return live_server.url, settings.VAULT_BASE_URL
+
+
+@pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

@@ -1,5 +1,4 @@
 import logging
-import re
 
 import pytest
 import stripe
@@ -9,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.models import AuditEntry, Event, PaymentMethod
 from billing.services.subscriptions import ItemSpec, subscription_create
+from tests.billing.helpers import rows_containing
 from tests.factories.billing import ACTOR, CustomerFactory, PriceFactory, card
 
 SECRET_NUMBER = "4000002760000016"  # Stripe's German Visa test card: succeeds, easy to search for
@@ -250,6 +250,9 @@ def test_live_mode_needs_a_processor_and_sees_no_test_data(client, live_server, 
     with pytest.raises(stripe.InvalidRequestError) as error:
         live.v1.payment_methods.create(raw_card())
     assert error.value.http_status == 400 and error.value.param == "card[number]"
+    assert error.value.code == "raw_card_data_not_allowed" and error.value.json_body["error"]["type"] == (
+        "invalid_request_error"
+    )
     assert "4242424242424242" not in str(error.value.json_body)
     # Without a processor set up for live mode, the answer names the missing setting.
     with pytest.raises(stripe.InvalidRequestError) as error:
@@ -266,26 +269,6 @@ def test_live_mode_needs_a_processor_and_sees_no_test_data(client, live_server, 
     assert not PaymentMethod.objects.filter(livemode=True).exists()
 
 
-def _rows_containing(text: str, *, whole: bool = False) -> list[str]:
-    """Every (table, column) of the database whose value, read as text, contains ``text``. With ``whole``, only
-    where it stands on its own: a 4-digit CVC also turns up, by chance, inside random ids and tokens."""
-    found = []
-    quote = connection.ops.quote_name
-    standalone = re.compile(rf"(?<![0-9A-Za-z_]){re.escape(text)}(?![0-9A-Za-z_])")
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names(cursor):
-            for column in connection.introspection.get_table_description(cursor, table):
-                cursor.execute(
-                    f"SELECT CAST({quote(column.name)} AS TEXT) FROM {quote(table)} "
-                    f"WHERE CAST({quote(column.name)} AS TEXT) LIKE %s",
-                    [f"%{text}%"],
-                )
-                values = [value for (value,) in cursor.fetchall()]
-                if any(standalone.search(value) for value in values) if whole else values:
-                    found.append(f"{table}.{column.name}")
-    return found
-
-
 def test_raw_card_data_is_stored_nowhere(client, caplog):
     caplog.set_level(logging.DEBUG)
     customer = client.v1.customers.create({"email": "pci@example.com"})
@@ -295,9 +278,9 @@ def test_raw_card_data_is_stored_nowhere(client, caplog):
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.payment_methods.create(raw_card(SECRET_NUMBER, exp_year=2001, cvc="9731"))
     assert PaymentMethod.objects.get(pk=pm.id).card_last4 == "0016"
-    assert _rows_containing("0016")  # the scan does find what is stored
-    assert _rows_containing(SECRET_NUMBER) == []
-    assert _rows_containing("9731", whole=True) == []
+    assert rows_containing("0016")  # the scan does find what is stored
+    assert rows_containing(SECRET_NUMBER) == []
+    assert rows_containing("9731", whole=True) == []
     assert SECRET_NUMBER not in server_log(caplog)
 
 

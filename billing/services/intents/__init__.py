@@ -17,6 +17,7 @@ from billing.services.intents.setup_intents import (
     setup_intent_cancel,
     setup_intent_confirm,
     setup_intent_create,
+    setup_intent_refresh,
     setup_intent_update,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "setup_intent_cancel",
     "setup_intent_confirm",
     "setup_intent_create",
+    "setup_intent_refresh",
     "setup_intent_update",
 ]

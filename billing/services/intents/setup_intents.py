@@ -284,6 +284,20 @@ def setup_intent_authenticate(*, intent: SetupIntent, succeeded: bool) -> SetupI
     return _record(intent.pk, result)
 
 
+def setup_intent_refresh(*, intent: SetupIntent) -> SetupIntent:
+    """Ask the processor again about a setup waiting for the customer or the bank (the customer came back from
+    authenticating on the processor's page)."""
+    if intent.status not in (Status.REQUIRES_ACTION, Status.PROCESSING) or not intent.processor_reference:
+        return intent
+    try:
+        result = gateway_of(intent).setup_status(reference=intent.processor_reference, livemode=intent.livemode)
+    except GatewayUnavailable:
+        return intent
+    if result.status == intent.status:
+        return intent
+    return _record(intent.pk, result)
+
+
 @service
 def setup_intent_cancel(*, intent: SetupIntent, actor: Actor, cancellation_reason: str = "") -> SetupIntent:
     intent = lock(SetupIntent, intent.pk)
