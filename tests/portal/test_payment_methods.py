@@ -19,6 +19,7 @@ from billing.gateways import SepaInput
 from billing.gateways.test import TestGateway as BuiltInTestGateway
 from billing.models import AuditEntry, Event, Mandate, PaymentMethod, SetupIntent
 from billing.services.payment_methods import payment_method_attach, payment_method_create
+from billing.services.processors import processor_account_delete, processor_account_set
 from tests.billing.helpers import subscribed
 from tests.factories.billing import CustomerFactory, card
 from tests.factories.portal import RETURN_URL, full_configuration, open_portal
@@ -375,7 +376,16 @@ def test_a_processor_that_does_not_answer_adds_nothing_and_says_so(customer, set
 def test_live_mode_without_a_processor_says_so_and_shows_no_fields(db):
     customer = CustomerFactory(livemode=True)
     full_configuration(customer.account, livemode=True)
+    # A live session needs a processor to start; the merchant then removes it while the customer is in the portal.
+    row = processor_account_set(
+        account=customer.account,
+        livemode=True,
+        processor="mollie",
+        actor=Actor.system("test"),
+        mollie_api_key="live_dHar4XY7LxsDOtmnkVtjNVWXLSlXsM",
+    )
     client = open_portal(customer)
+    processor_account_delete(processor_account=row, actor=Actor.system("test"))
     page = client.get(ADD)
     html = page.content.decode()
     assert page.status_code == 200
