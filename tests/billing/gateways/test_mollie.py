@@ -1,12 +1,6 @@
 """The Mollie adapter against a local HTTP server that answers as Mollie's API does (bodies from its reference)."""
 
-import json
-import threading
-import time
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given
@@ -16,79 +10,18 @@ from billing.exceptions import GatewayUnavailable, InvalidRequest, LiveModeNotAl
 from billing.gateways.base import CustomerRef, SepaInput
 from billing.gateways.mollie import MollieGateway, mollie_amount
 from billing.money import exponent
+from tests.billing.processor_stubs import API_KEY, FIXTURES, WEBHOOK_URL, MollieStub
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "mollie"
-API_KEY = "test_dHar4XY7LxsDOtmnkVtjNVWXLSlXsM"
-WEBHOOK_URL = "https://portal.example.org/webhooks/mollie"
 RETURN_URL = "https://portal.example.org/return"
 TOKEN = "tkn_UqAvArS3gw"
 IBAN = "DE89370400440532013000"
 MANDATE = "mandate:cst_8wmqcHMN4U:mdt_h3gAaD5zP"
 
 
-class MollieStub:
-    """Mollie's API at its HTTP boundary: canned answers per (method, path), and every request it received."""
-
-    def __init__(self):
-        self.routes: dict[tuple[str, str], tuple[int, bytes, float]] = {}
-        self.requests: list[dict] = []
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                url = urlsplit(self.path)
-                stub.requests.append(
-                    {
-                        "method": self.command,
-                        "path": url.path,
-                        "query": url.query,
-                        "headers": {name.lower(): value for name, value in self.headers.items()},
-                        "json": json.loads(raw) if raw else None,
-                    }
-                )
-                status, body, delay = stub.routes.get((self.command, url.path), (404, b'{"status": 404}', 0.0))
-                time.sleep(delay)  # a processor that answers late
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/hal+json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting
-                    pass
-
-            do_GET = do_POST = do_DELETE = do_PATCH = _serve
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def answer(self, method: str, path: str, fixture: str = "", *, status: int = 200, body: bytes = b"", delay=0.0):
-        body = body or (FIXTURES / f"{fixture}.json").read_bytes()
-        self.routes[(method, f"/v2/{path}")] = (status, body, delay)
-
-    def gateway(self, **kwargs) -> MollieGateway:
-        options = {"api_key": API_KEY, "webhook_url": WEBHOOK_URL, "api_endpoint": self.url, "timeout": 2.0}
-        return MollieGateway(**(options | kwargs))
-
-
 @pytest.fixture
 def mollie():
-    stub = MollieStub()
-    stub.thread.start()
-    yield stub
-    stub.server.shutdown()
-    stub.server.server_close()
+    with MollieStub() as stub:
+        yield stub
 
 
 def customer(reference: str = "") -> CustomerRef:
