@@ -167,11 +167,12 @@ CELERY_TASK_ROUTES = ("webhooks.queue.route_task", "billing.tasks.route_task")
 
 # Billing
 BILLING_GATEWAY = env.str("BILLING_GATEWAY", default="billing.gateways.test.TestGateway")
+# Where the Stripe and Mollie adapters send their API calls; empty: the processors' own (api.stripe.com,
+# api.mollie.com). Only for a local stand-in of the processor (stripe-mock, tests); never in production.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="").rstrip("/")
+MOLLIE_API_ENDPOINT = env.str("MOLLIE_API_ENDPOINT", default="").rstrip("/")
 # Fernet keys (comma-separated) that encrypt payment processor secrets at rest: the first encrypts, all decrypt.
 # Unset: one key derived from SECRET_KEY (`check --deploy` warns). Rotate with `manage.py rotate_processor_keys`.
-# Where the Stripe adapter sends its API calls: Stripe itself unless set (a proxy, stripe-mock, or a second
-# instance of this server, which speaks the same API).
-STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="").rstrip("/")
 BILLING_ENCRYPTION_KEYS = [key for key in env.list("BILLING_ENCRYPTION_KEYS", default=[]) if key.strip()]
 # Dunning: days after the first failed attempt on which a renewal is retried; then `unpaid`.
 BILLING_RETRY_DAYS = [int(d) for d in env.list("BILLING_RETRY_DAYS", default=["1", "3", "7"])]

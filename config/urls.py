@@ -1,4 +1,4 @@
-"""URL configuration: admin, hosted invoice pages, health check."""
+"""URL configuration: admin, hosted invoice pages, the payment processors' webhooks, health check."""
 
 from django.contrib import admin
 from django.http import HttpResponse
@@ -18,5 +18,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("", include("api.urls")),
+    path("", include("webhooks.urls")),
     path("", include("portal.urls")),
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "gateway_for",
     "gateway_spec",
     "get_gateway",
+    "webhook_gateways",
 ]
 
 # Adapters by dotted path, imported only when an account uses them.
@@ -75,6 +76,7 @@ def gateway_spec(row) -> GatewaySpec:
                 "api_key": row.secret("mollie_api_key"),
                 "profile_id": row.mollie_profile_id,
                 "webhook_url": mollie_webhook_url(row.account_id),
+                **({"api_endpoint": settings.MOLLIE_API_ENDPOINT} if settings.MOLLIE_API_ENDPOINT else {}),
             },
         )
     return GatewaySpec(TEST_GATEWAY)
@@ -136,15 +138,30 @@ def _look_up(ProcessorAccount, account_id: str, livemode: bool) -> Gateway:
         if livemode and not getattr(default, "takes_live_payments", True):
             raise ProcessorNotConfigured(NOT_CONFIGURED, param="livemode") from None
         return default
+    return _built_for(row)
+
+
+def _built_for(row) -> Gateway:
+    """The gateway of a ``ProcessorAccount`` row, built once per version of the row."""
     key = row.cache_key()
     with _built_lock:
-        cached = _built.get((account_id, livemode))
+        cached = _built.get((row.account_id, row.livemode))
     if cached is not None and cached[0] == key:
         return cached[1]
     gateway = build_gateway(row)
     with _built_lock:
-        _built[(account_id, livemode)] = (key, gateway)
+        _built[(row.account_id, row.livemode)] = (key, gateway)
     return gateway
+
+
+def webhook_gateways(account_id: str, processor: str) -> list[tuple[bool, Gateway]]:
+    """(livemode, gateway) for each of the account's modes whose configured processor is ``processor``, live mode
+    first: a processor's webhook address names the account, not the mode, which the gateway that can verify the
+    webhook tells. One SELECT; no fallback to the installation's default gateway."""
+    from billing.models import ProcessorAccount
+
+    rows = ProcessorAccount.objects.filter(account_id=account_id, processor=processor).order_by("-livemode")
+    return [(row.livemode, _built_for(row)) for row in rows]
 
 
 def forget_built_gateways() -> None:

@@ -8,7 +8,7 @@ from billing.models.events import AuditEntry, Event
 from billing.models.intents import Mandate, PaymentIntent, Refund, SetupIntent
 from billing.models.invoices import Invoice, InvoiceItem, InvoiceLineItem
 from billing.models.payments import Charge, PaymentMethod
-from billing.models.processors import ProcessorAccount
+from billing.models.processors import ProcessorAccount, ProcessorEventReceipt
 from billing.models.subscriptions import BillingCycleRun, Subscription, SubscriptionItem
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "PaymentMethod",
     "Price",
     "ProcessorAccount",
+    "ProcessorEventReceipt",
     "Product",
     "PromotionCode",
     "Refund",

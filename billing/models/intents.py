@@ -108,6 +108,8 @@ class PaymentIntent(IntentBase):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["created"], condition=models.Q(status="processing"), name="pi_processing_created"),
+            # The processor's webhooks find the payment by its reference.
+            models.Index(fields=["processor_reference"], name="pi_processor_reference"),
         ]
 
 
@@ -129,6 +131,7 @@ class SetupIntent(IntentBase):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["processor_reference"], name="seti_processor_reference")]
 
 
 class Refund(TenantModel):
@@ -161,6 +164,7 @@ class Refund(TenantModel):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["processor_reference"], name="refund_processor_reference")]
 
     def __str__(self) -> str:
         return self.id

@@ -81,3 +81,24 @@ class ProcessorAccount(TenantModel):
         if name not in cls.SECRET_NAMES:
             raise ValueError(f"Not a processor secret: {name!r}")
         return f"{name}_ciphertext"
+
+
+class ProcessorEventReceipt(models.Model):
+    """A processor's webhook event that was applied (or found to concern none of our objects): written in the
+    transaction that applied it, so the same event delivered again, or twice at once, changes nothing twice."""
+
+    account = models.ForeignKey("billing.Account", on_delete=models.CASCADE, related_name="+")
+    livemode = models.BooleanField(default=False)
+    processor = models.CharField(max_length=16, choices=ProcessorAccount.Processor.choices)
+    event_id = models.CharField(max_length=255)
+    # Our PaymentIntent, SetupIntent or Refund the event concerned; blank when it was none of ours.
+    object_id = models.CharField(max_length=40, blank=True, default="")
+    received_at = models.DateTimeField(default=clock.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "processor", "event_id"], name="processoreventreceipt_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.processor} {self.event_id}"

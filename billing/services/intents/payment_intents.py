@@ -346,7 +346,10 @@ def _record(intent_id: str, result: PaymentResult | None, *, charge_id: str | No
     if result.status == "processing":
         intent.status = Status.PROCESSING
         intent.processor_reference = result.reference
-        charge.save(update_fields=["gateway_reference"])
+        if charge._state.adding:  # processing after the customer authenticated: the attempt's first charge row
+            charge.save()
+        else:
+            charge.save(update_fields=["gateway_reference"])
         intent.save()
         emit("payment_intent.processing", intent)
         return intent

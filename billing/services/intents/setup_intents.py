@@ -194,6 +194,7 @@ def _confirm_start(
     gateway_of(intent).check_mode(livemode=intent.livemode)
     intent.attempt_count += 1
     intent.status = Status.PROCESSING
+    intent.processor_reference = ""  # until this attempt's answer: a late webhook about an earlier one finds nothing
     intent.next_action = None
     intent.last_setup_error = None
     intent.save()

@@ -20,11 +20,8 @@ MANDATE = "mandate:cst_8wmqcHMN4U:mdt_h3gAaD5zP"
 
 @pytest.fixture
 def mollie():
-    stub = MollieStub()
-    stub.thread.start()
-    yield stub
-    stub.server.shutdown()
-    stub.server.server_close()
+    with MollieStub() as stub:
+        yield stub
 
 
 def customer(reference: str = "") -> CustomerRef:
