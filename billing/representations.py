@@ -313,6 +313,14 @@ def subscription_item(obj: SubscriptionItem, subscription: Subscription | None =
     }
 
 
+def _pending_update(stored: dict | None) -> dict | None:
+    """Stripe's ``pending_update`` hash (the stored update also keeps what applying it writes)."""
+    if not stored:
+        return None
+    keys = ("billing_cycle_anchor", "expires_at", "subscription_items", "trial_end", "trial_from_plan")
+    return {key: stored.get(key) for key in keys}
+
+
 def subscription(obj: Subscription) -> dict:
     items = [subscription_item(item, obj) for item in obj.items.all()]
     return {
@@ -369,7 +377,7 @@ def subscription(obj: Subscription) -> dict:
         },
         "pending_invoice_item_interval": None,
         "pending_setup_intent": None,
-        "pending_update": None,
+        "pending_update": _pending_update(obj.pending_update),
         "schedule": None,
         "start_date": ts(obj.start_date),
         "status": obj.status,

@@ -213,11 +213,15 @@ UPDATE = {
 )
 def update(ctx, params, subscription):
     sub = ctx.get(Subscription, subscription, "subscription")
+    if params.get("payment_behavior") == "pending_if_incomplete":
+        _check_pending(params)
     pause = params.get("pause_collection", UNCHANGED)
     details = params.get("cancellation_details") or {}
     changes = None
     if "items" in params:
         changes = [_item_change(ctx, sub, i, item) for i, item in enumerate(params["items"])]
+    elif params.get("billing_cycle_anchor") == "now":
+        changes = []  # the same items, in a period that starts now
     subscription_update(
         subscription=sub,
         actor=ctx.actor,
@@ -234,13 +238,39 @@ def update(ctx, params, subscription):
             billing_cycle_anchor=params.get("billing_cycle_anchor", "unchanged"),
             coupon=None,
             promotion_code=None,
-            # error_if_incomplete: a failed payment undoes the change; the other values keep it (allow_incomplete).
+            # error_if_incomplete: a failed payment undoes the change; pending_if_incomplete: the change waits for its
+            # invoice to be paid; the other values keep it (allow_incomplete).
             payment_behavior=(
-                "error_if_incomplete" if params.get("payment_behavior") == "error_if_incomplete" else "allow_incomplete"
+                params["payment_behavior"]
+                if params.get("payment_behavior") in ("error_if_incomplete", "pending_if_incomplete")
+                else "allow_incomplete"
             ),
         ),
     )
     return _render(_fresh(ctx, sub.pk))
+
+
+# Stripe's pending updates take only what prices the change or invoices it (its "Pending updates reference"; of
+# those, trial_end, trial_from_plan and add_invoice_items are not update parameters here).
+PENDING_PARAMS = ("expand", "payment_behavior", "proration_behavior", "proration_date", "billing_cycle_anchor", "items")
+PENDING_ITEM_PARAMS = ("id", "price", "quantity", "deleted")
+
+
+def _check_pending(params) -> None:
+    named = [key for key in params if key not in PENDING_PARAMS]
+    named += [
+        f"items[{i}][{key}]"
+        for i, item in enumerate(params.get("items") or [])
+        for key in item
+        if key not in PENDING_ITEM_PARAMS
+    ]
+    if named:
+        raise errors.ApiError(
+            f"{named[0]} cannot be updated with payment_behavior=pending_if_incomplete: a pending update takes only "
+            "expand, payment_behavior, proration_behavior, proration_date, billing_cycle_anchor and items (id, price, "
+            "quantity, deleted). Make the other changes in a separate request.",
+            param=named[0],
+        )
 
 
 def _item_change(ctx, sub, i, item) -> ItemChange:

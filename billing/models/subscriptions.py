@@ -122,6 +122,11 @@ class Subscription(TenantModel):
     # Stripe's payment_settings: {"save_default_payment_method": "off" | "on_subscription",
     # "payment_method_types": [...] | null}.
     payment_settings = models.JSONField(default=dict, blank=True)
+    # A change waiting for its invoice to be paid (``payment_behavior=pending_if_incomplete``): Stripe's
+    # ``pending_update`` (billing_cycle_anchor, expires_at, subscription_items, trial_end, trial_from_plan) plus
+    # what applying it writes ("apply"), its invoice ("invoice") and, until its first payment attempt is answered,
+    # what the subscription showed before ("previous"). See ``billing.services.subscriptions.pending``.
+    pending_update = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Bumped by every save: a page or a batch that read the subscription acts only if it is still this version.
     version = models.PositiveBigIntegerField(default=0)
@@ -165,10 +170,10 @@ class Subscription(TenantModel):
 
     def compute_next_action_at(self) -> dt.datetime | None:
         """The earliest moment at which ``subscription_advance`` has work: a resume, a cancellation, the period end
-        (not while the first invoice is unpaid) or the expiry of an unpaid first invoice."""
+        (not while the first invoice is unpaid), the expiry of an unpaid first invoice or of a pending update."""
         if self.is_ended:
             return None
-        moments = [self.pause_collection_resumes_at, self.cancel_at]
+        moments = [self.pause_collection_resumes_at, self.cancel_at, self.pending_update_expires_at]
         if self.status == self.Status.INCOMPLETE:
             created = self.created or clock.now()
             moments.append(created + dt.timedelta(hours=settings.BILLING_INCOMPLETE_EXPIRY_HOURS))
@@ -176,6 +181,10 @@ class Subscription(TenantModel):
             moments.append(self.current_period_end)
         moments = [moment for moment in moments if moment is not None]
         return min(moments) if moments else None
+
+    @property
+    def pending_update_expires_at(self) -> dt.datetime | None:
+        return clock.from_unix(self.pending_update["expires_at"]) if self.pending_update else None
 
     @property
     def collection_paused(self) -> bool:

@@ -286,7 +286,10 @@ def _plain_success(attempt: Attempt, result: ChargeResult | None) -> bool:
     if result is None or not result.succeeded or attempt.invoice is None:
         return False
     subscription = attempt.invoice.subscription if attempt.invoice.subscription_id else None
-    return subscription is None or subscription.status == Subscription.Status.ACTIVE
+    # A pending update waits for its invoice's answer: the general path applies it (or shows it).
+    return subscription is None or (
+        subscription.status == Subscription.Status.ACTIVE and not subscription.pending_update
+    )
 
 
 class _NotAsLeft(Exception):
@@ -491,16 +494,20 @@ def set_subscription_status(subscription: Subscription, status: str) -> None:
 
 
 def refresh_subscription_after_settlement(invoice: Invoice) -> None:
-    """A subscription that was behind on payment is current again once nothing is owed."""
+    """The one place an invoice settles (paid, void, uncollectible): a pending update applies once its invoice is
+    paid; a subscription that was behind on payment is current again once nothing is owed."""
     if invoice.subscription_id is None:
         return
+    from billing.services.subscriptions.pending import pending_invoice_ids, pending_update_settled  # builds on this
+
     subscription = lock(Subscription, invoice.subscription_id)
+    pending_update_settled(subscription, invoice)
     behind = (Subscription.Status.PAST_DUE, Subscription.Status.UNPAID, Subscription.Status.INCOMPLETE)
     if subscription.status not in behind:
         return
     still_owed = (
         Invoice.objects.filter(subscription=subscription, status=Invoice.Status.OPEN, attempt_count__gt=0)
-        .exclude(pk=invoice.pk)
+        .exclude(pk__in=[invoice.pk, *pending_invoice_ids(subscription)])
         .exists()
     )
     if not still_owed:
@@ -513,8 +520,10 @@ def schedule_retry(invoice: Invoice, now: dt.datetime) -> None:
     if subscription is None or subscription.collection_method != Subscription.CollectionMethod.CHARGE_AUTOMATICALLY:
         invoice.next_payment_attempt = None
         return
-    if subscription.status == Subscription.Status.INCOMPLETE:
-        invoice.next_payment_attempt = None  # first invoice: the customer must act; it expires otherwise
+    from billing.services.subscriptions.pending import pending_payment_failed  # builds on this module
+
+    if subscription.status == Subscription.Status.INCOMPLETE or pending_payment_failed(subscription, invoice):
+        invoice.next_payment_attempt = None  # a first invoice, a pending update's: the customer must act, or it expires
         return
     if invoice.first_failed_at is None:
         invoice.first_failed_at = now

@@ -11,6 +11,7 @@ from billing.services.common import emit, render
 from billing.services.door import service
 from billing.services.subscriptions.change import ChangeOptions, collect_now, invoice_now
 from billing.services.subscriptions.lines import item_amount, pending_lines, proration_line, save_pending, tax_rate_for
+from billing.services.subscriptions.pending import discard_locked
 from billing.services.subscriptions.state import take
 
 MAX_COMMENT = 5000
@@ -104,6 +105,7 @@ def _credit_unused_time(subscription: Subscription, at: dt.datetime) -> None:
 
 def end_locked(subscription: Subscription, *, at: dt.datetime, before: dict | None = None) -> None:
     before = before or render(subscription)
+    discard_locked(subscription)  # a change waiting for its payment never applies to an ended subscription
     subscription.status = Subscription.Status.CANCELED
     subscription.ended_at = at
     subscription.canceled_at = subscription.canceled_at or at

@@ -14,6 +14,7 @@ from billing.services import invoices, payments
 from billing.services.common import emit, render, same_tenant
 from billing.services.door import service
 from billing.services.invoices import LineSpec
+from billing.services.subscriptions import pending
 from billing.services.subscriptions.discounts import attach_discount, resolve_discount
 from billing.services.subscriptions.lines import (
     ItemChange,
@@ -34,7 +35,7 @@ from billing.services.subscriptions.state import take
 PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
 # Changes that wait for the end of the period when a caller (the portal's configuration) asks for it.
 SCHEDULE_CONDITIONS = ("decreasing_item_amount", "shortening_interval")
-PAYMENT_BEHAVIORS = ("allow_incomplete", "error_if_incomplete")
+PAYMENT_BEHAVIORS = ("allow_incomplete", "error_if_incomplete", pending.PENDING_IF_INCOMPLETE)
 BILLING_CYCLE_ANCHORS = ("unchanged", "now")
 
 
@@ -165,9 +166,10 @@ def subscription_change_items(
     on with the new items. ``billing_cycle_anchor="now"`` restarts the billing period now (a new interval always
     does). ``coupon``/``promotion_code`` add a discount. ``payment_behavior="error_if_incomplete"``: when the
     invoice issued now cannot be paid, nothing changes and the decline is raised (the processor is asked inside
-    the transaction for this one case). ``expected_version``: the ``subscription_version`` the caller previewed;
-    if the subscription changed since (or the same request comes twice), ``StateConflict`` with code
-    ``subscription_changed`` is raised and nothing changes.
+    the transaction for this one case); ``"pending_if_incomplete"``: a change that invoices now waits for that
+    invoice to be paid (see ``billing.services.subscriptions.pending``). ``expected_version``: the
+    ``subscription_version`` the caller previewed; if the subscription changed since (or the same request comes
+    twice), ``StateConflict`` with code ``subscription_changed`` is raised and nothing changes.
     """
     options = ChangeOptions.checked(
         proration_behavior=proration_behavior,
@@ -208,7 +210,10 @@ def change_items_locked(
                 param="subscription",
             )
         raise InvalidRequest("proration_date must fall within the current billing period.", param="proration_date")
+    if options.payment_behavior == pending.PENDING_IF_INCOMPLETE:
+        pending.check_supported(subscription)
     before = render(subscription)
+    pending.discard_locked(subscription)  # a new change replaces the one waiting for its payment
     current = {
         item.id: item for item in subscription.items.select_related("price__product").prefetch_related("tax_rates")
     }
@@ -234,14 +239,19 @@ def change_items_locked(
         invoice, prorations = _apply_now(subscription, current, plan, added, at, options, old_interval, new_interval)
     if dry_run:
         raise _DryRun(_change_preview(subscription, invoice, prorations, scheduled_at, trial_ended))
-    if invoice is not None:
+    waiting = getattr(invoice, "waiting_update", None)
+    if waiting is not None:
+        pending.collect_pending(subscription, invoice, waiting, before)
+    elif invoice is not None:
         collect_now(subscription, invoice, options)
     subscription.refresh_from_db()
-    if scheduled_at is None or render(subscription) != before:
+    # A pending update's event comes with its payment's answer (see ``pending``).
+    if subscription.pending_update is None and (scheduled_at is None or render(subscription) != before):
         emit("customer.subscription.updated", subscription, before=before)
+    action = "subscription.schedule_change" if scheduled_at else "subscription.change_items"
     audit.record(
         actor,
-        "subscription.schedule_change" if scheduled_at else "subscription.change_items",
+        "subscription.pending_update" if subscription.pending_update else action,
         subscription,
         {
             "items": [[s.price.id, s.quantity] for s in specs],
@@ -361,16 +371,15 @@ def _apply_now(subscription, current, plan, added, at, options: ChangeOptions, o
     trialing = subscription.status == Subscription.Status.TRIALING
     restart = options.end_trial if trialing else old_interval != new_interval or options.restart_cycle
     prorations = _prorations(subscription, current, plan, added, at, options, restart)
+    invoices_now = restart or (prorations and options.proration_behavior == "always_invoice")
+    if invoices_now and options.payment_behavior == pending.PENDING_IF_INCOMPLETE:
+        future = [(current[pk], price, quantity) for pk, (price, quantity) in plan.items()]
+        future += [(None, price, quantity) for price, quantity in added]
+        return _invoice_pending(subscription, future, prorations, at, restart, trialing, new_interval), prorations
     _write_items(subscription, current, plan, added)
     if restart:
         # A new period starts now and is invoiced at once (Stripe resets the anchor).
-        if trialing:
-            subscription.status = Subscription.Status.ACTIVE
-            subscription.trial_end = at
-        subscription.billing_cycle_anchor = at
-        subscription.period_index = 1
-        subscription.current_period_start = at
-        subscription.current_period_end = period_end(at, new_interval[0], new_interval[1], 1)
+        _restart_period(subscription, at, new_interval, trialing)
         subscription.save()
         lines = prorations + period_lines(subscription, at, subscription.current_period_end, trial=False)
         return invoice_now(subscription, lines), prorations
@@ -381,6 +390,42 @@ def _apply_now(subscription, current, plan, added, at, options: ChangeOptions, o
         for line in prorations:
             save_pending(subscription, line)
     return None, prorations
+
+
+def _restart_period(subscription: Subscription, at: dt.datetime, new_interval, trialing: bool) -> None:
+    if trialing:
+        subscription.status = Subscription.Status.ACTIVE
+        subscription.trial_end = at
+    subscription.billing_cycle_anchor = at
+    subscription.period_index = 1
+    subscription.current_period_start = at
+    subscription.current_period_end = period_end(at, new_interval[0], new_interval[1], 1)
+
+
+# What a restarted period changes on the subscription.
+RESTART_FIELDS = (
+    "status",
+    "trial_end",
+    "billing_cycle_anchor",
+    "period_index",
+    "current_period_start",
+    "current_period_end",
+)
+
+
+def _invoice_pending(subscription, future, prorations, at, restart, trialing, new_interval) -> Invoice:
+    """``pending_if_incomplete``: the change's invoice, built for the items (and period) as they will be while the
+    subscription keeps its own; the update to store rides on the invoice (``invoice.waiting_update``)."""
+    kept = {name: getattr(subscription, name) for name in RESTART_FIELDS}
+    lines = prorations
+    if restart:
+        _restart_period(subscription, at, new_interval, trialing)
+        lines = prorations + period_lines(subscription, at, subscription.current_period_end, trial=False, plan=future)
+    invoice = invoice_now(subscription, lines)
+    invoice.waiting_update = pending.target(subscription, future, restart=restart, trial_ended=restart and trialing)
+    for name, value in kept.items():
+        setattr(subscription, name, value)
+    return invoice
 
 
 def invoice_now(subscription: Subscription, lines: list[LineSpec]) -> Invoice:

@@ -86,6 +86,12 @@ def subscription_create(
     decline is then raised as ``CardDeclined`` (the incomplete subscription stays, as at Stripe). With
     ``default_incomplete`` the first payment waits for the customer to confirm the invoice's PaymentIntent.
     """
+    if payment_behavior == "pending_if_incomplete":
+        raise InvalidRequest(
+            "payment_behavior=pending_if_incomplete is only supported when updating a subscription; use "
+            "allow_incomplete, default_incomplete or error_if_incomplete to create one.",
+            param="payment_behavior",
+        )
     validate_items(customer, items)
     _check_arguments(customer, items, collection_method, days_until_due, default_payment_method)
     trial_end = _trial_end(trial_end, trial_period_days, clock.now())

@@ -31,6 +31,7 @@ from billing.services.subscriptions.lines import (
     spend_once_discounts,
 )
 from billing.services.subscriptions.pause import resume_locked
+from billing.services.subscriptions.pending import expire_locked
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,9 @@ def renew_batch(subscription_ids: list[str]) -> dict:
 
 def _advance_locked(subscription: Subscription, now: dt.datetime) -> int:
     steps = 0
+    if subscription.pending_update and subscription.pending_update_expires_at <= now:
+        expire_locked(subscription)  # before any renewal: the update was for the period it was asked in
+        steps += 1
     for _ in range(MAX_CATCH_UP_PERIODS):
         if subscription.is_ended:
             break
