@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0011_subscription_payment_settings"),
+        ("billing", "0012_processoreventreceipt"),
     ]
 
     operations = [
