@@ -459,9 +459,9 @@ class StripeGateway:
     def charge(
         self, *, reference: str, amount: int, currency: str, livemode: bool, idempotency_key: str
     ) -> ChargeResult:
-        """An off-session payment as a charge. A SEPA debit still ``processing`` counts as succeeded, as with the
-        test gateway (a charge has no pending state); Stripe's ``payment_intent.payment_failed`` webhook tells if the
-        bank returns it."""
+        """An off-session payment as a charge. A SEPA debit still ``processing`` is reported with ``payment_pending``
+        and its reference: the invoice waits for Stripe's webhook (or the billing cycle's poll) with the bank's
+        answer."""
         result = self.pay(
             reference=reference,
             amount=amount,
@@ -470,8 +470,10 @@ class StripeGateway:
             idempotency_key=idempotency_key,
             off_session=True,
         )
-        if result.status in ("succeeded", "processing"):
+        if result.status == "succeeded":
             return ChargeResult(succeeded=True, reference=result.reference)
+        if result.status == "processing":
+            return ChargeResult(False, result.reference, "payment_pending", "The payment is not final yet.")
         failure = {name: getattr(result, name) for name in ("failure_code", "failure_message", "decline_code")}
         return ChargeResult(succeeded=False, reference=result.reference, **failure)
 

@@ -19,7 +19,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
 
 from billing import audit, broker, clock
 from billing.audit import SYSTEM
@@ -35,11 +34,14 @@ from billing.services.intents.invoice_payments import (
     needs_authentication,
     save_default_payment_method,
 )
+from billing.services.payment_batches import NotAsLeft, plain_success, settle_successes
 
 logger = logging.getLogger(__name__)
 
 # Sent by name (billing imports none of the apps above it): the portal writes the email in the customer's language.
 PAYMENT_ACTION_EMAIL_TASK = "portal.tasks.send_payment_action_email"
+# ChargeResult.failure_code of a payment that is not final yet (a SEPA debit waiting for the bank).
+PAYMENT_PENDING = "payment_pending"
 NO_PAYMENT_METHOD = ("payment_method_required", "", "There is no payment method that can pay this invoice.")
 
 
@@ -88,8 +90,8 @@ class PipelinedCollector(Collector):
 
     def _record(self, answered: list[tuple[Attempt, ChargeResult | None]]) -> None:
         """The successes on invoices as their attempts left them in one transaction; the rest one by one."""
-        plain = [(attempt, result) for attempt, result in answered if _plain_success(attempt, result)]
-        others = [(attempt, result) for attempt, result in answered if not _plain_success(attempt, result)]
+        plain = [(attempt, result) for attempt, result in answered if plain_success(attempt, result)]
+        others = [(attempt, result) for attempt, result in answered if not plain_success(attempt, result)]
         if plain:
             try:
                 settle_successes(plain)
@@ -272,101 +274,13 @@ def call_processor(attempt: Attempt) -> ChargeResult | None:
 def settle(attempt: Attempt, result: ChargeResult | None) -> None:
     if result is None:
         return
-    if _plain_success(attempt, result):
+    if plain_success(attempt, result):
         try:
             settle_successes([(attempt, result)])
             return
-        except _NotAsLeft:
+        except NotAsLeft:
             pass
     _settle(attempt.charge.pk, result)
-
-
-def _plain_success(attempt: Attempt, result: ChargeResult | None) -> bool:
-    """A success on an invoice whose subscription's status it leaves as it is (the common renewal)."""
-    if result is None or not result.succeeded or attempt.invoice is None:
-        return False
-    subscription = attempt.invoice.subscription if attempt.invoice.subscription_id else None
-    # A pending update waits for its invoice's answer: the general path applies it (or shows it).
-    return subscription is None or (
-        subscription.status == Subscription.Status.ACTIVE and not subscription.pending_update
-    )
-
-
-class _NotAsLeft(Exception):
-    """An invoice or charge is no longer as its attempt left it: its answer is recorded by the general path."""
-
-
-# Successes recorded on invoices and charges exactly as their attempts left them (conditional: a second answer, or a
-# change meanwhile, matches no row and the whole group is recorded one by one instead).
-PAY_INVOICES_SQL = (
-    "UPDATE billing_invoice SET amount_paid = amount_paid + amount_remaining, amount_remaining = 0, "
-    "status = 'paid', paid_at = %s, next_payment_attempt = NULL "
-    "WHERE status = 'open' AND (id, attempt_count) IN (VALUES {rows})"
-)
-INTENTS_SUCCEEDED_SQL = (
-    "UPDATE billing_paymentintent SET status = 'succeeded', amount_received = amount, next_action = NULL, "
-    "last_payment_error = NULL WHERE status = 'processing' AND id IN ({ids})"
-)
-CHARGES_SUCCEEDED_SQL = (
-    "UPDATE billing_charge SET status = 'succeeded', gateway_reference = CASE id {cases} END "
-    "WHERE status = 'pending' AND id IN ({ids})"
-)
-
-
-def _charges_and_intents_succeeded(cursor, answered, charge_rows) -> None:
-    """The charges succeeded and their PaymentIntents with them: on PostgreSQL one statement (the charges' UPDATE in a
-    WITH clause), elsewhere two. Raises ``_NotAsLeft`` unless every row was as its attempt left it."""
-    charges_sql = CHARGES_SUCCEEDED_SQL.format(
-        cases=" ".join(["WHEN %s THEN %s"] * len(charge_rows)), ids=", ".join(["%s"] * len(charge_rows))
-    )
-    charge_params = [*(value for row in charge_rows for value in row), *(charge_id for charge_id, _ in charge_rows)]
-    intent_ids = [attempt.intent.pk for attempt, _result in answered if attempt.intent is not None]
-    if connection.vendor == "postgresql" and len(intent_ids) == len(answered):
-        # Only placeholders are formatted into the statement; the values travel as parameters.
-        intents_sql = INTENTS_SUCCEEDED_SQL.format(ids="SELECT payment_intent_id FROM charged")
-        cursor.execute(f"WITH charged AS ({charges_sql} RETURNING payment_intent_id) {intents_sql}", charge_params)  # noqa: S608
-        if cursor.rowcount != len(answered):
-            raise _NotAsLeft  # rolls back the invoices too
-        return
-    cursor.execute(charges_sql, charge_params)
-    if cursor.rowcount != len(answered):
-        raise _NotAsLeft
-    if intent_ids:
-        cursor.execute(INTENTS_SUCCEEDED_SQL.format(ids=", ".join(["%s"] * len(intent_ids))), intent_ids)
-        if cursor.rowcount != len(intent_ids):
-            raise _NotAsLeft
-
-
-@service
-def settle_successes(answered: list[tuple[Attempt, ChargeResult]]) -> None:
-    """Record several plain successes (see ``_plain_success``) in one transaction with two UPDATEs and one INSERT of
-    their events."""
-    now = clock.now()
-    invoice_rows = [(attempt.invoice.pk, attempt.invoice.attempt_count) for attempt, _result in answered]
-    charge_rows = [(attempt.charge.pk, result.reference) for attempt, result in answered]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            PAY_INVOICES_SQL.format(rows=", ".join(["(%s, %s)"] * len(invoice_rows))),
-            [now, *(value for row in invoice_rows for value in row)],
-        )
-        if cursor.rowcount != len(answered):
-            raise _NotAsLeft
-        _charges_and_intents_succeeded(cursor, answered, charge_rows)
-    for attempt, result in answered:
-        invoice, charge = attempt.invoice, attempt.charge
-        charge.status, charge.gateway_reference = Charge.Status.SUCCEEDED, result.reference
-        if attempt.intent is not None:
-            intent = attempt.intent
-            intent.status, intent.amount_received = PaymentIntent.Status.SUCCEEDED, intent.amount
-            intent.last_payment_error = intent.next_action = None
-            intent._latest_charge = charge.pk
-            emit("payment_intent.succeeded", intent)
-        invoice.amount_paid += invoice.amount_remaining
-        invoice.amount_remaining = 0
-        invoice.status, invoice.paid_at, invoice.next_payment_attempt = Invoice.Status.PAID, now, None
-        emit("charge.succeeded", charge)
-        emit("invoice.paid", invoice)
-        emit("invoice.payment_succeeded", invoice)
 
 
 @service
@@ -385,6 +299,9 @@ def _settle(charge_id: str, result: ChargeResult) -> Invoice | None:
     )
     if charge.status != Charge.Status.PENDING:
         return None
+    if result.failure_code == PAYMENT_PENDING:
+        _wait_for_the_bank(charge, result.reference)
+        return invoice
     now = clock.now()
     succeeded = result.succeeded
     charge.status = Charge.Status.SUCCEEDED if succeeded else Charge.Status.FAILED
@@ -556,6 +473,18 @@ def invoice_retry(*, invoice_id: str) -> Invoice | None:
     payment_start(invoice)
     audit.record(SYSTEM, "invoice.retry", invoice, {"attempt_count": invoice.attempt_count})
     return invoice
+
+
+def _wait_for_the_bank(charge: Charge, reference: str) -> None:
+    """A debit the processor took but the bank has not answered yet (SEPA): the charge stays pending and its
+    PaymentIntent ``processing`` under the processor's reference, settled by the processor's webhook or the billing
+    cycle's poll (``payment_intents_poll``), never counted as a failure."""
+    charge.gateway_reference = reference
+    charge.save(update_fields=["gateway_reference"])
+    intent = _locked_intent(charge)
+    if intent is not None and reference:
+        intent.processor_reference = reference
+        intent.save(update_fields=["processor_reference"])
 
 
 def pending_charge(invoice: Invoice) -> str | None:

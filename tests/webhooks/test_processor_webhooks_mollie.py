@@ -2,9 +2,11 @@
 that payment from a local server answering as Mollie's API does (bodies from its reference), and what it says is
 applied once."""
 
+import datetime as dt
 import json
 
 import pytest
+import time_machine
 from django.test import Client
 
 from billing.audit import Actor
@@ -171,3 +173,53 @@ def test_a_refund_mollie_pays_back_later_is_settled_by_the_payments_webhook(acco
     assert refund.status == "succeeded"
     assert Event.objects.filter(account=account, type="charge.refunded").count() == 1
     assert post(account, "id=tr_5B8cwPMGnU").json()["events"] == ["duplicate", "duplicate"]
+
+
+def test_a_sepa_renewal_waits_for_the_bank_and_mollies_webhook_pays_the_invoice(account, mollie):
+    """A SEPA debit is ``pending`` at Mollie until the bank answers: the renewal's invoice stays open, untouched by
+    dunning, with its PaymentIntent processing; Mollie's webhook then pays it (once)."""
+    from billing.models import Invoice, PaymentMethod
+    from billing.services.billing_cycle import billing_cycle_plan
+    from billing.services.customers import customer_set_default_payment_method
+    from billing.services.subscriptions import ItemSpec, subscription_create
+    from tests.factories.billing import PriceFactory
+
+    pending = fixture("payment_recurring_paid") | {"status": "pending", "method": "directdebit", "paidAt": None}
+    paid = fixture("payment_recurring_paid") | {"method": "directdebit"}
+    start = dt.datetime(2026, 1, 10, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        customer = CustomerFactory(account=account)
+        sepa = PaymentMethod.objects.create(
+            account=account,
+            livemode=False,
+            customer=customer,
+            type="sepa_debit",
+            sepa_last4="3000",
+            gateway_reference=MANDATE,
+        )
+        customer_set_default_payment_method(customer=customer, payment_method=sepa, actor=ACTOR)
+        price = PriceFactory(account=account, product__account=account, unit_amount=2500, currency="eur")
+        subscription = subscription_create(
+            customer=customer, items=[ItemSpec(price, 1)], actor=ACTOR, trial_period_days=14
+        )
+    mollie.answer("GET", "customers/cst_8wmqcHMN4U/mandates/mdt_h3gAaD5zP", "mandate_directdebit_valid")
+    mollie.answer("POST", "payments", body=json.dumps(pending).encode(), status=201)
+
+    with time_machine.travel(start + dt.timedelta(days=15), tick=False):
+        billing_cycle_plan(inline=True)
+        invoice = Invoice.objects.filter(subscription=subscription).latest("created")
+        charge = Charge.objects.get(invoice=invoice)
+        intent = charge.payment_intent
+        assert (invoice.status, invoice.next_payment_attempt) == ("open", None)
+        assert (charge.status, charge.gateway_reference) == ("pending", pending["id"])
+        assert (intent.status, intent.processor_reference) == ("processing", pending["id"])
+        assert not Event.objects.filter(type="invoice.payment_failed", account=account).exists()
+
+        mollie.answer("GET", f"payments/{pending['id']}", body=json.dumps(paid).encode())
+        assert post(account, f"id={pending['id']}").status_code == 200
+        assert post(account, f"id={pending['id']}").status_code == 200
+
+    invoice.refresh_from_db()
+    charge.refresh_from_db()
+    assert (invoice.status, invoice.amount_paid, charge.status) == ("paid", 2500, "succeeded")
+    assert Event.objects.filter(type="invoice.paid", account=account, data_object__id=invoice.pk).count() == 1

@@ -318,6 +318,13 @@ def test_sepa_setup_with_a_mandate_then_a_processing_debit(gateway, on_stripe):
     known = CustomerRef(id=ADA.id, reference=result.customer_reference)
     debit = pay(gateway, method.reference, customer=known, currency="eur")
     assert debit.status == "processing"
+    # The billing cycle's charge of the same method: not final yet, so not a success (nor a failure).
+    renewal = gateway.charge(
+        reference=method.reference, amount=900, currency="eur", livemode=False, idempotency_key="renewal-1"
+    )
+    assert (renewal.succeeded, renewal.failure_code) == (False, "payment_pending") and renewal.reference.startswith(
+        "pi_"
+    )
 
 
 def test_mandate_data_sent():
