@@ -177,6 +177,7 @@ BODIES: dict[tuple[str, str], Callable[[dict], dict]] = {
 LIST_PARAMS: dict[str, dict] = {
     "/v1/subscriptions/search": {"query": "status:'active'"},
     "/v1/charges/search": {"query": "status:'succeeded'"},
+    "/v1/payment_intents/search": {"query": "status:'succeeded'"},
 }
 
 
