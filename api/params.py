@@ -304,3 +304,10 @@ LIST = {
     "ending_before": Id(),
     "expand": EXPAND,
 }
+# The parameters of every ``/search`` operation (Stripe's query language, page tokens).
+SEARCH = {
+    "query": String(max_length=5000, required=True),
+    "limit": Integer(min_value=1, max_value=100),
+    "page": String(max_length=200),
+    "expand": EXPAND,
+}

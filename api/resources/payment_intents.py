@@ -220,12 +220,7 @@ SEARCH_FIELDS = {
 @operation(
     "GET",
     "/v1/payment_intents/search",
-    params={
-        "query": p.String(max_length=5000, required=True),
-        "limit": p.Integer(min_value=1, max_value=100),
-        "page": p.String(max_length=200),
-        "expand": p.EXPAND,
-    },
+    params=p.SEARCH,
     response="search_result[payment_intent]",
     summary="Search PaymentIntents with Stripe's query language (amount, created, currency, customer, metadata, status)",
     tags=TAGS,

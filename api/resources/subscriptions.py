@@ -409,12 +409,7 @@ SEARCH_FIELDS = {
 @operation(
     "GET",
     "/v1/subscriptions/search",
-    params={
-        "query": p.String(max_length=5000, required=True),
-        "limit": p.Integer(min_value=1, max_value=100),
-        "page": p.String(max_length=200),
-        "expand": p.EXPAND,
-    },
+    params=p.SEARCH,
     response="search_result[subscription]",
     summary="Search subscriptions with Stripe's query language (created, status, canceled_at, metadata, pause_collection)",
     tags=TAGS,

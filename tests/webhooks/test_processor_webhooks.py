@@ -11,23 +11,15 @@ from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 
-from billing.audit import Actor
 from billing.gateways import forget_built_gateways, mollie_webhook_url
-from billing.gateways.base import CardInput, SepaInput
+from billing.gateways.base import CardInput
 from billing.models import AuditEntry, Charge, Event, Invoice, PaymentIntent, ProcessorEventReceipt
 from billing.services.intents import payment_intent_create, setup_intent_create
-from billing.services.intents.invoice_payments import invoice_pay_on_session
-from billing.services.payment_methods import payment_method_attach, payment_method_create
+from billing.services.payment_methods import payment_method_create
 from billing.services.processors import processor_account_set
-from billing.services.subscriptions import ItemSpec, subscription_create
-from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory
+from tests.factories.billing import AccountFactory, CustomerFactory
+from tests.webhooks.processor_helpers import ACTOR, RETURN_URL, WHSEC, WHSEC_LIVE, sepa_invoice_processing
 from webhooks.signing import stripe_signature_header
-
-ACTOR = Actor.system("test")
-WHSEC = "whsec_c3RyaXBlLXdlYmhvb2stdGVzdC1tb2Rl"
-WHSEC_LIVE = "whsec_c3RyaXBlLXdlYmhvb2stbGl2ZS1tb2Rl"
-MANDATE_DATA = {"customer_acceptance": {"type": "online", "online": {"ip_address": "203.0.113.7", "user_agent": "t"}}}
-RETURN_URL = "https://shop.example/back"
 
 
 @pytest.fixture(autouse=True)
@@ -51,34 +43,10 @@ def make_stripe_the_processor(account) -> None:
         )
 
 
-def invoice_paid_by_sepa(account) -> Invoice:
-    """The first invoice of a subscription, paid by the customer with their bank account: processing."""
-    customer = CustomerFactory(account=account)
-    pm = payment_method_create(account=account, livemode=False, actor=ACTOR, sepa=SepaInput("DE89370400440532013000"))
-    pm = payment_method_attach(payment_method=pm, customer=customer, actor=ACTOR)
-    setup_intent_create(
-        account=account,
-        livemode=False,
-        actor=ACTOR,
-        customer=customer,
-        payment_method=pm,
-        payment_method_types=["sepa_debit"],
-        mandate_data=MANDATE_DATA,
-        confirm=True,
-    )
-    price = PriceFactory(account=account, product__account=account, unit_amount=1500, currency="eur")
-    subscription = subscription_create(
-        customer=customer, items=[ItemSpec(price, 1)], actor=ACTOR, payment_behavior="default_incomplete"
-    )
-    invoice = Invoice.objects.get(subscription=subscription)
-    assert invoice_pay_on_session(invoice=invoice, payment_method=pm, return_url=RETURN_URL).status == "processing"
-    return invoice
-
-
 @pytest.fixture
 def processing(account) -> PaymentIntent:
     """An invoice's SEPA payment waiting for the bank, at a merchant whose processor is now Stripe."""
-    invoice = invoice_paid_by_sepa(account)
+    invoice = sepa_invoice_processing(account)
     make_stripe_the_processor(account)
     return invoice.payment_intent
 
@@ -261,7 +229,7 @@ def test_the_same_event_delivered_twice_at_once_is_applied_once():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (run through .ci/run)")
     account = AccountFactory()
-    intent = invoice_paid_by_sepa(account).payment_intent
+    intent = sepa_invoice_processing(account).payment_intent
     make_stripe_the_processor(account)
     body = payment_event("evt_twice", intent.processor_reference, "succeeded")
     barrier = threading.Barrier(2)

@@ -11,27 +11,20 @@ import pytest
 import stripe
 from django.test import Client
 
-from billing.audit import Actor
 from billing.gateways import forget_built_gateways
-from billing.gateways.base import CardInput, SepaInput
+from billing.gateways.base import CardInput
 from billing.models import AuditEntry, Charge, Event, Invoice, ProcessorEventReceipt, Refund
 from billing.services.accounts import api_key_create
 from billing.services.intents import payment_intent_create, setup_intent_create
-from billing.services.intents.invoice_payments import invoice_pay_on_session
 from billing.services.intents.payment_intents import payment_intent_poll
-from billing.services.payment_methods import payment_method_attach, payment_method_create
+from billing.services.payment_methods import payment_method_create
 from billing.services.processors import processor_account_set
 from billing.services.refunds import refund_create
-from billing.services.subscriptions import ItemSpec, subscription_create
 from tests.billing.processor_stubs import ProcessorStub
-from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory
+from tests.factories.billing import AccountFactory, CustomerFactory
+from tests.webhooks.processor_helpers import ACTOR, RETURN_URL, WHSEC, WHSEC_LIVE, sepa_invoice_processing
 from webhooks.signing import stripe_signature_header
 
-ACTOR = Actor.system("test")
-WHSEC = "whsec_c3RyaXBlLXdlYmhvb2stdGVzdC1tb2Rl"
-WHSEC_LIVE = "whsec_c3RyaXBlLXdlYmhvb2stbGl2ZS1tb2Rl"
-MANDATE_DATA = {"customer_acceptance": {"type": "online", "online": {"ip_address": "203.0.113.7", "user_agent": "t"}}}
-RETURN_URL = "https://shop.example/back"
 # Stripe's documented Refund object (https://docs.stripe.com/api/refunds/object), pending until the bank pays back.
 REFUND = {
     "id": "re_1Nispe2eZvKYlo2Cd31jOCgZ",
@@ -112,37 +105,12 @@ def counts(account) -> tuple[int, int, int]:
     )
 
 
-def sepa_invoice_processing(account, iban: str = "DE89370400440532013000") -> Invoice:
-    """A customer who saved a bank account (a SEPA mandate) and pays their first invoice with it: the debit is
-    processing at the processor."""
-    customer = CustomerFactory(account=account)
-    pm = payment_method_create(account=account, livemode=False, actor=ACTOR, sepa=SepaInput(iban))
-    pm = payment_method_attach(payment_method=pm, customer=customer, actor=ACTOR)
-    setup_intent_create(
-        account=account,
-        livemode=False,
-        actor=ACTOR,
-        customer=customer,
-        payment_method=pm,
-        payment_method_types=["sepa_debit"],
-        mandate_data=MANDATE_DATA,
-        confirm=True,
-    )
-    price = PriceFactory(account=account, product__account=account, unit_amount=1500, currency="eur")
-    subscription = subscription_create(
-        customer=customer, items=[ItemSpec(price, 1)], actor=ACTOR, payment_behavior="default_incomplete"
-    )
-    invoice = Invoice.objects.get(subscription=subscription)
-    intent = invoice_pay_on_session(invoice=invoice, payment_method=pm, return_url=RETURN_URL)
-    assert intent.status == "processing" and intent.processor_reference.startswith("pi_")
-    return invoice
-
-
 # ------------------------------------------------------------------------------------------------ end to end
 
 
 def test_a_sepa_debit_that_succeeds_at_stripe_pays_the_invoice_once(merchant, on_stripe):
     invoice = sepa_invoice_processing(merchant)
+    assert invoice.payment_intent.processor_reference.startswith("pi_")
     intent = invoice.payment_intent
     payment_intent_poll(intent.processor_reference)  # "Stripe": the bank has paid
     body = latest_event(on_stripe, "payment_intent.succeeded")
@@ -179,6 +147,7 @@ def test_a_sepa_debit_that_succeeds_at_stripe_pays_the_invoice_once(merchant, on
 
 def test_a_sepa_debit_the_bank_returns_fails_the_invoice_attempt(merchant, on_stripe):
     invoice = sepa_invoice_processing(merchant, iban="DE62370400440532013001")
+    assert invoice.payment_intent.processor_reference.startswith("pi_")
     intent = invoice.payment_intent
     payment_intent_poll(intent.processor_reference)  # "Stripe": the bank refused the debit
     body = latest_event(on_stripe, "payment_intent.payment_failed")
