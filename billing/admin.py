@@ -157,7 +157,7 @@ class ApiKeyInline(ReadOnlyTenantInline):
     fields = ("name", "redacted", "mode", "created", "last_used_at", "revoked_at")
 
 
-ACCOUNT_EDITABLE = ("name", "plan", "invoice_prefix")
+ACCOUNT_EDITABLE = ("name", "plan", "invoice_prefix", "country", "default_currency")
 
 
 @admin.register(Account)
@@ -176,6 +176,8 @@ class AccountAdmin(TenantScopedAdmin):
             "name",
             "plan",
             "invoice_prefix",
+            "country",
+            "default_currency",
             "created",
         )
 
