@@ -4,11 +4,11 @@ import copy
 import re
 
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 import api.resources  # noqa: F401  (registers the operations)
 from api import includable, object_schemas
-from api.router import OPERATIONS, Operation
+from api.router import OPERATIONS, Operation, not_found_view
 from billing.events import API_VERSION
 
 ERROR = {
@@ -151,6 +151,9 @@ def document() -> dict:
     }
 
 
-@require_GET
+@csrf_exempt
 def openapi_view(request):
+    """GET only; any other method answers Stripe's JSON 404, as every unknown /v1/ URL does."""
+    if request.method not in ("GET", "HEAD"):
+        return not_found_view(request)
     return JsonResponse(document(), json_dumps_params={"indent": 1})

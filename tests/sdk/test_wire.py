@@ -22,6 +22,13 @@ def test_an_unknown_url_answers_stripes_json_404_for_every_method(live_server, m
     assert error["message"] == f"Unrecognized request URL ({method.upper()}: /v1/no_such_things/x1)."
 
 
+@pytest.mark.parametrize("path", ["/v1/openapi.json", "/v1/customers/cus_x/no_such_action"])
+def test_a_post_to_a_get_only_or_unknown_url_is_a_json_404_not_a_csrf_page(live_server, path):
+    response = httpx.post(f"{live_server.url}{path}", data={"a": "1"})
+    assert response.status_code == 404
+    assert response.json()["error"]["message"].startswith("Unrecognized request URL (POST: ")
+
+
 def test_the_sdk_raises_an_invalid_request_error_for_an_unknown_post(client):
     with pytest.raises(stripe.InvalidRequestError) as error:
         client.raw_request("post", "/v1/no_such_things", a="1")
