@@ -1,8 +1,8 @@
 """/v1/account (the key's merchant as Stripe's Account), /v1/accounts (Connect: none), /v1/balance_transactions.
 
-There is no Connect here: ``/v1/accounts`` lists nothing. Money is held by the merchant's payment processor, not by this server, so the account's balance ledger
-(``/v1/balance_transactions``: charges, refunds, fees, payouts) lives there; the list here is always empty. The
-customer balance ledger is served under ``/v1/customers/{id}/balance_transactions``.
+There is no Connect here: ``/v1/accounts`` lists nothing. Money is held by the merchant's payment processor, not by
+this server, so the account's balance ledger (``/v1/balance_transactions``: charges, refunds, fees, payouts) lives
+there; the list here is always empty. The customer balance ledger is ``/v1/customers/{id}/balance_transactions``.
 """
 
 from api import params as p
@@ -59,7 +59,13 @@ def account_object(account) -> dict:
         "metadata": {},
         "payouts_enabled": False,
         "settings": {
-            "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
+            # Icon and logo are files at Stripe (``file_…`` ids), which this server does not serve.
+            "branding": {
+                "icon": None,
+                "logo": None,
+                "primary_color": (branding.primary_color or None) if branding else None,
+                "secondary_color": None,
+            },
             "dashboard": {"display_name": name, "timezone": "Etc/UTC"},
             "invoices": {"default_account_tax_ids": None, "hosted_payment_method_save": None},
         },
