@@ -3,6 +3,8 @@
 import re
 from urllib.parse import parse_qsl
 
+from django.core.exceptions import RequestDataTooBig
+
 MAX_BODY_BYTES = 1024 * 1024
 MAX_PARAMS = 2000
 MAX_DEPTH = 10
@@ -104,7 +106,7 @@ def _finish(value, parent: str):
 
 def parse_body(body: bytes) -> dict:
     if len(body) > MAX_BODY_BYTES:
-        raise EncodingError("Request body too large.")
+        raise RequestDataTooBig(f"Request body over {MAX_BODY_BYTES} bytes.")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

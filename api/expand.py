@@ -1,7 +1,7 @@
 """``expand[]``: replace ids in a response with the objects, loaded in one query per step and type."""
 
-from api import errors
-from billing import payment_representations, representations
+from api import errors, includable
+from billing import api_versions, payment_representations, representations
 from billing.models import (
     Charge,
     Customer,
@@ -36,73 +36,9 @@ EXPANDABLE = {
 }
 
 
-def _invoice_intent(node: dict, caller):
-    return (
-        PaymentIntent.objects.filter(invoice_id=node["id"], account=caller.account, livemode=caller.livemode)
-        .order_by("-id")
-        .first()
-    )
-
-
-def _confirmation_secret(node: dict, caller) -> dict | None:
-    intent = _invoice_intent(node, caller)
-    if intent is None or node.get("status") != "open":
-        return None
-    return {"client_secret": intent.client_secret, "type": "payment_intent"}
-
-
-def _payments(node: dict, caller) -> dict:
-    intent = _invoice_intent(node, caller)
-    data = [payment_representations.invoice_payment(intent)] if intent is not None else []
-    return {"object": "list", "data": data, "has_more": False, "url": f"/v1/invoice_payments?invoice={node['id']}"}
-
-
-def _payment_intent(node: dict, caller) -> str | None:
-    intent = _invoice_intent(node, caller)
-    return intent.id if intent is not None else None
-
-
-# Fields Stripe leaves out of an object unless asked for with expand[] (``includable``), and for older API versions
-# an invoice's ``payment_intent``: (object type, field) -> how to compute it.
-INCLUDABLE = {
-    ("invoice", "confirmation_secret"): _confirmation_secret,
-    ("invoice", "payments"): _payments,
-    ("invoice", "payment_intent"): _payment_intent,
-}
-
-
-# The first API version whose invoices pay through ``payments`` (Stripe's "basil" release): an older
-# ``Stripe-Version`` gets each invoice's ``payment_intent`` id without asking for it, as Stripe answers those versions.
-INVOICE_PAYMENTS_SINCE = "2025-03-31"
-
-
 def legacy_invoice_fields(data: dict, version: str | None, caller) -> None:
-    """For a ``Stripe-Version`` before ``INVOICE_PAYMENTS_SINCE``: every invoice in ``data`` (the object itself, a
-    list's, or one already expanded inside another) gets its ``payment_intent``, in one query."""
-    if not version or version[:10] >= INVOICE_PAYMENTS_SINCE:
-        return
-    invoices = [node for node in _dicts(data) if node.get("object") == "invoice" and "payment_intent" not in node]
-    if not invoices:
-        return
-    latest = dict(
-        PaymentIntent.objects.filter(
-            invoice_id__in={node["id"] for node in invoices}, account=caller.account, livemode=caller.livemode
-        )
-        .order_by("invoice_id", "id")
-        .values_list("invoice_id", "id")
-    )  # ordered by id within each invoice: the last one wins, as _invoice_intent picks it
-    for node in invoices:
-        node["payment_intent"] = latest.get(node["id"])
-
-
-def _dicts(value):
-    if isinstance(value, dict):
-        yield value
-        for child in value.values():
-            yield from _dicts(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _dicts(child)
+    """What an older ``Stripe-Version`` shows beyond the current one (see ``billing.api_versions``)."""
+    api_versions.render_in(data, version, account_id=caller.account.pk, livemode=caller.livemode)
 
 
 def register(prefix: str, model, render, prefetch=()) -> None:
@@ -138,9 +74,8 @@ def apply(data: dict, paths: list[str], caller) -> dict:
 def _step(nodes: list, part: str, path: str, *, expand: bool, caller) -> list:
     pending: dict[str, list[tuple[dict, str]]] = {}
     following = []
+    includable.fill(nodes, part, caller)
     for node in nodes:
-        if isinstance(node, dict) and part not in node and (node.get("object"), part) in INCLUDABLE:
-            node[part] = INCLUDABLE[(node["object"], part)](node, caller)
         if not isinstance(node, dict) or part not in node:
             raise errors.invalid("expand", f"This property cannot be expanded ({path}).")
         value = node[part]

@@ -1,12 +1,14 @@
 """The OpenAPI 3 document of the API, generated from the registered operations (one source)."""
 
+import copy
 import re
 
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 import api.resources  # noqa: F401  (registers the operations)
-from api.router import OPERATIONS, Operation
+from api import includable, object_schemas
+from api.router import OPERATIONS, Operation, not_found_view
 from billing.events import API_VERSION
 
 ERROR = {
@@ -34,10 +36,21 @@ ERROR = {
 
 
 def _object_schema(name: str) -> dict:
-    properties = {"id": {"type": "string"}, "object": {"type": "string", "enum": [name.removeprefix("deleted_")]}}
+    """The object's schema as described from what the API serves (``api.object_schemas``), with the fields it
+    returns only when expanded listed as Stripe's spec lists them (``x-expandableFields``)."""
     if name.startswith("deleted_"):
-        properties["deleted"] = {"type": "boolean", "enum": [True]}
-    return {"type": "object", "required": ["object"], "properties": properties}
+        properties = {
+            "id": {"type": "string"},
+            "object": {"type": "string", "enum": [name.removeprefix("deleted_")]},
+            "deleted": {"type": "boolean", "enum": [True]},
+        }
+        return {"type": "object", "required": list(properties), "properties": properties}
+    schema = copy.deepcopy(object_schemas.stored().get(name) or {"type": "object", "required": ["object"]})
+    schema.setdefault("properties", {})["object"] = {"type": "string", "enum": [name]}
+    includable_fields = sorted(field for kind, field in includable.FIELDS if kind == name)
+    if includable_fields:
+        schema["x-expandableFields"] = includable_fields
+    return schema
 
 
 def _response_schema(response: str) -> tuple[dict, set[str]]:
@@ -138,6 +151,9 @@ def document() -> dict:
     }
 
 
-@require_GET
+@csrf_exempt
 def openapi_view(request):
+    """GET only; any other method answers Stripe's JSON 404, as every unknown /v1/ URL does."""
+    if request.method not in ("GET", "HEAD"):
+        return not_found_view(request)
     return JsonResponse(document(), json_dumps_params={"indent": 1})

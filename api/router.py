@@ -5,6 +5,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.urls import path as django_path
@@ -12,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from api import errors, expand, idempotency, ratelimit
 from api.auth import Caller, authenticate
-from api.encoding import EncodingError, parse_body, parse_query
+from api.encoding import MAX_BODY_BYTES, EncodingError, parse_body, parse_query
 from api.params import Object
 from billing.events import API_VERSION
 from billing.exceptions import BillingError
@@ -88,6 +89,14 @@ def _not_found(request) -> JsonResponse:
     return errors.ApiError(f"Unrecognized request URL ({request.method}: {request.path}).", status=404).response()
 
 
+def _too_large() -> errors.ApiError:
+    return errors.ApiError(
+        f"The request body is larger than the limit of {MAX_BODY_BYTES // 1024} KB.",
+        status=413,
+        code="request_too_large",
+    )
+
+
 def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
     record = None
     try:
@@ -96,7 +105,7 @@ def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
         if op.method in ("GET", "DELETE"):
             raw = parse_query(request.META.get("QUERY_STRING", ""))
         else:
-            raw = parse_body(request.body)
+            raw = parse_body(_body(request))
         params = op.params.parse(raw, "")
         key = request.headers.get("Idempotency-Key") if op.method == "POST" else None
         if key:
@@ -118,6 +127,8 @@ def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
             response = JsonResponse(body)
     except errors.ApiError as error:
         response = error.response()
+    except RequestDataTooBig:
+        response = _too_large().response()
     except EncodingError as error:
         response = errors.ApiError(error.message, param=error.param, code="parameter_invalid_string").response()
     except BillingError as error:
@@ -141,6 +152,17 @@ def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
     return response
 
 
+def _body(request) -> bytes:
+    """The raw body, refused before it is read when its declared length is over the limit."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        raise _too_large()
+    return request.body
+
+
 def _view(ops: dict[str, Operation]):
     @csrf_exempt
     def view(request, **kwargs):
@@ -162,5 +184,7 @@ def urlpatterns() -> list:
     return patterns
 
 
+@csrf_exempt
 def not_found_view(request, rest: str = ""):
-    return csrf_exempt(_not_found)(request)
+    """Any other URL under /v1/, whatever the method: Stripe's JSON 404 (a POST never meets the CSRF check)."""
+    return _not_found(request)

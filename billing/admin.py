@@ -16,6 +16,7 @@ from django.utils import timezone, translation
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_countries import countries
 
 from billing import clock, exports, money
 from billing.admin_fees import fee_report_csv_view, fee_report_view
@@ -157,7 +158,7 @@ class ApiKeyInline(ReadOnlyTenantInline):
     fields = ("name", "redacted", "mode", "created", "last_used_at", "revoked_at")
 
 
-ACCOUNT_EDITABLE = ("name", "plan", "invoice_prefix")
+ACCOUNT_EDITABLE = ("name", "plan", "invoice_prefix", "country", "default_currency")
 
 
 @admin.register(Account)
@@ -176,6 +177,8 @@ class AccountAdmin(TenantScopedAdmin):
             "name",
             "plan",
             "invoice_prefix",
+            "country",
+            "default_currency",
             "created",
         )
 
@@ -185,6 +188,16 @@ class AccountAdmin(TenantScopedAdmin):
         fixed = ("id", "created")
         # The plan decides fees and live mode: the operator's decision, not the merchant's.
         return fixed if request.user.is_superuser else (*fixed, "plan")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "country":
+            kwargs["widget"] = forms.Select(choices=[("", "—"), *countries])
+            kwargs["label"] = _("Country")
+            kwargs["help_text"] = _("Where the business is established; the API's account object shows it.")
+        elif db_field.name == "default_currency":
+            kwargs["label"] = _("Default currency")
+            kwargs["help_text"] = _("The currency the business mainly bills in; the API's account object shows it.")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def has_add_permission(self, request):
         return request.user.is_superuser

@@ -31,6 +31,7 @@ PREFIXES = {
     "promotion_code": "promo",
     "tax_rate": "txr",
     "tax_id": "txi",
+    "customer_balance_transaction": "cbtxn",
     "discount": "di",
     "request": "req",
 }

@@ -9,6 +9,7 @@ from billing.clock import to_unix as ts
 from billing.models import (
     Coupon,
     Customer,
+    CustomerBalanceTransaction,
     Discount,
     Invoice,
     InvoiceLineItem,
@@ -102,6 +103,26 @@ def tax_id(obj: TaxId) -> dict:
         "type": obj.type,
         "value": obj.value,
         "verification": {"status": "unverified", "verified_address": None, "verified_name": None},
+    }
+
+
+def customer_balance_transaction(obj: CustomerBalanceTransaction) -> dict:
+    return {
+        "id": obj.id,
+        "object": "customer_balance_transaction",
+        "amount": obj.amount,
+        "checkout_session": None,
+        "created": ts(obj.created),
+        "credit_note": None,
+        "currency": obj.currency or None,
+        "customer": obj.customer_id,
+        "customer_account": None,
+        "description": obj.description or None,
+        "ending_balance": obj.ending_balance,
+        "invoice": obj.invoice_id or None,
+        "livemode": obj.livemode,
+        "metadata": obj.metadata,
+        "type": obj.type,
     }
 
 

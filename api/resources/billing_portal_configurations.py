@@ -1,6 +1,6 @@
 """/v1/billing_portal/configurations: Stripe's portal configuration, with our extensions beside its fields."""
 
-from api import expand
+from api import errors, expand
 from api import params as p
 from api.pagination import page
 from api.router import operation
@@ -143,6 +143,11 @@ def _fields(creating: bool) -> dict:
             description="Extension: sessions without a configuration use the active one whose metadata rule "
             "matches the customer's metadata (highest priority first), else the default.",
         ),
+        "is_default": p.Boolean(
+            description="Extension: true makes this configuration the default of its mode (the previous default "
+            'stops being one), as the admin\'s "Make default" does. Stripe sets the default only in its Dashboard; '
+            "without this parameter a configuration created here is never the default.",
+        ),
         "expand": p.EXPAND,
     }
     if not creating:
@@ -162,7 +167,20 @@ def _plain(value):
 
 
 def _data(params: dict) -> dict:
-    return _plain({key: value for key, value in params.items() if key != "expand"})
+    return _plain({key: value for key, value in params.items() if key not in ("expand", "is_default")})
+
+
+def _make_default(params: dict, obj: PortalConfiguration | None = None) -> bool:
+    """``is_default=true`` (our extension) makes the configuration the default; a default stops being one only when
+    another takes its place."""
+    if params.get("is_default") is False and obj is not None and obj.is_default:
+        raise errors.invalid(
+            "is_default",
+            "A configuration stops being the default when another one becomes the default: pass is_default=true "
+            "when updating that one.",
+            code="parameter_invalid_boolean",
+        )
+    return params.get("is_default") is True
 
 
 def _wants_products(params: dict, path: str) -> bool:
@@ -192,7 +210,14 @@ def _get(ctx, configuration_id: str) -> PortalConfiguration:
     tags=TAGS,
 )
 def create(ctx, params):
-    obj = configuration_create(account=ctx.account, livemode=ctx.livemode, actor=ctx.actor, data=_data(params))
+    obj = configuration_create(
+        account=ctx.account,
+        livemode=ctx.livemode,
+        actor=ctx.actor,
+        data=_data(params),
+        default_if_first=False,
+        make_default=_make_default(params),
+    )
     return _one(params, obj)
 
 
@@ -217,7 +242,14 @@ def retrieve(ctx, params, configuration):
     tags=TAGS,
 )
 def update(ctx, params, configuration):
-    obj = configuration_update(configuration=_get(ctx, configuration), actor=ctx.actor, data=_data(params))
+    obj = _get(ctx, configuration)
+    obj = configuration_update(
+        configuration=obj,
+        actor=ctx.actor,
+        data=_data(params),
+        default_if_none=False,
+        make_default=_make_default(params, obj),
+    )
     return _one(params, obj)
 
 

@@ -106,3 +106,16 @@ def list_(ctx, params):
         queryset = queryset.filter(pk__in=params["ids"])
     queryset = filter_created(queryset, params.get("created"))
     return page(queryset, params, url="/v1/products", render=representations.product, label="product")
+
+
+@operation(
+    "GET",
+    "/v1/products/{product}/features",
+    params=p.LIST,
+    response="list[product_feature]",
+    summary="List a product's entitlement features (always empty: entitlements are not kept here)",
+    tags=TAGS,
+)
+def features(ctx, params, product):
+    obj = ctx.get(Product, product, "product", param="product")
+    return {"object": "list", "data": [], "has_more": False, "url": f"/v1/products/{obj.pk}/features"}

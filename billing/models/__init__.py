@@ -2,7 +2,7 @@
 
 from billing.models.accounts import Account, ApiKey, InvoiceCounter, Membership
 from billing.models.catalog import Price, Product, TaxRate
-from billing.models.customers import Customer, TaxId
+from billing.models.customers import Customer, CustomerBalanceTransaction, TaxId
 from billing.models.discounts import Coupon, Discount, PromotionCode
 from billing.models.events import AuditEntry, Event
 from billing.models.intents import Mandate, PaymentIntent, Refund, SetupIntent
@@ -19,6 +19,7 @@ __all__ = [
     "Charge",
     "Coupon",
     "Customer",
+    "CustomerBalanceTransaction",
     "Discount",
     "Event",
     "Invoice",

@@ -26,6 +26,9 @@ class Account(models.Model):
     name = models.CharField(max_length=200)
     plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.STARTER)
     invoice_prefix = models.CharField(max_length=12, default=_invoice_prefix, unique=True)
+    # Stripe's account ``country`` (ISO 3166-1 alpha-2) and ``default_currency``; empty until the merchant sets them.
+    country = models.CharField(max_length=2, blank=True)
+    default_currency = models.CharField(max_length=3, blank=True)
     created = models.DateTimeField(default=clock.now)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="billing_accounts")
 

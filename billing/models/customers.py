@@ -60,3 +60,32 @@ class TaxId(TenantModel):
 
     def __str__(self) -> str:
         return self.value
+
+
+class CustomerBalanceTransaction(TenantModel):
+    """One change of a customer's balance (Stripe's ``customer_balance_transaction``): the ledger behind
+    ``Customer.balance``. Negative amounts are credit for the customer, as the balance itself."""
+
+    class Type(models.TextChoices):
+        ADJUSTMENT = "adjustment", "Adjustment"
+        APPLIED_TO_INVOICE = "applied_to_invoice", "Applied to invoice"
+        UNAPPLIED_FROM_INVOICE = "unapplied_from_invoice", "Unapplied from invoice"
+
+    id = models.CharField(
+        primary_key=True, max_length=40, default=ids.factory("customer_balance_transaction"), editable=False
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="balance_transactions")
+    type = models.CharField(max_length=32, choices=Type.choices)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3, blank=True)
+    ending_balance = models.BigIntegerField()
+    # The invoice it belongs to (its id; the invoice may be written later in the same transaction).
+    invoice_id = models.CharField(max_length=40, blank=True)
+    description = models.CharField(max_length=350, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.amount:+d}"

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import IntegrityError, transaction
 
-from billing import audit
+from billing import audit, money
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest
 from billing.models import Account, ApiKey, Membership
@@ -87,9 +87,22 @@ def account_update(
     name: str | None = None,
     plan: str | None = None,
     invoice_prefix: str | None = None,
+    country: str | None = None,
+    default_currency: str | None = None,
 ) -> Account:
     """``None`` leaves a field as it is. The invoice prefix applies to invoices finalized from now on."""
     changes = {}
+    if country is not None:
+        changes["country"] = country.strip().upper()
+        if changes["country"] and not re.fullmatch(r"[A-Z]{2}", changes["country"]):
+            raise InvalidRequest("Invalid country: use a two-letter ISO code such as DE.", param="country")
+    if default_currency is not None:
+        changes["default_currency"] = default_currency.strip().lower()
+        if changes["default_currency"] and not money.is_supported(changes["default_currency"]):
+            raise InvalidRequest(
+                f"Invalid default_currency: {default_currency!r} is not a supported currency.",
+                param="default_currency",
+            )
     if name is not None:
         changes["name"] = name.strip()
         if not changes["name"]:

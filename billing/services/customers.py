@@ -4,10 +4,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django_countries import countries
 
-from billing import audit
+from billing import audit, balance_ledger, money
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
-from billing.models import Account, Customer, PaymentMethod, Subscription
+from billing.models import Account, Customer, CustomerBalanceTransaction, PaymentMethod, Subscription
 from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
 from billing.services.door import service
 from billing.services.subscriptions import subscription_cancel
@@ -173,3 +173,33 @@ def customer_delete(*, customer: Customer, actor: Actor) -> Customer:
     customer.save(update_fields=["deleted"])
     audit.record(actor, "customer.delete", customer, {"canceled_subscriptions": canceled})
     return customer
+
+
+@service
+def customer_balance_adjust(
+    *, customer: Customer, amount: int, currency: str, actor: Actor, description: str = "", metadata: dict | None = None
+) -> CustomerBalanceTransaction:
+    """Stripe's ``POST /v1/customers/{id}/balance_transactions``: add ``amount`` to the balance (negative: a credit
+    for the customer) in the customer's currency, which this sets when the customer has none yet."""
+    currency = currency.lower()
+    metadata = validate_metadata(metadata)
+    if not money.is_supported(currency):
+        raise InvalidRequest(f"Invalid currency: {currency}.", param="currency")
+    if amount == 0:
+        raise InvalidRequest("The amount must not be zero.", param="amount")
+    customer = _lock_existing(customer)
+    if customer.currency and customer.currency != currency:
+        raise InvalidRequest(
+            f"The customer's balance is in {customer.currency}; a transaction in {currency} cannot change it.",
+            param="currency",
+        )
+    before = render(customer)
+    customer.balance += amount
+    customer.currency = currency
+    customer.save(update_fields=["balance", "currency"])
+    row = balance_ledger.record(
+        customer, amount=amount, type="adjustment", currency=currency, description=description, metadata=metadata
+    )
+    emit("customer.updated", customer, before=before)
+    audit.record(actor, "customer.balance_adjust", customer, {"amount": amount, "currency": currency, "id": row.pk})
+    return row

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from billing import audit, clock, pricing
+from billing import audit, balance_ledger, clock, pricing
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import (
@@ -192,8 +192,12 @@ def _apply_balance(invoice: Invoice, customer: Customer) -> None:
     invoice.amount_remaining = amount_due
     if customer.balance != new_balance:
         before = render(customer)
+        change = new_balance - customer.balance
         customer.balance = new_balance
         customer.save(update_fields=["balance"])
+        balance_ledger.record(
+            customer, amount=change, type="applied_to_invoice", currency=invoice.currency, invoice_id=invoice.pk
+        )
         emit("customer.updated", customer, before=before)
 
 
@@ -246,8 +250,12 @@ def restore_applied_balance(invoice: Invoice) -> None:
         return
     customer = lock(Customer, invoice.customer_id)
     before = render(customer)
-    customer.balance -= invoice.ending_balance - invoice.starting_balance
+    change = invoice.starting_balance - invoice.ending_balance
+    customer.balance += change
     customer.save(update_fields=["balance"])
+    balance_ledger.record(
+        customer, amount=change, type="unapplied_from_invoice", currency=invoice.currency, invoice_id=invoice.pk
+    )
     emit("customer.updated", customer, before=before)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from billing import audit, broker, clock
+from billing import audit, balance_ledger, broker, clock
 from billing.audit import SYSTEM
 from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, PaymentMethodRequired
 from billing.gateways import ChargeResult, Gateway, gateway_for, looked_up_once
@@ -394,6 +394,14 @@ def _credit_customer(invoice: Invoice, charge: Charge) -> None:
     before = render(customer)
     customer.balance -= charge.amount
     customer.save(update_fields=["balance"])
+    balance_ledger.record(
+        customer,
+        amount=-charge.amount,
+        type="adjustment",
+        currency=charge.currency,
+        invoice_id=invoice.pk,
+        description=f"Payment {charge.pk} arrived after the invoice was {invoice.status}: credited to the balance.",
+    )
     emit("customer.updated", customer, before=before)
     audit.record(SYSTEM, "charge.credited", charge, {"invoice": invoice.pk, "status": invoice.status})
 

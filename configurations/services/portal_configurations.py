@@ -57,8 +57,17 @@ def _has_default(account_id: str, livemode: bool) -> bool:
     return PortalConfiguration.objects.filter(account_id=account_id, livemode=livemode, is_default=True).exists()
 
 
-def configuration_create(*, account: Account, livemode: bool, actor: Actor, data: dict) -> PortalConfiguration:
-    """A new configuration from Stripe-shaped parameters; the first active one of a mode becomes its default."""
+def configuration_create(
+    *,
+    account: Account,
+    livemode: bool,
+    actor: Actor,
+    data: dict,
+    default_if_first: bool = True,
+    make_default: bool = False,
+) -> PortalConfiguration:
+    """A new configuration from Stripe-shaped parameters. With ``default_if_first`` (the admin, Stripe's Dashboard)
+    the first active one of a mode becomes its default; the API never makes a default on its own, as Stripe's."""
     with transaction.atomic():
         lock_account(account.pk)
         cleaned = configuration_validate(account=account, livemode=livemode, data=data)
@@ -66,7 +75,7 @@ def configuration_create(*, account: Account, livemode: bool, actor: Actor, data
         _apply(configuration, cleaned)
         now = clock.now()
         configuration.created = configuration.updated = now
-        configuration.is_default = configuration.active and not _has_default(account.pk, livemode)
+        configuration.is_default = default_if_first and configuration.active and not _has_default(account.pk, livemode)
         configuration.save()
         if cleaned.products:
             _replace_products(configuration, cleaned.products)
@@ -74,11 +83,21 @@ def configuration_create(*, account: Account, livemode: bool, actor: Actor, data
             type="billing_portal.configuration.created", obj=configuration, data=render_configuration(configuration)
         )
         audit.record(actor, "portal_configuration.create", configuration)
+        if make_default and not configuration.is_default:
+            configuration = configuration_make_default(configuration=configuration, actor=actor)
         return configuration
 
 
-def configuration_update(*, configuration: PortalConfiguration, actor: Actor, data: dict) -> PortalConfiguration:
-    """Stripe's update semantics: absent keys stay, ``""`` clears, ``products`` replaces the list, metadata merges."""
+def configuration_update(
+    *,
+    configuration: PortalConfiguration,
+    actor: Actor,
+    data: dict,
+    default_if_none: bool = True,
+    make_default: bool = False,
+) -> PortalConfiguration:
+    """Stripe's update semantics: absent keys stay, ``""`` clears, ``products`` replaces the list, metadata merges.
+    With ``default_if_none`` (the admin) an active configuration becomes the default when its mode has none."""
     with transaction.atomic():
         lock_account(configuration.account_id)
         try:
@@ -93,7 +112,8 @@ def configuration_update(*, configuration: PortalConfiguration, actor: Actor, da
         if cleaned.products is not None:
             _replace_products(configuration, cleaned.products)
         if (
-            configuration.active
+            default_if_none
+            and configuration.active
             and not configuration.is_default
             and not _has_default(configuration.account_id, configuration.livemode)
         ):
@@ -101,7 +121,9 @@ def configuration_update(*, configuration: PortalConfiguration, actor: Actor, da
             changed.append("is_default")
         after_full = _full(configuration)
         if after_full == before_full:
-            return configuration
+            return (
+                configuration_make_default(configuration=configuration, actor=actor) if make_default else configuration
+            )
         configuration.updated = clock.now()
         configuration.save(update_fields=[*dict.fromkeys(changed), "updated"])
         after = render_configuration(configuration)
@@ -115,6 +137,8 @@ def configuration_update(*, configuration: PortalConfiguration, actor: Actor, da
             key: after_full[key] for key in after_full if key != "updated" and after_full[key] != before_full.get(key)
         }
         audit.record(actor, "portal_configuration.update", configuration, changes)
+        if make_default:
+            configuration = configuration_make_default(configuration=configuration, actor=actor)
         return configuration
 
 

@@ -98,7 +98,7 @@ def test_create_retrieve_update_list(client, merchant):
     assert created.object == "billing_portal.configuration" and created.id.startswith("bpc_")
     assert set(created.to_dict()) == TOP_LEVEL_KEYS
     assert created.active is True and created.livemode is False and created.application is None
-    assert created.is_default is True  # the first active configuration of a mode is its default
+    assert created.is_default is False  # as Stripe's: the API never makes a default on its own
     assert created.business_profile.headline.startswith("Acme")
     assert created.features.customer_update.allowed_updates == ["email", "tax_id"]
     cancel = created.features.subscription_cancel
@@ -490,7 +490,7 @@ def test_subscription_pause_is_refused_with_an_explanation(client):
 
 
 def test_the_default_cannot_be_deactivated(client):
-    first = client.v1.billing_portal.configurations.create(minimal())
+    first = client.v1.billing_portal.configurations.create(minimal(is_default=True))
     second = client.v1.billing_portal.configurations.create(minimal())
     assert first.is_default and not second.is_default
     error = rejected(client.v1.billing_portal.configurations.update, first.id, {"active": False})
@@ -501,9 +501,23 @@ def test_the_default_cannot_be_deactivated(client):
     assert [c.id for c in client.v1.billing_portal.configurations.list({"is_default": False}).data] == [second.id]
 
 
+def test_an_api_created_configuration_is_never_the_default_unless_asked(client):
+    """Stripe makes a default only in its Dashboard; our ``is_default=true`` extension is the API's way."""
+    first = client.v1.billing_portal.configurations.create(minimal())
+    assert first.is_default is False
+    assert client.v1.billing_portal.configurations.update(first.id, {"name": "Renamed"}).is_default is False
+    assert client.v1.billing_portal.configurations.update(first.id, {"is_default": True}).is_default is True
+    second = client.v1.billing_portal.configurations.create(minimal(is_default=True))
+    assert second.is_default is True
+    assert client.v1.billing_portal.configurations.retrieve(first.id).is_default is False
+    error = rejected(client.v1.billing_portal.configurations.update, second.id, {"is_default": False})
+    assert error.param == "is_default"
+    assert client.v1.billing_portal.configurations.retrieve(second.id).is_default is True
+
+
 def test_unknown_parameters_are_refused(client):
-    error = rejected(client.v1.billing_portal.configurations.create, minimal(is_default=True))
-    assert error.code == "parameter_unknown" and error.param == "is_default"
+    error = rejected(client.v1.billing_portal.configurations.create, minimal(application="ca_123"))
+    assert error.code == "parameter_unknown" and error.param == "application"
 
 
 def test_a_refused_update_changes_nothing(client, merchant):
@@ -591,8 +605,8 @@ def test_another_account_cannot_see_or_change_it(client, other_client):
 
 def test_test_and_live_mode_are_separate(client, merchant, live_server):
     live = stripe.StripeClient(merchant.live_secret, base_addresses={"api": live_server.url}, max_network_retries=0)
-    test_config = client.v1.billing_portal.configurations.create(minimal())
-    live_config = live.v1.billing_portal.configurations.create(minimal())
+    test_config = client.v1.billing_portal.configurations.create(minimal(is_default=True))
+    live_config = live.v1.billing_portal.configurations.create(minimal(is_default=True))
     assert live_config.livemode is True and test_config.livemode is False
     # Each mode has its own default.
     assert test_config.is_default and live_config.is_default

@@ -139,6 +139,7 @@ def _portal_configuration(api: Api, ids: dict) -> str:
                 "products": [{"product": ids["products"], "prices": [ids["prices"]]}],
             },
         },
+        "is_default": True,  # sessions without a configuration use it
     }
     return api.ok("POST", "/v1/billing_portal/configurations", params)["id"]
 
@@ -160,6 +161,12 @@ BUILDERS: dict[str, Builder] = {
     "refunds": _refund,
     "events": _event,
     "billing_portal/configurations": _portal_configuration,
+    "tax_ids": lambda api, ids: api.ok(
+        "POST", f"/v1/customers/{ids['customers']}/tax_ids", {"type": "eu_vat", "value": "DE123456789"}
+    )["id"],
+    "balance_transactions": lambda api, ids: api.ok(
+        "POST", f"/v1/customers/{ids['customers']}/balance_transactions", {"amount": -500, "currency": "eur"}
+    )["id"],
     # An event type nothing here emits: no delivery is attempted.
     "webhook_endpoints": _created(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/billing", "enabled_events": ["invoice.upcoming"]}
@@ -170,6 +177,8 @@ BUILDERS: dict[str, Builder] = {
 # the owner's id in the path can be the reason for the answer).
 BODIES: dict[tuple[str, str], Callable[[dict], dict]] = {
     ("POST", "/v1/payment_methods/{payment_method}/attach"): lambda mine: {"customer": mine["customers"]},
+    ("POST", "/v1/customers/{customer}/tax_ids"): lambda mine: {"type": "eu_vat", "value": "DE999999999"},
+    ("POST", "/v1/customers/{customer}/balance_transactions"): lambda mine: {"amount": 100, "currency": "eur"},
 }
 
 

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 
-from billing import clock
+from billing import api_versions, clock
 from webhooks import queue, representations, sending, signing
 from webhooks.models import DISABLE_AFTER_FAILING_FOR, Attempt, Delivery, WebhookEndpoint
 from webhooks.services.endpoints import disable_automatically
@@ -39,6 +39,7 @@ class Claimed:
     attempt_id: int | None = None  # a manual resend (its Attempt row exists already)
     outcome: sending.Outcome | None = None
     finished: dt.datetime | None = None
+    body: bytes | None = None  # rendered ahead (an endpoint on an older API version), else at sending
     abandon: bool = False  # not sent: the endpoint is disabled
     released: bool = False  # not sent: the lease would have run out before an answer could arrive
 
@@ -68,6 +69,7 @@ def send_claimed(claimed: list[Claimed], lease_ends: float) -> int:
             job.outcome = sending.Outcome(None, "", "Not sent: the endpoint is disabled.", 0)
             job.finished, job.abandon = clock.now(), True
             recorder.add(job)
+    _render_older_versions([job for jobs in per_endpoint.values() for job in jobs])
     lanes = []
     for jobs in per_endpoint.values():
         width = max(1, min(settings.WEBHOOK_MAX_CONCURRENCY_PER_ENDPOINT, len(jobs)))
@@ -76,6 +78,19 @@ def send_claimed(claimed: list[Claimed], lease_ends: float) -> int:
         recorder.add(job)
     recorder.flush()
     return sum(1 for job in claimed if job.outcome is not None and not job.abandon)
+
+
+def _render_older_versions(jobs: list[Claimed]) -> None:
+    """Bodies for endpoints on an API version older than the current one, rendered here (they may need the
+    database, which the sending threads do not touch), for all of them at once."""
+    older = [job for job in jobs if api_versions.differs_from_current(job.delivery.endpoint.api_version)]
+    if not older:
+        return
+    bodies = representations.event_bodies_in_versions(
+        [(job.delivery.event, job.pending, job.delivery.endpoint.api_version) for job in older]
+    )
+    for job, body in zip(older, bodies, strict=True):
+        job.body = body
 
 
 def _lane(jobs: list[Claimed], lease_ends: float, stop: threading.Event) -> Iterator[Claimed]:
@@ -100,7 +115,7 @@ def _post(job: Claimed, target) -> sending.Outcome:
     delivery = job.delivery
     endpoint = delivery.endpoint
     # Serialised once; exactly these bytes are signed and sent. A new timestamp and signature per attempt.
-    body = representations.event_body(delivery.event, pending=job.pending)
+    body = job.body or representations.event_body(delivery.event, pending=job.pending, api_version=endpoint.api_version)
     sent_at = clock.now()
     headers = signing.signature_headers(
         body, endpoint.signing_secrets(sent_at), message_id=delivery.event_id, timestamp=int(sent_at.timestamp())

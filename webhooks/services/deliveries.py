@@ -49,6 +49,7 @@ ENDPOINT_COLUMNS = (
     "previous_secret",
     "previous_secret_expires_at",
     "failing_since",
+    "api_version",
 )
 
 # PostgreSQL: claim the due ones among the ids, skipping rows another worker is claiming right now, and return
@@ -71,7 +72,7 @@ RETURNING
     e.id, e.account_id, e.livemode, e.created, e.type, e.api_version, e.data_object, e.previous_attributes,
     e.request_id, e.idempotency_key,
     w.id, w.account_id, w.livemode, w.url, w.status, w.secret, w.previous_secret, w.previous_secret_expires_at,
-    w.failing_since,
+    w.failing_since, w.api_version,
     (SELECT count(*) FROM webhooks_delivery p WHERE p.event_id = d.event_id AND p.status = %(pending)s)
 """
 

@@ -1,0 +1,107 @@
+"""``/v1/openapi.json`` describes every object the API answers, field by field, and nothing it does not answer.
+
+Objects of every kind are built through the API (the isolation walk's builders, plus a few in other states) and
+read back through every GET operation; each is checked against its schema in the document. With
+``WRITE_OBJECT_SCHEMAS=1`` the schemas (``api/object_schemas.json``) are written from these objects instead.
+"""
+
+import os
+import re
+
+import pytest
+from django.test import Client
+
+from api import object_schemas
+from api.router import OPERATIONS
+from tests.factories.billing import AccountFactory
+from tests.sdk.test_isolation import ID_OPERATIONS, LIST_OPERATIONS, LIST_PARAMS, build, fill, path_ids
+from webhooks import ssrf
+
+WRITE = os.environ.get("WRITE_OBJECT_SCHEMAS") == "1"
+
+
+def _more_states(api, ids: dict) -> None:
+    """Objects in states the builders do not make, so that fields that are sometimes set are seen set."""
+    address = {"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+    api.ok(
+        "POST",
+        "/v1/customers",
+        {
+            "email": "full@example.com",
+            "name": "Full",
+            "phone": "+4930123456",
+            "description": "All fields",
+            "address": address,
+            "shipping": {"name": "Full", "address": address, "phone": "+4930123456"},
+            "preferred_locales": ["de"],
+            "metadata": {"k": "v"},
+        },
+    )
+    api.ok("POST", "/v1/prices", {"product": ids["products"], "currency": "eur", "unit_amount": 500})
+    api.ok(
+        "POST", "/v1/coupons", {"amount_off": 500, "currency": "eur", "duration": "repeating", "duration_in_months": 3}
+    )
+    api.ok("POST", "/v1/billing_portal/sessions", {"customer": ids["customers"]})
+    api.ok("POST", f"/v1/customers/{ids['customers']}/balance_transactions", {"amount": 200, "currency": "eur"})
+
+
+def _kind(response: str) -> tuple[str, bool]:
+    match = re.fullmatch(r"(?:list|search_result)\[(.+)\]", response)
+    return (match.group(1), True) if match else (response, False)
+
+
+@pytest.fixture
+def served(db, settings) -> dict[str, list[dict]]:
+    """Every object the API answered, by object name."""
+    settings.API_RATE_LIMIT_TEST = 0
+    with ssrf.using_resolver(lambda host, port: ["93.184.215.14"]):
+        world = build(AccountFactory(), livemode=False)
+        _more_states(world.api, world.ids)
+        samples: dict[str, list[dict]] = {}
+
+        def add(response: str, body: dict) -> None:
+            kind, listed = _kind(response)
+            if kind.startswith("deleted_"):
+                return
+            for item in body["data"] if listed else [body]:
+                samples.setdefault(kind, []).append(item)
+
+        for op in ID_OPERATIONS:
+            if op.method == "GET":
+                path = fill(op.path, {name: world.ids[resource] for name, resource in path_ids(op.path)})
+                add(op.response, world.api.ok("GET", path))
+        for op in LIST_OPERATIONS:
+            limit = {"limit": 100} if "limit" in op.params.fields else {}
+            add(op.response, world.api.ok("GET", op.path, {**limit, **LIST_PARAMS.get(op.path, {})}))
+        session = world.api.ok("POST", "/v1/billing_portal/sessions", {"customer": world.ids["customers"]})
+        add("billing_portal.session", session)
+    return samples
+
+
+def test_every_served_object_matches_its_schema_both_ways(served):
+    if WRITE:
+        schemas = dict(object_schemas.NEVER_SERVED)
+        for kind, items in served.items():
+            for item in items:
+                schemas[kind] = object_schemas.describe(item, schemas.get(kind))
+        object_schemas.write(schemas)
+    document = Client().get("/v1/openapi.json").json()
+    components = document["components"]["schemas"]
+    problems = []
+    for kind, items in sorted(served.items()):
+        assert kind in components, f"{kind}: no schema in the document"
+        for item in items:
+            problems += [
+                f"{kind} {item.get('id')}: {problem}" for problem in object_schemas.mismatches(item, components[kind])
+            ]
+    assert not problems, "run with WRITE_OBJECT_SCHEMAS=1 to describe them:\n" + "\n".join(problems[:40])
+
+
+def test_every_response_object_of_the_document_has_a_full_schema(db):
+    document = Client().get("/v1/openapi.json").json()
+    components = document["components"]["schemas"]
+    for op in OPERATIONS:
+        kind, _ = _kind(op.response)
+        schema = components[kind]
+        assert schema.get("properties", {}).keys() > {"object"}, f"{op.method} {op.path}: {kind} has no fields"
+        assert schema["properties"]["object"]["enum"] == [kind.removeprefix("deleted_")]
