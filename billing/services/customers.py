@@ -5,6 +5,7 @@ from django.core.validators import validate_email
 from django_countries import countries
 
 from billing import audit
+from billing.addresses import address_problems
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
 from billing.models import Account, Customer, PaymentMethod, Subscription
@@ -18,7 +19,8 @@ UPDATABLE = ("email", "name", "phone", "description", "address", "shipping", "pr
 UNCHANGED = object()
 
 
-def _clean_address(address, param: str) -> dict | None:
+def _clean_address(address, param: str, *, check: bool = False) -> dict | None:
+    """``check``: also hold the address to its country's rules (customer-facing pages; Stripe's API takes any)."""
     if address in (None, ""):
         return None
     if not isinstance(address, dict):
@@ -31,10 +33,15 @@ def _clean_address(address, param: str) -> dict | None:
         clean["country"] = clean["country"].upper()
         if clean["country"] not in dict(countries):
             raise InvalidRequest(f"Invalid country: {clean['country']}", param=f"{param}[country]")
+    if check and any(clean.values()):
+        for part, problem in sorted(address_problems(clean).items()):
+            raise InvalidRequest(
+                f"Invalid {param}[{part}]: {problem} for {clean['country']}.", param=f"{param}[{part}]"
+            )
     return clean
 
 
-def _clean(fields: dict) -> dict:
+def _clean(fields: dict, *, check_addresses: bool = False) -> dict:
     clean = {}
     for key, value in fields.items():
         if key not in UPDATABLE:
@@ -52,7 +59,7 @@ def _clean(fields: dict) -> dict:
             if len(value) > limit:
                 raise InvalidRequest(f"Invalid {key}: must be at most {limit} characters.", param=key)
         elif key == "address":
-            value = _clean_address(value, "address")
+            value = _clean_address(value, "address", check=check_addresses)
         elif key == "shipping":
             if value in (None, ""):
                 value = None
@@ -62,7 +69,7 @@ def _clean(fields: dict) -> dict:
                 value = {
                     "name": str(value["name"]).strip(),
                     "phone": str(value.get("phone") or "").strip(),
-                    "address": _clean_address(value.get("address"), "shipping[address]"),
+                    "address": _clean_address(value.get("address"), "shipping[address]", check=check_addresses),
                 }
         elif key == "preferred_locales":
             value = list(value or [])
@@ -113,12 +120,14 @@ def customer_update(
     customer: Customer,
     actor: Actor,
     default_payment_method: PaymentMethod | None | object = UNCHANGED,
+    check_addresses: bool = False,
     **fields,
 ) -> Customer:
     """``fields`` as in :data:`UPDATABLE` (``metadata`` merges as in Stripe); ``default_payment_method``: one of the
-    customer's payment methods, ``None`` to clear it, left out to keep it."""
+    customer's payment methods, ``None`` to clear it, left out to keep it. ``check_addresses``: hold addresses to
+    their country's rules (postal code format, required parts), as the portal does; Stripe's API does not."""
     metadata = fields.pop("metadata", None)
-    clean = _clean(fields)
+    clean = _clean(fields, check_addresses=check_addresses)
     customer = _lock_existing(customer)
     before = render(customer)
     for key, value in clean.items():

@@ -3,11 +3,12 @@
 import re
 
 from django import forms
-from django.utils.text import get_text_list
+from django.utils.text import format_lazy, get_text_list
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
+from billing.addresses import DEFAULT_ORDER, AddressFormat, address_format, address_problems
 from billing.exceptions import BillingError
 from billing.tax_ids import TaxIdInvalid, validate_eu_vat
 
@@ -20,11 +21,37 @@ def country_choices() -> list[tuple[str, str]]:
     return [("", gettext("Select a country")), *((code, name) for code, name in countries)]
 
 
+TOO_LONG = _("Shorten this to at most %(limit_value)d characters (it has %(show_value)d).")
+POSTAL_CODE_LABELS = {"zip": _("ZIP code"), "pin": _("PIN code"), "eircode": _("Eircode")}
+CITY_LABELS = {"post_town": _("Town"), "district": _("District"), "suburb": _("Suburb")}
+INVALID_POSTAL_CODE = {
+    "postal": _("Enter a postal code as written in %(country)s, for example %(example)s."),
+    "zip": _("Enter a ZIP code as written in %(country)s, for example %(example)s."),
+    "pin": _("Enter a PIN code as written in %(country)s, for example %(example)s."),
+    "eircode": _("Enter an Eircode as written in %(country)s, for example %(example)s."),
+}
+STATE_LABELS = {
+    "state": _("State"),
+    "province": _("Province"),
+    "county": _("County"),
+    "prefecture": _("Prefecture"),
+    "island": _("Island"),
+    "department": _("Department"),
+    "parish": _("Parish"),
+    "oblast": _("Oblast"),
+    "area": _("Area"),
+    "district": _("District"),
+    "emirate": _("Emirate"),
+    "do_si": _("Province"),
+}
+
+
 def _text(label, *, max_length: int, autocomplete: str, required: bool = False, **kwargs) -> forms.CharField:
     return forms.CharField(
         label=label,
         max_length=max_length,
         required=required,
+        error_messages={"max_length": TOO_LONG},
         widget=forms.TextInput(attrs={"autocomplete": autocomplete}),
         **kwargs,
     )
@@ -35,18 +62,28 @@ def _phone(label, autocomplete: str) -> forms.CharField:
         label=label,
         max_length=32,
         required=False,
+        error_messages={"max_length": TOO_LONG},
         widget=forms.TextInput(attrs={"autocomplete": autocomplete, "type": "tel", "inputmode": "tel"}),
     )
 
 
-def _address_fields(prefix: str, section: str) -> dict[str, forms.Field]:
-    """``section`` is the autocomplete section (``billing``/``shipping``) so browsers fill the right address."""
-    return {
-        f"{prefix}line1": _text(_("Address line 1"), max_length=200, autocomplete=f"{section} address-line1"),
-        f"{prefix}line2": _text(_("Address line 2"), max_length=200, autocomplete=f"{section} address-line2"),
-        f"{prefix}postal_code": _text(_("Postal code"), max_length=20, autocomplete=f"{section} postal-code"),
-        f"{prefix}city": _text(_("City"), max_length=200, autocomplete=f"{section} address-level2"),
-        f"{prefix}state": _text(_("State or region"), max_length=200, autocomplete=f"{section} address-level1"),
+class StateField(forms.ChoiceField):
+    """A listed state, given by its code or its name in any case (browsers fill in either); kept as its code."""
+
+    def __init__(self, fmt: AddressFormat, **kwargs):
+        super().__init__(**kwargs)
+        self.format = fmt
+
+    def to_python(self, value) -> str:
+        value = super().to_python(value)
+        return (self.format.state_code(value) or value) if value else value
+
+
+def _address_fields(prefix: str, section: str, fmt: AddressFormat | None) -> dict[str, forms.Field]:
+    """The address parts the country uses, in its order, called as it calls them (``section`` is the autocomplete
+    section, ``billing``/``shipping``, so browsers fill the right address). The country comes first: it decides
+    the rest."""
+    fields: dict[str, forms.Field] = {
         f"{prefix}country": forms.ChoiceField(
             label=_("Country"),
             required=False,
@@ -54,6 +91,38 @@ def _address_fields(prefix: str, section: str) -> dict[str, forms.Field]:
             widget=forms.Select(attrs={"autocomplete": f"{section} country"}),
         ),
     }
+    postal_label = POSTAL_CODE_LABELS.get(fmt.postal_code_kind, _("Postal code")) if fmt else _("Postal code")
+    examples = fmt.postal_code_examples[:1] if fmt else ()
+    parts = {
+        "line1": _text(_("Address line 1"), max_length=200, autocomplete=f"{section} address-line1"),
+        "line2": _text(_("Address line 2"), max_length=200, autocomplete=f"{section} address-line2"),
+        "postal_code": _text(
+            postal_label,
+            max_length=20,
+            autocomplete=f"{section} postal-code",
+            help_text=format_lazy(_("For example {example}"), example=examples[0]) if examples else "",
+        ),
+        "city": _text(
+            CITY_LABELS.get(fmt.city_kind, _("City")) if fmt else _("City"),
+            max_length=200,
+            autocomplete=f"{section} address-level2",
+        ),
+    }
+    state_label = STATE_LABELS.get(fmt.state_kind, _("State or region")) if fmt else _("State or region")
+    if fmt and fmt.state_choices:
+        parts["state"] = StateField(
+            fmt,
+            label=state_label,
+            required=False,
+            choices=[("", gettext("Select")), *fmt.state_choices],
+            error_messages={"invalid_choice": _("Select one of the listed options.")},
+            widget=forms.Select(attrs={"autocomplete": f"{section} address-level1"}),
+        )
+    else:
+        parts["state"] = _text(state_label, max_length=200, autocomplete=f"{section} address-level1")
+    for part in fmt.order if fmt else DEFAULT_ORDER:
+        fields[f"{prefix}{part}"] = parts[part]
+    return fields
 
 
 class BillingDetailsForm(forms.Form):
@@ -61,8 +130,12 @@ class BillingDetailsForm(forms.Form):
     POST naming any other field changes nothing. (Django ties errors and help texts to their inputs with
     ``aria-invalid`` and ``aria-describedby``: the template gives them the ids ``<auto_id>_error``/``_helptext``.)"""
 
-    def __init__(self, *args, allowed: list[str], customer, **kwargs):
-        super().__init__(*args, initial=self.initial_for(customer), **kwargs)
+    def __init__(self, *args, allowed: list[str], customer, typed: dict | None = None, **kwargs):
+        """``typed``: address fields as typed so far (the country select asks for the fields of the country it
+        changed to), shown instead of the saved ones."""
+        initial = self.initial_for(customer)
+        initial.update({key: value for key, value in (typed or {}).items() if key in initial})
+        super().__init__(*args, initial=initial, **kwargs)
         self.allowed = [group for group in ("name", "email", "phone", "address", "shipping") if group in allowed]
         if "name" in self.allowed:
             self.fields["name"] = _text(_("Full name"), max_length=256, autocomplete="name")
@@ -75,12 +148,27 @@ class BillingDetailsForm(forms.Form):
             )
         if "phone" in self.allowed:
             self.fields["phone"] = _phone(_("Phone"), "tel")
+        self.formats = {prefix: address_format(self._country(prefix)) for prefix in ("address_", "shipping_")}
         if "address" in self.allowed:
-            self.fields.update(_address_fields("address_", "billing"))
+            self.fields.update(_address_fields("address_", "billing", self.formats["address_"]))
         if "shipping" in self.allowed:
             self.fields["shipping_name"] = _text(_("Recipient"), max_length=256, autocomplete="shipping name")
             self.fields["shipping_phone"] = _phone(_("Recipient phone"), "shipping tel")
-            self.fields.update(_address_fields("shipping_", "shipping"))
+            self.fields.update(_address_fields("shipping_", "shipping", self.formats["shipping_"]))
+
+    def _country(self, prefix: str) -> str:
+        """The country the address is laid out for: as submitted (or asked for by the country select), else as
+        saved."""
+        source = self.data if self.is_bound else self.initial
+        return str(source.get(f"{prefix}country") or "").upper()[:2]
+
+    def address_parts(self, prefix: str) -> list:
+        """The address's bound fields after the country, in the country's order."""
+        return [
+            self[name]
+            for name in self.fields
+            if name.startswith(prefix) and name not in {f"{prefix}country", "shipping_name", "shipping_phone"}
+        ]
 
     @staticmethod
     def initial_for(customer) -> dict:
@@ -99,15 +187,45 @@ class BillingDetailsForm(forms.Form):
             self.add_error(name, _("Enter a phone number using digits, spaces, +, -, ( and ) only."))
 
     def _address(self, prefix: str) -> dict | None:
-        """The address, or None when all its fields are empty; country and first line are needed otherwise."""
-        address = {part: (self.cleaned_data.get(f"{prefix}{part}") or "").strip() for part in ADDRESS_PARTS}
-        if not any(address.values()):
+        """The address, or None when all its fields are empty; otherwise its country's rules apply (required parts,
+        postal code format, listed states). A part whose field already has an error (too long) gets no second
+        message, and a part the country does not use is left empty."""
+        fmt = self.formats[prefix]
+        used = set(fmt.order) if fmt else set(ADDRESS_PARTS)
+        address = {
+            part: (self.cleaned_data.get(f"{prefix}{part}") or "").strip() if part in used or part == "country" else ""
+            for part in ADDRESS_PARTS
+        }
+        if not any(address.values()) and not any(f"{prefix}{part}" in self.errors for part in ADDRESS_PARTS):
             return None
-        if not address["line1"]:
-            self.add_error(f"{prefix}line1", _("Enter the street and house number."))
         if not address["country"]:
             self.add_error(f"{prefix}country", _("Select a country."))
+        problems = address_problems(address) if fmt else ({} if address["line1"] else {"line1": "required"})
+        for part, problem in problems.items():
+            name = f"{prefix}{part}"
+            if name in self.errors or name not in self.fields:
+                continue
+            self.add_error(name, self._address_message(prefix, part, problem, fmt))
+        if fmt and address["state"] and fmt.state_choices:
+            address["state"] = fmt.state_code(address["state"]) or address["state"]
+        if fmt and address["postal_code"] and "postal_code" not in problems:
+            address["postal_code"] = address["postal_code"].upper()
         return address
+
+    def _address_message(self, prefix: str, part: str, problem: str, fmt: AddressFormat | None) -> str:
+        label = str(self.fields[f"{prefix}{part}"].label)
+        if part == "line1":
+            return gettext("Enter the street and house number.")
+        if problem == "invalid" and part == "postal_code":
+            message = INVALID_POSTAL_CODE.get(fmt.postal_code_kind, INVALID_POSTAL_CODE["postal"])
+            example = fmt.postal_code_examples[0] if fmt.postal_code_examples else ""
+            return str(message) % {"country": countries.name(fmt.country), "example": example}
+        if problem == "invalid":
+            return gettext("Select one of the listed options.")
+        return gettext("%(label)s is required for addresses in %(country)s.") % {
+            "label": label,
+            "country": countries.name(fmt.country),
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -119,7 +237,7 @@ class BillingDetailsForm(forms.Form):
         if "shipping" in self.allowed:
             shipping_address = self._address("shipping_")
             name = (cleaned.get("shipping_name") or "").strip()
-            if (shipping_address or cleaned.get("shipping_phone")) and not name:
+            if (shipping_address or cleaned.get("shipping_phone")) and not name and "shipping_name" not in self.errors:
                 self.add_error("shipping_name", _("Enter the recipient's name."))
             cleaned["shipping"] = (
                 {"name": name, "phone": cleaned.get("shipping_phone") or "", "address": shipping_address}
@@ -132,6 +250,12 @@ class BillingDetailsForm(forms.Form):
         """Keyword arguments for ``customer_update``: the allowed groups only."""
         return {group: self.cleaned_data[group] for group in self.allowed}
 
+    @staticmethod
+    def _part_field(param: str) -> str:
+        """``address[postal_code]`` -> ``address_postal_code``; ``shipping[address][city]`` -> ``shipping_city``."""
+        prefix = "shipping_" if param.startswith("shipping") else "address_"
+        return prefix + param.rstrip("]").rsplit("[", 1)[-1]
+
     def add_service_error(self, error: BillingError) -> None:
         """A domain error from the service, in the reader's language, on the field it is about."""
         param = error.param or ""
@@ -141,6 +265,8 @@ class BillingDetailsForm(forms.Form):
             self.add_error("address_country", _("Select a valid country."))
         elif param.startswith("shipping[address][country]") and "shipping_country" in self.fields:
             self.add_error("shipping_country", _("Select a valid country."))
+        elif param.startswith(("address[", "shipping[address][")) and self._part_field(param) in self.fields:
+            self.add_error(self._part_field(param), _("Please check this part of the address."))
         elif param.startswith("shipping[name]") and "shipping_name" in self.fields:
             self.add_error("shipping_name", _("Enter the recipient's name."))
         else:

@@ -1,6 +1,8 @@
 """Billing details in the portal: only what the configuration allows, validated, saved through the services with
 events and audit entries; EU VAT numbers checked per country and added or removed."""
 
+import re
+
 import pytest
 
 from billing.audit import Actor
@@ -161,7 +163,11 @@ def test_errors_are_in_german(customer):
     "fields, error",
     [
         ({"phone": "call me maybe"}, "Enter a phone number using digits, spaces, +, -, ( and ) only."),
-        ({"phone": "+49 " + "1" * 40}, "Ensure this value has at most 32 characters"),
+        ({"phone": "+49 " + "1" * 40}, "Shorten this to at most 32 characters (it has 44)."),
+        (address_fields(postal_code="ABCDEFG"), "Enter a postal code as written in Germany, for example 26133."),
+        (address_fields(city=""), "City is required for addresses in Germany."),
+        (address_fields(country="US", state="Narnia", postal_code="95014"), "Select one of the listed options."),
+        (address_fields(country="US", postal_code="1234"), "Enter a ZIP code as written in United States of America, for example 95014."),
         (address_fields(country=""), "Select a country."),
         (address_fields(line1=""), "Enter the street and house number."),
         (address_fields(country="ZZ"), "Select a valid choice."),
@@ -353,3 +359,62 @@ def test_tax_id_services_refuse_a_duplicate_and_answer_the_deleted_object(custom
     assert duplicate.value.code == "tax_id_already_exists"
     data = tax_id_delete(tax_id=tax_id, actor=actor)
     assert (data["object"], data["id"], data["country"]) == ("tax_id", tax_id.id, "FR")
+
+
+def test_a_too_long_address_line_gets_only_its_length_message(customer):
+    """Not the length message followed by "Enter the street and house number." as if the line were empty."""
+    html = save(open_portal(customer), **address_fields(line1="x" * 201)).content.decode()
+    assert "Shorten this to at most 200 characters (it has 201)." in html
+    assert "Enter the street and house number." not in html
+
+
+def test_a_too_long_recipient_gets_only_its_length_message(customer):
+    client = open_portal(customer, configuration=allowing(customer, ["shipping"]))
+    html = client.post(
+        URL, {"action": "save", "shipping_name": "J" * 257, **{f"shipping_{k}": v for k, v in ADDRESS.items()}}
+    ).content.decode()
+    assert "Shorten this to at most 256 characters (it has 257)." in html
+    assert "Enter the recipient&#x27;s name." not in html
+
+
+def test_the_address_is_laid_out_as_its_country_writes_it(customer):
+    html = open_portal(customer).get(URL).content.decode()
+    german = [html.index(f'name="address_{part}"') for part in ("country", "line1", "line2", "postal_code", "city")]
+    assert german == sorted(german) and 'name="address_state"' not in html  # no state in German addresses
+    html = open_portal(customer).get(URL, {"address_country": "US", "address_line1": "1 Infinite Loop"}).content
+    html = html.decode()
+    american = [html.index(f'name="address_{part}"') for part in ("country", "line1", "city", "state", "postal_code")]
+    assert american == sorted(american)
+    assert ">ZIP code<" in html and ">State<" in html and '<option value="CA">California</option>' in html
+    assert 'value="1 Infinite Loop"' in html  # what was typed stays
+    html = open_portal(customer, locale="de").get(URL, {"address_country": "US"}).content.decode()
+    assert ">Postleitzahl (ZIP)<" in html and ">Bundesstaat<" in html
+    html = open_portal(customer).get(URL, {"address_country": "IE"}).content.decode()
+    assert ">Eircode<" in html and ">County<" in html
+
+
+def test_a_german_postcode_is_checked_and_an_american_state_stored_by_its_code(customer):
+    response = save(open_portal(customer), email="jane@example.com", **address_fields(postal_code="ABCDEFG"))
+    assert "Enter a postal code as written in Germany" in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.address == ADDRESS
+    american = address_fields(country="US", line1="1 Infinite Loop", city="Cupertino", state="california")
+    response = save(open_portal(customer), email="jane@example.com", **{**american, "address_postal_code": "95014"})
+    assert response.status_code == 303, re.findall(r"field-error[^<]*<", response.content.decode())
+    customer.refresh_from_db()
+    assert customer.address["state"] == "CA" and customer.address["postal_code"] == "95014"
+
+
+def test_the_api_keeps_any_postcode_as_stripe_does(customer):
+    from billing.audit import Actor
+    from billing.exceptions import InvalidRequest
+    from billing.services.customers import customer_update
+
+    customer_update(customer=customer, actor=Actor.system("test"), address={**ADDRESS, "postal_code": "ABCDEFG"})
+    customer.refresh_from_db()
+    assert customer.address["postal_code"] == "ABCDEFG"
+    with pytest.raises(InvalidRequest) as refused:
+        customer_update(
+            customer=customer, actor=Actor.system("test"), check_addresses=True, address={**ADDRESS, "postal_code": "1"}
+        )
+    assert refused.value.param == "address[postal_code]"
