@@ -167,7 +167,10 @@ def test_errors_are_in_german(customer):
         (address_fields(postal_code="ABCDEFG"), "Enter a postal code as written in Germany, for example 26133."),
         (address_fields(city=""), "City is required for addresses in Germany."),
         (address_fields(country="US", state="Narnia", postal_code="95014"), "Select one of the listed options."),
-        (address_fields(country="US", postal_code="1234"), "Enter a ZIP code as written in United States of America, for example 95014."),
+        (
+            address_fields(country="US", postal_code="1234"),
+            "Enter a ZIP code as written in United States of America, for example 95014.",
+        ),
         (address_fields(country=""), "Select a country."),
         (address_fields(line1=""), "Enter the street and house number."),
         (address_fields(country="ZZ"), "Select a valid choice."),
