@@ -12,6 +12,9 @@ from billing.models import Account, Customer, PaymentMethod, Subscription
 from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
 from billing.services.door import service
 from billing.services.subscriptions import subscription_cancel
+from billing.services.tax_ids import tax_id_create
+from billing.tax_ids import ValidTaxId
+from billing.tax_ids import validate as validate_tax_id
 
 ADDRESS_KEYS = ("line1", "line2", "city", "state", "postal_code", "country")
 UPDATABLE = ("email", "name", "phone", "description", "address", "shipping", "preferred_locales", "metadata")
@@ -80,19 +83,41 @@ def _clean(fields: dict, *, check_addresses: bool = False) -> dict:
     return clean
 
 
+def _checked_tax_id_data(tax_id_data: list[dict]) -> list[ValidTaxId]:
+    """Each ``{type, value}`` checked before anything is written; errors name ``tax_id_data[i][…]`` as Stripe's do."""
+    checked = []
+    for index, entry in enumerate(tax_id_data):
+        try:
+            checked.append(validate_tax_id(type=entry.get("type") or "", value=entry.get("value") or ""))
+        except InvalidRequest as error:
+            error.param = f"tax_id_data[{index}][{'value' if error.code == 'tax_id_invalid' else 'type'}]"
+            raise
+    return checked
+
+
 @service
 def customer_create(
-    *, account: Account, livemode: bool, actor: Actor, default_payment_method: PaymentMethod | None = None, **fields
+    *,
+    account: Account,
+    livemode: bool,
+    actor: Actor,
+    default_payment_method: PaymentMethod | None = None,
+    tax_id_data: list[dict] | None = None,
+    **fields,
 ) -> Customer:
     """``default_payment_method`` is checked as on update: it must be one of the customer's own payment methods,
-    which a customer being created has none of, so giving one answers that error and creates nothing."""
+    which a customer being created has none of, so giving one answers that error and creates nothing.
+    ``tax_id_data``: Stripe's ``[{type, value}]``, added with the customer (each emits customer.tax_id.created)."""
     metadata = validate_metadata(fields.pop("metadata", None))
     clean = _clean(fields)
+    tax_ids = _checked_tax_id_data(tax_id_data or [])
     customer = Customer.objects.create(account=account, livemode=livemode, metadata=metadata, **clean)
     if default_payment_method is not None:
         _check_default(customer, default_payment_method)
     audit.record(actor, "customer.create", customer)
     emit("customer.created", customer)
+    for valid in tax_ids:
+        tax_id_create(customer=customer, type=valid.type, value=valid.value, actor=actor)
     return customer
 
 

@@ -3,14 +3,14 @@
 import re
 
 from django import forms
-from django.utils.text import format_lazy, get_text_list
+from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
 from billing.addresses import DEFAULT_ORDER, AddressFormat, address_format, address_problems
 from billing.exceptions import BillingError
-from billing.tax_ids import TaxIdInvalid, validate_eu_vat
+from billing.tax_ids import EU_VAT_PREFIXES, TYPES, VAT, TaxIdInvalid, TaxIdType, compact, eu_vat_prefix, validate
 
 ADDRESS_PARTS = ("line1", "line2", "postal_code", "city", "state", "country")
 PHONE = re.compile(r"[0-9 +\-()]*[0-9][0-9 +\-()]*")
@@ -273,26 +273,83 @@ class BillingDetailsForm(forms.Form):
             self.add_error(None, _("Your billing information could not be saved. Please check it and try again."))
 
 
+def _kind_label(kind: TaxIdType) -> str:
+    return f"{kind.kind} ({kind.acronym})" if kind.acronym else str(kind.kind)
+
+
+def tax_id_choices() -> list[tuple[str, str]]:
+    """Country, then what the number is called (``Germany — VAT number``), sorted by the country's name in the
+    active language. EU VAT numbers are one Stripe type (``eu_vat``) chosen per country (``eu_vat:DE``)."""
+    entries = []
+    for prefix, country in EU_VAT_PREFIXES.items():
+        name = gettext("Northern Ireland") if prefix == "XI" else countries.name(country)
+        entries.append((f"eu_vat:{prefix}", f"{name} — {VAT}"))
+    for kind in TYPES.values():
+        if kind.type == "eu_vat":
+            continue
+        name = gettext("European Union") if kind.type == "eu_oss_vat" else countries.name(kind.country)
+        entries.append((kind.type, f"{name} — {_kind_label(kind)}"))
+    return [("", gettext("Select the kind of number")), *sorted(entries, key=lambda entry: entry[1].casefold())]
+
+
+def tax_id_kind_label(stripe_type: str, country: str) -> str:
+    kind = TYPES.get(stripe_type)
+    if kind is None:
+        return gettext("Tax ID")
+    if stripe_type == "eu_oss_vat":
+        return f"{gettext('European Union')} — {_kind_label(kind)}"
+    return f"{countries.name(country) or country} — {_kind_label(kind)}"
+
+
+def tax_id_initial_choice(customer) -> str:
+    """The customer's country's (VAT) number, preselected."""
+    country = ((customer.address or {}).get("country") or "").upper()
+    for prefix, eu_country in EU_VAT_PREFIXES.items():
+        if eu_country == country and prefix != "XI":
+            return f"eu_vat:{prefix}"
+    return next((kind.type for kind in TYPES.values() if kind.country == country), "")
+
+
 class TaxIdAddForm(forms.Form):
+    """A tax id of any type Stripe knows (and python-stdnum checks), check digits included: a mistyped digit is
+    caught here, where the customer can still fix it."""
+
+    type = forms.ChoiceField(label=_("Kind of number"), choices=tax_id_choices, required=False)
     value = forms.CharField(
-        label=_("VAT number"),
+        label=_("Tax ID"),
         max_length=64,
-        help_text=_("An EU VAT number with its country code, for example DE123456789."),
+        error_messages={"max_length": TOO_LONG},
+        help_text=_("As printed on your tax documents, for example DE123456789."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}),
     )
 
-    def clean_value(self) -> str:
+    def __init__(self, *args, customer=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if customer is not None and not self.is_bound:
+            self.initial["type"] = tax_id_initial_choice(customer)
+
+    def clean(self):
+        cleaned = super().clean()
+        choice, value = cleaned.get("type") or "", cleaned.get("value")
+        if value is None:
+            return cleaned
+        stripe_type, _sep, prefix = choice.partition(":")
+        stripe_type = stripe_type or "eu_vat"  # no choice: an EU VAT number, its prefix says from where
+        if prefix and not eu_vat_prefix(value):
+            value = prefix + compact(value)
         try:
-            valid = validate_eu_vat(self.cleaned_data["value"])
+            valid = validate(type=stripe_type, value=value, strict=True)
         except TaxIdInvalid as invalid:
-            raise forms.ValidationError(vat_error(invalid))
-        return valid.value
+            self.add_error("value", tax_id_error(invalid, choice))
+            return cleaned
+        cleaned["tax_id"] = valid
+        return cleaned
 
     def add_service_error(self, error: BillingError) -> None:
         if isinstance(error, TaxIdInvalid):
-            message = vat_error(error)
+            message = tax_id_error(error, self.cleaned_data.get("type") or "")
         elif error.code == "tax_id_already_exists":
-            message = _("This VAT number is already on your account.")
+            message = _("This tax ID is already on your account.")
         elif error.code == "tax_id_limit":
             message = _("You cannot add more tax IDs. Remove one first.")
         else:
@@ -300,17 +357,23 @@ class TaxIdAddForm(forms.Form):
         self.add_error("value", message)
 
 
-def vat_error(invalid: TaxIdInvalid) -> str:
-    """What is wrong with a VAT number, naming the format its country prefix expects."""
-    expected = invalid.expected
-    if expected is None:
+def tax_id_error(invalid: TaxIdInvalid, choice: str) -> str:
+    """What is wrong, naming the kind of number checked and an example of its form."""
+    if invalid.type == "eu_vat" and not invalid.country:
         return gettext(
             "Enter an EU VAT number that starts with its country code, for example DE123456789 or ATU12345678."
         )
-    return gettext("This is not a valid VAT number for %(country)s. Expected format: %(examples)s.") % {
-        "country": countries.name(expected.country) if expected.prefix != "XI" else gettext("Northern Ireland"),
-        "examples": get_text_list(list(expected.examples)),
-    }
+    label = dict(tax_id_choices()).get(choice) or (
+        f"{countries.name(invalid.country)} — {VAT}" if invalid.type == "eu_vat" else invalid.type
+    )
+    if invalid.checksum:
+        return gettext("This number has a typo: its check digit does not match. Please check it.")
+    if invalid.example:
+        return gettext("This number is not valid for “%(kind)s”. Compare it with the example: %(example)s.") % {
+            "kind": label,
+            "example": invalid.example,
+        }
+    return gettext("This number is not valid for “%(kind)s”. Please check it.") % {"kind": label}
 
 
 class TaxIdRemoveForm(forms.Form):

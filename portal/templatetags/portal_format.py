@@ -77,3 +77,11 @@ def payment_method_mark_name(pm: PaymentMethod) -> str:
     if pm.type == PaymentMethod.Type.CARD:
         return CARD_BRANDS.get(pm.card_brand) or gettext("Card")
     return gettext("SEPA Direct Debit")
+
+
+@register.filter
+def tax_id_kind(tax_id) -> str:
+    """``Germany — VAT number``, ``United States of America — Tax number (EIN)``."""
+    from portal.forms.billing_details import tax_id_kind_label
+
+    return tax_id_kind_label(tax_id.type, tax_id.country)

@@ -285,7 +285,7 @@ def test_next_leads_to_a_portal_page_after_adding(customer):
     page = f"{ADD}?next=/p/invoices/in_123/pay"
     html = client.get(page).content.decode()
     assert 'action="/p/payment-methods/new?next=%2Fp%2Finvoices%2Fin_123%2Fpay"' in html
-    assert add_card(client, page=page)["Location"] == "/p/invoices/in_123/pay"
+    assert add_card(client, "5555 5555 5555 4444", page=page)["Location"] == "/p/invoices/in_123/pay"
     # Through the bank's page too.
     response = add_card(client, "4000 0025 0000 3155", page=page)
     assert back(client, authenticate(response))["Location"] == "/p/invoices/in_123/pay"
@@ -297,7 +297,7 @@ def test_next_leads_to_a_portal_page_after_adding(customer):
 def test_next_never_leaves_the_portal(customer, target):
     client = open_portal(customer)
     page = f"{ADD}?next={target}"
-    assert add_card(client, page=page)["Location"] == "/p/"
+    assert add_card(client, "5555 5555 5555 4444", page=page)["Location"] == "/p/"
 
 
 # ---------------------------------------------------------------------------------------------- what the form takes
@@ -364,7 +364,7 @@ class SetupUnavailable(BuiltInTestGateway):
 
 def test_a_processor_that_does_not_answer_adds_nothing_and_says_so(customer, settings):
     client = open_portal(customer)
-    pm = vault_payment_method(client)
+    pm = vault_payment_method(client, "card", card_fields("5555 5555 5555 4444"))
     settings.BILLING_GATEWAY = f"{__name__}.SetupUnavailable"
     response = client.post(ADD, {"type": "card", "payment_method": pm, "make_default": "on"})
     assert response.status_code == 400
