@@ -114,6 +114,8 @@ TYPES: dict[str, TaxIdType] = {
     )
 }
 
+TYPE_CHOICES = [(type_, type_) for type_ in sorted(TYPES)]
+
 # An EU VAT number starts with its country's prefix: Greece writes EL, Northern Ireland XI (a UK number).
 EU_VAT_PREFIXES = {
     "AT": "AT", "BE": "BE", "BG": "BG", "CY": "CY", "CZ": "CZ", "DE": "DE", "DK": "DK", "EE": "EE", "EL": "GR",

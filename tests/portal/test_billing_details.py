@@ -326,7 +326,12 @@ def test_adding_and_removing_a_vat_number_records_events(customer):
             "en",
             "This number is not valid for “Germany — VAT number”. Compare it with the example: DE123456789.",
         ),
-        ("eu_vat:DE", "123456789", "en", "This number has a typo: its check digit does not match. Please check it."),  # a wrong check digit
+        (
+            "eu_vat:DE",
+            "123456789",
+            "en",
+            "This number has a typo: its check digit does not match. Please check it.",
+        ),  # a wrong check digit
         ("", "US123", "en", "Enter an EU VAT number that starts with its country code"),
         (
             "us_ein",
