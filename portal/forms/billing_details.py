@@ -134,7 +134,7 @@ class BillingDetailsForm(forms.Form):
         """``typed``: address fields as typed so far (the country select asks for the fields of the country it
         changed to), shown instead of the saved ones."""
         initial = self.initial_for(customer)
-        initial.update({key: value for key, value in (typed or {}).items() if key in initial})
+        initial.update({key: str(value)[:200] for key, value in (typed or {}).items() if key in initial})
         super().__init__(*args, initial=initial, **kwargs)
         self.allowed = [group for group in ("name", "email", "phone", "address", "shipping") if group in allowed]
         if "name" in self.allowed:
@@ -161,6 +161,14 @@ class BillingDetailsForm(forms.Form):
         saved."""
         source = self.data if self.is_bound else self.initial
         return str(source.get(f"{prefix}country") or "").upper()[:2]
+
+    @property
+    def billing_address_parts(self) -> list:
+        return self.address_parts("address_")
+
+    @property
+    def shipping_address_parts(self) -> list:
+        return self.address_parts("shipping_")
 
     def address_parts(self, prefix: str) -> list:
         """The address's bound fields after the country, in the country's order."""

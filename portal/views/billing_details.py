@@ -27,13 +27,11 @@ def edit(request: HttpRequest) -> HttpResponse:
     if not allowed:
         raise Http404("No such page")
     action = request.POST.get("action") if request.method == "POST" else None
-    typed = {key: value[:200] for key, value in request.GET.items() if key.startswith(("address_", "shipping_"))}
     details = BillingDetailsForm(
-        request.POST if action == "save" else None, allowed=allowed, customer=customer, typed=typed
+        request.POST if action == "save" else None, allowed=allowed, customer=customer, typed=request.GET
     )
-    tax_id_form = None
-    if TAX_ID in allowed:
-        tax_id_form = TaxIdAddForm(request.POST if action == "add_tax_id" else None, customer=customer)
+    tax_id_form = TaxIdAddForm(request.POST if action == "add_tax_id" else None, customer=customer)
+    tax_id_form = tax_id_form if TAX_ID in allowed else None
     actor = Actor.customer(customer)
     try:
         if action == "save" and details.allowed and details.is_valid():
@@ -51,13 +49,7 @@ def edit(request: HttpRequest) -> HttpResponse:
             return see_other(reverse("portal:billing_details"))
     except BillingError as error:
         (tax_id_form if action == "add_tax_id" else details).add_service_error(error)
-    context = {
-        "form": details,
-        "address_parts": details.address_parts("address_"),
-        "shipping_parts": details.address_parts("shipping_"),
-        "tax_id_form": tax_id_form,
-        "tax_ids": list(customer.tax_ids.all()),
-    }
+    context = {"form": details, "tax_id_form": tax_id_form, "tax_ids": list(customer.tax_ids.all())}
     return page(request, "portal/billing_details.html", context)
 
 
