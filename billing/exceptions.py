@@ -38,6 +38,17 @@ class LastPaymentMethod(BillingError):
     code = "last_payment_method"
 
 
+class DuplicatePaymentMethod(BillingError):
+    """The customer already has this card or bank account (same type and fingerprint). Stripe's API attaches
+    duplicates; the customer-facing pages refuse them."""
+
+    code = "payment_method_duplicate"
+
+    def __init__(self, message: str, *, existing_type: str):
+        super().__init__(message, param="payment_method")
+        self.existing_type = existing_type
+
+
 class CardDeclined(BillingError):
     """A payment attempt was declined; carries Stripe's decline code."""
 

@@ -5,7 +5,7 @@ Shared by the portal's pages and the test gateway's hosted fields (``vault/``)."
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable
+from billing.exceptions import BillingError, CardDeclined, DuplicatePaymentMethod, GatewayUnavailable
 
 DECLINE_MESSAGES = {
     "generic_decline": _("Your card was declined. Please try another card or contact your bank."),
@@ -38,6 +38,10 @@ def billing_error_message(error: BillingError) -> tuple[str | None, str]:
         code = error.decline_code or error.code
         message = DECLINE_MESSAGES.get(code, DECLINE_MESSAGES["generic_decline"])
         return DECLINE_FIELDS.get(code), str(message)
+    if isinstance(error, DuplicatePaymentMethod):
+        if error.existing_type == "sepa_debit":
+            return None, gettext("This bank account is already saved.")
+        return None, gettext("This card is already saved.")
     if isinstance(error, GatewayUnavailable):
         return None, gettext("We could not reach the payment provider. Nothing was saved; please try again.")
     field = CODE_FIELDS.get(error.code)

@@ -17,6 +17,7 @@ from billing.models import (
     Subscription,
     SubscriptionItem,
 )
+from billing.periods import period_end
 from billing.selectors import invoices_with_refunds
 from billing.services.payment_methods import currencies_needing_payment_method, detach_blocked_reason
 from billing.services.subscriptions import ItemSpec, scheduled_items, upcoming_invoice
@@ -31,6 +32,10 @@ class SubscriptionRow:
     items: list[SubscriptionItem]
     next_invoice_at: dt.datetime | None = None
     next_invoice_amount: int | None = None
+    # While payment collection is paused: the next invoice, which the pause keeps from being charged, and the
+    # first renewal once payments resume (None: the pause has no end date).
+    paused_invoice_at: dt.datetime | None = None
+    resumed_invoice_at: dt.datetime | None = None
     badges: list[str] = field(default_factory=list)
     # Why the portal may not change the plan (a Subscription.portal_update_blocker code), "" when it may.
     update_blocker: str = ""
@@ -88,12 +93,32 @@ def subscriptions(customer: Customer, configuration: PortalConfiguration | None 
         if not subscription.cancel_at_period_end and subscription.cancel_at is None:
             row.next_invoice_at, _lines, totals = upcoming_invoice(subscription)
             row.next_invoice_amount = totals.total
+            _during_pause(row)
         if configuration is not None:
             row.update_blocker = subscription.portal_update_blocker(configuration)
         if subscription.scheduled_change:
             row.scheduled_items = scheduled_items(subscription)
         rows.append(row)
     return rows
+
+
+def _during_pause(row: SubscriptionRow) -> None:
+    """A renewal that falls inside a pause of payment collection is not charged: show it as such, and when the
+    first renewal after the pause is due (counted in the current interval from the billing cycle anchor)."""
+    subscription = row.subscription
+    resumes_at = subscription.pause_collection_resumes_at
+    if not subscription.pause_collection_behavior or row.next_invoice_at is None:
+        return
+    if resumes_at is not None and row.next_invoice_at >= resumes_at:
+        return
+    row.paused_invoice_at, row.next_invoice_at = row.next_invoice_at, None
+    if resumes_at is None:
+        return
+    interval, count = subscription.interval()
+    n = subscription.period_index + 1
+    while (renewal := period_end(subscription.billing_cycle_anchor, interval, count, n)) < resumes_at:
+        n += 1
+    row.resumed_invoice_at = renewal
 
 
 def plan_catalog(configuration: PortalConfiguration) -> PortalConfiguration:

@@ -18,11 +18,19 @@ EXPIRY = re.compile(r"^\s*(\d{1,2})\s*[/\-. ]?\s*(\d{4}|\d{2})\s*$")
 MAX_YEARS_AHEAD = 20
 
 
-def _text(label, *, max_length: int, help_text="", **attrs) -> forms.CharField:
+TOO_LONG = _("Shorten this to at most %(limit_value)d characters (it has %(show_value)d).")
+
+
+def _text(label, *, max_length: int, help_text="", too_long=TOO_LONG, **attrs) -> forms.CharField:
     """A text field whose emptiness is explained by the form's own message (``required`` would say "This field
-    is required.")."""
+    is required."), and whose excess length by ``too_long``, the one message it then gets."""
     return forms.CharField(
-        label=label, help_text=help_text, required=False, max_length=max_length, widget=forms.TextInput(attrs=attrs)
+        label=label,
+        help_text=help_text,
+        required=False,
+        max_length=max_length,
+        error_messages={"max_length": too_long},
+        widget=forms.TextInput(attrs=attrs),
     )
 
 
@@ -42,6 +50,7 @@ class CardForm(VaultForm):
     number = _text(
         _("Card number"),
         max_length=30,
+        too_long=_("This card number is too long: a card number has at most 19 digits."),
         autocomplete="cc-number",
         inputmode="numeric",
         placeholder="1234 1234 1234 1234",
@@ -50,6 +59,7 @@ class CardForm(VaultForm):
     expiry = _text(
         _("Expiry date"),
         max_length=9,
+        too_long=_("Enter the expiry date as MM / YY, for example 08 / 29."),
         autocomplete="cc-exp",
         inputmode="numeric",
         placeholder=_("MM / YY"),
@@ -58,6 +68,7 @@ class CardForm(VaultForm):
     cvc = _text(
         _("Security code (CVC)"),
         max_length=4,
+        too_long=_("The security code has 3 or 4 digits."),
         help_text=_("3 or 4 digits"),
         autocomplete="cc-csc",
         inputmode="numeric",
@@ -116,7 +127,12 @@ class CardForm(VaultForm):
 
 class SepaForm(VaultForm):
     iban = _text(
-        _("IBAN"), max_length=42, autocomplete="off", placeholder="DE00 0000 0000 0000 0000 00", spellcheck="false"
+        _("IBAN"),
+        max_length=42,
+        too_long=_("This IBAN is too long: an IBAN has at most 34 letters and digits."),
+        autocomplete="off",
+        placeholder="DE00 0000 0000 0000 0000 00",
+        spellcheck="false",
     )
     account_holder = _text(_("Account holder"), max_length=256, autocomplete="name")
 

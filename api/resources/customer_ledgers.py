@@ -4,13 +4,13 @@ from api import params as p
 from api.filters import time_range
 from api.pagination import page
 from api.router import operation
-from billing import representations
+from billing import representations, tax_ids
 from billing.models import Customer, CustomerBalanceTransaction, TaxId
 from billing.services.customers import customer_balance_adjust
 from billing.services.tax_ids import tax_id_create, tax_id_delete
 
 TAGS = ["Customers"]
-TAX_ID_TYPES = TaxId.Type.values
+TAX_ID_TYPES = sorted(tax_ids.TYPES)
 
 
 def _customer(ctx, customer_id: str) -> Customer:
@@ -30,7 +30,7 @@ def _tax_id(ctx, customer: Customer, tax_id: str) -> TaxId:
         "expand": p.EXPAND,
     },
     response="tax_id",
-    summary="Add a tax id to a customer (eu_vat, gb_vat, ch_vat, us_ein; the value's format is checked)",
+    summary="Add a tax id to a customer (Stripe's types; the value's format is checked)",
     tags=TAGS,
 )
 def tax_id_add(ctx, params, customer):

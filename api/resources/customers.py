@@ -61,13 +61,28 @@ def _default_payment_method(ctx, params) -> dict:
     return {"default_payment_method": pm}
 
 
-@operation("POST", "/v1/customers", params=FIELDS, response="customer", summary="Create a customer", tags=["Customers"])
+TAX_ID_DATA = p.Array(
+    p.Object({"type": p.String(max_length=16, required=True), "value": p.String(max_length=64, required=True)}),
+    max_items=25,
+    description="Tax ids to add (Stripe's types; the value's form is checked, error code tax_id_invalid).",
+)
+
+
+@operation(
+    "POST",
+    "/v1/customers",
+    params={**FIELDS, "tax_id_data": TAX_ID_DATA},
+    response="customer",
+    summary="Create a customer",
+    tags=["Customers"],
+)
 def create(ctx, params):
     customer = customer_create(
         account=ctx.account,
         livemode=ctx.livemode,
         actor=ctx.actor,
         metadata=params.get("metadata") or {},
+        tax_id_data=params.get("tax_id_data") or [],
         **_default_payment_method(ctx, params),
         **_fields(params),
     )

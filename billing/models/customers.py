@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from billing import ids
+from billing import ids, tax_ids
 from billing.models.base import TenantModel
 
 
@@ -43,15 +43,9 @@ class Customer(TenantModel):
 
 
 class TaxId(TenantModel):
-    class Type(models.TextChoices):
-        EU_VAT = "eu_vat", "EU VAT"
-        GB_VAT = "gb_vat", "UK VAT"
-        CH_VAT = "ch_vat", "Swiss VAT"
-        US_EIN = "us_ein", "US EIN"
-
     id = models.CharField(primary_key=True, max_length=40, default=ids.factory("tax_id"), editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="tax_ids")
-    type = models.CharField(max_length=16, choices=Type.choices)
+    type = models.CharField(max_length=16, choices=tax_ids.TYPE_CHOICES)  # Stripe's, as billing.tax_ids checks them
     value = models.CharField(max_length=64)
     country = models.CharField(max_length=2, blank=True)
 

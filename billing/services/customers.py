@@ -5,12 +5,16 @@ from django.core.validators import validate_email
 from django_countries import countries
 
 from billing import audit, balance_ledger, money
+from billing.addresses import address_problems
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
 from billing.models import Account, Customer, CustomerBalanceTransaction, PaymentMethod, Subscription
 from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
 from billing.services.door import service
 from billing.services.subscriptions import subscription_cancel
+from billing.services.tax_ids import tax_id_create
+from billing.tax_ids import ValidTaxId
+from billing.tax_ids import validate as validate_tax_id
 
 ADDRESS_KEYS = ("line1", "line2", "city", "state", "postal_code", "country")
 UPDATABLE = ("email", "name", "phone", "description", "address", "shipping", "preferred_locales", "metadata")
@@ -18,7 +22,8 @@ UPDATABLE = ("email", "name", "phone", "description", "address", "shipping", "pr
 UNCHANGED = object()
 
 
-def _clean_address(address, param: str) -> dict | None:
+def _clean_address(address, param: str, *, check: bool = False) -> dict | None:
+    """``check``: also hold the address to its country's rules (customer-facing pages; Stripe's API takes any)."""
     if address in (None, ""):
         return None
     if not isinstance(address, dict):
@@ -31,10 +36,15 @@ def _clean_address(address, param: str) -> dict | None:
         clean["country"] = clean["country"].upper()
         if clean["country"] not in dict(countries):
             raise InvalidRequest(f"Invalid country: {clean['country']}", param=f"{param}[country]")
+    if check and any(clean.values()):
+        for part, problem in sorted(address_problems(clean).items()):
+            raise InvalidRequest(
+                f"Invalid {param}[{part}]: {problem} for {clean['country']}.", param=f"{param}[{part}]"
+            )
     return clean
 
 
-def _clean(fields: dict) -> dict:
+def _clean(fields: dict, *, check_addresses: bool = False) -> dict:
     clean = {}
     for key, value in fields.items():
         if key not in UPDATABLE:
@@ -52,7 +62,7 @@ def _clean(fields: dict) -> dict:
             if len(value) > limit:
                 raise InvalidRequest(f"Invalid {key}: must be at most {limit} characters.", param=key)
         elif key == "address":
-            value = _clean_address(value, "address")
+            value = _clean_address(value, "address", check=check_addresses)
         elif key == "shipping":
             if value in (None, ""):
                 value = None
@@ -62,7 +72,7 @@ def _clean(fields: dict) -> dict:
                 value = {
                     "name": str(value["name"]).strip(),
                     "phone": str(value.get("phone") or "").strip(),
-                    "address": _clean_address(value.get("address"), "shipping[address]"),
+                    "address": _clean_address(value.get("address"), "shipping[address]", check=check_addresses),
                 }
         elif key == "preferred_locales":
             value = list(value or [])
@@ -73,19 +83,41 @@ def _clean(fields: dict) -> dict:
     return clean
 
 
+def _checked_tax_id_data(tax_id_data: list[dict]) -> list[ValidTaxId]:
+    """Each ``{type, value}`` checked before anything is written; errors name ``tax_id_data[i][…]`` as Stripe's do."""
+    checked = []
+    for index, entry in enumerate(tax_id_data):
+        try:
+            checked.append(validate_tax_id(type=entry.get("type") or "", value=entry.get("value") or ""))
+        except InvalidRequest as error:
+            error.param = f"tax_id_data[{index}][{'value' if error.code == 'tax_id_invalid' else 'type'}]"
+            raise
+    return checked
+
+
 @service
 def customer_create(
-    *, account: Account, livemode: bool, actor: Actor, default_payment_method: PaymentMethod | None = None, **fields
+    *,
+    account: Account,
+    livemode: bool,
+    actor: Actor,
+    default_payment_method: PaymentMethod | None = None,
+    tax_id_data: list[dict] | None = None,
+    **fields,
 ) -> Customer:
     """``default_payment_method`` is checked as on update: it must be one of the customer's own payment methods,
-    which a customer being created has none of, so giving one answers that error and creates nothing."""
+    which a customer being created has none of, so giving one answers that error and creates nothing.
+    ``tax_id_data``: Stripe's ``[{type, value}]``, added with the customer (each emits customer.tax_id.created)."""
     metadata = validate_metadata(fields.pop("metadata", None))
     clean = _clean(fields)
+    tax_ids = _checked_tax_id_data(tax_id_data or [])
     customer = Customer.objects.create(account=account, livemode=livemode, metadata=metadata, **clean)
     if default_payment_method is not None:
         _check_default(customer, default_payment_method)
     audit.record(actor, "customer.create", customer)
     emit("customer.created", customer)
+    for valid in tax_ids:
+        tax_id_create(customer=customer, type=valid.type, value=valid.value, actor=actor)
     return customer
 
 
@@ -113,12 +145,14 @@ def customer_update(
     customer: Customer,
     actor: Actor,
     default_payment_method: PaymentMethod | None | object = UNCHANGED,
+    check_addresses: bool = False,
     **fields,
 ) -> Customer:
     """``fields`` as in :data:`UPDATABLE` (``metadata`` merges as in Stripe); ``default_payment_method``: one of the
-    customer's payment methods, ``None`` to clear it, left out to keep it."""
+    customer's payment methods, ``None`` to clear it, left out to keep it. ``check_addresses``: hold addresses to
+    their country's rules (postal code format, required parts), as the portal does; Stripe's API does not."""
     metadata = fields.pop("metadata", None)
-    clean = _clean(fields)
+    clean = _clean(fields, check_addresses=check_addresses)
     customer = _lock_existing(customer)
     before = render(customer)
     for key, value in clean.items():

@@ -6,13 +6,13 @@ sending the customer to their bank's page first when the issuer asks (3-D Secure
 from typing import NamedTuple
 
 from billing.audit import Actor
-from billing.exceptions import InvalidRequest, NotFound
+from billing.exceptions import DuplicatePaymentMethod, InvalidRequest, NotFound
 from billing.gateways import gateway_for
 from billing.gateways.base import HostedFields
 from billing.models import Customer, PaymentMethod, SetupIntent
 from billing.services.customers import customer_set_default_payment_method
 from billing.services.intents.setup_intents import setup_intent_confirm, setup_intent_create, setup_intent_refresh
-from billing.services.payment_methods import currencies_needing_payment_method
+from billing.services.payment_methods import currencies_needing_payment_method, payment_method_detach
 
 # In a return URL: replaced by the SetupIntent's id, as Stripe Checkout fills in ``{CHECKOUT_SESSION_ID}``.
 SETUP_INTENT_ID = "{SETUP_INTENT_ID}"
@@ -57,7 +57,30 @@ def _hosted_method(customer: Customer, hosted: HostedFields, payment_method: str
             param="payment_method",
             code="resource_missing",
         )
+    refuse_duplicate(customer, found)
     return found
+
+
+def duplicate_of(customer: Customer, payment_method: PaymentMethod) -> PaymentMethod | None:
+    """The customer's saved method with the same type and fingerprint (the same card or bank account), if any."""
+    if not payment_method.fingerprint:
+        return None
+    return (
+        PaymentMethod.objects.filter(
+            customer=customer, type=payment_method.type, fingerprint=payment_method.fingerprint
+        )
+        .exclude(pk=payment_method.pk)
+        .first()
+    )
+
+
+def refuse_duplicate(customer: Customer, payment_method: PaymentMethod) -> None:
+    """Raises DuplicatePaymentMethod when the customer already saved this card or account."""
+    if duplicate_of(customer, payment_method) is not None:
+        raise DuplicatePaymentMethod(
+            f"The customer already has this {payment_method.type} payment method saved.",
+            existing_type=payment_method.type,
+        )
 
 
 def payment_method_add_on_session(
@@ -96,6 +119,7 @@ def payment_method_add_on_session(
         mandate_data=mandate_data,
     )
     intent = setup_intent_confirm(intent=intent, actor=actor, return_url=return_url.replace(SETUP_INTENT_ID, intent.id))
+    _undo_duplicate(intent, actor)
     return _made_default(intent, actor, make_default)
 
 
@@ -105,7 +129,20 @@ def payment_method_add_finish(*, customer: Customer, actor: Actor, setup_intent_
     intent = SetupIntent.objects.select_related("payment_method").filter(pk=setup_intent_id, customer=customer).first()
     if intent is None:
         raise NotFound(f"No such setupintent: '{setup_intent_id}'", param="setup_intent")
-    return _made_default(setup_intent_refresh(intent=intent), actor, make_default)
+    intent = setup_intent_refresh(intent=intent)
+    _undo_duplicate(intent, actor)
+    return _made_default(intent, actor, make_default)
+
+
+def _undo_duplicate(intent: SetupIntent, actor: Actor) -> None:
+    """A processor's token shows which card it is only once set up: a card or account the customer had saved
+    already is detached again (the saved one stays as it was) and refused."""
+    pm = intent.payment_method
+    if intent.status != SetupIntent.Status.SUCCEEDED or pm is None or pm.customer_id != intent.customer_id:
+        return
+    if duplicate_of(intent.customer, pm) is not None:
+        payment_method_detach(payment_method=pm, actor=actor)
+        refuse_duplicate(intent.customer, pm)
 
 
 def _made_default(intent: SetupIntent, actor: Actor, make_default: bool) -> SetupIntent:

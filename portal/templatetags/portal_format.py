@@ -1,6 +1,7 @@
 """Portal wording that depends on numbers and kinds: recurring prices, payment method labels."""
 
 from django import template
+from django.http import QueryDict
 from django.utils.translation import gettext, ngettext
 
 from billing.models import PaymentMethod, Price
@@ -49,3 +50,38 @@ def payment_method_label(pm: PaymentMethod) -> str:
     if pm.type == PaymentMethod.Type.CARD:
         return f"{card_brand(pm.card_brand)} •••• {pm.card_last4}"
     return gettext("SEPA Direct Debit •••• %(last4)s") % {"last4": pm.sepa_last4}
+
+
+@register.simple_tag(takes_context=True)
+def locale_query(context, locale: str) -> str:
+    """``?…&locale=de``: the current query string (``return_to``, filters) with only the language changed, so a
+    language link keeps the reader where they are."""
+    request = context.get("request")
+    query = request.GET.copy() if request is not None else QueryDict(mutable=True)
+    query["locale"] = locale
+    return "?" + query.urlencode()
+
+
+@register.filter
+def payment_method_mark(pm: PaymentMethod) -> str:
+    """The static path of the method's mark: its card brand's, SEPA's, or a plain card for any other brand."""
+    if pm.type == PaymentMethod.Type.CARD:
+        brand = pm.card_brand if pm.card_brand in CARD_BRANDS else "card"
+        return f"img/payment-methods/{brand}.svg"
+    return "img/payment-methods/sepa_debit.svg"
+
+
+@register.filter
+def payment_method_mark_name(pm: PaymentMethod) -> str:
+    """What the mark shows, for its alt text."""
+    if pm.type == PaymentMethod.Type.CARD:
+        return CARD_BRANDS.get(pm.card_brand) or gettext("Card")
+    return gettext("SEPA Direct Debit")
+
+
+@register.filter
+def tax_id_kind(tax_id) -> str:
+    """``Germany — VAT number``, ``United States of America — Tax number (EIN)``."""
+    from portal.forms.billing_details import tax_id_kind_label
+
+    return tax_id_kind_label(tax_id.type, tax_id.country)

@@ -1,4 +1,4 @@
-"""Billing details: the customer updates what the configuration allows, and adds or removes EU VAT numbers."""
+"""Billing details: the customer updates what the configuration allows, and adds or removes tax ids."""
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -27,17 +27,21 @@ def edit(request: HttpRequest) -> HttpResponse:
     if not allowed:
         raise Http404("No such page")
     action = request.POST.get("action") if request.method == "POST" else None
-    details = BillingDetailsForm(request.POST if action == "save" else None, allowed=allowed, customer=customer)
-    tax_id_form = TaxIdAddForm(request.POST if action == "add_tax_id" else None) if TAX_ID in allowed else None
+    details = BillingDetailsForm(
+        request.POST if action == "save" else None, allowed=allowed, customer=customer, typed=request.GET
+    )
+    tax_id_form = TaxIdAddForm(request.POST if action == "add_tax_id" else None, customer=customer)
+    tax_id_form = tax_id_form if TAX_ID in allowed else None
     actor = Actor.customer(customer)
     try:
         if action == "save" and details.allowed and details.is_valid():
             if details.has_changed():
-                customer_update(customer=customer, actor=actor, **details.changes())
+                customer_update(customer=customer, actor=actor, check_addresses=True, **details.changes())
             messages.success(request, _("Billing information updated."))
             return see_other(reverse("portal:overview"))
         if action == "add_tax_id" and tax_id_form is not None and tax_id_form.is_valid():
-            tax_id_create(customer=customer, type="eu_vat", value=tax_id_form.cleaned_data["value"], actor=actor)
+            valid = tax_id_form.cleaned_data["tax_id"]
+            tax_id_create(customer=customer, type=valid.type, value=valid.value, actor=actor)
             messages.success(request, _("Tax ID added."))
             return see_other(reverse("portal:billing_details"))
         if action == "remove_tax_id" and tax_id_form is not None:

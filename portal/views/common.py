@@ -24,18 +24,24 @@ def _image_url(branding: Branding, kind: str) -> str:
     return reverse("portal:brand_image", kwargs={"account_id": branding.account_id, "kind": kind, "version": version})
 
 
+def brand_colors(branding: Branding | None) -> dict | None:
+    """The brand's colours and font for ``portal/partials/brand_style.html`` (custom properties in a nonce'd
+    style element: the CSP allows no inline style attributes)."""
+    if branding is None:
+        return None
+    return {
+        "accent": branding.primary_color,
+        "accent_contrast": branding.button_text_color,
+        "page": branding.background_color,
+        "font": branding.font_stack,
+    }
+
+
 def brand_context(account: Account, configuration: PortalConfiguration) -> dict:
     """Business name, images, colours and legal links; colours reach the CSS as custom properties."""
     branding = branding_for(account)
     business = branding.display_name if branding else account.name
-    colors = None
-    if branding is not None:
-        colors = {
-            "accent": branding.primary_color,
-            "accent_contrast": branding.button_text_color,
-            "page": branding.background_color,
-            "font": branding.font_stack,
-        }
+    colors = brand_colors(branding)
     return {
         "business_name": business,
         "brand_colors": colors,

@@ -22,10 +22,12 @@ from django_countries import countries
 from billing.exceptions import NotFound
 from billing.models import Charge, Invoice, InvoiceLineItem
 from billing.selectors import invoice_get_by_hosted_token
+from configurations.selectors import branding_for
 from portal import invoice_payment
 from portal.locale_selection import choose_locale
 from portal.selectors import methods_to_pay
 from portal.templatetags.portal_format import CARD_BRANDS
+from portal.views.common import brand_colors
 
 # Countries whose addresses put the postal code after city and state.
 CITY_FIRST_COUNTRIES = frozenset({"US", "CA", "AU"})
@@ -164,11 +166,16 @@ def hosted_invoice(request: HttpRequest, token: str) -> HttpResponse:
     invoice = _invoice(request, token)
     locale = choose_locale(request, invoice.customer)
     with translation.override(locale):
-        context = {**invoice_page_context(invoice), **_pay_context(invoice)}
+        context = {**invoice_page_context(invoice), **_pay_context(invoice), **_brand(invoice)}
         if request.GET.get("redirect_status") == "failed" and context.get("pay_methods"):
             context["pay_error"] = invoice_payment.not_confirmed()  # back from the bank's page without a confirmation
         response = render(request, "invoices/hosted.html", context)
     return _private(response, locale)
+
+
+def _brand(invoice: Invoice) -> dict:
+    """The merchant's colours, as the portal applies them."""
+    return {"brand_colors": brand_colors(branding_for(invoice.account))}
 
 
 def _pay_context(invoice: Invoice) -> dict:
@@ -200,7 +207,12 @@ def hosted_invoice_pay(request: HttpRequest, token: str) -> HttpResponse:
         return _private(HttpResponseRedirect(page_url, status=303), locale)
     invoice = _invoice(request, token)
     with translation.override(locale):
-        context = {**invoice_page_context(invoice), **_pay_context(invoice), "pay_error": outcome.error}
+        context = {
+            **invoice_page_context(invoice),
+            **_pay_context(invoice),
+            **_brand(invoice),
+            "pay_error": outcome.error,
+        }
         response = render(request, "invoices/hosted.html", context, status=402)
     return _private(response, locale)
 

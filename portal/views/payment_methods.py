@@ -10,9 +10,9 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from billing.audit import Actor
-from billing.exceptions import BillingError, LastPaymentMethod, NotFound
+from billing.exceptions import BillingError, DuplicatePaymentMethod, LastPaymentMethod, NotFound
 from billing.models import Customer, PaymentMethod, SetupIntent
-from billing.refusals import DECLINE_MESSAGES
+from billing.refusals import DECLINE_MESSAGES, billing_error_message
 from billing.selectors import payment_method_get_for_customer
 from billing.services.customers import customer_set_default_payment_method
 from billing.services.payment_method_setups import (
@@ -148,6 +148,9 @@ def add_return(request: HttpRequest) -> HttpResponse:
         )
     except NotFound:
         raise Http404("No such setup")
+    except DuplicatePaymentMethod as error:
+        messages.error(request, billing_error_message(error)[1])
+        return see_other(_add_url(_next_path(request)))
     next_path = _next_path(request)
     if intent.status in (Status.SUCCEEDED, Status.PROCESSING):
         return _added(request, portal, intent, in_flow=in_flow, next_path=next_path)

@@ -159,3 +159,30 @@ def test_hosted_invoice_in_chromium(transactional_db, live_server, browser, clie
                 ["pdftoppm", "-png", "-r", "110", "-singlefile", pdf_path, ARTIFACTS / f"invoice-{locale}-pdf"],
                 check=True,
             )
+
+
+def test_the_open_invoice_wears_the_brand_and_shows_card_marks(transactional_db, live_server, browser, axe_source):
+    from configurations.services.branding import branding_update
+    from tests.browser.conftest import axe_violations, watch
+
+    invoice = _open_invoice()
+    card(invoice.customer, "5555555555554444", default=False)
+    branding_update(
+        account=invoice.account, actor=ACTOR, primary_color="#0f766e", background_color="#f0fdfa", font="serif"
+    )
+    url = live_server.url + reverse("portal:hosted_invoice", kwargs={"token": invoice.hosted_token})
+    for locale in ("en", "de"):
+        for viewport, size in (("desktop", (1280, 900)), ("phone", (390, 844))):
+            page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+            problems = watch(page)
+            page.goto(f"{url}?locale={locale}")
+            button = page.locator(".pay-form .button-primary")
+            assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(15, 118, 110)"
+            assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(240, 253, 250)"
+            assert page.get_by_role("img", name="Mastercard").is_visible()
+            assert page.get_by_role("img", name="Visa").is_visible()
+            assert page.evaluate(NOTHING_OVERFLOWS)
+            page.screenshot(path=ARTIFACTS / f"invoice-branded-{locale}-{viewport}.png", full_page=True)
+            assert axe_violations(page, axe_source) == [], f"{locale} {viewport}"
+            assert problems == []
+            page.close()

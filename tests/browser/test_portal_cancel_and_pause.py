@@ -196,3 +196,31 @@ def test_screenshots_and_accessibility(browser, live_server, subscription, axe_s
         check(page, "cancel-offer", variant)
         assert problems == []
         page.close()
+
+
+def test_a_paused_subscription_says_which_invoice_is_not_charged(browser, live_server, subscription, axe_source):
+    from django.conf import settings
+
+    from billing.services.subscriptions import subscription_pause_collection
+
+    resumes_at = subscription.current_period_end + dt.timedelta(days=40)
+    subscription_pause_collection(
+        subscription=subscription, actor=Actor.system("test"), behavior="keep_as_draft", resumes_at=resumes_at
+    )
+    subscription.refresh_from_db()
+    artifacts = settings.BASE_DIR / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    words = {"en": ("kept as a draft, not charged", "Next payment"), "de": ("als Entwurf behalten", "Nächste Zahlung")}
+    for locale, (draft, next_payment) in words.items():
+        for viewport, (width, height) in (("desktop", (1280, 900)), ("phone", (390, 844))):
+            page, problems = enter_portal(
+                browser, live_server, subscription.customer, width=width, height=height, locale=locale
+            )
+            facts = page.locator(".subscription .facts").inner_text()
+            assert f"{in_language(locale, subscription.current_period_end)}: {draft}" in facts
+            assert next_payment in facts
+            page.screenshot(path=artifacts / f"portal-overview-paused-{locale}-{viewport}.png", full_page=True)
+            assert page.evaluate(NOTHING_OVERFLOWS)
+            assert axe_violations(page, axe_source) == [], f"{locale} {viewport}"
+            assert problems == []
+            page.close()

@@ -164,3 +164,16 @@ def test_pay_page_screenshots_and_accessibility(browser, live_server, customer, 
                 assert axe_violations(page, axe_source) == []
             assert problems == []
             page.close()
+
+
+def test_switching_the_language_keeps_the_way_back(browser, live_server, customer):
+    """The language links keep ``?return_to=``: the pay page still leads back to the invoice history."""
+    invoice = Invoice.objects.get(customer=customer)
+    page, problems = enter_portal(browser, live_server, customer)
+    page.goto(f"{live_server.url}/p/invoices/{invoice.id}/pay?return_to=history")
+    page.get_by_role("link", name="Deutsch").click()
+    assert page.url == f"{live_server.url}/p/invoices/{invoice.id}/pay?return_to=history&locale=de"
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page.locator('input[name="return_to"]').input_value() == "history"
+    assert page.get_by_role("img", name="Visa").first.is_visible()  # the brand's mark beside each card
+    assert problems == []

@@ -342,7 +342,7 @@ def test_query_count_does_not_grow_with_lines(client, db, django_assert_max_num_
 
     with CaptureQueriesContext(connection) as one_line:
         assert client.get(_url(small)).status_code == 200
-    assert len(one_line) <= 7  # invoice, lines, prices, products, tax rates, charges, payment methods
+    assert len(one_line) <= 8  # invoice, lines, prices, products, tax rates, charges, payment methods, branding
     with django_assert_max_num_queries(len(one_line)):
         assert client.get(_url(large)).status_code == 200
     with django_assert_max_num_queries(len(one_line)):
@@ -441,3 +441,27 @@ def test_date_period_and_percentage_filters():
         assert billing_date(start) == "31. Januar 2026"
         assert billing_period(start, end) == f"31. Jan.{THIN}–{THIN}28. Feb. 2026"
         assert percentage(Decimal("19.0000")) == f"19{NBSP}%" and percentage(Decimal("7.5")) == f"7,5{NBSP}%"
+
+
+def test_the_page_wears_the_merchants_brand_colours(client, vat_invoice):
+    from configurations.services.branding import branding_update
+
+    branding_update(
+        account=vat_invoice.account, actor=ACTOR, primary_color="#4338ca", background_color="#f5f3ff", font="serif"
+    )
+    response = client.get(_url(vat_invoice))
+    html = response.content.decode()
+    nonce = re.search(r'<style nonce="([^"]+)">', html).group(1)
+    assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]
+    assert "--color-accent: #4338ca;" in html and "--color-brand-page: #f5f3ff;" in html
+    assert ' style="' not in html  # no inline style attributes
+
+
+def test_the_payment_history_shows_the_card_brands_mark(client, vat_invoice):
+    html = client.get(_url(vat_invoice)).content.decode()
+    assert 'src="/static/img/payment-methods/visa.svg"' in html
+
+
+def test_the_language_links_keep_the_query_string(client, vat_invoice):
+    html = client.get(_url(vat_invoice, redirect_status="failed")).content.decode()
+    assert "?redirect_status=failed&amp;locale=de" in html

@@ -2,6 +2,7 @@
 choose (SEPA Direct Debit only for euros), confirm it with their bank when it asks (3-D Secure) and come back to a
 paid invoice or to the page with the reason in their language. Two submits never charge twice."""
 
+import re
 import threading
 from urllib.parse import parse_qs, urlsplit
 
@@ -455,3 +456,28 @@ def test_queries_of_the_pay_page_do_not_grow_with_the_saved_methods(db):
         assert text(response).count('name="payment_method"') == 2 * size
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def test_each_method_shows_its_brands_mark_with_alt_text(customer):
+    visa = card(customer)
+    card(customer, "5555555555554444", default=False)
+    card(customer, "3782 822463 10005".replace(" ", ""), default=False)
+    sepa(customer)
+    invoice = issue(customer, amount=4900)
+    client = open_portal(customer)
+    marks = {
+        "visa.svg": 'alt="Visa"',
+        "mastercard.svg": 'alt="Mastercard"',
+        "amex.svg": 'alt="American Express"',
+        "sepa_debit.svg": 'alt="SEPA Direct Debit"',
+    }
+    for url in ("/p/", pay_url(invoice), f"/i/{invoice.hosted_token}/", f"/p/payment-methods/{visa.id}/remove"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = text(response)
+        shown = [name for name in marks if f"/static/img/payment-methods/{name}" in html]
+        assert shown == (["visa.svg"] if url.endswith("/remove") else list(marks)), url
+        for name in shown:
+            assert re.search(rf'src="/static/img/payment-methods/{name}" {marks[name]}', html), (url, name)
+    german = text(open_portal(customer, locale="de").get("/p/"))
+    assert 'alt="SEPA-Lastschrift"' in german

@@ -281,3 +281,54 @@ def test_the_pause_pages_in_german(subscription):
     assert "1. April 2026" in confirmation
     assert pause(client, subscription, "2026-04-01").status_code == 303
     assert "Zahlungen pausiert bis 1. April 2026." in client.get("/p/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("behavior", "words"),
+    [
+        ("keep_as_draft", "April 1, 2026: kept as a draft, not charged"),
+        ("mark_uncollectible", "April 1, 2026: issued, not charged"),
+        ("void", "April 1, 2026: voided, not charged"),
+    ],
+)
+def test_the_overview_shows_what_happens_during_the_pause(subscription, behavior, words):
+    """Not "Next invoice €20.00 on April 1" while that invoice falls inside the pause."""
+    configure(subscription.account)
+    subscription_pause_collection(
+        subscription=subscription,
+        actor=Actor.system("test"),
+        behavior=behavior,
+        resumes_at=dt.datetime(2026, 5, 15, tzinfo=dt.UTC),
+    )
+    html = open_portal(subscription.customer).get("/p/").content.decode()
+    assert "Payments paused until May 15, 2026." in html
+    assert words in html
+    assert "€20.00 on June 1, 2026" in html  # the first renewal after the pause is charged
+    assert "€20.00 on April 1, 2026" not in html
+
+
+def test_a_pause_without_an_end_and_one_ending_before_the_renewal(subscription):
+    configure(subscription.account)
+    actor = Actor.system("test")
+    subscription_pause_collection(subscription=subscription, actor=actor, behavior="void")
+    html = open_portal(subscription.customer).get("/p/").content.decode()
+    assert "April 1, 2026: voided, not charged" in html and "When payments resume" in html
+    subscription.refresh_from_db()
+    subscription_pause_collection(
+        subscription=subscription, actor=actor, behavior="void", resumes_at=dt.datetime(2026, 3, 20, tzinfo=dt.UTC)
+    )
+    html = open_portal(subscription.customer).get("/p/").content.decode()
+    assert "€20.00 on April 1, 2026" in html and "not charged" not in html
+
+
+def test_the_pause_on_the_overview_in_german(subscription):
+    configure(subscription.account)
+    subscription_pause_collection(
+        subscription=subscription,
+        actor=Actor.system("test"),
+        behavior="keep_as_draft",
+        resumes_at=dt.datetime(2026, 5, 15, tzinfo=dt.UTC),
+    )
+    html = open_portal(subscription.customer, locale="de").get("/p/").content.decode()
+    assert "1. April 2026: als Entwurf behalten, nicht abgebucht" in html
+    assert "Nächste Zahlung" in html and "20,00\xa0€ am 1. Juni 2026" in html

@@ -285,7 +285,7 @@ def test_next_leads_to_a_portal_page_after_adding(customer):
     page = f"{ADD}?next=/p/invoices/in_123/pay"
     html = client.get(page).content.decode()
     assert 'action="/p/payment-methods/new?next=%2Fp%2Finvoices%2Fin_123%2Fpay"' in html
-    assert add_card(client, page=page)["Location"] == "/p/invoices/in_123/pay"
+    assert add_card(client, "5555 5555 5555 4444", page=page)["Location"] == "/p/invoices/in_123/pay"
     # Through the bank's page too.
     response = add_card(client, "4000 0025 0000 3155", page=page)
     assert back(client, authenticate(response))["Location"] == "/p/invoices/in_123/pay"
@@ -297,7 +297,7 @@ def test_next_leads_to_a_portal_page_after_adding(customer):
 def test_next_never_leaves_the_portal(customer, target):
     client = open_portal(customer)
     page = f"{ADD}?next={target}"
-    assert add_card(client, page=page)["Location"] == "/p/"
+    assert add_card(client, "5555 5555 5555 4444", page=page)["Location"] == "/p/"
 
 
 # ---------------------------------------------------------------------------------------------- what the form takes
@@ -364,7 +364,7 @@ class SetupUnavailable(BuiltInTestGateway):
 
 def test_a_processor_that_does_not_answer_adds_nothing_and_says_so(customer, settings):
     client = open_portal(customer)
-    pm = vault_payment_method(client)
+    pm = vault_payment_method(client, "card", card_fields("5555 5555 5555 4444"))
     settings.BILLING_GATEWAY = f"{__name__}.SetupUnavailable"
     response = client.post(ADD, {"type": "card", "payment_method": pm, "make_default": "on"})
     assert response.status_code == 400
@@ -593,3 +593,52 @@ def test_queries_do_not_grow_with_the_number_of_payment_methods(customer, django
         assert client.get(ADD).status_code == 200
     with django_assert_max_num_queries(8):
         assert client.get(f"/p/payment-methods/{first.pk}/remove").status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------- duplicates
+
+
+def test_the_same_card_is_not_saved_twice(customer):
+    portal = open_portal(customer)
+    assert add_card(portal, "5555 5555 5555 4444").status_code == 303
+    response = add_card(portal, "5555555555554444")
+    assert response.status_code == 400
+    assert "This card is already saved." in response.content.decode()
+    assert attached(customer) == ["4242", "4444"]
+    html = open_portal(customer, locale="de").get(ADD).content.decode()
+    assert html  # the page still opens; the message is translated below
+    response = add_card(open_portal(customer, locale="de"), "5555 5555 5555 4444")
+    assert "Diese Karte ist bereits gespeichert." in response.content.decode()
+
+
+def test_the_same_bank_account_is_not_saved_twice(customer):
+    portal = open_portal(customer)
+    assert add(portal, "sepa_debit").status_code == 303
+    response = add(portal, "sepa_debit")
+    assert response.status_code == 400
+    assert "This bank account is already saved." in response.content.decode()
+    assert PaymentMethod.objects.filter(customer=customer, type="sepa_debit").count() == 1
+
+
+def test_a_detached_card_may_be_saved_again(customer):
+    portal = open_portal(customer)
+    add_card(portal, "5555 5555 5555 4444")
+    mastercard = PaymentMethod.objects.get(customer=customer, card_last4="4444")
+    assert portal.post(f"/p/payment-methods/{mastercard.pk}/remove").status_code == 303
+    assert add_card(portal, "5555 5555 5555 4444").status_code == 303
+    assert attached(customer) == ["4242", "4444"]
+
+
+def test_the_api_attaches_duplicates_as_stripe_does(customer):
+    from billing.gateways import CardInput
+
+    actor = Actor.system("test")
+    for _ in range(2):
+        pm = payment_method_create(
+            account=customer.account,
+            livemode=False,
+            actor=actor,
+            card=CardInput(number="5555555555554444", exp_month=12, exp_year=2030, cvc="123"),
+        )
+        payment_method_attach(payment_method=pm, customer=customer, actor=actor)
+    assert attached(customer) == ["4242", "4444", "4444"]

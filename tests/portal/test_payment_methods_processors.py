@@ -120,6 +120,21 @@ def test_a_card_from_stripes_element_is_set_up_on_stripe_and_added(customer, on_
     assert SetupIntent.objects.get(customer=customer).status == "succeeded"
 
 
+def test_the_same_card_from_stripes_element_twice_is_not_kept(customer, on_stripe):
+    """Stripe's token tells which card it is only once set up: the second copy is detached again, and said so."""
+    client = open_portal(customer)
+    first = stripe_card(on_stripe, "5555555555554444")
+    assert client.post(ADD, {"type": "card", "payment_method": first, "make_default": "on"}).status_code == 303
+    again = stripe_card(on_stripe, "5555555555554444")
+    response = client.post(ADD, {"type": "card", "payment_method": again, "make_default": "on"})
+    assert response.status_code == 400
+    assert "This card is already saved." in response.content.decode()
+    kept = PaymentMethod.objects.filter(customer=customer, card_last4="4444")
+    assert [pm.gateway_reference for pm in kept] == [first]
+    customer.refresh_from_db()
+    assert customer.default_payment_method.gateway_reference == first
+
+
 def test_stripes_3d_secure_sends_the_customer_to_stripe_and_back(customer, on_stripe, live_server):
     client = open_portal(customer)
     pm_id = stripe_card(on_stripe, "4000002500003155")

@@ -242,3 +242,44 @@ def test_admin_marks_deleted_customers_and_keeps_them_read_only(transactional_db
     assert browser.get(url).status_code == 200
     assert browser.post(url, {"name": "Back"}).status_code == 403
     assert browser.get(reverse("admin:billing_customer_change", args=[kept.pk])).status_code == 200
+
+
+def test_tax_id_data_adds_tax_ids_of_stripes_types(client):
+    from billing.models import TaxId
+
+    data = [
+        {"type": "eu_vat", "value": "DE123456789"},  # Stripe's own example: the form is checked, not check digits
+        {"type": "gb_vat", "value": "GB123456789"},
+        {"type": "ch_vat", "value": "CHE123456789MWST"},
+        {"type": "no_vat", "value": "123456789MVA"},
+        {"type": "eu_oss_vat", "value": "EU123456789"},
+        {"type": "us_ein", "value": "123456789"},
+        {"type": "ca_bn", "value": "123456789"},
+        {"type": "au_abn", "value": "12345678912"},
+        {"type": "in_gst", "value": "12ABCDE3456FGZH"},
+        {"type": "jp_cn", "value": "1234567891234"},
+        {"type": "br_cnpj", "value": "01.234.456/5432-10"},
+    ]
+    customer = client.v1.customers.create({"name": "Ada", "tax_id_data": data})
+    stored = {t.type: (t.value, t.country) for t in TaxId.objects.filter(customer_id=customer.id)}
+    assert stored["eu_vat"] == ("DE123456789", "DE")
+    assert stored["ch_vat"] == ("CHE-123.456.789 MWST", "CH")
+    assert stored["us_ein"] == ("12-3456789", "US")
+    assert stored["br_cnpj"] == ("01.234.456/5432-10", "BR")
+    assert len(stored) == len(data)
+    assert Event.objects.filter(type="customer.tax_id.created").count() == len(data)
+
+
+@pytest.mark.parametrize(
+    ("entry", "param", "code"),
+    [
+        ({"type": "eu_vat", "value": "DE1234"}, "tax_id_data[1][value]", "tax_id_invalid"),
+        ({"type": "au_abn", "value": "ABN"}, "tax_id_data[1][value]", "tax_id_invalid"),
+        ({"type": "xx_vat", "value": "1"}, "tax_id_data[1][type]", "parameter_invalid_string"),
+    ],
+)
+def test_a_bad_tax_id_creates_nothing(client, entry, param, code):
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.customers.create({"name": "Ada", "tax_id_data": [{"type": "us_ein", "value": "12-3456789"}, entry]})
+    assert (error.value.code, error.value.param, error.value.http_status) == (code, param, 400)
+    assert not Customer.objects.filter(name="Ada").exists()

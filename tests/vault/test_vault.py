@@ -232,7 +232,11 @@ def test_json_is_accepted_too(customer):
         ("card", {"number": "4242 4242 4242 4241"}, "number", "This card number is not valid."),
         ("card", {"number": "4242"}, "number", "This card number is not valid."),
         ("card", {"number": ""}, "number", "Enter your card number."),
-        ("card", {"number": "4" * 31}, "number", "at most 30 characters"),
+        ("card", {"number": "4" * 31}, "number", "This card number is too long: a card number has at most 19 digits."),
+        ("card", {"cvc": "12345"}, "cvc", "The security code has 3 or 4 digits."),
+        ("card", {"expiry": "12 / 20300"}, "expiry", "Enter the expiry date as MM / YY"),
+        ("card", {"name": "J" * 257}, "name", "Shorten this to at most 256 characters (it has 257)."),
+        ("sepa_debit", {"iban": "DE" + "1" * 41}, "iban", "This IBAN is too long"),
         ("card", {"expiry": "01 / 26"}, "expiry", "This card has expired."),
         ("card", {"expiry": "13 / 30"}, "expiry", "Enter the expiry date as MM / YY"),
         ("card", {"expiry": "soon"}, "expiry", "Enter the expiry date as MM / YY"),
@@ -255,6 +259,27 @@ def test_invalid_details_are_explained_next_to_their_field(customer, kind, overr
     errors = response.json()["errors"]
     assert list(errors) == [field] and message in errors[field]
     assert not PaymentMethod.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "overrides", "field", "message"),
+    [
+        ("card", {"number": "4" * 31}, "number", "This card number is too long: a card number has at most 19 digits."),
+        ("card", {"name": "J" * 257}, "name", "Shorten this to at most 256 characters (it has 257)."),
+        (
+            "sepa_debit",
+            {"account_holder": "J" * 257},
+            "account_holder",
+            "Shorten this to at most 256 characters (it has 257).",
+        ),
+    ],
+)
+def test_a_too_long_field_gets_one_message_about_its_length(customer, kind, overrides, field, message):
+    """Not the length message followed by "Enter your card number." as if the field were empty."""
+    with time_machine.travel(dt.datetime(2026, 3, 4, tzinfo=dt.UTC)):
+        data = (card_fields() if kind == "card" else sepa_fields()) | overrides
+        response = post(token_for(customer), kind, data)
+    assert response.json()["errors"] == {field: message}
 
 
 def test_errors_in_german(customer):
