@@ -178,6 +178,7 @@ LIST_PARAMS: dict[str, dict] = {
     "/v1/subscriptions/search": {"query": "status:'active'"},
     "/v1/charges/search": {"query": "status:'succeeded'"},
     "/v1/payment_intents/search": {"query": "status:'succeeded'"},
+    "/v1/subscription_items": {"subscription": "sub_missing"},
 }
 
 
@@ -302,6 +303,7 @@ def _lists(owner: dict) -> list[tuple[str, dict]]:
         ("/v1/payment_methods", {"customer": owner["customers"]}),
         ("/v1/subscriptions", {"customer": owner["customers"]}),
         ("/v1/subscriptions", {"price": owner["prices"]}),
+        ("/v1/subscription_items", {"subscription": owner["subscriptions"]}),
         ("/v1/prices", {"product": owner["products"]}),
         ("/v1/products", {"ids": [owner["products"]]}),
         ("/v1/promotion_codes", {"coupon": owner["coupons"]}),
@@ -364,6 +366,13 @@ def _bodies(owner: dict, mine: dict) -> list[tuple[str, str, dict]]:
         ),
         ("POST", f"/v1/subscriptions/{mine['subscriptions']}", {"default_tax_rates": [owner["tax_rates"]]}),
         ("POST", f"/v1/invoices/{mine['invoices']}/pay", {"payment_method": owner["payment_methods"]}),
+        ("POST", "/v1/subscription_items", {"subscription": owner["subscriptions"], "price": mine["prices"]}),
+        ("POST", "/v1/subscription_items", {"subscription": mine["subscriptions"], "price": owner["prices"]}),
+        (
+            "POST",
+            "/v1/subscription_items",
+            {"subscription": mine["subscriptions"], "price": mine["prices"], "tax_rates": [owner["tax_rates"]]},
+        ),
         ("POST", "/v1/invoices/create_preview", {"subscription": owner["subscriptions"]}),
         (
             "POST",

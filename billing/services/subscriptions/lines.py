@@ -33,6 +33,9 @@ class ItemChange:
     price: Price | None = None
     quantity: int | None = None
     deleted: bool = False
+    # The item's own details (None: unchanged): metadata merged as Stripe merges it, tax rates replaced.
+    metadata: dict | str | None = None
+    tax_rates: list[TaxRate] | None = None
 
 
 def describe_item(price: Price, quantity: int) -> str:
