@@ -160,6 +160,9 @@ BUILDERS: dict[str, Builder] = {
     "refunds": _refund,
     "events": _event,
     "billing_portal/configurations": _portal_configuration,
+    "invoiceitems": lambda api, ids: api.ok(
+        "POST", "/v1/invoiceitems", {"customer": ids["customers"], "amount": 500, "currency": "eur"}
+    )["id"],
     # An event type nothing here emits: no delivery is attempted.
     "webhook_endpoints": _created(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/billing", "enabled_events": ["invoice.upcoming"]}
@@ -170,6 +173,9 @@ BUILDERS: dict[str, Builder] = {
 # the owner's id in the path can be the reason for the answer).
 BODIES: dict[tuple[str, str], Callable[[dict], dict]] = {
     ("POST", "/v1/payment_methods/{payment_method}/attach"): lambda mine: {"customer": mine["customers"]},
+    ("POST", "/v1/invoices/{invoice}/add_lines"): lambda mine: {"lines": [{"amount": 100}]},
+    ("POST", "/v1/invoices/{invoice}/remove_lines"): lambda mine: {"lines": [{"id": "il_x", "behavior": "delete"}]},
+    ("POST", "/v1/invoices/{invoice}/update_lines"): lambda mine: {"lines": [{"id": "il_x", "amount": 1}]},
 }
 
 
@@ -304,6 +310,8 @@ def _lists(owner: dict) -> list[tuple[str, dict]]:
         ("/v1/subscriptions", {"customer": owner["customers"]}),
         ("/v1/subscriptions", {"price": owner["prices"]}),
         ("/v1/subscription_items", {"subscription": owner["subscriptions"]}),
+        ("/v1/invoiceitems", {"customer": owner["customers"]}),
+        ("/v1/invoiceitems", {"invoice": owner["invoices"]}),
         ("/v1/prices", {"product": owner["products"]}),
         ("/v1/products", {"ids": [owner["products"]]}),
         ("/v1/promotion_codes", {"coupon": owner["coupons"]}),
@@ -374,6 +382,29 @@ def _bodies(owner: dict, mine: dict) -> list[tuple[str, str, dict]]:
             {"subscription": mine["subscriptions"], "price": mine["prices"], "tax_rates": [owner["tax_rates"]]},
         ),
         ("POST", "/v1/invoices/create_preview", {"subscription": owner["subscriptions"]}),
+        ("POST", "/v1/invoiceitems", {"customer": owner["customers"], "amount": 100, "currency": "eur"}),
+        (
+            "POST",
+            "/v1/invoiceitems",
+            {"customer": mine["customers"], "amount": 100, "currency": "eur", "subscription": owner["subscriptions"]},
+        ),
+        (
+            "POST",
+            "/v1/invoiceitems",
+            {"customer": mine["customers"], "amount": 100, "currency": "eur", "invoice": owner["invoices"]},
+        ),
+        (
+            "POST",
+            "/v1/invoiceitems",
+            {"customer": mine["customers"], "amount": 100, "currency": "eur", "tax_rates": [owner["tax_rates"]]},
+        ),
+        ("POST", "/v1/invoices", {"customer": owner["customers"]}),
+        ("POST", "/v1/invoices", {"customer": mine["customers"], "subscription": owner["subscriptions"]}),
+        (
+            "POST",
+            f"/v1/invoices/{mine['invoices']}/add_lines",
+            {"lines": [{"invoice_item": owner["invoiceitems"]}]},
+        ),
         (
             "POST",
             "/v1/invoices/create_preview",
