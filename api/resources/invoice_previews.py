@@ -157,7 +157,9 @@ def _preview(ctx, params: dict, details: dict, prefix: str) -> dict:
     elif details.get("items"):
         if customer is None:
             raise errors.missing("customer")
-        invoice = subscription_create_preview(customer=customer, actor=ctx.actor, create=_create(ctx, details, name))
+        coupon, promotion = discount_params(ctx, params)
+        create = {**_create(ctx, details, name), "coupon": coupon, "promotion_code": promotion}
+        invoice = subscription_create_preview(customer=customer, actor=ctx.actor, create=create)
     elif customer is not None and not prefix:
         invoice = _customer_upcoming(ctx, customer)
     elif customer is not None:

@@ -6,8 +6,10 @@ import datetime as dt
 
 import pytest
 import stripe
+import time_machine
 
 from billing.models import Event, Invoice, InvoiceItem, Subscription
+from billing.services.subscriptions import subscription_advance
 from tests.billing.helpers import run_cycle
 from tests.factories.billing import CustomerFactory, PriceFactory, TaxRateFactory, card
 
@@ -125,3 +127,27 @@ def test_a_subscriptions_invoice_is_not_a_hand_made_draft(client, merchant, cust
         ).param
         == "subscription"
     )
+
+
+def test_a_customers_item_is_billed_once_by_whichever_subscription_renews_first(client, merchant, customer):
+    monthly = PriceFactory(account=merchant, product__account=merchant, unit_amount=1000)
+    other = PriceFactory(account=merchant, product__account=merchant, unit_amount=700)
+    first = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": monthly.id}]})
+    client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": other.id}]})
+    fee = client.v1.invoice_items.create({"customer": customer.id, "amount": 250, "currency": "eur"})
+
+    run_cycle(Subscription.objects.get(pk=first.id).current_period_end + dt.timedelta(hours=1))
+    renewals = Invoice.objects.filter(customer=customer, billing_reason="subscription_cycle")
+    assert sorted(invoice.total for invoice in renewals) in ([700, 1250], [950, 1000])
+    billed = InvoiceItem.objects.get(pk=fee.id)
+    assert billed.invoice_id in {invoice.pk for invoice in renewals}
+
+
+def test_a_lone_renewal_takes_the_customers_items(client, merchant, customer):
+    price = PriceFactory(account=merchant, product__account=merchant, unit_amount=1000)
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    fee = client.v1.invoice_items.create({"customer": customer.id, "amount": 250, "currency": "eur"})
+    with time_machine.travel(Subscription.objects.get(pk=sub.id).current_period_end + dt.timedelta(hours=1)):
+        assert subscription_advance(subscription_id=sub.id) == 1
+    renewal = Invoice.objects.get(subscription_id=sub.id, billing_reason="subscription_cycle")
+    assert renewal.total == 1250 and InvoiceItem.objects.get(pk=fee.id).invoice_id == renewal.pk
