@@ -24,7 +24,7 @@ PREVIEW_ITEM = p.Object(
         "price": p.Id(),
         "quantity": p.Integer(min_value=0, max_value=10**7),
         "deleted": p.Boolean(),
-        "clear_usage": p.Boolean(),
+        "clear_usage": p.Boolean(description="Accepted for compatibility: metered usage is not recorded here."),
         "tax_rates": p.Array(p.Id(), max_items=5, unsettable=True),
         "metadata": p.Map(),
     }
@@ -50,7 +50,7 @@ CREATE_PREVIEW = {
     "discounts": p.Array(DISCOUNT, max_items=1, unsettable=True),
     "automatic_tax": AUTOMATIC_TAX,
     "currency": p.String(max_length=3),
-    "preview_mode": p.String(choices=("next", "recurring")),
+    "preview_mode": p.String(choices=("next",), description="Only next (the default) is supported."),
     "expand": p.EXPAND,
 }
 # The older flat names of GET /v1/invoices/upcoming, and the subscription_details key each one stands for.
@@ -170,6 +170,8 @@ def _preview(ctx, params: dict, details: dict, prefix: str) -> dict:
         )
     else:
         raise errors.missing("customer")
+    if params.get("currency") and params["currency"].lower() != invoice["currency"]:
+        raise errors.invalid("currency", f"The invoice's currency is {invoice['currency']}, not {params['currency']}.")
     return _as_preview(invoice, "/v1/invoices/upcoming/lines" if not prefix else None)
 
 
@@ -246,7 +248,15 @@ def _item_change(ctx, subscription: Subscription, i: int, item: dict, name) -> I
             SubscriptionItem, item["id"], "subscription item", param=f"{param}[id]", queryset=subscription.items.all()
         )
     price = _price(ctx, item, param) if item.get("price") else None
-    return ItemChange(item=existing, price=price, quantity=item.get("quantity"), deleted=bool(item.get("deleted")))
+    metadata = item.get("metadata")
+    return ItemChange(
+        item=existing,
+        price=price,
+        quantity=item.get("quantity"),
+        deleted=bool(item.get("deleted")),
+        metadata="" if metadata is p.UNSET else metadata,
+        tax_rates=_tax_rates(ctx, item["tax_rates"], f"{param}[tax_rates]") if "tax_rates" in item else None,
+    )
 
 
 def _price(ctx, item: dict, param: str) -> Price:

@@ -165,7 +165,11 @@ def invoice_write(invoice: Invoice) -> Invoice:
     InvoiceLineItem.objects.bulk_create(list(invoice.lines.all()))
     item_ids = getattr(invoice, "_pending_item_ids", None)
     if item_ids:
-        InvoiceItem.objects.filter(pk__in=item_ids).update(invoice=invoice)
+        # Only items still pending: one another invoice took meanwhile (a customer's item, billed by a renewal of
+        # another of their subscriptions) undoes this invoice rather than billing the item twice.
+        taken = InvoiceItem.objects.filter(pk__in=item_ids, invoice__isnull=True).update(invoice=invoice)
+        if taken != len(set(item_ids)):
+            raise StateConflict("An invoice item on this invoice has just been billed by another invoice; try again.")
     return invoice
 
 
