@@ -9,7 +9,7 @@ from django.test import Client
 
 from billing.models import AuditEntry, Event, Invoice, InvoiceItem, Subscription
 from tests.billing.helpers import run_cycle
-from tests.factories.billing import CustomerFactory, PriceFactory, card
+from tests.factories.billing import CustomerFactory, PriceFactory, TaxRateFactory, card
 
 
 @pytest.fixture
@@ -223,3 +223,16 @@ def test_upcoming_is_gone_in_newer_versions(merchant, customer):
         assert "create_preview" in response.json()["error"]["message"]
     response = _get(merchant, "/v1/invoices/upcoming", {"customer": customer.id})
     assert response.status_code == 404 and response.json()["error"]["code"] == "invoice_upcoming_none"
+
+
+def test_a_preview_shows_tax_and_a_discount(client, merchant, customer):
+    rate = TaxRateFactory(account=merchant, percentage=19, inclusive=False)
+    price = _price(merchant, 1000)
+    sub = client.v1.subscriptions.create(
+        {"customer": customer.id, "items": [{"price": price.id}], "default_tax_rates": [rate.id]}
+    )
+    client.v1.coupons.create({"id": "QUARTER", "percent_off": 25, "duration": "forever"})
+    preview = client.v1.invoices.create_preview({"subscription": sub.id, "discounts": [{"coupon": "QUARTER"}]})
+    assert preview.subtotal == 1000 and preview.total_discount_amounts[0].amount == 250
+    assert preview.tax == 143 and preview.total == 750 + 143
+    assert client.v1.subscriptions.retrieve(sub.id).discounts == []  # nothing was applied
