@@ -3,6 +3,7 @@ that still have them. Each is a dry run of the subscription services the change 
 
 from api import errors
 from api import params as p
+from api.resources.invoice_items import FIELDS, item_arguments
 from api.resources.subscriptions import PRORATION
 from api.resources.subscriptions import _discount as discount_params
 from api.router import operation
@@ -16,6 +17,7 @@ from billing.services.subscriptions.preview import (
 )
 
 TAGS = ["Invoices"]
+LINE_FIELDS = {key: value for key, value in FIELDS.items() if key != "expand"}
 # Stripe removed GET /v1/invoices/upcoming (and /lines) in this version (changelog 2025-03-31.basil).
 UPCOMING_REMOVED_IN = "2025-03-31"
 PREVIEW_ITEM = p.Object(
@@ -43,6 +45,7 @@ SUBSCRIPTION_DETAILS = {
 }
 CREATE_PREVIEW = {
     "customer": p.Id(),
+    "invoice_items": p.Array(p.Object({**LINE_FIELDS, "currency": p.String(max_length=3)}), max_items=250),
     "subscription": p.Id(),
     "subscription_details": p.Object(SUBSCRIPTION_DETAILS),
     "schedule": p.Id(),
@@ -151,8 +154,14 @@ def _preview(ctx, params: dict, details: dict, prefix: str) -> dict:
             raise errors.invalid(
                 "subscription", f"The subscription {subscription.pk} does not belong to the customer {customer.pk}."
             )
+        items = [
+            {**item_arguments(ctx, item), "currency": item.get("currency")} for item in params.get("invoice_items", [])
+        ]
         invoice = subscription_invoice_preview(
-            subscription=subscription, actor=ctx.actor, update=_update(ctx, subscription, params, details, name)
+            subscription=subscription,
+            actor=ctx.actor,
+            update=_update(ctx, subscription, params, details, name),
+            invoice_items=items,
         )
     elif details.get("items"):
         if customer is None:

@@ -236,3 +236,13 @@ def test_a_preview_shows_tax_and_a_discount(client, merchant, customer):
     assert preview.subtotal == 1000 and preview.total_discount_amounts[0].amount == 250
     assert preview.tax == 143 and preview.total == 750 + 143
     assert client.v1.subscriptions.retrieve(sub.id).discounts == []  # nothing was applied
+
+
+def test_a_preview_with_invoice_items_to_come(client, merchant, customer):
+    sub = _subscription(client, customer, _price(merchant, 1000))
+    before = _written()
+    preview = client.v1.invoices.create_preview(
+        {"subscription": sub.id, "invoice_items": [{"amount": 450, "currency": "eur", "description": "Onboarding"}]}
+    )
+    assert preview.total == 1450 and preview.lines.data[-1].description == "Onboarding"
+    assert _written() == before

@@ -30,12 +30,15 @@ def no_upcoming(customer_id: str) -> NotFound:
     return NotFound(f"No upcoming invoices for customer: {customer_id}", param="customer", code="invoice_upcoming_none")
 
 
-def subscription_invoice_preview(*, subscription: Subscription, actor: Actor, update: dict | None = None) -> dict:
+def subscription_invoice_preview(
+    *, subscription: Subscription, actor: Actor, update: dict | None = None, invoice_items: list[dict] = ()
+) -> dict:
     """The invoice (Stripe JSON, a draft) that ``subscription_update(subscription=…, **update)`` issues now, or else
-    the subscription's next renewal invoice once the update is made. Nothing is written. ``NotFound`` with code
-    ``invoice_upcoming_none`` when no invoice follows (the subscription has ended, or ends before it renews)."""
+    the subscription's next renewal invoice once the update is made, with ``invoice_items`` (``invoice_item_create``
+    arguments) pending for it. Nothing is written. ``NotFound`` with code ``invoice_upcoming_none`` when no invoice
+    follows (the subscription has ended, or ends before it renews)."""
     try:
-        _preview_change(subscription.pk, actor, update or {})
+        _preview_change(subscription.pk, actor, update or {}, list(invoice_items))
     except _Rollback as done:
         return done.invoice
     raise AssertionError("a preview always rolls back")  # pragma: no cover
@@ -51,10 +54,14 @@ def subscription_create_preview(*, customer: Customer, actor: Actor, create: dic
 
 
 @service
-def _preview_change(subscription_pk: str, actor: Actor, update: dict) -> None:
+def _preview_change(subscription_pk: str, actor: Actor, update: dict, invoice_items: list[dict]) -> None:
+    from billing.services.invoice_items import invoice_item_create  # items build on subscriptions' lines
+
     subscription = take(subscription_pk, ended=None)
     if subscription.is_ended:
         raise no_upcoming(subscription.customer_id)
+    for arguments in invoice_items:
+        invoice_item_create(customer=subscription.customer, subscription=subscription, actor=actor, **arguments)
     mark = events.collected_count()
     if update.get("change_options") is not None:
         # The processor is never asked during a preview: a payment is not part of what the invoice shows.
