@@ -277,6 +277,7 @@ def invoice_remove_lines(
 def invoice_send(*, invoice: Invoice, actor: Actor) -> Invoice:
     """Send the invoice to its customer (a draft is finalized first): records ``invoice.sent``. Test-mode invoices
     are never emailed, as at Stripe."""
+    lock(Customer, invoice.customer_id)  # finalizing may change the customer's balance: customer before invoice
     locked = lock(Invoice, invoice.pk)
     if locked.status == Invoice.Status.DRAFT:
         invoices.finalize_locked(locked)

@@ -90,3 +90,13 @@ def test_bad_input_answers_stripes_errors(client, merchant, customer, other_clie
     ended = error(lambda: client.v1.subscription_items.update(only.id, {"quantity": 2}))
     assert ended.http_status == 400
     assert Invoice.objects.count() == invoices
+
+
+def test_subscription_update_sets_item_metadata(client, merchant, customer):
+    price = _price(merchant, 1000)
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    item = sub["items"].data[0]
+    updated = client.v1.subscriptions.update(sub.id, {"items": [{"id": item.id, "metadata": {"seat": "owner"}}]})
+    assert updated["items"].data[0].metadata.to_dict() == {"seat": "owner"}
+    event = Event.objects.filter(type="customer.subscription.updated").latest("id")
+    assert event.data_object["items"]["data"][0]["metadata"] == {"seat": "owner"}
