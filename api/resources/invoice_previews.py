@@ -7,6 +7,7 @@ from api.resources.invoice_items import FIELDS, item_arguments
 from api.resources.subscriptions import PRORATION
 from api.resources.subscriptions import _discount as discount_params
 from api.router import operation
+from billing import clock
 from billing.events import API_VERSION
 from billing.models import Customer, Price, Subscription, SubscriptionItem, TaxRate
 from billing.services.subscriptions import ChangeOptions, ItemChange, ItemSpec
@@ -103,7 +104,10 @@ def create_preview(ctx, params):
 )
 def upcoming(ctx, params):
     _check_version(ctx)
-    return _preview(ctx, _legacy(params), _legacy_details(params), "")
+    invoice = _preview(ctx, _legacy(params), _legacy_details(params), "")
+    # The older object names the moment its prorations were computed at, to pass on as the update's proration_date.
+    proration_date = params.get("subscription_proration_date") or clock.now()
+    return {**invoice, "subscription_proration_date": clock.to_unix(proration_date)}
 
 
 @operation(

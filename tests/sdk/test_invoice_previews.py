@@ -205,7 +205,7 @@ def test_upcoming_for_older_versions(client, merchant, customer):
             "subscription_details": {"items": [{"id": item, "price": bigger.id}], "proration_date": _halfway(sub)},
         }
     )
-    assert _shape(body) == _shape(preview)
+    assert _shape(body) == _shape(preview) and body["subscription_proration_date"] == _halfway(sub)
     lines = _get(merchant, "/v1/invoices/upcoming/lines", {**params, "limit": 2}).json()
     assert lines["object"] == "list" and lines["has_more"] is True and len(lines["data"]) == 2
     rest = _get(merchant, "/v1/invoices/upcoming/lines", {**params, "starting_after": lines["data"][-1]["id"]}).json()
