@@ -184,7 +184,6 @@ LIST_PARAMS: dict[str, dict] = {
     "/v1/subscriptions/search": {"query": "status:'active'"},
     "/v1/charges/search": {"query": "status:'succeeded'"},
     "/v1/payment_intents/search": {"query": "status:'succeeded'"},
-    "/v1/subscription_items": {"subscription": "sub_missing"},
 }
 
 
@@ -202,11 +201,11 @@ def path_ids(path: str) -> list[tuple[str, str]]:
 
 
 ID_OPERATIONS: list[Operation] = [op for op in OPERATIONS if path_ids(op.path)]
-# Invoice previews are not lists: they are refused for others' ids in ``_bodies`` (the upcoming invoice, gone in the
-# current API version, answers that instead).
-PREVIEWS = ("/v1/invoices/upcoming", "/v1/invoices/upcoming/lines")
+# GETs walked with an id of the owner only (in ``_lists`` and ``_bodies``): invoice previews are not lists (and the
+# upcoming invoice, gone in the current API version, answers that), a subscription's items need the subscription.
+NOT_WALKED = ("/v1/invoices/upcoming", "/v1/invoices/upcoming/lines", "/v1/subscription_items")
 LIST_OPERATIONS: list[Operation] = [
-    op for op in OPERATIONS if op.method == "GET" and not path_ids(op.path) and op.path not in PREVIEWS
+    op for op in OPERATIONS if op.method == "GET" and not path_ids(op.path) and op.path not in NOT_WALKED
 ]
 
 
