@@ -72,7 +72,7 @@ def from_domain(error: BillingError) -> ApiError:
             code = error.code  # authentication_required, payment_intent_authentication_failure, …
         return ApiError(error.message, status=402, type="card_error", code=code, param=error.param, extra=extra)
     if isinstance(error, NotFound):
-        return ApiError(error.message, status=404, code="resource_missing", param=error.param)
+        return ApiError(error.message, status=404, code=error.code, param=error.param)
     if isinstance(error, LiveModeNotAllowed):
         return ApiError(error.message, status=403, code=error.code, param=error.param)
     return ApiError(error.message, status=error.http_status, code=error.code, param=error.param)

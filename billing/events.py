@@ -80,6 +80,11 @@ def collected_count() -> int:
     return len(_buffer.get() or [])
 
 
+def collected_after(mark: int) -> list[Event]:
+    """The events kept since ``mark`` (a :func:`collected_count`), not yet written."""
+    return list((_buffer.get() or [])[mark:])
+
+
 def forget_collected_after(mark: int) -> None:
     """A nested step rolled back to its savepoint: drop the events it had added."""
     collected = _buffer.get()

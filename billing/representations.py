@@ -12,6 +12,7 @@ from billing.models import (
     CustomerBalanceTransaction,
     Discount,
     Invoice,
+    InvoiceItem,
     InvoiceLineItem,
     PaymentMethod,
     Price,
@@ -498,7 +499,7 @@ def invoice(obj: Invoice) -> dict:
         "customer_email": obj.customer_email or None,
         "customer_name": obj.customer_name or None,
         "default_payment_method": obj.default_payment_method_id,
-        "description": None,
+        "description": obj.description or None,
         "discounts": [],
         "due_date": ts(obj.due_date),
         "effective_at": ts(obj.finalized_at),
@@ -543,4 +544,38 @@ def invoice(obj: Invoice) -> dict:
         "total_excluding_tax": obj.total_excluding_tax,
         "total_taxes": list(tax_totals.values()),
         "webhooks_delivered_at": ts(obj.finalized_at),
+    }
+
+
+def invoice_item(obj: InvoiceItem) -> dict:
+    return {
+        "id": obj.id,
+        "object": "invoiceitem",
+        "amount": obj.amount,
+        "currency": obj.currency,
+        "customer": obj.customer_id,
+        "date": ts(obj.created),
+        "description": obj.description or None,
+        "discountable": obj.discountable,
+        "discounts": [],
+        "invoice": obj.invoice_id,
+        "livemode": obj.livemode,
+        "metadata": obj.metadata,
+        "parent": {
+            "subscription_details": {"subscription": obj.subscription_id, "subscription_item": None},
+            "type": "subscription_details",
+        }
+        if obj.subscription_id
+        else None,
+        "period": {"end": ts(obj.period_end), "start": ts(obj.period_start)},
+        "pricing": {
+            "price_details": {"price": obj.price_id, "product": obj.price.product_id} if obj.price_id else None,
+            "type": "price_details",
+            "unit_amount_decimal": str(obj.amount // obj.quantity) if obj.quantity else None,
+        },
+        "proration": obj.proration,
+        "proration_details": {"credited_items": None},
+        "quantity": obj.quantity,
+        "tax_rates": [tax_rate(obj.tax_rate)] if obj.tax_rate_id else [],
+        "test_clock": None,
     }

@@ -280,7 +280,14 @@ def _item_change(ctx, sub, i, item) -> ItemChange:
             SubscriptionItem, item["id"], "subscription item", param=f"items[{i}][id]", queryset=sub.items.all()
         )
     price = _price(ctx, item["price"], f"items[{i}][price]") if item.get("price") else None
-    return ItemChange(item=existing, price=price, quantity=item.get("quantity"), deleted=bool(item.get("deleted")))
+    metadata = item.get("metadata")
+    return ItemChange(
+        item=existing,
+        price=price,
+        quantity=item.get("quantity"),
+        deleted=bool(item.get("deleted")),
+        metadata="" if metadata is p.UNSET else metadata,
+    )
 
 
 def _fields(ctx, params) -> dict:

@@ -75,6 +75,7 @@ class Invoice(TenantModel):
     customer_email = models.CharField(max_length=254, blank=True)
     customer_address = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    description = models.CharField(max_length=1500, blank=True)
 
     objects = InvoiceQuerySet.as_manager()
 
@@ -131,12 +132,19 @@ class InvoiceItem(TenantModel):
     tax_rate = models.ForeignKey("billing.TaxRate", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
+    discountable = models.BooleanField(default=True)
+    metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
         return self.description
+
+    @property
+    def is_pending(self) -> bool:
+        """Not yet on an invoice: the customer's next invoice picks it up."""
+        return self.invoice_id is None
 
 
 class InvoiceLineItem(TenantModel):

@@ -24,6 +24,7 @@ RENDER = {
     "PromotionCode": representations.promotion_code,
     "Subscription": representations.subscription,
     "Invoice": representations.invoice,
+    "InvoiceItem": representations.invoice_item,
     "Charge": payment_representations.charge,
     "Refund": payment_representations.refund,
     "Mandate": payment_representations.mandate,

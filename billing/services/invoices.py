@@ -51,6 +51,7 @@ class LineSpec:
     proration: bool = False
     tax_rate: TaxRate | None = None
     type: str = InvoiceLineItem.Type.SUBSCRIPTION
+    discountable: bool = True
 
 
 def coupon_terms(coupons: list[Coupon]) -> list[pricing.CouponTerms]:
@@ -61,6 +62,7 @@ def compute(lines: list[LineSpec], coupons: list[Coupon]) -> pricing.Totals:
     inputs = [
         pricing.LineInput(
             amount=line.amount,
+            discountable=line.discountable,
             tax_percentage=line.tax_rate.percentage if line.tax_rate else None,
             tax_inclusive=bool(line.tax_rate and line.tax_rate.inclusive),
         )
@@ -110,32 +112,7 @@ def invoice_build(
     )
     if account is not None:
         invoice.account = account
-    built = [
-        InvoiceLineItem(
-            account_id=invoice.account_id,
-            livemode=invoice.livemode,
-            created=now,
-            invoice=invoice,
-            type=spec.type,
-            subscription=subscription,
-            subscription_item=spec.subscription_item,
-            invoice_item=spec.invoice_item,
-            price=spec.price,
-            description=spec.description[:500],
-            quantity=spec.quantity,
-            amount=result.amount,
-            discount_amount=result.discount_amount,
-            tax_amount=result.tax_amount,
-            taxable_amount=result.taxable_amount,
-            tax_rate=spec.tax_rate,
-            tax_inclusive=bool(spec.tax_rate and spec.tax_rate.inclusive),
-            currency=currency,
-            proration=spec.proration,
-            period_start=spec.period_start,
-            period_end=spec.period_end,
-        )
-        for spec, result in zip(lines, totals.lines, strict=True)
-    ]
+    built = [line_row(invoice, spec, result, now) for spec, result in zip(lines, totals.lines, strict=True)]
     # The lines are final: keep them as the invoice's prefetched lines so each event renders without queries.
     cached = InvoiceLineItem.objects.filter(invoice=invoice)
     cached._result_cache, cached._prefetch_done = built, True
@@ -145,6 +122,42 @@ def invoice_build(
     return invoice
 
 
+def line_row(invoice: Invoice, spec: LineSpec, result: pricing.LineResult, now: dt.datetime) -> InvoiceLineItem:
+    """The stored line of ``invoice`` for ``spec`` with its computed amounts (not saved)."""
+    return InvoiceLineItem(
+        account_id=invoice.account_id,
+        livemode=invoice.livemode,
+        created=now,
+        invoice=invoice,
+        type=spec.type,
+        subscription=invoice.subscription,
+        subscription_item=spec.subscription_item,
+        invoice_item=spec.invoice_item,
+        price=spec.price,
+        description=spec.description[:500],
+        quantity=spec.quantity,
+        amount=result.amount,
+        discount_amount=result.discount_amount,
+        tax_amount=result.tax_amount,
+        taxable_amount=result.taxable_amount,
+        tax_rate=spec.tax_rate,
+        tax_inclusive=bool(spec.tax_rate and spec.tax_rate.inclusive),
+        currency=invoice.currency,
+        proration=spec.proration,
+        period_start=spec.period_start,
+        period_end=spec.period_end,
+    )
+
+
+def set_totals(invoice: Invoice, totals: pricing.Totals) -> None:
+    invoice.subtotal = totals.subtotal
+    invoice.total_discount = totals.total_discount
+    invoice.total_excluding_tax = totals.total_excluding_tax
+    invoice.tax = totals.tax
+    invoice.total = totals.total
+    invoice.amount_due = invoice.amount_remaining = max(totals.total, 0)
+
+
 def invoice_write(invoice: Invoice) -> Invoice:
     """Store an invoice built by :func:`invoice_build` (in whatever state it has reached) with its lines, and take
     the pending invoice items it bills."""
@@ -152,7 +165,11 @@ def invoice_write(invoice: Invoice) -> Invoice:
     InvoiceLineItem.objects.bulk_create(list(invoice.lines.all()))
     item_ids = getattr(invoice, "_pending_item_ids", None)
     if item_ids:
-        InvoiceItem.objects.filter(pk__in=item_ids).update(invoice=invoice)
+        # Only items still pending: one another invoice took meanwhile (a customer's item, billed by a renewal of
+        # another of their subscriptions) undoes this invoice rather than billing the item twice.
+        taken = InvoiceItem.objects.filter(pk__in=item_ids, invoice__isnull=True).update(invoice=invoice)
+        if taken != len(set(item_ids)):
+            raise StateConflict("An invoice item on this invoice has just been billed by another invoice; try again.")
     return invoice
 
 

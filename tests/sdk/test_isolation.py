@@ -167,6 +167,9 @@ BUILDERS: dict[str, Builder] = {
     "balance_transactions": lambda api, ids: api.ok(
         "POST", f"/v1/customers/{ids['customers']}/balance_transactions", {"amount": -500, "currency": "eur"}
     )["id"],
+    "invoiceitems": lambda api, ids: api.ok(
+        "POST", "/v1/invoiceitems", {"customer": ids["customers"], "amount": 500, "currency": "eur"}
+    )["id"],
     # An event type nothing here emits: no delivery is attempted.
     "webhook_endpoints": _created(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/billing", "enabled_events": ["invoice.upcoming"]}
@@ -179,6 +182,9 @@ BODIES: dict[tuple[str, str], Callable[[dict], dict]] = {
     ("POST", "/v1/payment_methods/{payment_method}/attach"): lambda mine: {"customer": mine["customers"]},
     ("POST", "/v1/customers/{customer}/tax_ids"): lambda mine: {"type": "eu_vat", "value": "DE999999999"},
     ("POST", "/v1/customers/{customer}/balance_transactions"): lambda mine: {"amount": 100, "currency": "eur"},
+    ("POST", "/v1/invoices/{invoice}/add_lines"): lambda mine: {"lines": [{"amount": 100}]},
+    ("POST", "/v1/invoices/{invoice}/remove_lines"): lambda mine: {"lines": [{"id": "il_x", "behavior": "delete"}]},
+    ("POST", "/v1/invoices/{invoice}/update_lines"): lambda mine: {"lines": [{"id": "il_x", "amount": 1}]},
 }
 
 
@@ -204,7 +210,12 @@ def path_ids(path: str) -> list[tuple[str, str]]:
 
 
 ID_OPERATIONS: list[Operation] = [op for op in OPERATIONS if path_ids(op.path)]
-LIST_OPERATIONS: list[Operation] = [op for op in OPERATIONS if op.method == "GET" and not path_ids(op.path)]
+# GETs walked with an id of the owner only (in ``_lists`` and ``_bodies``): invoice previews are not lists (and the
+# upcoming invoice, gone in the current API version, answers that), a subscription's items need the subscription.
+NOT_WALKED = ("/v1/invoices/upcoming", "/v1/invoices/upcoming/lines", "/v1/subscription_items")
+LIST_OPERATIONS: list[Operation] = [
+    op for op in OPERATIONS if op.method == "GET" and not path_ids(op.path) and op.path not in NOT_WALKED
+]
 
 
 def fill(path: str, ids_by_placeholder: dict[str, str]) -> str:
@@ -306,6 +317,9 @@ def _lists(owner: dict) -> list[tuple[str, dict]]:
         ("/v1/payment_methods", {"customer": owner["customers"]}),
         ("/v1/subscriptions", {"customer": owner["customers"]}),
         ("/v1/subscriptions", {"price": owner["prices"]}),
+        ("/v1/subscription_items", {"subscription": owner["subscriptions"]}),
+        ("/v1/invoiceitems", {"customer": owner["customers"]}),
+        ("/v1/invoiceitems", {"invoice": owner["invoices"]}),
         ("/v1/prices", {"product": owner["products"]}),
         ("/v1/products", {"ids": [owner["products"]]}),
         ("/v1/promotion_codes", {"coupon": owner["coupons"]}),
@@ -368,6 +382,55 @@ def _bodies(owner: dict, mine: dict) -> list[tuple[str, str, dict]]:
         ),
         ("POST", f"/v1/subscriptions/{mine['subscriptions']}", {"default_tax_rates": [owner["tax_rates"]]}),
         ("POST", f"/v1/invoices/{mine['invoices']}/pay", {"payment_method": owner["payment_methods"]}),
+        ("POST", "/v1/subscription_items", {"subscription": owner["subscriptions"], "price": mine["prices"]}),
+        ("POST", "/v1/subscription_items", {"subscription": mine["subscriptions"], "price": owner["prices"]}),
+        (
+            "POST",
+            "/v1/subscription_items",
+            {"subscription": mine["subscriptions"], "price": mine["prices"], "tax_rates": [owner["tax_rates"]]},
+        ),
+        ("POST", "/v1/invoices/create_preview", {"subscription": owner["subscriptions"]}),
+        ("POST", "/v1/invoiceitems", {"customer": owner["customers"], "amount": 100, "currency": "eur"}),
+        (
+            "POST",
+            "/v1/invoiceitems",
+            {"customer": mine["customers"], "amount": 100, "currency": "eur", "subscription": owner["subscriptions"]},
+        ),
+        (
+            "POST",
+            "/v1/invoiceitems",
+            {"customer": mine["customers"], "amount": 100, "currency": "eur", "invoice": owner["invoices"]},
+        ),
+        (
+            "POST",
+            "/v1/invoiceitems",
+            {"customer": mine["customers"], "amount": 100, "currency": "eur", "tax_rates": [owner["tax_rates"]]},
+        ),
+        ("POST", "/v1/invoices", {"customer": owner["customers"]}),
+        ("POST", "/v1/invoices", {"customer": mine["customers"], "subscription": owner["subscriptions"]}),
+        (
+            "POST",
+            f"/v1/invoices/{mine['invoices']}/add_lines",
+            {"lines": [{"invoice_item": owner["invoiceitems"]}]},
+        ),
+        (
+            "POST",
+            "/v1/invoices/create_preview",
+            {"customer": owner["customers"], "subscription": mine["subscriptions"]},
+        ),
+        (
+            "POST",
+            "/v1/invoices/create_preview",
+            {"customer": mine["customers"], "subscription_details": {"items": [{"price": owner["prices"]}]}},
+        ),
+        (
+            "POST",
+            "/v1/invoices/create_preview",
+            {
+                "subscription": mine["subscriptions"],
+                "subscription_details": {"items": [{"id": owner["subscription_items"], "quantity": 2}]},
+            },
+        ),
         ("POST", "/v1/payment_intents", {"amount": 900, "currency": "eur", "customer": owner["customers"]}),
         ("POST", "/v1/payment_intents", {"amount": 900, "currency": "eur", "payment_method": owner["payment_methods"]}),
         (

@@ -1,6 +1,6 @@
 """Subscription services, one module per verb: ``create``, ``change`` (items, prorations, previews), ``cancel``,
 ``pause``, ``update`` (plain fields, and the API's update as one action), ``renew`` (the billing cycle's work),
-``discounts``, and the shared ``lines`` (what a subscription bills) and ``state`` (locking and versions)."""
+``discounts``, ``resume`` (of a paused subscription), ``preview`` (invoice previews as dry runs), and the shared ``lines`` (what a subscription bills) and ``state`` (locking and versions)."""
 
 from billing.services.subscriptions.cancel import (
     subscription_cancel,
@@ -9,10 +9,11 @@ from billing.services.subscriptions.cancel import (
 )
 from billing.services.subscriptions.change import ChangeOptions, ChangePreview, PreviewLine, subscription_change_items
 from billing.services.subscriptions.create import subscription_create
-from billing.services.subscriptions.discounts import subscription_apply_coupon
+from billing.services.subscriptions.discounts import subscription_apply_coupon, subscription_delete_discount
 from billing.services.subscriptions.lines import ItemChange, ItemSpec, scheduled_items, upcoming_invoice
 from billing.services.subscriptions.pause import subscription_pause_collection, subscription_resume_collection
 from billing.services.subscriptions.renew import renew_batch, subscription_advance
+from billing.services.subscriptions.resume import subscription_resume
 from billing.services.subscriptions.state import subscription_version
 from billing.services.subscriptions.update import UNCHANGED, subscription_update, subscription_update_fields
 
@@ -31,8 +32,10 @@ __all__ = [
     "subscription_cancel_scheduled_change",
     "subscription_change_items",
     "subscription_create",
+    "subscription_delete_discount",
     "subscription_pause_collection",
     "subscription_reactivate",
+    "subscription_resume",
     "subscription_resume_collection",
     "subscription_update",
     "subscription_update_fields",

@@ -11,7 +11,7 @@ from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import Coupon, Customer, Invoice, Price, PromotionCode, Subscription, SubscriptionItem
 from billing.periods import period_end
 from billing.services import invoices, payments
-from billing.services.common import emit, render, same_tenant
+from billing.services.common import emit, merge_metadata, render, same_tenant
 from billing.services.door import service
 from billing.services.invoices import LineSpec
 from billing.services.subscriptions import pending
@@ -237,6 +237,8 @@ def change_items_locked(
         subscription.save(update_fields=["scheduled_change"])
     else:
         invoice, prorations = _apply_now(subscription, current, plan, added, at, options, old_interval, new_interval)
+    if getattr(invoice, "waiting_update", None) is None:
+        _write_item_details(subscription, current, changes)
     if dry_run:
         raise _DryRun(_change_preview(subscription, invoice, prorations, scheduled_at, trial_ended))
     waiting = getattr(invoice, "waiting_update", None)
@@ -264,6 +266,30 @@ def change_items_locked(
     return subscription
 
 
+def _write_item_details(subscription: Subscription, current: dict[str, SubscriptionItem], changes) -> None:
+    """Metadata and tax rates of the items the changes name, and of the items they add (matched by price)."""
+    added = None
+    for change in changes:
+        if change.deleted or (change.metadata is None and change.tax_rates is None):
+            continue
+        item = current.get(change.item.id) if change.item is not None else None
+        if item is None:
+            if added is None:
+                added = {item.price_id: item for item in subscription.items.exclude(pk__in=list(current))}
+            item = added.get(change.price.pk)
+        if item is None:
+            continue  # waits for the period end with the rest of the change
+        if change.metadata is not None:
+            item.metadata = merge_metadata(item.metadata, change.metadata)
+            item.save(update_fields=["metadata"])
+        for rate in change.tax_rates or []:
+            same_tenant(subscription, rate)
+        if change.tax_rates is not None:
+            item.tax_rates.set(change.tax_rates)
+    if added is not None or any(c.metadata is not None or c.tax_rates is not None for c in changes):
+        subscription._prefetched_objects_cache = {}
+
+
 def _planned_items(
     subscription: Subscription, current: dict[str, SubscriptionItem], changes: list[ItemChange]
 ) -> tuple[dict[str, tuple[Price, int]], list[tuple[Price, int]]]:
@@ -284,6 +310,11 @@ def _planned_items(
         else:
             price, quantity = plan[change.item.id]
             plan[change.item.id] = (change.price or price, quantity if change.quantity is None else change.quantity)
+    if current and not plan and not added:
+        raise InvalidRequest(
+            "A subscription must have at least one item. To cancel a subscription, use DELETE /v1/subscriptions/{id}.",
+            param="items",
+        )
     return plan, added
 
 

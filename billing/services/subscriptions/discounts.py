@@ -2,9 +2,9 @@
 
 import datetime as dt
 
-from billing import audit, clock
+from billing import audit, clock, events, representations
 from billing.audit import Actor
-from billing.exceptions import InvalidRequest
+from billing.exceptions import InvalidRequest, NotFound
 from billing.models import Coupon, Customer, Discount, Invoice, PromotionCode, Subscription
 from billing.periods import add_months
 from billing.services.common import emit, render, same_tenant
@@ -95,3 +95,22 @@ def subscription_apply_coupon(
         {"coupon": coupon.coupon_id, "discount": discount.id, "replaced_discounts": replaced_ids},
     )
     return subscription
+
+
+@service
+def subscription_delete_discount(*, subscription: Subscription, actor: Actor) -> Discount:
+    """Remove the discount in effect (Stripe's ``DELETE /v1/subscriptions/{id}/discount``): later invoices are billed
+    without it; records ``customer.discount.deleted`` and ``customer.subscription.updated``."""
+    subscription = take(subscription)
+    before = render(subscription)
+    now = clock.now()
+    current = list(subscription.discounts.filter(used=False).exclude(end__lte=now).select_related("coupon"))
+    if not current:
+        raise NotFound(f"The subscription {subscription.pk} has no discount.", param="subscription")
+    Discount.objects.filter(pk__in=[discount.pk for discount in current]).delete()
+    for discount in current:
+        events.record(type="customer.discount.deleted", obj=subscription, data=representations.discount(discount))
+    subscription.save(update_fields=[])  # a new version: the discounts changed
+    emit("customer.subscription.updated", subscription, before=before)
+    audit.record(actor, "subscription.delete_discount", subscription, {"discounts": [d.id for d in current]})
+    return current[0]

@@ -33,6 +33,9 @@ class ItemChange:
     price: Price | None = None
     quantity: int | None = None
     deleted: bool = False
+    # The item's own details (None: unchanged): metadata merged as Stripe merges it, tax rates replaced.
+    metadata: dict | str | None = None
+    tax_rates: list[TaxRate] | None = None
 
 
 def describe_item(price: Price, quantity: int) -> str:
@@ -246,6 +249,27 @@ def pending_lines(subscription: Subscription) -> list[LineSpec]:
     items = getattr(subscription, "pending_items", None)
     if items is None:
         items = list(pending_items_query([subscription.pk]))
+    return item_lines(items)
+
+
+def customer_items_query(customer_id: str, currency: str):
+    """The customer's pending invoice items that name no subscription: the next invoice made for the customer (a
+    renewal, or one made by hand) picks them up."""
+    return InvoiceItem.objects.filter(
+        customer_id=customer_id, subscription__isnull=True, invoice__isnull=True, currency=currency
+    ).select_related("price", "tax_rate")
+
+
+def customer_lines(subscription: Subscription) -> list[LineSpec]:
+    """The customer's own pending items (see ``customer_items_query``) as lines of the subscription's invoice. The
+    caller holds the customer's lock; a renewal that found none when it claimed the rows has set ``customer_items``."""
+    items = getattr(subscription, "customer_items", None)
+    if items is None:
+        items = list(customer_items_query(subscription.customer_id, subscription.currency))
+    return item_lines(items)
+
+
+def item_lines(items) -> list[LineSpec]:
     return [
         LineSpec(
             description=ii.description,
@@ -258,6 +282,7 @@ def pending_lines(subscription: Subscription) -> list[LineSpec]:
             proration=ii.proration,
             tax_rate=ii.tax_rate,
             type="invoiceitem",
+            discountable=ii.discountable,
         )
         for ii in items
     ]

@@ -25,6 +25,7 @@ from billing.services.door import service
 from billing.services.subscriptions.cancel import end_locked
 from billing.services.subscriptions.lines import (
     active_discounts,
+    customer_lines,
     pending_lines,
     period_lines,
     scheduled_plan,
@@ -85,6 +86,11 @@ def _claim(subscription_id: str, now: dt.datetime, *, probe: bool) -> Subscripti
             ),
             has_discounts=Exists(Discount.objects.filter(subscription=OuterRef("pk"))),
             has_pending_items=Exists(InvoiceItem.objects.filter(subscription=OuterRef("pk"), invoice__isnull=True)),
+            has_customer_items=Exists(
+                InvoiceItem.objects.filter(
+                    customer=OuterRef("customer"), subscription__isnull=True, invoice__isnull=True
+                )
+            ),
         )
     return claimed.first()
 
@@ -122,11 +128,15 @@ def _read_relations(subscription: Subscription) -> None:
         _empty(subscription, "discounts", Discount)
     if not subscription.has_pending_items:
         subscription.pending_items = []
+    if not subscription.has_customer_items:
+        subscription.customer_items = []
 
 
 # Locks a subscription the batch has read, and its customer, and reads what may have changed since.
 CLAIM_READ_SQL = (
-    "SELECT s.version, c.balance, c.default_payment_method_id, c.name, c.email, c.address "
+    "SELECT s.version, c.balance, c.default_payment_method_id, c.name, c.email, c.address, "
+    "EXISTS (SELECT 1 FROM billing_invoiceitem ii WHERE ii.customer_id = c.id AND ii.subscription_id IS NULL "
+    "AND ii.invoice_id IS NULL) "
     "FROM billing_subscription s JOIN billing_customer c ON c.id = s.customer_id "
     "WHERE s.id = %s AND s.next_action_at <= %s"
 )
@@ -142,7 +152,7 @@ def _claim_read(read: Subscription, now: dt.datetime) -> Subscription | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    version, balance, payment_method_id, name, email, address = row
+    version, balance, payment_method_id, name, email, address, has_customer_items = row
     if version != read.version:
         subscription = _claim(read.pk, now, probe=False)  # already locked by this transaction: read it again
         prefetch_related_objects([subscription], *renewal_prefetch())
@@ -152,6 +162,7 @@ def _claim_read(read: Subscription, now: dt.datetime) -> Subscription | None:
     customer.address = Customer._meta.get_field("address").from_db_value(address, None, connection)
     if payment_method_id != customer.default_payment_method_id:
         customer.default_payment_method = PaymentMethod.objects.filter(pk=payment_method_id).first()
+    read.customer_items = None if has_customer_items else []  # None: read under the lock now held
     return read
 
 
@@ -260,8 +271,9 @@ def _renew_locked(subscription: Subscription) -> Invoice:
         subscription.status = Subscription.Status.ACTIVE
     discounts = active_discounts(subscription, start)
     lines = period_lines(subscription, start, subscription.current_period_end, trial=False)
-    lines += pending_lines(subscription)
-    subscription.pending_items = []  # billed now; a further period caught up in this pass has none
+    lines += pending_lines(subscription) + customer_lines(subscription)
+    # Billed now; a further period caught up in this pass has none.
+    subscription.pending_items, subscription.customer_items = [], []
     invoice = invoices.invoice_build(
         customer=subscription.customer,
         subscription=subscription,
