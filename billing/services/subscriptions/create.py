@@ -202,10 +202,7 @@ def subscription_create(
     decline is then raised as ``CardDeclined`` (the incomplete subscription stays, as at Stripe). With
     ``default_incomplete`` the first payment waits for the customer to confirm the invoice's PaymentIntent.
 
-    ``billing_cycle_anchor`` (or ``billing_cycle_anchor_config``) aligns the full periods to a later moment and
-    ``backdate_start_date`` starts the subscription earlier; the time before the anchor (or since the backdated
-    start) is billed by Stripe's rule (``pricing.span_amount``), or not at all with ``proration_behavior="none"``.
-    After a trial, that time is billed when the trial ends. See ``plan_start`` for what is refused.
+    Anchors, anchor configs and backdating: see ``plan_start`` (what is refused) and ``stub_lines`` (what is billed).
     """
     if payment_behavior == "pending_if_incomplete":
         raise InvalidRequest(
@@ -247,13 +244,17 @@ def subscription_create(
     if subscription.status == Subscription.Status.INCOMPLETE:
         subscription.refresh_from_db()  # the first payment's answer has been recorded since
     if payment_behavior == "error_if_incomplete" and subscription.status == Subscription.Status.INCOMPLETE:
-        charge = Charge.objects.filter(invoice_id=subscription.latest_invoice_id).order_by("-id").first()
-        raise CardDeclined(
-            (charge.failure_message if charge else "") or "The subscription's first payment could not be completed.",
-            decline_code=(charge.decline_code or None) if charge else None,
-            charge_id=charge.id if charge else None,
-        )
+        _raise_decline(subscription)
     return subscription
+
+
+def _raise_decline(subscription: Subscription) -> None:
+    charge = Charge.objects.filter(invoice_id=subscription.latest_invoice_id).order_by("-id").first()
+    raise CardDeclined(
+        (charge.failure_message if charge else "") or "The subscription's first payment could not be completed.",
+        decline_code=(charge.decline_code or None) if charge else None,
+        charge_id=charge.id if charge else None,
+    )
 
 
 @service
