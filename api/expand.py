@@ -5,6 +5,7 @@ from billing import api_versions, payment_representations, representations
 from billing.models import (
     Charge,
     Customer,
+    Discount,
     Invoice,
     Mandate,
     PaymentIntent,
@@ -33,6 +34,7 @@ EXPANDABLE = {
     "mandate": (Mandate, payment_representations.mandate, ["payment_method"]),
     "pi": (PaymentIntent, payment_representations.payment_intent, []),
     "seti": (SetupIntent, payment_representations.setup_intent, []),
+    "di": (Discount, representations.discount, ["coupon"]),
 }
 
 
@@ -85,7 +87,13 @@ def _step(nodes: list, part: str, path: str, *, expand: bool, caller) -> list:
         elif expand and isinstance(value, str):
             raise errors.invalid("expand", f"This property cannot be expanded ({path}).")
         elif isinstance(value, list):
-            following.extend(value)
+            # A list of ids (a subscription's or an invoice's ``discounts``): each one is expanded in place.
+            for i, element in enumerate(value):
+                element_kind = _kind(element) if expand else None
+                if element_kind:
+                    pending.setdefault(element_kind, []).append((value, i))
+                else:
+                    following.append(element)
         elif value is not None:
             following.append(value)
     for kind, places in pending.items():

@@ -26,6 +26,12 @@ def frozen_at(moment: dt.datetime):
         _override.reset(token)
 
 
+def whole_seconds(moment: dt.datetime | None) -> dt.datetime | None:
+    """``moment`` without its fraction of a second: Stripe shows times in whole seconds, so the bounds we keep are
+    the bounds we show (a ``proration_date`` equal to the ``current_period_start`` we report is inside the period)."""
+    return None if moment is None else moment.replace(microsecond=0)
+
+
 def to_unix(moment: dt.datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp())
 

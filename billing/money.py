@@ -87,3 +87,11 @@ MINIMUM_CHARGE = {
 
 def minimum_charge(currency: str) -> int:
     return MINIMUM_CHARGE.get(currency.lower(), 1)
+
+
+def chargeable(amount: int, currency: str) -> int:
+    """An amount a processor accepts: three-decimal currencies are charged in multiples of 10 minor units
+    (docs.stripe.com/currencies#three-decimal: "round amounts to the nearest ten", 5.124 KWD -> 5120), half-up."""
+    if currency.lower() not in THREE_DECIMAL:
+        return amount
+    return round_half_up(Decimal(amount) / 10) * 10

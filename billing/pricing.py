@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from billing.money import round_half_up
+from billing.periods import period_end
 
 
 def proration_fraction(period_start: dt.datetime, period_end: dt.datetime, at: dt.datetime) -> Decimal:
@@ -20,6 +21,22 @@ def proration_fraction(period_start: dt.datetime, period_end: dt.datetime, at: d
 def prorate(amount: int, period_start: dt.datetime, period_end: dt.datetime, at: dt.datetime) -> int:
     """``amount`` for the unused remainder of the period, rounded half-up once."""
     return round_half_up(Decimal(amount) * proration_fraction(period_start, period_end, at))
+
+
+def span_amount(amount: int, start: dt.datetime, end: dt.datetime, interval: str, interval_count: int) -> int:
+    """``amount`` per period billed for ``start``..``end`` by Stripe's backdating rule: whole intervals counted from
+    ``start`` in full, the rest prorated to the second over the "imagined" interval that begins where they end
+    (docs.stripe.com/billing/subscriptions/backdating: Feb 15 -> Mar 1 is 14/28 of a month, Jan 15 -> Feb 1 17/31)."""
+    if end <= start:
+        return 0
+    whole = 0
+    while period_end(start, interval, interval_count, whole + 1) <= end:
+        whole += 1
+    last = period_end(start, interval, interval_count, whole)
+    following = period_end(start, interval, interval_count, whole + 1)
+    used = int((end - last).total_seconds())
+    length = int((following - last).total_seconds())
+    return amount * whole + round_half_up(Decimal(amount) * Decimal(used) / Decimal(length))
 
 
 @dataclass

@@ -343,6 +343,12 @@ def _pending_update(stored: dict | None) -> dict | None:
     return {key: stored.get(key) for key in keys}
 
 
+def _anchor_config(stored: dict | None) -> dict | None:
+    if not stored or stored.get("day_of_month") is None:
+        return None
+    return {key: stored.get(key) for key in ("day_of_month", "hour", "minute", "month", "second")}
+
+
 def subscription(obj: Subscription) -> dict:
     items = [subscription_item(item, obj) for item in obj.items.all()]
     return {
@@ -352,7 +358,7 @@ def subscription(obj: Subscription) -> dict:
         "application_fee_percent": None,
         "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
         "billing_cycle_anchor": ts(obj.billing_cycle_anchor),
-        "billing_cycle_anchor_config": None,
+        "billing_cycle_anchor_config": _anchor_config(obj.billing_cycle_anchor_config),
         "billing_mode": {"type": "classic"},
         "billing_thresholds": None,
         "cancel_at": ts(obj.cancel_at),
@@ -426,6 +432,12 @@ def _line_taxes(line: InvoiceLineItem) -> list[dict]:
     ]
 
 
+def _sole_discount(invoice: Invoice) -> str | None:
+    """The discount an amount was taken off by, when the invoice has exactly one (else it cannot be told apart)."""
+    ids = invoice.discount_ids or []
+    return ids[0] if len(ids) == 1 else None
+
+
 def invoice_line(line: InvoiceLineItem) -> dict:
     return {
         "id": line.id,
@@ -433,7 +445,9 @@ def invoice_line(line: InvoiceLineItem) -> dict:
         "amount": line.amount,
         "currency": line.currency,
         "description": line.description,
-        "discount_amounts": [{"amount": line.discount_amount, "discount": None}] if line.discount_amount else [],
+        "discount_amounts": [{"amount": line.discount_amount, "discount": _sole_discount(line.invoice)}]
+        if line.discount_amount
+        else [],
         "discountable": True,
         "discounts": [],
         "invoice": line.invoice_id,
@@ -500,7 +514,7 @@ def invoice(obj: Invoice) -> dict:
         "customer_name": obj.customer_name or None,
         "default_payment_method": obj.default_payment_method_id,
         "description": obj.description or None,
-        "discounts": [],
+        "discounts": list(obj.discount_ids or []),
         "due_date": ts(obj.due_date),
         "effective_at": ts(obj.finalized_at),
         "ending_balance": obj.ending_balance,
@@ -540,7 +554,9 @@ def invoice(obj: Invoice) -> dict:
         "subtotal_excluding_tax": obj.subtotal - sum(line.tax_amount for line in obj.lines.all() if line.tax_inclusive),
         "tax": obj.tax,
         "total": obj.total,
-        "total_discount_amounts": [{"amount": obj.total_discount, "discount": None}] if obj.total_discount else [],
+        "total_discount_amounts": [{"amount": obj.total_discount, "discount": _sole_discount(obj)}]
+        if obj.total_discount
+        else [],
         "total_excluding_tax": obj.total_excluding_tax,
         "total_taxes": list(tax_totals.values()),
         "webhooks_delivered_at": ts(obj.finalized_at),

@@ -116,7 +116,11 @@ def _during_pause(row: SubscriptionRow) -> None:
         return
     interval, count = subscription.interval()
     n = subscription.period_index + 1
-    while (renewal := period_end(subscription.billing_cycle_anchor, interval, count, n)) < resumes_at:
+    while (
+        renewal := period_end(
+            subscription.billing_cycle_anchor, interval, count, n, day_of_month=subscription.anchor_day
+        )
+    ) < resumes_at:
         n += 1
     row.resumed_invoice_at = renewal
 

@@ -225,6 +225,7 @@ def _update(ctx, subscription: Subscription, params: dict, details: dict, name) 
     fields: dict = {}
     if "cancel_at" in details:
         fields["cancel_at"] = None if details["cancel_at"] is p.UNSET else details["cancel_at"]
+        fields["proration_behavior"] = details.get("proration_behavior", "create_prorations")
     if "default_tax_rates" in details:
         fields["default_tax_rates"] = _tax_rates(ctx, details["default_tax_rates"], name("default_tax_rates"))
     if fields:

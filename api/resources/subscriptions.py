@@ -63,6 +63,16 @@ UPDATE_ITEM = p.Object(
 )
 DISCOUNT = p.Object({"coupon": p.String(max_length=64), "promotion_code": p.Id()})
 PRICE_FILTER = p.Id()
+ANCHOR_CONFIG = p.Object(
+    {
+        "day_of_month": p.Integer(min_value=1, max_value=31, required=True),
+        "month": p.Integer(min_value=1, max_value=12),
+        "hour": p.Integer(min_value=0, max_value=23),
+        "minute": p.Integer(min_value=0, max_value=59),
+        "second": p.Integer(min_value=0, max_value=59),
+    },
+    description="Anchor the billing cycle on a day of the month (month-end days clamp: 31 bills Feb 28/29, Mar 31).",
+)
 
 
 def _render(subscription: Subscription) -> dict:
@@ -128,6 +138,9 @@ CREATE = {
     "payment_settings": PAYMENT_SETTINGS,
     "proration_behavior": PRORATION,
     "off_session": p.Boolean(),
+    "billing_cycle_anchor": p.Timestamp(description="A future moment the full billing periods align to."),
+    "billing_cycle_anchor_config": ANCHOR_CONFIG,
+    "backdate_start_date": p.Timestamp(description="A past start date; the elapsed time is invoiced (prorated)."),
     "expand": p.EXPAND,
 }
 
@@ -166,8 +179,24 @@ def create(ctx, params):
         cancel_at_period_end=bool(params.get("cancel_at_period_end")),
         payment_behavior=params.get("payment_behavior") or "allow_incomplete",
         payment_settings=params.get("payment_settings") or {},
+        billing_cycle_anchor=params.get("billing_cycle_anchor"),
+        billing_cycle_anchor_config=params.get("billing_cycle_anchor_config"),
+        backdate_start_date=params.get("backdate_start_date"),
+        proration_behavior=params.get("proration_behavior") or "create_prorations",
+        discount_param=_discount_param(params),
     )
     return _render(_fresh(ctx, subscription.pk))
+
+
+def _discount_param(params) -> str | None:
+    """The parameter that carried the coupon or promotion code, for errors about it."""
+    for key in ("promotion_code", "coupon"):
+        for i, discount in enumerate(params.get("discounts") or []):
+            if discount.get(key):
+                return f"discounts[{i}][{key}]"
+        if params.get(key):
+            return key
+    return None
 
 
 @operation(

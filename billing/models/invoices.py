@@ -76,6 +76,8 @@ class Invoice(TenantModel):
     customer_address = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     description = models.CharField(max_length=1500, blank=True)
+    # The discounts (di_…) applied to the invoice, in order: Stripe's expandable ``discounts``.
+    discount_ids = models.JSONField(default=list, blank=True)
 
     objects = InvoiceQuerySet.as_manager()
 

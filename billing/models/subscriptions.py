@@ -45,6 +45,21 @@ class SubscriptionQuerySet(models.QuerySet):
         return self.exclude(status__in=Subscription.ENDED_STATUSES)
 
 
+# The times Stripe shows on a subscription, kept in whole seconds (see ``billing.clock.whole_seconds``).
+WHOLE_SECOND_FIELDS = (
+    "billing_cycle_anchor",
+    "current_period_start",
+    "current_period_end",
+    "trial_start",
+    "trial_end",
+    "start_date",
+    "cancel_at",
+    "canceled_at",
+    "ended_at",
+    "pause_collection_resumes_at",
+)
+
+
 class Subscription(TenantModel):
     class Status(models.TextChoices):
         INCOMPLETE = "incomplete", "Incomplete"
@@ -93,6 +108,10 @@ class Subscription(TenantModel):
     )
     days_until_due = models.PositiveIntegerField(null=True, blank=True)
     billing_cycle_anchor = models.DateTimeField()
+    # Stripe's billing_cycle_anchor_config (day_of_month, month, hour, minute, second) when the anchor was set by one:
+    # its day_of_month keeps month-end anchors on the month's end (31 -> Feb 28 -> Mar 31). A "stub" key tells how
+    # the time from a trial's end to a later anchor is billed ("prorate" or "none").
+    billing_cycle_anchor_config = models.JSONField(null=True, blank=True)
     current_period_start = models.DateTimeField()
     current_period_end = models.DateTimeField(db_index=True)
     # How many whole periods after the anchor the current period ends (keeps month-end clamping exact).
@@ -162,6 +181,8 @@ class Subscription(TenantModel):
         return self.id
 
     def save(self, *args, **kwargs):
+        for name in WHOLE_SECOND_FIELDS:
+            setattr(self, name, clock.whole_seconds(getattr(self, name)))
         self.version += 1
         self.next_action_at = self.compute_next_action_at()
         if kwargs.get("update_fields") is not None:
@@ -252,6 +273,11 @@ class Subscription(TenantModel):
         if switchable or quantity or "promotion_code" in allowed:
             return ""
         return "tax_behavior" if "price" in allowed and others else "nothing_to_change"
+
+    @property
+    def anchor_day(self) -> int | None:
+        """The day of month the anchor stands for (Stripe's billing_cycle_anchor_config.day_of_month), if set."""
+        return (self.billing_cycle_anchor_config or {}).get("day_of_month")
 
     def interval(self) -> tuple[str, int]:
         """The recurring interval shared by the items (the first item's price decides)."""

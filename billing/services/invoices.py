@@ -84,10 +84,13 @@ def invoice_build(
     collection_method: str = Subscription.CollectionMethod.CHARGE_AUTOMATICALLY,
     days_until_due: int | None = None,
     account: Account | None = None,
+    discounts: list = (),
 ) -> Invoice:
     """A draft invoice with its lines and totals, in memory (``invoice_write`` stores it); records
-    ``invoice.created``. Call inside the caller's transaction."""
-    totals = compute(lines, list(coupons))
+    ``invoice.created``. Call inside the caller's transaction. ``discounts`` (Discount rows) apply their coupons and
+    are named on the invoice (Stripe's ``discounts``); ``coupons`` apply coupons that no discount stands for."""
+    coupons = [*coupons, *(discount.coupon for discount in discounts)]
+    totals = compute(lines, coupons)
     now = clock.now()
     invoice = Invoice(
         account_id=customer.account_id,
@@ -109,6 +112,7 @@ def invoice_build(
         amount_due=max(totals.total, 0),
         amount_remaining=max(totals.total, 0),
         default_payment_method=subscription.default_payment_method if subscription else None,
+        discount_ids=[discount.id for discount in discounts],
     )
     if account is not None:
         invoice.account = account

@@ -224,7 +224,11 @@ def change_items_locked(
     new_interval = (specs[0].price.recurring_interval, specs[0].price.recurring_interval_count)
     trialing = subscription.status == Subscription.Status.TRIALING
     coupon, promotion_code = resolve_discount(
-        subscription.customer, subscription.currency, options.coupon, options.promotion_code
+        subscription.customer,
+        subscription.currency,
+        options.coupon,
+        options.promotion_code,
+        amount=sum(item_amount(spec.price, spec.quantity) for spec in specs),
     )
     if coupon is not None:
         attach_discount(subscription, coupon, promotion_code, start=now)
@@ -427,7 +431,9 @@ def _restart_period(subscription: Subscription, at: dt.datetime, new_interval, t
     if trialing:
         subscription.status = Subscription.Status.ACTIVE
         subscription.trial_end = at
+    at = clock.whole_seconds(at)
     subscription.billing_cycle_anchor = at
+    subscription.billing_cycle_anchor_config = None
     subscription.period_index = 1
     subscription.current_period_start = at
     subscription.current_period_end = period_end(at, new_interval[0], new_interval[1], 1)
@@ -438,6 +444,7 @@ RESTART_FIELDS = (
     "status",
     "trial_end",
     "billing_cycle_anchor",
+    "billing_cycle_anchor_config",
     "period_index",
     "current_period_start",
     "current_period_end",
@@ -470,7 +477,7 @@ def invoice_now(subscription: Subscription, lines: list[LineSpec]) -> Invoice:
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
         lines=lines,
-        coupons=[d.coupon for d in discounts],
+        discounts=discounts,
         collection_method=subscription.collection_method,
         days_until_due=subscription.days_until_due,
     )

@@ -1,8 +1,9 @@
 """Creating a subscription: its items, discount, first invoice and the first payment attempt."""
 
 import datetime as dt
+from dataclasses import dataclass, replace
 
-from billing import audit, clock
+from billing import audit, clock, pricing
 from billing.audit import Actor
 from billing.exceptions import CardDeclined, InvalidRequest
 from billing.models import (
@@ -16,7 +17,7 @@ from billing.models import (
     SubscriptionItem,
     TaxRate,
 )
-from billing.periods import period_end
+from billing.periods import next_anchor, period_end
 from billing.services import invoices, payments
 from billing.services.common import emit, lock, same_tenant, validate_metadata
 from billing.services.door import service
@@ -24,12 +25,32 @@ from billing.services.subscriptions.discounts import attach_discount, resolve_di
 from billing.services.subscriptions.lines import (
     ItemSpec,
     active_discounts,
+    item_amount,
     period_lines,
     spend_once_discounts,
     validate_items,
 )
 
 MAX_TRIAL_DAYS = 730
+PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
+ANCHOR_CONFIG_RANGES = {
+    "day_of_month": (1, 31),
+    "month": (1, 12),
+    "hour": (0, 23),
+    "minute": (0, 59),
+    "second": (0, 59),
+}
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a new subscription's billing begins: ``start`` (its start_date, earlier when backdated), the
+    ``anchor`` its full periods align to, the anchor's config and whether the time before the anchor is billed."""
+
+    start: dt.datetime
+    anchor: dt.datetime | None = None
+    config: dict | None = None
+    prorate: bool = True
 
 
 def _check_arguments(customer, items, collection_method, days_until_due, default_payment_method) -> None:
@@ -60,6 +81,96 @@ def _trial_end(trial_end: dt.datetime | None, trial_period_days: int | None, now
     return trial_end
 
 
+def _check_anchor_config(config: dict, interval: str) -> dict:
+    """Stripe's billing_cycle_anchor_config: day_of_month required, each part in its range, month/year prices only."""
+    if "day_of_month" not in config:
+        raise InvalidRequest(
+            "Missing required param: billing_cycle_anchor_config[day_of_month].",
+            param="billing_cycle_anchor_config[day_of_month]",
+            code="parameter_missing",
+        )
+    for key, value in config.items():
+        low, high = ANCHOR_CONFIG_RANGES[key]
+        if value is not None and not low <= int(value) <= high:
+            raise InvalidRequest(
+                f"Invalid billing_cycle_anchor_config[{key}]: must be between {low} and {high}.",
+                param=f"billing_cycle_anchor_config[{key}]",
+            )
+    if interval not in ("month", "year"):
+        raise InvalidRequest(
+            "billing_cycle_anchor_config is only valid with monthly and yearly price intervals.",
+            param="billing_cycle_anchor_config",
+        )
+    return {key: None if config.get(key) is None else int(config[key]) for key in ANCHOR_CONFIG_RANGES}
+
+
+def plan_start(
+    *,
+    items: list[ItemSpec],
+    now: dt.datetime,
+    trial_end: dt.datetime | None,
+    billing_cycle_anchor: dt.datetime | None = None,
+    billing_cycle_anchor_config: dict | None = None,
+    backdate_start_date: dt.datetime | None = None,
+    proration_behavior: str = "create_prorations",
+) -> Start:
+    """Check the start parameters as Stripe does (docs.stripe.com/billing/subscriptions/billing-cycle and
+    /backdating) and say where billing begins. Refused: an anchor and an anchor config together, an anchor before
+    now (or before the trial's end), an anchor after the next natural billing date, a backdate in the future, and a
+    backdate with a trial (Stripe documents a trial only before a later anchor, never with backdated time)."""
+    if proration_behavior not in PRORATION_BEHAVIORS:
+        raise InvalidRequest(f"Invalid proration_behavior: {proration_behavior}", param="proration_behavior")
+    price = items[0].price
+    interval, count = price.recurring_interval, price.recurring_interval_count
+    if billing_cycle_anchor is not None and billing_cycle_anchor_config is not None:
+        raise InvalidRequest(
+            "You may only specify one of these parameters: billing_cycle_anchor, billing_cycle_anchor_config.",
+            param="billing_cycle_anchor_config",
+        )
+    if backdate_start_date is not None:
+        backdate_start_date = clock.whole_seconds(backdate_start_date)
+        if backdate_start_date >= now:
+            raise InvalidRequest(
+                "backdate_start_date must be in the past: it is the date the subscription is backdated to.",
+                param="backdate_start_date",
+            )
+        if trial_end is not None:
+            raise InvalidRequest(
+                "A backdated subscription cannot start with a trial: use backdate_start_date or a trial "
+                "(trial_end, trial_period_days), not both.",
+                param="backdate_start_date",
+            )
+    base = trial_end or now
+    config = None
+    if billing_cycle_anchor_config is not None:
+        config = _check_anchor_config(billing_cycle_anchor_config, interval)
+        billing_cycle_anchor = next_anchor(base - dt.timedelta(seconds=1), **config)
+    if billing_cycle_anchor is not None:
+        billing_cycle_anchor = clock.whole_seconds(billing_cycle_anchor)
+        natural = period_end(base, interval, count, 1)
+        if billing_cycle_anchor < base or (trial_end is None and billing_cycle_anchor <= now):
+            raise InvalidRequest(
+                "billing_cycle_anchor cannot be earlier than the trial's end."
+                if trial_end is not None
+                else "billing_cycle_anchor must be in the future.",
+                param="billing_cycle_anchor",
+            )
+        if billing_cycle_anchor > natural:
+            raise InvalidRequest(
+                f"billing_cycle_anchor cannot be later than next natural billing date ({clock.to_unix(natural)}) for "
+                "plan",
+                param="billing_cycle_anchor",
+            )
+        if billing_cycle_anchor == natural and config is None:
+            billing_cycle_anchor = None  # the natural anchor: nothing to prorate
+    return Start(
+        start=backdate_start_date or now,
+        anchor=billing_cycle_anchor,
+        config=config,
+        prorate=proration_behavior != "none",
+    )
+
+
 def subscription_create(
     *,
     customer: Customer,
@@ -77,6 +188,11 @@ def subscription_create(
     cancel_at_period_end: bool = False,
     payment_behavior: str = "allow_incomplete",
     payment_settings: dict | None = None,
+    billing_cycle_anchor: dt.datetime | None = None,
+    billing_cycle_anchor_config: dict | None = None,
+    backdate_start_date: dt.datetime | None = None,
+    proration_behavior: str = "create_prorations",
+    discount_param: str | None = None,
 ) -> Subscription:
     """Create a subscription with its first invoice and (charge_automatically) pay it.
 
@@ -85,6 +201,8 @@ def subscription_create(
     leaves it ``incomplete`` (Stripe's allow_incomplete); with ``payment_behavior="error_if_incomplete"`` the
     decline is then raised as ``CardDeclined`` (the incomplete subscription stays, as at Stripe). With
     ``default_incomplete`` the first payment waits for the customer to confirm the invoice's PaymentIntent.
+
+    Anchors, anchor configs and backdating: see ``plan_start`` (what is refused) and ``stub_lines`` (what is billed).
     """
     if payment_behavior == "pending_if_incomplete":
         raise InvalidRequest(
@@ -94,8 +212,19 @@ def subscription_create(
         )
     validate_items(customer, items)
     _check_arguments(customer, items, collection_method, days_until_due, default_payment_method)
-    trial_end = _trial_end(trial_end, trial_period_days, clock.now())
+    now = clock.whole_seconds(clock.now())
+    trial_end = clock.whole_seconds(_trial_end(trial_end, trial_period_days, now))
+    start = plan_start(
+        items=items,
+        now=now,
+        trial_end=trial_end,
+        billing_cycle_anchor=billing_cycle_anchor,
+        billing_cycle_anchor_config=billing_cycle_anchor_config,
+        backdate_start_date=backdate_start_date,
+        proration_behavior=proration_behavior,
+    )
     subscription = _create(
+        start=start,
         customer=customer,
         items=items,
         actor=actor,
@@ -110,17 +239,22 @@ def subscription_create(
         cancel_at_period_end=cancel_at_period_end,
         default_incomplete=payment_behavior == "default_incomplete",
         payment_settings={k: v for k, v in (payment_settings or {}).items() if k != "payment_method_options"},
+        discount_param=discount_param,
     )
     if subscription.status == Subscription.Status.INCOMPLETE:
         subscription.refresh_from_db()  # the first payment's answer has been recorded since
     if payment_behavior == "error_if_incomplete" and subscription.status == Subscription.Status.INCOMPLETE:
-        charge = Charge.objects.filter(invoice_id=subscription.latest_invoice_id).order_by("-id").first()
-        raise CardDeclined(
-            (charge.failure_message if charge else "") or "The subscription's first payment could not be completed.",
-            decline_code=(charge.decline_code or None) if charge else None,
-            charge_id=charge.id if charge else None,
-        )
+        _raise_decline(subscription)
     return subscription
+
+
+def _raise_decline(subscription: Subscription) -> None:
+    charge = Charge.objects.filter(invoice_id=subscription.latest_invoice_id).order_by("-id").first()
+    raise CardDeclined(
+        (charge.failure_message if charge else "") or "The subscription's first payment could not be completed.",
+        decline_code=(charge.decline_code or None) if charge else None,
+        charge_id=charge.id if charge else None,
+    )
 
 
 @service
@@ -136,12 +270,21 @@ def _create(*, customer: Customer, items: list[ItemSpec], actor: Actor, **option
     if not customer.currency:
         customer.currency = currency
         customer.save(update_fields=["currency"])
-    coupon, promotion_code = resolve_discount(customer, currency, options["coupon"], options["promotion_code"])
+    coupon, promotion_code = resolve_discount(
+        customer,
+        currency,
+        options["coupon"],
+        options["promotion_code"],
+        amount=sum(item_amount(spec.price, spec.quantity) for spec in items),
+        param=options.get("discount_param"),
+    )
     subscription = _insert(customer, items, options, currency)
-    now = subscription.start_date
+    now = subscription.created
     if coupon is not None:
         attach_discount(subscription, coupon, promotion_code, start=now)
-    invoice = _first_invoice(subscription, customer, wait_for_customer=options["default_incomplete"])
+    invoice = _first_invoice(
+        subscription, customer, wait_for_customer=options["default_incomplete"], prorate=options["start"].prorate
+    )
     subscription.latest_invoice = invoice
     trialing = subscription.status == Subscription.Status.TRIALING
     if not trialing:
@@ -163,11 +306,25 @@ def _create(*, customer: Customer, items: list[ItemSpec], actor: Actor, **option
 
 
 def _insert(customer: Customer, items: list[ItemSpec], options: dict, currency: str) -> Subscription:
-    now = clock.now()
+    now = clock.whole_seconds(clock.now())
+    start: Start = options["start"]
     trial_end = options["trial_end"]
     trialing = trial_end is not None
-    anchor = trial_end if trialing else now
     price = items[0].price
+    interval, count = price.recurring_interval, price.recurring_interval_count
+    config = dict(start.config or {})
+    if start.anchor is not None:
+        # Full periods begin at the anchor; the time before it is the first (stub) period, or follows the trial.
+        anchor, index = start.anchor, 0
+        period_start = now if trialing else start.start
+        period_end_ = trial_end if trialing else start.anchor
+        if trialing:
+            config["stub"] = "prorate" if start.prorate else "none"
+    else:
+        anchor = trial_end if trialing else now
+        index = 0 if trialing else 1
+        period_start = now
+        period_end_ = trial_end if trialing else period_end(anchor, interval, count, 1, day_of_month=None)
     send_invoice = options["collection_method"] == Subscription.CollectionMethod.SEND_INVOICE
     subscription = Subscription.objects.create(
         account_id=customer.account_id,
@@ -179,14 +336,13 @@ def _insert(customer: Customer, items: list[ItemSpec], options: dict, currency: 
         collection_method=options["collection_method"],
         days_until_due=options["days_until_due"] if send_invoice else None,
         billing_cycle_anchor=anchor,
-        current_period_start=now,
-        current_period_end=trial_end
-        if trialing
-        else period_end(anchor, price.recurring_interval, price.recurring_interval_count, 1),
-        period_index=0 if trialing else 1,
+        billing_cycle_anchor_config=config or None,
+        current_period_start=period_start,
+        current_period_end=period_end_,
+        period_index=index,
         trial_start=now if trialing else None,
         trial_end=trial_end,
-        start_date=now,
+        start_date=start.start,
         default_payment_method=options["default_payment_method"],
         payment_settings=options["payment_settings"],
         metadata=options["metadata"],
@@ -205,11 +361,37 @@ def _insert(customer: Customer, items: list[ItemSpec], options: dict, currency: 
     return subscription
 
 
-def _first_invoice(subscription: Subscription, customer: Customer, *, wait_for_customer: bool = False) -> Invoice:
+def stub_lines(subscription: Subscription, start: dt.datetime, end: dt.datetime, *, prorate: bool) -> list:
+    """The lines billing ``start``..``end``, a time shorter than a period (before an anchor, or backdated): each
+    item's amount by Stripe's rule (``pricing.span_amount``), or nothing with ``proration_behavior=none``."""
+    interval, count = subscription.interval()
+    return [
+        replace(
+            line, amount=pricing.span_amount(line.amount, start, end, interval, count) if prorate else 0, proration=True
+        )  # fmt: skip
+        for line in period_lines(subscription, start, end, trial=False)
+    ]
+
+
+def _first_lines(subscription: Subscription, now: dt.datetime, trialing: bool, prorate: bool) -> list:
+    start, end = subscription.current_period_start, subscription.current_period_end
+    if trialing:
+        return period_lines(subscription, start, end, trial=True)
+    if subscription.period_index == 0:  # a stub period up to the anchor (possibly backdated)
+        return stub_lines(subscription, start, end, prorate=prorate)
+    lines = []
+    if subscription.start_date < start:  # backdated, anchored now: the elapsed time, then a full period
+        lines += stub_lines(subscription, subscription.start_date, start, prorate=prorate)
+    return lines + period_lines(subscription, start, end, trial=False)
+
+
+def _first_invoice(
+    subscription: Subscription, customer: Customer, *, wait_for_customer: bool = False, prorate: bool = True
+) -> Invoice:
     """The first invoice (a zero-amount one for a trial), finalized; a charge is started when it is due. With
     ``wait_for_customer`` (Stripe's ``default_incomplete``) nothing is charged: the invoice's PaymentIntent waits
     for the customer to confirm it (its client secret is the invoice's ``confirmation_secret``)."""
-    now = subscription.start_date
+    now = subscription.created
     trialing = subscription.status == Subscription.Status.TRIALING
     discounts = active_discounts(subscription, now)
     invoice = invoices.invoice_build(
@@ -217,10 +399,10 @@ def _first_invoice(subscription: Subscription, customer: Customer, *, wait_for_c
         subscription=subscription,
         currency=subscription.currency,
         billing_reason=Invoice.BillingReason.SUBSCRIPTION_CREATE,
-        period_start=now,
+        period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
-        lines=period_lines(subscription, now, subscription.current_period_end, trial=trialing),
-        coupons=[d.coupon for d in discounts],
+        lines=_first_lines(subscription, now, trialing, prorate),
+        discounts=discounts,
         collection_method=subscription.collection_method,
         days_until_due=subscription.days_until_due,
     )

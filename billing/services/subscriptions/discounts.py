@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from billing import audit, clock, events, representations
+from billing import audit, clock, events, money, representations
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
 from billing.models import Coupon, Customer, Discount, Invoice, PromotionCode, Subscription
@@ -12,44 +12,86 @@ from billing.services.door import service
 from billing.services.subscriptions.state import take
 
 
-def _redeem_promotion_code(customer: Customer, promotion_code: PromotionCode, now: dt.datetime) -> PromotionCode:
+def _redeem_promotion_code(
+    customer: Customer,
+    promotion_code: PromotionCode,
+    now: dt.datetime,
+    *,
+    currency: str,
+    amount: int | None,
+    param: str,
+) -> PromotionCode:
+    """Check the code's restrictions as Stripe does (docs.stripe.com/billing/subscriptions/coupons#promotion-codes:
+    active, expires_at, max_redemptions, customer, first_time_transaction, minimum_amount in its currency) and count
+    the redemption."""
     same_tenant(customer, promotion_code)
     promo = PromotionCode.objects.select_for_update(no_key=True).get(pk=promotion_code.pk)
-    if not promo.active or (promo.expires_at and promo.expires_at <= now):
-        raise InvalidRequest(f"This promotion code is not active: {promo.code}.", param="promotion_code")
+    if not promo.active:
+        raise InvalidRequest(f"This promotion code is not active: {promo.code}.", param=param)
+    if promo.expires_at and promo.expires_at <= now:
+        raise InvalidRequest(f"This promotion code has expired: {promo.code}.", param=param, code="coupon_expired")
     if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
-        raise InvalidRequest(f"This promotion code has been fully redeemed: {promo.code}.", param="promotion_code")
-    if promo.customer_id and promo.customer_id != customer.id:
         raise InvalidRequest(
-            f"This promotion code cannot be used by this customer: {promo.code}.", param="promotion_code"
+            f"This promotion code has been fully redeemed: {promo.code}.", param=param, code="coupon_expired"
         )
+    if promo.customer_id and promo.customer_id != customer.id:
+        raise InvalidRequest(f"This promotion code cannot be used by this customer: {promo.code}.", param=param)
     if (
         promo.first_time_transaction
         and customer.invoices.filter(status=Invoice.Status.PAID, amount_paid__gt=0).exists()
     ):
-        raise InvalidRequest("This promotion code is only valid for first-time customers.", param="promotion_code")
+        raise InvalidRequest(
+            "This promotion code is only valid for first-time customers: this customer has paid before.", param=param
+        )
+    if promo.minimum_amount is not None and amount is not None:
+        minimum_currency = (promo.minimum_amount_currency or currency).lower()
+        if minimum_currency != currency.lower():
+            raise InvalidRequest(
+                f"This promotion code requires a purchase in {minimum_currency.upper()}, not {currency.upper()}.",
+                param=param,
+            )
+        if amount < promo.minimum_amount:
+            minimum = money.format_amount(promo.minimum_amount, minimum_currency)
+            raise InvalidRequest(
+                f"This promotion code requires a minimum amount of {minimum}: "
+                f"the purchase comes to {money.format_amount(amount, currency)}.",
+                param=param,
+            )
     promo.times_redeemed += 1
     promo.save(update_fields=["times_redeemed"])
     return promo
 
 
 def resolve_discount(
-    customer: Customer, currency: str, coupon: Coupon | None, promotion_code: PromotionCode | None
+    customer: Customer,
+    currency: str,
+    coupon: Coupon | None,
+    promotion_code: PromotionCode | None,
+    *,
+    amount: int | None = None,
+    param: str | None = None,
 ) -> tuple[Coupon | None, PromotionCode | None]:
-    """Redeem the coupon (directly, or through the promotion code): checks and counts the redemption."""
+    """Redeem the coupon (directly, or through the promotion code): checks and counts the redemption. ``amount`` is
+    what the purchase comes to before discounts (a promotion code's ``minimum_amount`` is checked against it);
+    ``param`` names the parameter that carried the code or coupon in errors."""
     now = clock.now()
     if promotion_code is not None:
-        promotion_code = _redeem_promotion_code(customer, promotion_code, now)
+        promotion_code = _redeem_promotion_code(
+            customer, promotion_code, now, currency=currency, amount=amount, param=param or "promotion_code"
+        )
         coupon = promotion_code.coupon
     if coupon is None:
         return None, None
+    param = param or "coupon"
     same_tenant(customer, coupon)
     coupon = Coupon.objects.select_for_update(no_key=True).get(pk=coupon.pk)
     if not coupon.is_valid_at(now):
-        raise InvalidRequest(f"Coupon expired or fully redeemed: {coupon.coupon_id}.", param="coupon")
+        raise InvalidRequest(
+            f"Coupon expired or fully redeemed: {coupon.coupon_id}.", param=param, code="coupon_expired"
+        )
     if coupon.amount_off is not None and coupon.currency != currency:
         raise InvalidRequest(
-            f"The coupon's currency ({coupon.currency}) does not match the subscription's ({currency}).", param="coupon"
+            f"The coupon's currency ({coupon.currency}) does not match the subscription's ({currency}).", param=param
         )
     coupon.times_redeemed += 1
     coupon.save(update_fields=["times_redeemed"])
@@ -59,6 +101,8 @@ def resolve_discount(
 def attach_discount(
     subscription: Subscription, coupon: Coupon, promotion_code: PromotionCode | None, *, start: dt.datetime
 ) -> Discount:
+    start = clock.whole_seconds(start)
+    # Stripe's discount.end: "If the coupon has a duration of repeating, the date that this discount will end".
     end = add_months(start, coupon.duration_in_months) if coupon.duration == Coupon.Duration.REPEATING else None
     return Discount.objects.create(
         account_id=subscription.account_id,

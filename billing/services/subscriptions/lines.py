@@ -297,7 +297,13 @@ def upcoming_invoice(subscription: Subscription) -> tuple[dt.datetime, list[Line
     if new_interval is not None and new_interval != (interval, count):
         end = period_end(start, new_interval[0], new_interval[1], 1)  # the new interval starts a new cycle
     else:
-        end = period_end(subscription.billing_cycle_anchor, interval, count, subscription.period_index + 1)
+        end = period_end(
+            subscription.billing_cycle_anchor,
+            interval,
+            count,
+            subscription.period_index + 1,
+            day_of_month=subscription.anchor_day,
+        )
     lines = period_lines(subscription, start, end, trial=False, plan=plan) + pending_lines(subscription)
     coupons = [d.coupon for d in active_discounts(subscription, start)]
     return start, lines, compute(lines, coupons)

@@ -10,12 +10,13 @@ after each commit, several at a time (``billing.services.payments.pipelined``).
 
 import datetime as dt
 import logging
+from dataclasses import replace
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 
-from billing import audit, clock, events
+from billing import audit, clock, events, pricing
 from billing.audit import SYSTEM, Actor
 from billing.models import Customer, Discount, Invoice, InvoiceItem, PaymentMethod, Subscription, SubscriptionItem
 from billing.periods import period_end
@@ -23,6 +24,7 @@ from billing.services import invoices, payments
 from billing.services.common import emit, render
 from billing.services.door import service
 from billing.services.subscriptions.cancel import end_locked
+from billing.services.subscriptions.create import stub_lines
 from billing.services.subscriptions.lines import (
     active_discounts,
     customer_lines,
@@ -237,11 +239,13 @@ def _advance_locked(subscription: Subscription, now: dt.datetime) -> int:
             resume_locked(subscription, AUTOMATIC_RESUME)
         elif cancel_at and cancel_at <= now and cancel_at <= period_end_:
             end_locked(subscription, at=cancel_at)
+            _final_invoice(subscription)
             audit.record(SYSTEM, "subscription.end", subscription)
         elif period_end_ <= now and subscription.status == Subscription.Status.INCOMPLETE:
             break
         elif period_end_ <= now and subscription.cancel_at_period_end:
             end_locked(subscription, at=period_end_)
+            _final_invoice(subscription)
             audit.record(SYSTEM, "subscription.end", subscription)
         elif period_end_ <= now:
             _renew_locked(subscription)
@@ -255,6 +259,18 @@ def _advance_locked(subscription: Subscription, now: dt.datetime) -> int:
     return steps
 
 
+def _final_invoice(subscription: Subscription) -> None:
+    """A subscription that ended where it was scheduled to collects its pending prorations (the credit for a
+    ``cancel_at`` inside the period) on a last invoice: Stripe leaves them "in place and collected at the end of
+    the period" (docs.stripe.com/api/subscriptions/cancel)."""
+    from billing.services.subscriptions.change import ChangeOptions, collect_now, invoice_now
+
+    if not pending_lines(subscription):
+        return
+    collect_now(subscription, invoice_now(subscription, []), ChangeOptions())
+    subscription.pending_items = []
+
+
 def _renew_locked(subscription: Subscription) -> Invoice:
     """Start the next period and bill it (the renewal invoice, or the first one after a trial)."""
     before = render(subscription)
@@ -262,15 +278,26 @@ def _renew_locked(subscription: Subscription) -> Invoice:
         _apply_scheduled_change_locked(subscription)
     interval, count = subscription.interval()
     start = subscription.current_period_end
-    subscription.period_index += 1
+    stub = subscription.billing_cycle_anchor > start  # a trial ended before the anchor: bill the time up to it
+    if not stub:
+        subscription.period_index += 1
     subscription.current_period_start = start
     subscription.current_period_end = period_end(
-        subscription.billing_cycle_anchor, interval, count, subscription.period_index
+        subscription.billing_cycle_anchor,
+        interval,
+        count,
+        subscription.period_index,
+        day_of_month=subscription.anchor_day,
     )
     if subscription.status == Subscription.Status.TRIALING:
         subscription.status = Subscription.Status.ACTIVE
     discounts = active_discounts(subscription, start)
-    lines = period_lines(subscription, start, subscription.current_period_end, trial=False)
+    end = subscription.current_period_end
+    if stub:
+        prorate = (subscription.billing_cycle_anchor_config or {}).get("stub") != "none"
+        lines = stub_lines(subscription, start, end, prorate=prorate)
+    else:
+        lines = _period_until_cancel(subscription, start, end)
     lines += pending_lines(subscription) + customer_lines(subscription)
     # Billed now; a further period caught up in this pass has none.
     subscription.pending_items, subscription.customer_items = [], []
@@ -282,7 +309,7 @@ def _renew_locked(subscription: Subscription) -> Invoice:
         period_start=start,
         period_end=subscription.current_period_end,
         lines=lines,
-        coupons=[d.coupon for d in discounts],
+        discounts=discounts,
         collection_method=subscription.collection_method,
         days_until_due=subscription.days_until_due,
         account=subscription.account,
@@ -298,6 +325,19 @@ def _renew_locked(subscription: Subscription) -> Invoice:
     subscription.save(update_fields=RENEWED_FIELDS)
     audit.record(SYSTEM, "subscription.renew", subscription, {"invoice": invoice.id, "invoice_status": invoice.status})
     return invoice
+
+
+def _period_until_cancel(subscription: Subscription, start: dt.datetime, end: dt.datetime) -> list:
+    """The period's lines; a ``cancel_at`` inside the period bills only the time up to it (Stripe: "If set during a
+    future period, this will always cause a proration for that period")."""
+    lines = period_lines(subscription, start, end, trial=False)
+    cancel_at = subscription.cancel_at
+    if cancel_at is None or not start < cancel_at < end:
+        return lines
+    return [
+        replace(line, amount=line.amount - pricing.prorate(line.amount, start, end, cancel_at), proration=True)
+        for line in lines
+    ]
 
 
 def _apply_scheduled_change_locked(subscription: Subscription) -> None:

@@ -3,15 +3,15 @@ cancellation and the items at once, as one action in one transaction."""
 
 import datetime as dt
 
-from billing import audit, clock
+from billing import audit, clock, pricing
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import Subscription
 from billing.services.common import emit, merge_metadata, render, same_tenant
 from billing.services.door import service
 from billing.services.subscriptions.cancel import cancel_locked, check_cancellation_details, reactivate_locked
-from billing.services.subscriptions.change import ChangeOptions, change_items_locked
-from billing.services.subscriptions.lines import ItemChange
+from billing.services.subscriptions.change import ChangeOptions, change_items_locked, collect_now, invoice_now
+from billing.services.subscriptions.lines import ItemChange, item_amount, proration_line, save_pending, tax_rate_for
 from billing.services.subscriptions.pause import check_pause, pause_locked, resume_locked
 from billing.services.subscriptions.state import take
 
@@ -29,10 +29,12 @@ def subscription_update_fields(
     default_tax_rates=UNCHANGED,
     cancel_at=UNCHANGED,
     cancellation_details=UNCHANGED,
+    proration_behavior: str = "create_prorations",
     expected_version: str | None = None,
 ) -> Subscription:
     """Plain field changes: default payment method, metadata (merged), default tax rates,
-    ``cancel_at`` (a moment or None) and cancellation details."""
+    ``cancel_at`` (a moment or None; moving it inside the current period prorates as ``proration_behavior`` says)
+    and cancellation details."""
     subscription = take(subscription, expected_version=expected_version)
     fields_locked(
         subscription,
@@ -42,6 +44,7 @@ def subscription_update_fields(
         default_tax_rates=default_tax_rates,
         cancel_at=cancel_at,
         cancellation_details=cancellation_details,
+        proration_behavior=proration_behavior,
     )
     return subscription
 
@@ -57,13 +60,54 @@ def _set_default_payment_method(subscription: Subscription, payment_method) -> N
     subscription.default_payment_method = payment_method
 
 
-def _set_cancel_at(subscription: Subscription, cancel_at: dt.datetime | None) -> None:
-    if cancel_at is not None and cancel_at <= clock.now():
-        raise InvalidRequest("cancel_at must be in the future.", param="cancel_at")
+def _effective_end(subscription: Subscription, cancel_at: dt.datetime | None) -> dt.datetime:
+    """Where the current period's service ends: at ``cancel_at`` when it falls inside the period, else its end."""
+    start, end = subscription.current_period_start, subscription.current_period_end
+    return cancel_at if cancel_at is not None and start < cancel_at < end else end
+
+
+def cancel_at_prorations(subscription: Subscription, old_end: dt.datetime, new_end: dt.datetime) -> list:
+    """What moving the end of service from ``old_end`` to ``new_end`` credits (earlier) or charges (later) for the
+    current period, by the second (docs.stripe.com/api/subscriptions/update#update_subscription-cancel_at: "If set
+    to a date before the current period ends, this will cause a proration if prorations have been enabled"). Each
+    line is the difference of two rounded prorations, so the credits of several moves add up to the credit of one."""
+    start, end = subscription.current_period_start, subscription.current_period_end
+    defaults = list(subscription.default_tax_rates.all())
+    lines = []
+    for item in subscription.items.select_related("price__product").prefetch_related("tax_rates"):
+        amount = item_amount(item.price, item.quantity)
+        change = pricing.prorate(amount, start, end, old_end) - pricing.prorate(amount, start, end, new_end)
+        if not change:
+            continue
+        rate = tax_rate_for(item.tax_rates.all(), defaults)
+        label = "Unused time on" if change < 0 else "Remaining time on"
+        lines.append(
+            proration_line(label, item.price, item.quantity, change, min(old_end, new_end), max(old_end, new_end), rate)
+        )
+    return lines
+
+
+def _set_cancel_at(subscription: Subscription, cancel_at: dt.datetime | None, proration_behavior: str) -> None:
+    if cancel_at is not None:
+        cancel_at = clock.whole_seconds(cancel_at)
+        if cancel_at <= clock.now():
+            raise InvalidRequest("cancel_at must be in the future.", param="cancel_at")
+    old_end = _effective_end(subscription, subscription.cancel_at)
+    new_end = _effective_end(subscription, cancel_at)
     subscription.cancel_at = cancel_at
     subscription.canceled_at = clock.now() if cancel_at else None
     if cancel_at:
         subscription.cancellation_reason = Subscription.CancellationReason.CANCELLATION_REQUESTED
+    if proration_behavior == "none" or old_end == new_end or subscription.status == Subscription.Status.TRIALING:
+        return
+    lines = cancel_at_prorations(subscription, old_end, new_end)
+    if not lines:
+        return
+    if proration_behavior == "always_invoice":
+        collect_now(subscription, invoice_now(subscription, lines), ChangeOptions())
+    else:
+        for line in lines:
+            save_pending(subscription, line)
 
 
 def fields_locked(subscription: Subscription, actor: Actor, **fields) -> None:
@@ -74,7 +118,7 @@ def fields_locked(subscription: Subscription, actor: Actor, **fields) -> None:
     if fields["metadata"] is not UNCHANGED:
         subscription.metadata = merge_metadata(subscription.metadata, fields["metadata"])
     if fields["cancel_at"] is not UNCHANGED:
-        _set_cancel_at(subscription, fields["cancel_at"])
+        _set_cancel_at(subscription, fields["cancel_at"], fields.get("proration_behavior") or "create_prorations")
     details = fields["cancellation_details"]
     if details is not UNCHANGED:
         feedback = details.get("feedback", subscription.cancellation_feedback)
@@ -139,7 +183,12 @@ def _update(*, subscription, actor, fields, pause_collection, cancel_at_period_e
     subscription = take(subscription, expected_version=expected_version, ended=None)
     if fields:
         _refuse_if_ended(subscription, ENDED)
-        fields_locked(subscription, actor, **{key: fields.get(key, UNCHANGED) for key in FIELD_NAMES})
+        fields_locked(
+            subscription,
+            actor,
+            **{key: fields.get(key, UNCHANGED) for key in FIELD_NAMES},
+            proration_behavior=fields.get("proration_behavior") or change_options.proration_behavior,
+        )
     if pause_collection is not UNCHANGED:
         if pause_collection is None:
             resume_locked(subscription, actor)
