@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from billing import clock
 from billing.audit import Actor
-from billing.exceptions import BillingError, InvalidRequest, StateConflict
+from billing.exceptions import BillingError, CardDeclined, InvalidRequest, StateConflict
 from billing.models import Customer, Invoice, PaymentIntent, PaymentMethod, SetupIntent
 from billing.services.common import lock
 from billing.services.customers import customer_create
@@ -211,13 +211,16 @@ def checkout_session_confirm(
     completed session and InvalidRequest for what the customer must correct; a decline is an Attempt ``failed``
     (the session stays open for another try)."""
     actor = actor or Actor.system("checkout")
-    session, pm, kind = _prepare(
-        session_id=session.pk,
-        details=details,
-        payment_method_id=payment_method_id,
-        quantities=quantities or {},
-        actor=actor,
-    )
+    try:
+        session, pm, kind = _prepare(
+            session_id=session.pk,
+            details=details,
+            payment_method_id=payment_method_id,
+            quantities=quantities or {},
+            actor=actor,
+        )
+    except CardDeclined as declined:  # the processor refused the card as it was attached: nothing was written
+        return Attempt(FAILED, error={"code": declined.code, "decline_code": declined.decline_code})
     actor = Actor.customer(session.customer) if session.customer else actor
     try:
         if kind == "invoice":
