@@ -49,12 +49,23 @@ def summary(session: CheckoutSession, line_items: list[CheckoutLineItem]) -> dic
         for item in line_items
     ]
     recurring = sum(row.amount for row in rows if row.price.type == Price.Type.RECURRING)
+    first = next((row.price for row in rows if row.price.type == Price.Type.RECURRING), None)
+    # What renews each period, shaped as a price so the portal's ``recurring_price`` filter words it.
+    renewal = None
+    if first is not None:
+        renewal = Price(
+            unit_amount=recurring,
+            currency=first.currency,
+            type=Price.Type.RECURRING,
+            recurring_interval=first.recurring_interval,
+            recurring_interval_count=first.recurring_interval_count,
+        )
     return {
         "rows": rows,
         "currency": session.currency,
         "trial_days": session.trial_period_days,
         "recurring_amount": recurring,
-        "interval_price": next((row.price for row in rows if row.price.type == Price.Type.RECURRING), None),
+        "renewal": renewal,
         "coupon": session_coupon(session),
         "custom_text": session.custom_text or {},
     }

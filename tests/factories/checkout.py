@@ -8,13 +8,13 @@ from tests.factories.billing import ACTOR, PriceFactory
 
 
 def session_for(price: Price, *, mode: str = "subscription", quantity: int = 1, **options):
+    options.setdefault("success_url", "https://shop.example/done?session={CHECKOUT_SESSION_ID}")
+    options.setdefault("cancel_url", "https://shop.example/pricing")
     return checkout_session_create(
         account=price.account,
         livemode=price.livemode,
         actor=ACTOR,
         mode=mode,
-        success_url="https://shop.example/done?session={CHECKOUT_SESSION_ID}",
-        cancel_url="https://shop.example/pricing",
         line_items=[LineItemSpec(price, quantity)],
         **options,
     )
