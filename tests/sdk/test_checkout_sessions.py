@@ -6,6 +6,7 @@ import time
 import pytest
 import stripe
 
+from billing.exceptions import StateConflict
 from billing.models import Event
 
 
@@ -175,3 +176,72 @@ def test_another_accounts_price_and_session_are_not_found(client, other_client, 
         assert missing.value.http_status == 404 and missing.value.error.code == "resource_missing"
     assert other_client.v1.checkout.sessions.list().data == []
     assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+
+
+# ---------------------------------------------------------------------------------------------- completion
+
+
+@pytest.fixture
+def receiver(settings):
+    from tests.webhooks.receiver import Receiver
+    from webhooks import sending
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    with Receiver() as running:
+        yield running
+    sending.close_clients()
+
+
+def _complete(client, session_id: str, number: str = "4242424242424242"):
+    """What the hosted page does once the customer pressed the button (the page itself is tested in Chromium)."""
+    from checkout.models import CheckoutSession
+    from checkout.services.complete import CustomerInput, checkout_session_confirm
+    from tests.factories.checkout import hosted_card
+
+    session = CheckoutSession.objects.get(pk=session_id)
+    return checkout_session_confirm(
+        session=session,
+        details=CustomerInput(email="ada@example.com"),
+        payment_method_id=hosted_card(session.account, number).pk,
+        return_url="https://portal.example/return",
+    )
+
+
+def test_a_completed_subscription_session_is_delivered_signed(client, catalog, receiver):
+    endpoint = client.v1.webhook_endpoints.create(
+        {"url": receiver.url, "enabled_events": ["checkout.session.completed", "customer.subscription.created"]}
+    )
+    session = subscription_session(client, catalog, customer_email="ada@example.com")
+    assert _complete(client, session.id).status == "complete"
+    done = client.v1.checkout.sessions.retrieve(session.id, {"expand": ["subscription", "invoice"]})
+    assert (done.status, done.payment_status, done.url) == ("complete", "paid", None)
+    assert done.subscription.status == "active" and done.invoice.status == "paid"
+    assert done.invoice.amount_paid == 3000  # two seats at 15.00, from the server's price
+    received = [
+        stripe.Webhook.construct_event(r.body, r.headers["Stripe-Signature"], endpoint.secret)
+        for r in receiver.requests
+    ]
+    assert [e.type for e in received] == ["customer.subscription.created", "checkout.session.completed"]
+    assert received[1].data.object.id == session.id and received[1].data.object.subscription == done.subscription.id
+    assert client.v1.checkout.sessions.list({"subscription": done.subscription.id}).data[0].id == session.id
+
+
+def test_setup_and_payment_modes(client, catalog):
+    setup = client.v1.checkout.sessions.create(
+        {"mode": "setup", "currency": "eur", "success_url": "https://shop.example/done"}
+    )
+    assert _complete(client, setup.id).status == "complete"
+    setup = client.v1.checkout.sessions.retrieve(setup.id, {"expand": ["setup_intent"]})
+    assert setup.payment_status == "no_payment_required" and setup.setup_intent.status == "succeeded"
+    assert client.v1.payment_methods.retrieve(setup.setup_intent.payment_method).customer == setup.customer
+
+    payment = client.v1.checkout.sessions.create(
+        {"mode": "payment", "line_items": [{"price": catalog["once"].id}], "success_url": "https://shop.example/d"}
+    )
+    assert _complete(client, payment.id).status == "complete"
+    with pytest.raises(StateConflict):  # a second confirmation charges nothing
+        _complete(client, payment.id)
+    payment = client.v1.checkout.sessions.retrieve(payment.id, {"expand": ["payment_intent"]})
+    assert payment.payment_status == "paid" and payment.payment_intent.amount_received == 4900
+    assert len(client.v1.charges.list({"payment_intent": payment.payment_intent.id}).data) == 1
