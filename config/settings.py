@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "webhooks",
     "api",
     "vault",
+    "checkout",
 ]
 
 MIDDLEWARE = [
@@ -160,6 +161,7 @@ CELERY_BEAT_SCHEDULE = {
     "billing-cycle": {"task": "billing.tasks.run_billing_cycle", "schedule": 60.0},
     "webhooks-sweep": {"task": "webhooks.tasks.sweep", "schedule": 60.0},
     "webhooks-purge-events": {"task": "webhooks.tasks.purge_events", "schedule": 3600.0},
+    "checkout-sweep": {"task": "checkout.tasks.sweep_sessions", "schedule": 60.0},
 }
 # Webhook tasks (also billing's by-name fan-out) go to WEBHOOK_QUEUE, billing's to BILLING_QUEUE; the routers read
 # them on each call.

@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("api.urls")),
     path("", include("webhooks.urls")),
     path("", include("portal.urls")),
+    path("", include("checkout.urls")),
 ]

@@ -38,15 +38,30 @@ def portal_origin(request: HttpRequest) -> str:
 
 
 def hosted_fields_context(request: HttpRequest, portal: Portal, fields: PaymentFields, brand: dict) -> dict:
+    return fields_context(
+        request,
+        account_id=portal.account.pk,
+        livemode=portal.session.livemode,
+        customer_id=portal.customer.pk,
+        fields=fields,
+        brand=brand,
+    )
+
+
+def fields_context(
+    request: HttpRequest, *, account_id: str, livemode: bool, customer_id: str, fields: PaymentFields, brand: dict
+) -> dict:
+    """The template context of the hosted fields for one page. ``customer_id`` may be empty (hosted Checkout,
+    before the customer exists): the vault then makes payment methods of the account that belong to nobody yet."""
     hosted = fields.hosted
     locale = translation.get_language()
     if hosted.kind == "vault":
         colors = brand.get("brand_colors") or {}
         token = vault_token(
             VaultGrant(
-                account_id=portal.account.pk,
-                livemode=portal.session.livemode,
-                customer_id=portal.customer.pk,
+                account_id=account_id,
+                livemode=livemode,
+                customer_id=customer_id,
                 parent_origin=portal_origin(request),
                 locale=locale,
                 types=tuple(fields.types),

@@ -6,19 +6,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("billing", "configurations", "portal", "webhooks", "api", "vault")
+APPS = ("billing", "configurations", "portal", "webhooks", "api", "vault", "checkout")
 
 # DESIGN §3: api and portal -> configurations -> billing; webhooks -> billing; api and portal never import each
 # other. (billing reaches webhooks only by task name, never by import.) vault (the test gateway's hosted fields,
 # standing in for a processor's own service) -> billing, and nothing imports it: the portal reaches it only
-# through the URL of a frame.
+# through the URL of a frame. checkout (hosted Checkout) -> portal (its hosted fields, forms and payment pieces) ->
+# configurations -> billing; api -> checkout for /v1/checkout/sessions; nothing below imports checkout.
 FORBIDDEN = {
-    "billing": {"configurations", "portal", "api", "webhooks", "vault"},
-    "configurations": {"portal", "api", "webhooks", "vault"},
-    "webhooks": {"portal", "api", "vault"},
+    "billing": {"configurations", "portal", "api", "webhooks", "vault", "checkout"},
+    "configurations": {"portal", "api", "webhooks", "vault", "checkout"},
+    "webhooks": {"portal", "api", "vault", "checkout"},
     "api": {"portal", "vault"},
-    "portal": {"api", "vault"},
-    "vault": {"configurations", "portal", "api", "webhooks"},
+    "portal": {"api", "vault", "checkout"},
+    "vault": {"configurations", "portal", "api", "webhooks", "checkout"},
+    "checkout": {"api", "webhooks", "vault"},
 }
 
 
@@ -113,6 +115,7 @@ EDGES = sorted(
         *(ROOT / "portal" / "views").rglob("*.py"),
         ROOT / "portal" / "access.py",
         ROOT / "vault" / "views.py",
+        ROOT / "checkout" / "views.py",
         *(ROOT / "api" / "resources").rglob("*.py"),
         ROOT / "billing" / "admin.py",
         ROOT / "billing" / "admin_scoping.py",
@@ -244,6 +247,7 @@ SERVICE_MODULES = sorted(
     {
         *(ROOT / "billing" / "services").rglob("*.py"),
         *(ROOT / "configurations" / "services").rglob("*.py"),
+        *(ROOT / "checkout" / "services").rglob("*.py"),
         ROOT / "configurations" / "sessions.py",
         *(ROOT / "webhooks").glob("services*.py"),
         *(ROOT / "webhooks" / "services").rglob("*.py"),

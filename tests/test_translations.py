@@ -13,7 +13,18 @@ from babel.messages.pofile import read_po
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-SOURCES = ("api", "billing", "config", "configurations", "portal", "webhooks", "vault", "templates", "manage.py")
+SOURCES = (
+    "api",
+    "billing",
+    "checkout",
+    "config",
+    "configurations",
+    "portal",
+    "webhooks",
+    "vault",
+    "templates",
+    "manage.py",
+)
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("xgettext") and shutil.which("msgfmt")), reason="needs GNU gettext (xgettext, msgfmt)"

@@ -24,7 +24,7 @@ from billing.audit import Actor
 from billing.exceptions import BillingError, NotFound
 from billing.gateways import gateway_for
 from billing.gateways.vault import SALT, VaultGrant, vault_grant
-from billing.models import Customer
+from billing.models import Account, Customer
 from billing.refusals import billing_error_message
 from billing.selectors import customer_get_for_account
 from billing.services.payment_methods import payment_method_create
@@ -79,16 +79,18 @@ def _expired_grant(token: str) -> VaultGrant | None:
         return None
 
 
-def _customer(grant: VaultGrant) -> Customer:
-    """The token's customer, as long as the account's processor in that mode is the test gateway: the vault is its
-    hosted fields and no other processor's."""
+def _customer(grant: VaultGrant) -> Customer | None:
+    """The token's customer (None for a hosted Checkout page whose customer does not exist yet), as long as the
+    account's processor in that mode is the test gateway: the vault is its hosted fields and no other processor's."""
     try:
         hosted = gateway_for(grant.account_id, grant.livemode).hosted_fields(livemode=grant.livemode)
-        customer = customer_get_for_account(
-            account_id=grant.account_id, livemode=grant.livemode, customer_id=grant.customer_id
-        )
+        customer = None
+        if grant.customer_id:
+            customer = customer_get_for_account(
+                account_id=grant.account_id, livemode=grant.livemode, customer_id=grant.customer_id
+            )
     except (BillingError, NotFound):
-        hosted = customer = None
+        hosted = None
     if hosted is None or hosted.kind != "vault":
         raise Refused(403, _("These payment fields are not available. Please reload the page."), grant)
     return customer
@@ -189,9 +191,9 @@ def payment_methods(request: HttpRequest) -> HttpResponse:
             return _private(JsonResponse({"errors": form.field_errors()}, status=400), None)
         try:
             pm = payment_method_create(
-                account=customer.account,
+                account=customer.account if customer else Account.objects.get(pk=grant.account_id),
                 livemode=grant.livemode,
-                actor=Actor.customer(customer),
+                actor=Actor.customer(customer) if customer else Actor.system("checkout"),
                 card=form.cleaned_data.get("card"),
                 sepa=form.cleaned_data.get("sepa"),
                 billing_details=form.cleaned_data["billing_details"],

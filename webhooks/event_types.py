@@ -1,7 +1,7 @@
 """Event types an endpoint may subscribe to: what the billing engine emits plus Stripe's other common types.
 
 Keep ``EMITTED`` in step with the ``emit("…")`` and ``events.record(type="…")`` calls in ``billing``,
-``configurations`` and ``portal`` (a test greps for them).
+``configurations``, ``portal`` and ``checkout`` (a test greps for them).
 Types only in ``STRIPE_OTHER`` are accepted so integrations written for Stripe can register the same
 endpoint unchanged; they simply never fire here yet.
 """
@@ -22,6 +22,10 @@ EMITTED = frozenset(
         "charge.refunded",
         "charge.succeeded",
         "charge.updated",
+        "checkout.session.async_payment_failed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.completed",
+        "checkout.session.expired",
         "coupon.created",
         "coupon.deleted",
         "coupon.updated",
@@ -88,8 +92,6 @@ STRIPE_OTHER = frozenset(
         "charge.dispute.created",
         "charge.expired",
         "charge.pending",
-        "checkout.session.completed",
-        "checkout.session.expired",
         "credit_note.created",
         "credit_note.updated",
         "credit_note.voided",

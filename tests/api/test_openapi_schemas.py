@@ -43,6 +43,69 @@ def _more_states(api, ids: dict) -> None:
     )
     api.ok("POST", "/v1/billing_portal/sessions", {"customer": ids["customers"]})
     api.ok("POST", f"/v1/customers/{ids['customers']}/balance_transactions", {"amount": 200, "currency": "eur"})
+    api.ok(
+        "POST",
+        "/v1/checkout/sessions",
+        {
+            "mode": "subscription",
+            "line_items": [{"price": ids["prices"], "adjustable_quantity": {"enabled": True, "maximum": 5}}],
+            "success_url": "https://shop.example/ok",
+            "cancel_url": "https://shop.example/back",
+            "customer": ids["customers"],
+            "discounts": [{"coupon": api.ok("GET", "/v1/coupons", {"limit": 1})["data"][0]["id"]}],
+            "billing_address_collection": "required",
+            "consent_collection": {"terms_of_service": "required"},
+            "custom_text": {"submit": {"message": "Thanks"}},
+            "locale": "de",
+            "client_reference_id": "ref-1",
+            "subscription_data": {"trial_period_days": 7},
+        },
+    )
+    api.ok(
+        "POST", "/v1/checkout/sessions", {"mode": "setup", "currency": "eur", "success_url": "https://shop.example/ok"}
+    )
+    promo = api.ok(
+        "POST", "/v1/promotion_codes", {"coupon": api.ok("GET", "/v1/coupons", {"limit": 1})["data"][0]["id"]}
+    )
+    api.ok(
+        "POST",
+        "/v1/checkout/sessions",
+        {
+            "mode": "subscription",
+            "line_items": [{"price": ids["prices"]}],
+            "success_url": "https://shop.example/ok",
+            "customer_email": "buyer@example.com",
+            "discounts": [{"promotion_code": promo["id"]}],
+        },
+    )
+
+
+def _completed_checkout_sessions(account) -> None:
+    """Sessions completed on the hosted page (a card subscription, and a payment with the customer's details), so
+    that the fields a completion fills are seen filled."""
+    from billing.models import Price
+    from checkout.services.complete import CustomerInput, checkout_session_confirm
+    from tests.factories.billing import PriceFactory, ProductFactory
+    from tests.factories.checkout import hosted_card, session_for
+
+    product = ProductFactory(account=account)
+    monthly = PriceFactory(product=product, account=account)
+    once = PriceFactory(product=product, account=account, type=Price.Type.ONE_TIME, recurring_interval="")
+    details = CustomerInput(
+        email="done@example.com",
+        name="Done",
+        phone="+4930123",
+        address={"line1": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE"},
+        tax_ids=[{"type": "eu_vat", "value": "DE123456789"}],
+        terms_accepted=True,
+    )
+    for session in (
+        session_for(monthly, consent_collection={"terms_of_service": "required"}),
+        session_for(once, mode="payment", customer_creation="always"),
+    ):
+        checkout_session_confirm(
+            session=session, details=details, payment_method_id=hosted_card(account).pk, return_url="https://x.example"
+        )
 
 
 def _kind(response: str) -> tuple[str, bool]:
@@ -55,8 +118,10 @@ def served(db, settings) -> dict[str, list[dict]]:
     """Every object the API answered, by object name."""
     settings.API_RATE_LIMIT_TEST = 0
     with ssrf.using_resolver(lambda host, port: ["93.184.215.14"]):
-        world = build(AccountFactory(), livemode=False)
+        account = AccountFactory()
+        world = build(account, livemode=False)
         _more_states(world.api, world.ids)
+        _completed_checkout_sessions(account)
         samples: dict[str, list[dict]] = {}
 
         def add(response: str, body: dict) -> None:

@@ -170,6 +170,11 @@ BUILDERS: dict[str, Builder] = {
     "invoiceitems": lambda api, ids: api.ok(
         "POST", "/v1/invoiceitems", {"customer": ids["customers"], "amount": 500, "currency": "eur"}
     )["id"],
+    "checkout/sessions": lambda api, ids: api.ok(
+        "POST",
+        "/v1/checkout/sessions",
+        {"mode": "subscription", "line_items": [{"price": ids["prices"]}], "success_url": "https://shop.example/ok"},
+    )["id"],
     # An event type nothing here emits: no delivery is attempted.
     "webhook_endpoints": _created(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/billing", "enabled_events": ["invoice.upcoming"]}

@@ -172,12 +172,13 @@ def test_event_list_filters_by_type_patterns(account, customer, change_customer,
 
 def test_every_type_billing_emits_is_known():
     source = "\n".join(
-        p.read_text() for app in ("billing", "configurations", "portal") for p in (ROOT / app).rglob("*.py")
+        p.read_text() for app in ("billing", "configurations", "portal", "checkout") for p in (ROOT / app).rglob("*.py")
     )
     emitted = set(re.findall(r'emit\(\s*"([a-z_.]+)"', source))
     emitted |= set(re.findall(r'event="([a-z_.]+)"', source))
     emitted |= set(re.findall(r'type="([a-z_]+\.[a-z_.]+)"', source))
     emitted |= set(re.findall(r'_created\([^)]*"([a-z_]+\.created)"\)', source))
+    emitted |= set(re.findall(r'record_event\(\s*"([a-z_.]+)"', source))
     for first, second in re.findall(r'emit\(\s*"([a-z_.]+)" if .+? else "([a-z_.]+)"', source):
         emitted |= {first, second}
     assert emitted, "the grep found nothing: has emit() been renamed?"

@@ -1,0 +1,8 @@
+"""Hosted Checkout: Stripe's Checkout Sessions and the page where customers start subscriptions and pay."""
+
+from django.apps import AppConfig
+
+
+class CheckoutConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "checkout"
