@@ -41,6 +41,7 @@ class ItemRow:
     targets: list[Price]
     removable: bool
     notes: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # prices of its kind the transitions refuse -> why
 
     @property
     def metered(self) -> bool:
@@ -176,7 +177,7 @@ def _row(configuration, customer, subscription, items, item, allowed, refused) -
         )
     if not removable and len(items) > 1:
         notes.append(gettext("%(product)s is part of your plan, so it can't be removed here.") % {"product": product})
-    return ItemRow(item, Limits(entry, adjustable), targets, removable, notes)
+    return ItemRow(item, Limits(entry, adjustable), targets, removable, notes, mine)
 
 
 def items_choices(
@@ -271,12 +272,13 @@ class ItemsChangeForm(forms.Form):
                 row.limits, gettext("Quantity of %(product)s") % {"product": name}
             )
             self.initial[f"quantity-{item.pk}"] = _number(selected, f"quantity-{item.pk}") or item.quantity
-        if row.targets or row.item.price_id in self.choices.refused:
+        # With only refused prices the field is not shown, but a form that names one gets the page's sentence.
+        if row.targets or row.refused:
             choices = [(item.price_id, name), *((price.pk, price.product.name) for price in row.targets)]
             self.fields[f"price-{item.pk}"] = forms.ChoiceField(
                 label=gettext("Plan for %(product)s") % {"product": name},
                 required=False,
-                choices=choices + [(price_id, price_id) for price_id in self.choices.refused],
+                choices=choices + [(price_id, price_id) for price_id in row.refused],
                 error_messages={"invalid_choice": _("Choose one of the plans shown.")},
             )
             self.initial[f"price-{item.pk}"] = selected.get(f"price-{item.pk}") or item.price_id
@@ -296,6 +298,7 @@ class ItemsChangeForm(forms.Form):
                     kind: self[f"{kind}-{row.item.pk}"] if f"{kind}-{row.item.pk}" in fields else None
                     for kind in ("price", "quantity", "remove")
                 },
+                **({} if row.targets else {"price": None}),
             }
             for row in self.choices.rows
         ]
@@ -347,8 +350,8 @@ class ItemsChangeForm(forms.Form):
         if cleaned.get(f"remove-{item.pk}"):
             return PlannedItem(item, item.price, item.quantity, removed=True)
         price_id = cleaned.get(f"price-{item.pk}") or item.price_id
-        if price_id in self.choices.refused:
-            self.add_error(f"price-{item.pk}", transition_sentence(self.choices.refused[price_id]))
+        if price_id in row.refused:
+            self.add_error(f"price-{item.pk}", transition_sentence(row.refused[price_id]))
             return PlannedItem(item, item.price, item.quantity)
         price = next((p for p in row.targets if p.pk == price_id), item.price)
         quantity = cleaned.get(f"quantity-{item.pk}") if row.limits.adjustable else None

@@ -125,3 +125,25 @@ def test_transitions_apply_to_an_items_price_in_a_multi_item_subscription(catalo
         url(catalog.subscription, "confirm"), {f"price-{base.pk}": catalog.basic_yearly.pk, "version": "x"}
     )
     assert forged.status_code == 400
+
+
+def test_an_item_without_allowed_targets_says_why_and_a_forged_price_gets_that_sentence(catalog):
+    from billing.services.subscriptions import ItemChange, subscription_change_items
+    from tests.portal.test_subscription_update import ACTOR
+
+    account = catalog.subscription.account
+    extra = PriceFactory(account=account, product=ProductFactory(account=account, name="Extra"), unit_amount=100)
+    subscription_change_items(
+        subscription=catalog.subscription, changes=[ItemChange(price=extra)], actor=ACTOR, proration_behavior="none"
+    )
+    graph = {catalog.premium_monthly.pk: [catalog.basic_monthly.pk]}  # nothing from Basic
+    configure(account, [*catalog.prices, extra], transitions={"mode": "graph", "graph": graph})
+    client = open_portal(catalog.customer)
+    html = text(client.get(url(catalog.subscription)))
+    base = catalog.subscription.items.get(price=catalog.basic_monthly)
+    assert f'name="price-{base.pk}"' not in html and GRAPH in html
+    forged = client.post(
+        url(catalog.subscription, "confirm"), {f"price-{base.pk}": catalog.premium_monthly.pk, "version": "x"}
+    )
+    assert forged.status_code == 400 and GRAPH in text(forged)
+    assert base.__class__.objects.get(pk=base.pk).price_id == catalog.basic_monthly.pk
