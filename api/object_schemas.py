@@ -14,7 +14,7 @@ from pathlib import Path
 PATH = Path(__file__).with_name("object_schemas.json")
 
 # Objects whose keys are the caller's or data's own (metadata keys, currency codes): described as maps.
-MAPS = {"metadata", "currency_options", "invoice_credit_balance"}
+MAPS = {"metadata", "currency_options", "invoice_credit_balance", "graph"}  # graph: transitions (ours)
 # Objects of any shape: an event's object is the one the event is about, ``previous_attributes`` a part of it.
 FREE_FORM = {
     "object": "The object the event is about, as its own schema describes it.",

@@ -63,6 +63,9 @@ PARAM_FIELDS = {
     "features[subscription_update][billing_cycle_anchor]": "subscription_update_billing_cycle_anchor",
     "features[subscription_update][schedule_at_period_end]": "schedule_at_period_end_conditions",
     "features[subscription_update][trial_update_behavior]": "trial_update_behavior",
+    "features[subscription_update][transitions]": "subscription_update_transitions_mode",
+    "features[subscription_update][transitions][mode]": "subscription_update_transitions_mode",
+    "features[subscription_update][transitions][graph]": "subscription_update_transitions_graph",
     "features[pause_collection]": "pause_collection_enabled",
     "features[pause_collection][behavior]": "pause_collection_behavior",
     "features[pause_collection][max_duration_days]": "pause_collection_max_duration_days",
@@ -171,6 +174,7 @@ class ProductInline(TenantScopedMixin, admin.TabularInline):
         "adjustable_quantity_enabled",
         "adjustable_quantity_minimum",
         "adjustable_quantity_maximum",
+        "add_on",
     )
     extra = 1
     max_num = validation.MAX_PRODUCTS
@@ -235,6 +239,10 @@ def configuration_data(cleaned: dict, *, products: list | None, old_metadata: di
                     )
                 },
                 "trial_update_behavior": cleaned.get("trial_update_behavior") or C.TrialUpdateBehavior.END_TRIAL,
+                "transitions": {
+                    "mode": cleaned.get("subscription_update_transitions_mode") or C.TransitionMode.ANY,
+                    "graph": cleaned.get("subscription_update_transitions_graph") or "",
+                },
             },
             "pause_collection": {
                 "enabled": cleaned.get("pause_collection_enabled", False),
@@ -279,6 +287,7 @@ def product_data(formset) -> list[dict]:
                     "minimum": cleaned.get("adjustable_quantity_minimum") or 0,
                     "maximum": maximum if maximum is not None else "",
                 },
+                "add_on": bool(cleaned.get("add_on")),
             }
         )
     return entries
@@ -346,6 +355,8 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
                         "subscription_update_billing_cycle_anchor",
                         "schedule_at_period_end_conditions",
                         "trial_update_behavior",
+                        "subscription_update_transitions_mode",
+                        "subscription_update_transitions_graph",
                     ),
                 },
             ),

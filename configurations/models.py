@@ -75,6 +75,13 @@ class PortalConfiguration(TenantModel):
         CONTINUE_TRIAL = "continue_trial", _("Continue the trial")
         END_TRIAL = "end_trial", _("End the trial")
 
+    class TransitionMode(models.TextChoices):
+        # Extension: which price switches the portal offers (see configurations/transitions.py).
+        ANY = "any", _("Any of the prices listed")
+        UPGRADES_ONLY = "upgrades_only", _("Upgrades only (a higher amount per interval)")
+        NO_LATERAL = "no_lateral", _("No switch between prices of equal amount per interval")
+        GRAPH = "graph", _("Only the switches listed in the transition graph")
+
     class PauseBehavior(models.TextChoices):
         # The values of a subscription's pause_collection[behavior].
         KEEP_AS_DRAFT = "keep_as_draft", _("Keep invoices as drafts")
@@ -141,6 +148,19 @@ class PortalConfiguration(TenantModel):
         max_length=16,
         choices=TrialUpdateBehavior.choices,
         default=TrialUpdateBehavior.END_TRIAL,
+    )
+    # Extension: features[subscription_update][transitions]{mode, graph}.
+    subscription_update_transitions_mode = models.CharField(
+        _("allowed plan switches"), max_length=16, choices=TransitionMode.choices, default=TransitionMode.ANY
+    )
+    subscription_update_transitions_graph = models.JSONField(
+        _("transition graph"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "For the graph mode: each price id maps to the price ids customers may switch to from it, e.g. "
+            '{"price_basic": ["price_pro"], "price_pro": ["price_basic"]}.'
+        ),
     )
 
     # login_page: the token is the capability in the login link; empty while the link is off.
@@ -234,6 +254,8 @@ class PortalConfigurationProduct(models.Model):
     adjustable_quantity_enabled = models.BooleanField(_("adjustable quantity"), default=False)
     adjustable_quantity_minimum = models.PositiveIntegerField(_("minimum quantity"), default=0)
     adjustable_quantity_maximum = models.PositiveIntegerField(_("maximum quantity"), null=True, blank=True)
+    # Extension: an add-on product customers may add to (and remove from) a subscription that has other items.
+    add_on = models.BooleanField(_("add-on"), default=False)
 
     class Meta:
         ordering = ["position", "id"]

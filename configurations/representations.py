@@ -30,6 +30,8 @@ def product_entry(row: PortalConfigurationProduct) -> dict:
         },
         "prices": [price.id for price in row.prices.all()],
         "product": row.product_id,
+        # Extension: customers may add this product to a subscription, and remove it again.
+        "add_on": row.add_on,
     }
 
 
@@ -45,6 +47,11 @@ def configuration(obj: PortalConfiguration, *, include_products: bool = False) -
             "conditions": [{"type": condition} for condition in obj.schedule_at_period_end_conditions]
         },
         "trial_update_behavior": obj.trial_update_behavior,
+        # Extension: which price switches the portal offers.
+        "transitions": {
+            "graph": dict(obj.subscription_update_transitions_graph or {}),
+            "mode": obj.subscription_update_transitions_mode,
+        },
     }
     if include_products:
         subscription_update["products"] = [product_entry(row) for row in obj.products.all()]

@@ -32,6 +32,22 @@ class Refused(p.Field):
         return {"type": "object", "deprecated": True}
 
 
+class TransitionGraph(p.Field):
+    """A map of price id -> price ids (arrays); the service checks every id and names the one it does not know."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("unsettable", True)
+        super().__init__(**kwargs)
+
+    def convert(self, value, path):
+        if not isinstance(value, dict):
+            raise errors.invalid(path, f"Invalid {path}: must be an object of price ids", "parameter_invalid_object")
+        return value
+
+    def base_schema(self):
+        return {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+
+
 def _features(creating: bool) -> p.Object:
     """Stripe requires ``enabled`` of every feature on create; on update only where its spec says so."""
     product = p.Object(
@@ -44,6 +60,10 @@ def _features(creating: bool) -> p.Object:
                     "minimum": p.Integer(min_value=0, max_value=validation.MAX_QUANTITY),
                     "maximum": p.Integer(min_value=1, max_value=validation.MAX_QUANTITY),
                 }
+            ),
+            "add_on": p.Boolean(
+                description="Extension: customers may add this product to a subscription that has other items, "
+                "and remove it again (never the last item)."
             ),
         }
     )
@@ -99,6 +119,16 @@ def _features(creating: bool) -> p.Object:
                         }
                     ),
                     "trial_update_behavior": p.String(choices=C.TrialUpdateBehavior.values),
+                    "transitions": p.Object(
+                        {
+                            "mode": p.String(choices=C.TransitionMode.values),
+                            "graph": TransitionGraph(),
+                        },
+                        description="Extension: which price switches customers may make in the portal: any "
+                        "(default), upgrades_only, no_lateral (not between prices of equal amount per interval) or "
+                        "graph (from each price only to the prices listed for it). A customer's metadata "
+                        "portal_allowed_prices (comma-separated price ids) overrides the mode for that customer.",
+                    ),
                 }
             ),
             "subscription_pause": Refused(

@@ -229,7 +229,7 @@ class Subscription(TenantModel):
     def portal_update_blocker(self, configuration) -> str:
         """Why the hosted portal may not change this subscription's plan, as a reason code, or "" when it may.
 
-        Stripe's limitations: several items, usage-based prices and invoices sent for payment are cancel-only; so is
+        Stripe's limitations: usage-based prices and invoices sent for payment are cancel-only; so is
         a price outside the configuration or an unspecified tax behaviour (customers may only switch to prices with
         the same tax behaviour). A change already scheduled for the period end blocks further changes.
         ``configuration`` is a portal configuration (duck-typed) whose ``products`` and their ``prices`` are
@@ -243,10 +243,10 @@ class Subscription(TenantModel):
         if self.status == self.Status.INCOMPLETE:
             return "incomplete"
         items = list(self.items.all())
-        if len(items) > 1:
-            return "multiple_items"
         if not items:
             return "nothing_to_change"
+        if len(items) > 1 or self.portal_add_on_prices(configuration):
+            return self._portal_items_blocker(configuration, items)
         price = items[0].price
         if price.is_metered:
             return "metered"
@@ -278,6 +278,44 @@ class Subscription(TenantModel):
     def anchor_day(self) -> int | None:
         """The day of month the anchor stands for (Stripe's billing_cycle_anchor_config.day_of_month), if set."""
         return (self.billing_cycle_anchor_config or {}).get("day_of_month")
+
+    def _portal_items_blocker(self, configuration, items) -> str:
+        """The item-by-item page (several items, or add-ons to add): open when every item's price is one of the
+        configuration's, which then decides per item what may change."""
+        offered = {price.pk for entry in configuration.products.all() for price in entry.prices.all()}
+        if any(item.price_id not in offered for item in items):
+            return "multiple_items" if len(items) > 1 else "price_not_in_configuration"
+        if self.collection_method == self.CollectionMethod.SEND_INVOICE:
+            return "send_invoice"
+        if self.scheduled_change:
+            return "pending_schedule"
+        if self.cancellation_pending:
+            return "cancellation_pending"
+        if any(item.price.tax_behavior == item.price.TaxBehavior.UNSPECIFIED for item in items):
+            return "tax_behavior"
+        return ""
+
+    def portal_add_on_prices(self, configuration) -> list:
+        """The prices of the configuration's add-on products (our extension) this subscription could add: active,
+        recurring, in its currency, interval and tax behaviour, of a product it does not have yet. Reads only what
+        ``portal_update_blocker`` reads (prefetched)."""
+        items = list(self.items.all())
+        if not items:
+            return []
+        first = items[0].price
+        products = {item.price.product_id for item in items}
+        return [
+            price
+            for entry in configuration.products.all()
+            if getattr(entry, "add_on", False) and entry.product_id not in products
+            for price in entry.prices.all()
+            if price.active
+            and price.is_recurring
+            and price.currency == self.currency
+            and (price.recurring_interval, price.recurring_interval_count)
+            == (first.recurring_interval, first.recurring_interval_count)
+            and price.tax_behavior == first.tax_behavior
+        ]
 
     def interval(self) -> tuple[str, int]:
         """The recurring interval shared by the items (the first item's price decides)."""

@@ -49,6 +49,7 @@ def _replace_products(configuration: PortalConfiguration, specs: list[ProductSpe
             adjustable_quantity_enabled=spec.adjustable_quantity_enabled,
             adjustable_quantity_minimum=spec.adjustable_quantity_minimum,
             adjustable_quantity_maximum=spec.adjustable_quantity_maximum,
+            add_on=spec.add_on,
         )
         row.prices.set(spec.prices)
 

@@ -35,6 +35,8 @@ FEATURES = (
 )
 
 PRODUCTS = "features[subscription_update][products]"
+TRANSITIONS = "features[subscription_update][transitions]"
+MAX_GRAPH_PRICES = 100
 SUBSCRIPTION_PAUSE = "features[subscription_pause]"
 # Validation results use ``None`` for "not given"; this marks a value that clears a nullable column.
 NULL = object()
@@ -47,6 +49,7 @@ class ProductSpec:
     adjustable_quantity_enabled: bool = False
     adjustable_quantity_minimum: int = 0
     adjustable_quantity_maximum: int | None = None
+    add_on: bool = False
 
 
 @dataclass
@@ -213,9 +216,55 @@ def _subscription_update(
         schedule = update.data["schedule_at_period_end"]
         conditions = Reader({} if blank(schedule) else schedule, update.param("schedule_at_period_end"))
         put("schedule_at_period_end_conditions", _conditions(conditions))
+    if (transitions := update.child("transitions")) is not None:
+        _transitions(transitions, put, account=account, livemode=livemode)
     if "products" in update:
         return _validate_products(update, account=account, livemode=livemode)
     return None
+
+
+def _transitions(transitions: Reader, put, *, account: Account, livemode: bool) -> None:
+    """Our extension: ``mode`` (any, upgrades_only, no_lateral, graph) and ``graph`` ({price: [prices]}). Every
+    price id in the graph must be one of the account's prices in this mode; cycles are fine."""
+    for key in transitions.data:
+        if key not in ("mode", "graph"):
+            param = transitions.param(key)
+            raise InvalidRequest(
+                _("Received unknown parameter: %(param)s") % {"param": param}, param=param, code="parameter_unknown"
+            )
+    put("subscription_update_transitions_mode", transitions.choice("mode", C.TransitionMode.values))
+    if "graph" not in transitions:
+        return
+    raw = transitions.data["graph"]
+    graph = Reader({} if blank(raw) else raw, transitions.param("graph"))
+    if len(graph.data) > MAX_GRAPH_PRICES:
+        raise invalid(
+            graph.path,
+            _("Invalid %(param)s: at most %(limit)s prices are allowed.")
+            % {"param": graph.path, "limit": MAX_GRAPH_PRICES},
+        )
+    edges: dict[str, list[str]] = {}
+    for source, targets in graph.data.items():
+        if blank(targets):
+            targets = []
+        if not isinstance(targets, list | tuple):
+            param = graph.param(source)
+            raise invalid(param, _("Invalid array: %(param)s must be an array.") % {"param": param})
+        edges[source] = list(dict.fromkeys(target for target in targets))
+    named = {source: graph.param(source) for source in edges}
+    for source, targets in edges.items():
+        for j, target in enumerate(targets):
+            named.setdefault(target, f"{graph.param(source)}[{j}]")
+    ids = [price_id for price_id in named if isinstance(price_id, str)]
+    known = set(Price.objects.filter(account=account, livemode=livemode, pk__in=ids).values_list("pk", flat=True))
+    for price_id, param in named.items():
+        if price_id not in known:
+            raise invalid(
+                param,
+                _("No such price: '%(id)s' (in the transition graph %(param)s).") % {"id": price_id, "param": param},
+                "resource_missing",
+            )
+    put("subscription_update_transitions_graph", edges)
 
 
 def _conditions(schedule: Reader) -> list[str]:
@@ -286,7 +335,13 @@ def _validate_products(update: Reader, *, account: Account, livemode: bool) -> l
                 _("Product %(product)s is archived (active=false); only active products can be offered.")
                 % {"product": product_id},
             )
-        specs.append(ProductSpec(product=product, prices=_entry_prices(entry, product, found_prices)))
+        specs.append(
+            ProductSpec(
+                product=product,
+                prices=_entry_prices(entry, product, found_prices),
+                add_on=bool(entry.boolean("add_on")),  # extension: a product customers may add and remove
+            )
+        )
         _adjustable_quantity(entry, specs[-1])
     return specs
 
@@ -409,6 +464,18 @@ def _check_combinations(state: dict, products: list[ProductSpec] | None, configu
                 "features[subscription_cancel][mode]=immediately: subscriptions cancelled at the end of their "
                 "period are not prorated."
             ),
+        )
+    if (
+        state["subscription_update_transitions_mode"] == C.TransitionMode.GRAPH
+        and not state["subscription_update_transitions_graph"]
+    ):
+        raise invalid(
+            f"{TRANSITIONS}[graph]",
+            _(
+                "%(param)s[mode]=graph needs %(param)s[graph]: list, for each price, the prices customers may switch "
+                "to from it."
+            )
+            % {"param": TRANSITIONS},
         )
     if state["cancellation_reason_enabled"] and not state["cancellation_reason_options"]:
         raise missing("features[subscription_cancel][cancellation_reason][options]")

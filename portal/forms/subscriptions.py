@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, PaymentMethodRequired, StateConflict
 from billing.models import Coupon, Customer, Price, PromotionCode, Subscription, SubscriptionItem
 from configurations.models import PortalConfiguration, PortalConfigurationProduct
+from configurations.transitions import transition_refusal
 from portal import selectors
 from portal.forms.payment_methods import DECLINE_MESSAGES
 
@@ -57,6 +58,13 @@ class PlanChoices:
     item: SubscriptionItem | None = None
     groups: list[IntervalGroup] = field(default_factory=list)
     promotion_codes: bool = False
+    # Prices the configuration lists but its transitions (or the customer's own list) refuse: price id -> why.
+    refused: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def transition_note(self) -> str:
+        """The one sentence that says why some plans are not offered ("" when all are)."""
+        return transition_sentence(next(iter(self.refused.values()))) if self.refused else ""
 
     @property
     def options(self) -> list[PlanOption]:
@@ -74,8 +82,19 @@ class PlanChoices:
         return next((option for option in self.options if option.price.pk == price_id), None)
 
 
+def transition_sentence(reason: str) -> str:
+    """Why a plan is not offered, in one sentence (the page and a form that asks for it anyway say the same)."""
+    if reason == "upgrades_only":
+        return gettext("Only plans that cost more than your current plan are offered here.")
+    if reason == "no_lateral":
+        return gettext("Plans that cost the same as your current plan are not offered here.")
+    if reason == "graph":
+        return gettext("From your current plan, only the plans shown are offered.")
+    return gettext("Only the plans shown are available to you.")
+
+
 def plan_choices(
-    subscription: Subscription, configuration: PortalConfiguration, *, promotion_codes: bool
+    subscription: Subscription, configuration: PortalConfiguration, *, promotion_codes: bool, customer: Customer
 ) -> PlanChoices:
     """The prices of the configuration a customer may switch to: recurring, active, in the subscription's currency
     and with its tax behaviour; only the current one when the configuration allows no price changes. Needs the
@@ -87,7 +106,10 @@ def plan_choices(
         return PlanChoices(subscription, blocker, item)
     allowed = configuration.subscription_update_default_allowed_updates
     by_interval: dict[str, list[PlanOption]] = {}
+    refused: dict[str, str] = {}
     for entry in configuration.products.all():
+        if entry.add_on and entry.product_id != item.price.product_id:
+            continue  # an add-on is added beside a plan, never switched to
         for price in entry.prices.all():
             current = price.pk == item.price_id
             offered = (
@@ -97,12 +119,16 @@ def plan_choices(
                 and price.currency == subscription.currency
                 and price.tax_behavior == item.price.tax_behavior
             )
+            reason = "" if current else transition_refusal(configuration, customer, item.price, price)
+            if offered and "price" in allowed and reason:
+                refused[price.pk] = reason
+                continue
             if current or (offered and "price" in allowed):
                 adjustable = "quantity" in allowed or entry.adjustable_quantity_enabled
                 option = PlanOption(entry, price, current, adjustable)
                 by_interval.setdefault(price.recurring_interval, []).append(option)
     groups = [IntervalGroup(interval, by_interval[interval]) for interval in INTERVAL_ORDER if interval in by_interval]
-    choices = PlanChoices(subscription, "", item, groups, promotion_codes and "promotion_code" in allowed)
+    choices = PlanChoices(subscription, "", item, groups, promotion_codes and "promotion_code" in allowed, refused)
     if len(choices.options) < 2 and not choices.quantity_adjustable and not choices.promotion_codes:
         choices.blocker = "nothing_to_change"
     return choices
@@ -158,6 +184,8 @@ class PlanChangeForm(forms.Form):
         }
         super().__init__(data, initial=initial)
         self.fields["price"].choices = [(option.price.pk, option.price.product.name) for option in choices.options]
+        # Refused prices are valid choices of the field only so that clean_price can say why they are refused.
+        self.fields["price"].choices += [(price_id, price_id) for price_id in choices.refused]
         if len(choices.groups) > 1:
             self.fields["interval"].choices = [(group.interval, group.label) for group in choices.groups]
         else:
@@ -195,6 +223,13 @@ class PlanChangeForm(forms.Form):
         if promotion is None:
             raise forms.ValidationError(gettext("This promotion code isn't valid."))
         return promotion
+
+    def clean_price(self) -> str:
+        """A price the transitions refuse (a form sent without the page) gets the sentence the page shows."""
+        price_id = self.data.get("price") or ""
+        if price_id in self.choices.refused:
+            raise forms.ValidationError(transition_sentence(self.choices.refused[price_id]), code="transition")
+        return self.cleaned_data.get("price")
 
     def clean(self):
         cleaned = super().clean()

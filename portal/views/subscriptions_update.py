@@ -1,6 +1,8 @@
 """Portal pages: change a subscription's plan (price, quantity, promotion code) after a preview of what it costs now
 and at the next renewal; also the subscription_update and subscription_update_confirm deep links."""
 
+import dataclasses
+
 from django.contrib import messages
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Prefetch, prefetch_related_objects
@@ -23,6 +25,13 @@ from billing.services.subscriptions import (
 from billing.templatetags.billing_format import billing_date
 from portal import selectors
 from portal.access import Portal, flow_entry, flow_exit, portal_view
+from portal.forms.subscription_items import (
+    ItemsChangeForm,
+    ItemsChoices,
+    ItemsSelection,
+    items_choices,
+    uses_items_page,
+)
 from portal.forms.subscriptions import PlanChangeForm, PlanChoices, Selection, plan_choices
 from portal.services import portal_session_complete_flow
 from portal.views.common import custom_text, page, see_other
@@ -30,6 +39,17 @@ from portal.views.common import custom_text, page, see_other
 FLOWS = ("subscription_update", "subscription_update_confirm")
 PICKER = "portal/subscriptions/update.html"
 PREVIEW = "portal/subscriptions/update_confirm.html"
+# Subscriptions with several items (or add-ons to add) are changed item by item.
+ITEMS_PICKER = "portal/subscriptions/update_items.html"
+ITEMS_PREVIEW = "portal/subscriptions/update_items_confirm.html"
+
+
+def _templates(choices: "PlanChoices | ItemsChoices") -> tuple[str, str]:
+    return (ITEMS_PICKER, ITEMS_PREVIEW) if isinstance(choices, ItemsChoices) else (PICKER, PREVIEW)
+
+
+def _form(choices: "PlanChoices | ItemsChoices", *args, **kwargs) -> "PlanChangeForm | ItemsChangeForm":
+    return (ItemsChangeForm if isinstance(choices, ItemsChoices) else PlanChangeForm)(*args, choices=choices, **kwargs)
 
 
 def _flow_open(portal: Portal) -> bool:
@@ -49,7 +69,7 @@ def _flow_redirect(portal: Portal, subscription_id: str, *, picker: bool) -> Htt
     return None
 
 
-def _choices(portal: Portal, subscription_id: str) -> PlanChoices:
+def _choices(portal: Portal, subscription_id: str) -> PlanChoices | ItemsChoices:
     """The customer's own subscription (anyone else's id is not found) and what its plan may change to."""
     try:
         subscription = subscription_get_for_customer(customer=portal.customer, subscription_id=subscription_id)
@@ -59,16 +79,22 @@ def _choices(portal: Portal, subscription_id: str) -> PlanChoices:
     prefetch_related_objects([subscription], Prefetch("items", queryset=items))
     selectors.plan_catalog(portal.configuration)
     offered = selectors.promotion_codes_offered(portal.customer)
-    return plan_choices(subscription, portal.configuration, promotion_codes=offered)
+    if uses_items_page(subscription, portal.configuration):
+        return items_choices(subscription, portal.configuration, promotion_codes=offered, customer=portal.customer)
+    return plan_choices(subscription, portal.configuration, promotion_codes=offered, customer=portal.customer)
 
 
-def plan_change(portal: Portal, subscription: Subscription, selection: Selection) -> dict:
+def plan_change(portal: Portal, subscription: Subscription, selection: Selection | ItemsSelection) -> dict:
     """The one service call behind both the preview (``dry_run=True``) and the confirmation: the customer's
     selection as item changes, under the configuration's rules."""
     configuration = portal.configuration
     return {
         "subscription": subscription,
-        "changes": [ItemChange(item=subscription.items.all()[0], price=selection.price, quantity=selection.quantity)],
+        "changes": (
+            selection.changes
+            if isinstance(selection, ItemsSelection)
+            else [ItemChange(item=subscription.items.all()[0], price=selection.price, quantity=selection.quantity)]
+        ),
         "actor": Actor.customer(portal.customer),
         "proration_behavior": configuration.subscription_update_proration_behavior,
         "schedule_at_period_end_conditions": configuration.schedule_at_period_end_conditions or (),
@@ -110,14 +136,23 @@ def update(request: HttpRequest, subscription_id: str) -> HttpResponse:
         return see_other(reverse("portal:overview"))
     form = None
     if not choices.blocker:
-        form = PlanChangeForm(choices=choices, customer=portal.customer, selected=request.GET)
-    return page(request, PICKER, _context(portal, choices, form))
+        form = _form(choices, customer=portal.customer, selected=request.GET)
+    return page(request, _templates(choices)[0], _context(portal, choices, form))
 
 
-def _bound_form(request: HttpRequest, portal: Portal, choices: PlanChoices) -> PlanChangeForm:
+def _bound_form(request: HttpRequest, portal: Portal, choices: PlanChoices | ItemsChoices):
     """The customer's choice: the form sent, or, in a subscription_update_confirm link, the pre-chosen change."""
     data = request.POST if request.method == "POST" else request.GET
-    if _flow_open(portal) and portal.flow["type"] == "subscription_update_confirm":
+    fixed = _flow_open(portal) and portal.flow["type"] == "subscription_update_confirm"
+    if fixed and isinstance(choices, ItemsChoices):
+        item = portal.flow["subscription_update_confirm"]["items"][0]
+        row = choices.row(item.get("id") or "")
+        data = {}
+        if row is not None:
+            data[f"price-{row.item.pk}"] = item.get("price") or row.item.price_id
+            data[f"quantity-{row.item.pk}"] = item.get("quantity") or row.item.quantity
+        return ItemsChangeForm(data, choices=choices, customer=portal.customer)
+    if fixed:
         item = portal.flow["subscription_update_confirm"]["items"][0]
         price = choices.option(item.get("price") or choices.item.price_id)
         data = {
@@ -125,10 +160,10 @@ def _bound_form(request: HttpRequest, portal: Portal, choices: PlanChoices) -> P
             "interval": price.price.recurring_interval if price else "",
             "quantity": item.get("quantity") or choices.item.quantity,
         }
-    return PlanChangeForm(data, choices=choices, customer=portal.customer)
+    return _form(choices, data, customer=portal.customer)
 
 
-def _selection(portal: Portal, form: PlanChangeForm) -> Selection:
+def _selection(portal: Portal, form) -> Selection | ItemsSelection:
     """The form's selection with the discount a subscription_update_confirm link carries."""
     selection = form.cleaned_data["selection"]
     discounts = (portal.flow or {}).get("subscription_update_confirm") or {}
@@ -138,7 +173,7 @@ def _selection(portal: Portal, form: PlanChangeForm) -> Selection:
     coupon, promotion = selectors.flow_discount(
         portal.customer, coupon_id=discount["coupon"], promotion_code_id=discount["promotion_code"]
     )
-    return Selection(selection.price, selection.quantity, promotion or selection.promotion_code, coupon)
+    return dataclasses.replace(selection, promotion_code=promotion or selection.promotion_code, coupon=coupon)
 
 
 @require_http_methods(["GET", "POST"])
@@ -151,7 +186,7 @@ def confirm(request: HttpRequest, subscription_id: str) -> HttpResponse:
         return redirect
     choices = _choices(portal, subscription_id)
     if choices.blocker:
-        return page(request, PICKER, _context(portal, choices, None), status=409)
+        return page(request, _templates(choices)[0], _context(portal, choices, None), status=409)
     form = _bound_form(request, portal, choices)
     if not form.is_valid():
         if request.method == "POST" and _sent_again(request, form, choices.subscription):
@@ -163,18 +198,17 @@ def confirm(request: HttpRequest, subscription_id: str) -> HttpResponse:
     return _preview(request, portal, choices, form, change)
 
 
-def _invalid(request: HttpRequest, portal: Portal, choices: PlanChoices, form: PlanChangeForm) -> HttpResponse:
+def _invalid(request: HttpRequest, portal: Portal, choices, form) -> HttpResponse:
     """The picker again with the problems marked (htmx: the summary says what to fix; a confirm link, which has no
     picker: its page says what is wrong)."""
+    picker, preview = _templates(choices)
     if request.htmx:
-        return page(request, f"{PREVIEW}#summary", _context(portal, choices, form))
+        return page(request, f"{preview}#summary", _context(portal, choices, form))
     fixed = _flow_open(portal) and portal.flow["type"] == "subscription_update_confirm"
-    return page(request, PREVIEW if fixed else PICKER, _context(portal, choices, form), status=400)
+    return page(request, preview if fixed else picker, _context(portal, choices, form), status=400)
 
 
-def _preview(
-    request: HttpRequest, portal: Portal, choices: PlanChoices, form: PlanChangeForm, change: dict
-) -> HttpResponse:
+def _preview(request: HttpRequest, portal: Portal, choices, form, change: dict) -> HttpResponse:
     version = subscription_version(choices.subscription)
     try:
         preview = subscription_change_items(**change, dry_run=True)
@@ -184,10 +218,11 @@ def _preview(
     selection = form.cleaned_data["selection"]
     context = _context(portal, choices, form, preview=preview, version=version, selection=selection)
     status = 400 if form.errors and not request.htmx else 200
-    return page(request, f"{PREVIEW}#summary" if request.htmx else PREVIEW, context, status=status)
+    preview_template = _templates(choices)[1]
+    return page(request, f"{preview_template}#summary" if request.htmx else preview_template, context, status=status)
 
 
-def _apply(request: HttpRequest, portal: Portal, form: PlanChangeForm, change: dict) -> HttpResponse | None:
+def _apply(request: HttpRequest, portal: Portal, form, change: dict) -> HttpResponse | None:
     """Make the change; a form sent twice finds the change made and ends like the first one."""
     selection = form.cleaned_data["selection"]
     try:
@@ -203,7 +238,7 @@ def _apply(request: HttpRequest, portal: Portal, form: PlanChangeForm, change: d
     return _finish(request, portal, subscription)
 
 
-def _sent_again(request: HttpRequest, form: PlanChangeForm, subscription: Subscription) -> bool:
+def _sent_again(request: HttpRequest, form, subscription: Subscription) -> bool:
     """A Confirm that arrives after the same change was made: the plan is already the one chosen, and the
     subscription is no longer the one the preview was made from."""
     unchanged = form.has_error(NON_FIELD_ERRORS, code="unchanged")
@@ -228,8 +263,10 @@ def _finish(request: HttpRequest, portal: Portal, subscription: Subscription) ->
     return see_other(reverse("portal:overview"))
 
 
-def _shows(subscription: Subscription, selection: Selection) -> bool:
+def _shows(subscription: Subscription, selection: Selection | ItemsSelection) -> bool:
     """Whether the subscription already has (or has scheduled) the selected price and quantity."""
+    if isinstance(selection, ItemsSelection):
+        return selection.shown_by(subscription)
     wanted = {"price": selection.price.pk, "quantity": selection.quantity}
     scheduled = (subscription.scheduled_change or {}).get("items") or []
     if any({"price": change.get("price"), "quantity": change.get("quantity")} == wanted for change in scheduled):

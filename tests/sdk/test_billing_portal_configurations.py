@@ -189,6 +189,7 @@ def test_products_are_left_out_unless_expanded(client, merchant):
             "adjustable_quantity": {"enabled": False, "maximum": None, "minimum": 0},
             "prices": [monthly.pk],
             "product": monthly.product.pk,
+            "add_on": False,  # our extension, beside Stripe's fields
         }
     ]
     created_expanded = client.v1.billing_portal.configurations.create(
