@@ -147,6 +147,12 @@ def _nullable(kind: str) -> dict:
 
 # Objects listed by an operation whose list is always empty here: described after Stripe's spec, not from data.
 NEVER_SERVED: dict[str, dict] = {
+    # A customer's legacy sources (cards, bank accounts, sources): Stripe's anyOf of those objects.
+    "payment_source": {
+        "type": "object",
+        "required": ["id", "object"],
+        "properties": {"id": {"type": "string"}, "object": {"type": "string"}},
+    },
     "product_feature": {
         "type": "object",
         "required": ["entitlement_feature", "id", "livemode", "object"],

@@ -45,6 +45,8 @@ def charge(obj: Charge) -> dict:
         "amount": obj.amount,
         "amount_captured": (obj.amount_captured if obj.amount_captured is not None else obj.amount) if captured else 0,
         "amount_refunded": obj.amount_refunded,
+        # Money is settled in the processor's ledger, not here (see /v1/balance_transactions): never set.
+        "balance_transaction": None,
         "billing_details": payment_method(pm)["billing_details"] if pm else None,
         "captured": captured,
         "created": ts(obj.created),

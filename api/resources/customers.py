@@ -156,3 +156,16 @@ def list_(ctx, params):
     if cursors:
         queryset = queryset | scope.filter(pk__in=cursors, deleted=True)
     return page(queryset, params, url="/v1/customers", render=representations.customer, label="customer")
+
+
+@operation(
+    "GET",
+    "/v1/customers/{customer}/sources",
+    params={**p.LIST, "object": p.String(max_length=5000)},
+    response="list[payment_source]",
+    summary="List a customer's sources (always empty: payment methods are not Stripe's legacy sources)",
+    tags=["Customers"],
+)
+def source_list(ctx, params, customer):
+    obj = ctx.get(Customer, customer, "customer")
+    return {"object": "list", "data": [], "has_more": False, "url": f"/v1/customers/{obj.pk}/sources"}

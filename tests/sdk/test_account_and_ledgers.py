@@ -133,3 +133,25 @@ def test_a_balance_adjustment_credits_the_customer(client):
         client.v1.customers.balance_transactions.create(customer.id, {"amount": 0, "currency": "eur"})
     assert error.value.param == "amount"
     assert client.v1.customers.retrieve(customer.id).balance == -500
+
+
+def test_tax_ids_are_listed_by_owner_and_retrieved_account_wide(client, other_client):
+    customer = client.v1.customers.create({"email": "tax@example.com"})
+    tax_id = client.v1.customers.tax_ids.create(customer.id, {"type": "eu_vat", "value": "DE123456789"})
+    listed = client.v1.tax_ids.list({"owner": {"type": "customer", "customer": customer.id}})
+    assert [t.id for t in listed.data] == [tax_id.id] and listed.url == "/v1/tax_ids"
+    assert client.v1.tax_ids.list().data == []  # owner[type]=self: the account's own tax ids, none here
+    assert client.v1.tax_ids.retrieve(tax_id.id).owner.customer == customer.id
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        other_client.v1.tax_ids.retrieve(tax_id.id)
+    assert error.value.http_status == 404
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.tax_ids.list({"owner": {"type": "customer"}})
+    assert error.value.param == "owner[customer]"
+
+
+def test_customer_sources_are_an_empty_list(client):
+    customer = client.v1.customers.create({"email": "sources@example.com"})
+    client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
+    sources = client.v1.customers.payment_sources.list(customer.id, {"object": "card"})
+    assert sources.data == [] and sources.url == f"/v1/customers/{customer.id}/sources"
