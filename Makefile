@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run portal-link test bench lint format messages clean
+.PHONY: run portal-link test bench lint format messages translations clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po $(VENV)/.runtime
 	$(BIN)/pybabel compile -D django -d locale -l $*
 
-translations: locale/de/LC_MESSAGES/django.mo
+# Every catalogue under locale/ (de, fr, es, it, nl, …), compiled when its .po changed.
+LOCALES := $(patsubst locale/%/LC_MESSAGES/django.po,%,$(wildcard locale/*/LC_MESSAGES/django.po))
+
+translations: $(foreach locale,$(LOCALES),locale/$(locale)/LC_MESSAGES/django.mo)
 
 # The demo's links (portal sessions, login page, hosted invoices) point at this server.
 RUN_ENV = DEBUG=$${DEBUG:-1} PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://$(HOST):$(PORT)}
@@ -54,7 +57,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 messages: $(VENV)/.dev
-	DEBUG=1 $(BIN)/python manage.py makemessages -l de --no-obsolete --ignore '.venv/*' --ignore 'tests/*'
+	DEBUG=1 $(BIN)/python manage.py makemessages $(foreach locale,$(LOCALES),-l $(locale)) --no-obsolete --ignore '.venv/*' --ignore 'tests/*'
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts

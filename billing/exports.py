@@ -58,8 +58,9 @@ def delimiter_named(name: str) -> str:
 
 
 def default_delimiter(language: str | None) -> str:
-    """German spreadsheets read ``,`` as the decimal separator and expect ``;`` between cells."""
-    return ";" if (language or "").lower().startswith("de") else ","
+    """German, French, Spanish, Italian and Dutch spreadsheets read ``,`` as the decimal separator and expect ``;``
+    between cells."""
+    return ";" if (language or "").lower()[:2] in {"de", "fr", "es", "it", "nl"} else ","
 
 
 def escape_cell(value: str) -> str:

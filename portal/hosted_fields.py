@@ -26,7 +26,8 @@ PROCESSOR_CSP = {
         "connect-src": [SELF, "https://api.mollie.com"],
     },
 }
-MOLLIE_LOCALES = {"de": "de_DE", "en": "en_US"}
+# Mollie Components take a full locale; Stripe Elements take our language codes as they are.
+MOLLIE_LOCALES = {"de": "de_DE", "en": "en_US", "fr": "fr_FR", "es": "es_ES", "it": "it_IT", "nl": "nl_NL"}
 
 
 def portal_origin(request: HttpRequest) -> str:

@@ -1,6 +1,7 @@
 """Portal wording that depends on numbers and kinds: recurring prices, payment method labels."""
 
 from django import template
+from django.conf import settings
 from django.http import QueryDict
 from django.utils.translation import gettext, ngettext
 
@@ -60,6 +61,12 @@ def locale_query(context, locale: str) -> str:
     query = request.GET.copy() if request is not None else QueryDict(mutable=True)
     query["locale"] = locale
     return "?" + query.urlencode()
+
+
+@register.simple_tag
+def language_choices() -> list[tuple[str, str]]:
+    """The language switch's entries: every configured language, named in itself ("Français", not "French")."""
+    return list(settings.LANGUAGES)
 
 
 @register.filter

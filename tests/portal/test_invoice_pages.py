@@ -172,7 +172,7 @@ def test_page_is_private_and_not_indexed(client, vat_invoice):
     [
         ({"locale": "de"}, {}, ["en"]),
         ({}, {"HTTP_ACCEPT_LANGUAGE": "de-DE,de;q=0.9,en;q=0.5"}, []),
-        ({}, {"HTTP_ACCEPT_LANGUAGE": "en-US,en;q=0.9"}, ["fr-FR", "de-AT"]),
+        ({}, {"HTTP_ACCEPT_LANGUAGE": "en-US,en;q=0.9"}, ["pt-BR", "de-AT"]),
     ],
     ids=["query-param", "accept-language", "preferred-locales"],
 )
@@ -204,7 +204,7 @@ def test_query_param_beats_preferences_and_english_is_the_fallback(client, vat_i
 
     vat_invoice.customer.preferred_locales = ["ja"]
     vat_invoice.customer.save(update_fields=["preferred_locales"])
-    response = client.get(_url(vat_invoice, locale="xx"), HTTP_ACCEPT_LANGUAGE="fr")
+    response = client.get(_url(vat_invoice, locale="xx"), HTTP_ACCEPT_LANGUAGE="pt")
     assert response["Content-Language"] == "en"
 
 
@@ -217,7 +217,9 @@ def test_choose_locale():
     assert choose_locale(factory.get("/", HTTP_ACCEPT_LANGUAGE="de;q=0.8,en;q=0.9"), None) == "en"
     no_preference = CustomerFactory.build(preferred_locales=[])
     assert choose_locale(factory.get("/", HTTP_ACCEPT_LANGUAGE="de-CH"), no_preference) == "de"
-    assert choose_locale(factory.get("/", {"locale": "fr"}), CustomerFactory.build(preferred_locales=["it"])) == "en"
+    assert choose_locale(factory.get("/", {"locale": "pt"}), CustomerFactory.build(preferred_locales=["ja"])) == "en"
+    assert choose_locale(factory.get("/", {"locale": "fr-CA"}), None) == "fr"
+    assert choose_locale(factory.get("/"), CustomerFactory.build(preferred_locales=["es-419"])) == "es"
 
 
 def test_draft_and_unknown_tokens_are_not_found(client, db):

@@ -88,7 +88,7 @@ def follow(portal: Client, location: str):
 
 
 def test_the_page_shows_stripes_payment_element_with_the_publishable_key(customer, on_stripe):
-    for locale in ("en", "de"):
+    for locale in ("en", "de", "fr", "es", "it", "nl"):
         response = open_portal(customer, locale=locale).get(ADD)
         html = response.content.decode()
         assert 'data-payment-fields="stripe"' in html
@@ -176,7 +176,14 @@ def test_an_unknown_stripe_payment_method_is_a_form_error(customer, on_stripe):
 
 
 def test_the_page_shows_mollie_components_for_cards_only(customer, mollie):
-    for locale, mollie_locale in (("en", "en_US"), ("de", "de_DE")):
+    for locale, mollie_locale in (
+        ("en", "en_US"),
+        ("de", "de_DE"),
+        ("fr", "fr_FR"),
+        ("es", "es_ES"),
+        ("it", "it_IT"),
+        ("nl", "nl_NL"),
+    ):
         response = open_portal(customer, locale=locale).get(ADD)
         html = response.content.decode()
         assert 'data-payment-fields="mollie"' in html
