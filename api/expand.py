@@ -15,6 +15,7 @@ from billing.models import (
     SetupIntent,
     Subscription,
     TaxRate,
+    TestClock,
 )
 
 MAX_DEPTH = 4
@@ -33,6 +34,7 @@ EXPANDABLE = {
     "mandate": (Mandate, payment_representations.mandate, ["payment_method"]),
     "pi": (PaymentIntent, payment_representations.payment_intent, []),
     "seti": (SetupIntent, payment_representations.setup_intent, []),
+    "clock": (TestClock, representations.test_clock, []),
 }
 
 

@@ -4,12 +4,13 @@ A deleted customer keeps its row: retrieving it answers Stripe's deleted stub; e
 list, the ``customer`` parameter of other resources) it is missing, which ``Context.get`` ensures.
 """
 
+from api import errors
 from api import params as p
 from api.filters import time_range
 from api.pagination import page
 from api.router import operation
 from billing import representations
-from billing.models import Customer, PaymentMethod
+from billing.models import Customer, PaymentMethod, TestClock
 from billing.services.customers import customer_create, customer_delete, customer_update
 
 ADDRESS = p.Object(
@@ -71,13 +72,23 @@ TAX_ID_DATA = p.Array(
 @operation(
     "POST",
     "/v1/customers",
-    params={**FIELDS, "tax_id_data": TAX_ID_DATA},
+    params={
+        **FIELDS,
+        "tax_id_data": TAX_ID_DATA,
+        "test_clock": p.Id(description="A test clock (test mode): the customer lives in its time."),
+    },
     response="customer",
     summary="Create a customer",
     tags=["Customers"],
 )
 def create(ctx, params):
+    test_clock = None
+    if params.get("test_clock"):
+        if ctx.livemode:
+            raise errors.invalid("test_clock", "Test clocks are only available in test mode.")
+        test_clock = ctx.get(TestClock, params["test_clock"], "test_clock", param="test_clock")
     customer = customer_create(
+        test_clock=test_clock,
         account=ctx.account,
         livemode=ctx.livemode,
         actor=ctx.actor,
