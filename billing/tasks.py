@@ -45,6 +45,6 @@ def refund_resume_batch(run_id: int, refund_ids: list[str]) -> dict:
 @shared_task(name="billing.tasks.advance_test_clock", acks_late=True, ignore_result=True)
 def advance_test_clock(test_clock_id: str) -> str | None:
     """A test clock's advance (``status=advancing`` until it has run), see ``billing.services.test_clocks``."""
-    from billing.services.test_clocks import test_clock_run_advance
+    from billing.services.test_clocks import clock_advance_run
 
-    return test_clock_run_advance(test_clock_id=test_clock_id)
+    return clock_advance_run(test_clock_id=test_clock_id)

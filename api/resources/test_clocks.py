@@ -6,7 +6,7 @@ from api.pagination import page
 from api.router import operation
 from billing import representations
 from billing.models import TestClock
-from billing.services.test_clocks import test_clock_advance, test_clock_create, test_clock_delete
+from billing.services.test_clocks import clock_advance, clock_create, clock_delete
 
 TAGS = ["Test clocks"]
 PATH = "/v1/test_helpers/test_clocks"
@@ -23,7 +23,7 @@ def _test_mode(ctx) -> None:
 
 
 def _get(ctx, test_clock: str) -> TestClock:
-    _test_mode(ctx)
+    # A live key finds no test clock (they are test-mode objects): Stripe's 404, as for any id of the other mode.
     return ctx.get(TestClock, test_clock, "test_clock")
 
 
@@ -43,7 +43,7 @@ def _get(ctx, test_clock: str) -> TestClock:
 )
 def create(ctx, params):
     _test_mode(ctx)
-    test_clock = test_clock_create(
+    test_clock = clock_create(
         account=ctx.account,
         livemode=ctx.livemode,
         actor=ctx.actor,
@@ -81,7 +81,7 @@ def list_(ctx, params):
     tags=TAGS,
 )
 def delete(ctx, params, test_clock):
-    deleted = test_clock_delete(test_clock=_get(ctx, test_clock), actor=ctx.actor)
+    deleted = clock_delete(test_clock=_get(ctx, test_clock), actor=ctx.actor)
     return representations.test_clock(deleted)
 
 
@@ -101,5 +101,5 @@ def delete(ctx, params, test_clock):
     tags=TAGS,
 )
 def advance(ctx, params, test_clock):
-    advanced = test_clock_advance(test_clock=_get(ctx, test_clock), frozen_time=params["frozen_time"], actor=ctx.actor)
+    advanced = clock_advance(test_clock=_get(ctx, test_clock), frozen_time=params["frozen_time"], actor=ctx.actor)
     return representations.test_clock(advanced)

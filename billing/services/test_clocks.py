@@ -2,7 +2,7 @@
 
 A customer created on a test clock lives in the clock's time. The real-time billing cycle leaves its subscriptions
 and invoices alone (``billing_cycle.due_subscriptions``); they move only when the clock is advanced. An advance is
-asynchronous, as Stripe's: ``test_clock_advance`` sets ``status=advancing`` and queues a task, which runs the same
+asynchronous, as Stripe's: ``clock_advance`` sets ``status=advancing`` and queues a task, which runs the same
 batches as the billing cycle for the clock's customers, one due moment after the other, each in the clock's time
 (``clock.simulated_at``), so what it writes carries that time. Then the clock is ``ready`` again.
 
@@ -41,7 +41,7 @@ def _check_test_mode(livemode: bool) -> None:
 
 
 @service
-def test_clock_create(*, account: Account, livemode: bool, actor: Actor, frozen_time: dt.datetime, name: str = ""):
+def clock_create(*, account: Account, livemode: bool, actor: Actor, frozen_time: dt.datetime, name: str = ""):
     _check_test_mode(livemode)
     now = clock.now()
     latest = add_months(now, 12 * LATEST_YEARS_AHEAD)
@@ -78,7 +78,7 @@ def advance_limit(test_clock: TestClock) -> dt.datetime:
 
 
 @service
-def test_clock_advance(*, test_clock: TestClock, frozen_time: dt.datetime, actor: Actor) -> TestClock:
+def clock_advance(*, test_clock: TestClock, frozen_time: dt.datetime, actor: Actor) -> TestClock:
     """Start advancing the clock to ``frozen_time`` (see the module docstring); the clock answers ``advancing``."""
     test_clock = lock(TestClock, test_clock.pk)
     if test_clock.status == TestClock.Status.ADVANCING:
@@ -116,10 +116,10 @@ def _queue_advance(clock_id: str) -> None:
     if not broker.send(ADVANCE_TASK, [clock_id]):
         # Without a broker the clock would stay advancing for good: run it here instead.
         logger.warning("test clock %s: the broker did not take the advance; running it in this process", clock_id)
-        test_clock_run_advance(test_clock_id=clock_id)
+        clock_advance_run(test_clock_id=clock_id)
 
 
-def test_clock_run_advance(*, test_clock_id: str) -> str | None:
+def clock_advance_run(*, test_clock_id: str) -> str | None:
     """The advance itself (the task's work): every due moment of the clock's customers up to the target, in order,
     each in the clock's time; then ``ready``. Any failure leaves the clock ``internal_failure``, as Stripe's. Safe to
     run twice: every step claims only what is still due. Returns the clock's final status."""
@@ -164,7 +164,7 @@ def _finish(clock_id: str, status: str, event: str, frozen_time: dt.datetime | N
 
 
 @service
-def test_clock_delete(*, test_clock: TestClock, actor: Actor) -> TestClock:
+def clock_delete(*, test_clock: TestClock, actor: Actor) -> TestClock:
     """Stripe's delete: the clock's customers are deleted with it (their subscriptions end now), in its time."""
     from billing.services.customers import customer_delete  # customers build on clocks, not the other way round
 
