@@ -159,15 +159,17 @@ def test_bad_input_answers_stripe_errors(client, other_client, merchant, live_se
     live = stripe.StripeClient(merchant.live_secret, base_addresses={"api": live_server.url}, max_network_retries=0)
     for call in (
         lambda: live.v1.test_helpers.test_clocks.create({"frozen_time": ts(T0)}),
-        lambda: live.v1.test_helpers.test_clocks.list(),
-        lambda: live.v1.customers.create({"test_clock": test_clock.id}),
     ):
         with pytest.raises(stripe.InvalidRequestError) as error:
             call()
         assert error.value.http_status == 400 and "test mode" in error.value.user_message
+    assert live.v1.test_helpers.test_clocks.list().data == []
     with pytest.raises(stripe.InvalidRequestError) as error:  # a test-mode object, as any, is missing for a live key
         live.v1.test_helpers.test_clocks.advance(test_clock.id, {"frozen_time": ts(T0) + 60})
     assert error.value.http_status == 404
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        live.v1.customers.create({"test_clock": test_clock.id})
+    assert error.value.http_status == 404 and error.value.param == "test_clock"
     with pytest.raises(stripe.InvalidRequestError) as error:
         clocks.create({"frozen_time": 1})
     assert error.value.param == "frozen_time"
