@@ -48,6 +48,7 @@ class Context:
     request: object
     # A request that reads a test-clock customer (or its subscription or invoice) runs in the clock's time.
     clock_scope: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    in_clock_time: bool = False
 
     @property
     def account(self):
@@ -82,8 +83,8 @@ class Context:
 
     def _enter_clock_time(self, obj) -> None:
         """The rest of the request runs in the test clock's time of the customer ``obj`` is (or belongs to)."""
-        if self.clock_scope._exit_callbacks:
-            return  # already in a clock's time
+        if self.in_clock_time:
+            return
         if isinstance(obj, Customer):
             test_clock = obj.test_clock if obj.test_clock_id else None
         elif isinstance(obj, Subscription | Invoice) and obj.customer_id:
@@ -92,6 +93,7 @@ class Context:
             return
         if test_clock is not None and not test_clock.deleted:
             self.clock_scope.enter_context(clock.simulated_at(test_clock.frozen_time))
+            self.in_clock_time = True
 
 
 OPERATIONS: list[Operation] = []

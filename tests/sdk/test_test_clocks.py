@@ -74,6 +74,9 @@ def test_three_months_renew_a_monthly_subscription_three_times(client, test_cloc
     sub = client.v1.subscriptions.retrieve(sub.id)
     assert sub.status == "active" and sub["items"].data[0].current_period_start == ts(add_months(T0, 3))
     assert Event.objects.filter(type="test_helpers.test_clock.ready").count() == 2
+    # Requests on the clock's customers run in its time too.
+    canceled = client.v1.subscriptions.cancel(sub.id)
+    assert canceled.canceled_at == ts(add_months(T0, 3)) and canceled.ended_at == ts(add_months(T0, 3))
     renewed = Event.objects.filter(type="invoice.paid", data_object__billing_reason="subscription_cycle")
     assert renewed.count() == 3 and all(event.simulated for event in renewed)
 
@@ -157,9 +160,7 @@ def test_bad_input_answers_stripe_errors(client, other_client, merchant, live_se
     assert error.value.http_status == 404 and error.value.param == "test_clock"
 
     live = stripe.StripeClient(merchant.live_secret, base_addresses={"api": live_server.url}, max_network_retries=0)
-    for call in (
-        lambda: live.v1.test_helpers.test_clocks.create({"frozen_time": ts(T0)}),
-    ):
+    for call in (lambda: live.v1.test_helpers.test_clocks.create({"frozen_time": ts(T0)}),):
         with pytest.raises(stripe.InvalidRequestError) as error:
             call()
         assert error.value.http_status == 400 and "test mode" in error.value.user_message
