@@ -16,6 +16,7 @@ from billing.models import (
     SetupIntent,
     Subscription,
     TaxRate,
+    TestClock,
 )
 
 MAX_DEPTH = 4
@@ -35,6 +36,7 @@ EXPANDABLE = {
     "pi": (PaymentIntent, payment_representations.payment_intent, []),
     "seti": (SetupIntent, payment_representations.setup_intent, []),
     "di": (Discount, representations.discount, ["coupon"]),
+    "clock": (TestClock, representations.test_clock, []),
 }
 
 

@@ -1,5 +1,6 @@
 """Operations (method, path, params, handler) -> Django URL patterns; the request pipeline for each."""
 
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -15,8 +16,10 @@ from api import errors, expand, idempotency, ratelimit
 from api.auth import Caller, authenticate
 from api.encoding import MAX_BODY_BYTES, EncodingError, parse_body, parse_query
 from api.params import Object
+from billing import clock
 from billing.events import API_VERSION
 from billing.exceptions import BillingError
+from billing.models import Customer, Invoice, Subscription, TestClock
 from billing.services.door import retryable
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,9 @@ class Operation:
 class Context:
     caller: Caller
     request: object
+    # A request that reads a test-clock customer (or its subscription or invoice) runs in the clock's time.
+    clock_scope: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    in_clock_time: bool = False
 
     @property
     def account(self):
@@ -71,7 +77,23 @@ class Context:
         obj = queryset.filter(pk=object_id).first() if valid else None
         if obj is None:
             raise errors.no_such(label, object_id, param=param)
+        if not self.livemode:
+            self._enter_clock_time(obj)
         return obj
+
+    def _enter_clock_time(self, obj) -> None:
+        """The rest of the request runs in the test clock's time of the customer ``obj`` is (or belongs to)."""
+        if self.in_clock_time:
+            return
+        if isinstance(obj, Customer):
+            test_clock = obj.test_clock if obj.test_clock_id else None
+        elif isinstance(obj, Subscription | Invoice) and obj.customer_id:
+            test_clock = TestClock.objects.filter(customers=obj.customer_id).first()
+        else:
+            return
+        if test_clock is not None and not test_clock.deleted:
+            self.clock_scope.enter_context(clock.simulated_at(test_clock.frozen_time))
+            self.in_clock_time = True
 
 
 OPERATIONS: list[Operation] = []
@@ -116,7 +138,8 @@ def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
                 return claimed
             record = claimed
         ctx = Context(caller=caller, request=request)
-        body = op.handler(ctx, params, **kwargs)
+        with ctx.clock_scope:
+            body = op.handler(ctx, params, **kwargs)
         if isinstance(body, HttpResponse):
             response = body
         else:

@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from django_countries import countries
 
 from billing import clock, exports, money
+from billing.admin_clocks import TestClockAdmin  # noqa: F401  (registered where it is defined)
 from billing.admin_fees import fee_report_csv_view, fee_report_view
 from billing.admin_processors import ProcessorAccountAdmin  # noqa: F401  (registered where it is defined)
 from billing.admin_scoping import (

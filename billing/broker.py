@@ -13,6 +13,8 @@ import time
 from celery import current_app
 from django.conf import settings
 
+from billing import clock
+
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
@@ -26,7 +28,8 @@ def send(name: str, args: list, **options) -> bool:
         # Outside a worker Celery has not imported the apps' task modules yet (autodiscovery is lazy).
         if name not in current_app.tasks:
             current_app.loader.import_default_modules()
-        current_app.tasks[name].apply(args=args)
+        with clock.outside_simulation():
+            current_app.tasks[name].apply(args=args)
         return True
     if time.monotonic() < _paused_until:
         return False

@@ -40,6 +40,7 @@ def record(*, type: str, obj, data: dict, previous_attributes: dict | None = Non
         account_id=obj.account_id,
         livemode=obj.livemode,
         created=clock.now(),
+        simulated=clock.simulated(),
         type=type,
         api_version=API_VERSION,
         data_object=data,

@@ -34,6 +34,7 @@ PREFIXES = {
     "customer_balance_transaction": "cbtxn",
     "discount": "di",
     "request": "req",
+    "test_clock": "clock",
 }
 
 

@@ -22,6 +22,7 @@ from billing.models import (
     SubscriptionItem,
     TaxId,
     TaxRate,
+    TestClock,
 )
 
 PREFETCH = {
@@ -82,7 +83,7 @@ def customer(obj: Customer) -> dict:
         "preferred_locales": obj.preferred_locales,
         "shipping": shipping,
         "tax_exempt": "none",
-        "test_clock": None,
+        "test_clock": obj.test_clock_id,
     }
 
 
@@ -594,4 +595,21 @@ def invoice_item(obj: InvoiceItem) -> dict:
         "quantity": obj.quantity,
         "tax_rates": [tax_rate(obj.tax_rate)] if obj.tax_rate_id else [],
         "test_clock": None,
+    }
+
+
+def test_clock(obj: TestClock) -> dict:
+    if obj.deleted:
+        return {"id": obj.id, "object": "test_helpers.test_clock", "deleted": True}
+    advancing = obj.status == TestClock.Status.ADVANCING and obj.target_frozen_time is not None
+    return {
+        "id": obj.id,
+        "object": "test_helpers.test_clock",
+        "created": ts(obj.created),
+        "deletes_after": ts(obj.deletes_after),
+        "frozen_time": ts(obj.frozen_time),
+        "livemode": obj.livemode,
+        "name": obj.name or None,
+        "status": obj.status,
+        "status_details": ({"advancing": {"target_frozen_time": ts(obj.target_frozen_time)}} if advancing else {}),
     }

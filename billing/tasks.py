@@ -40,3 +40,11 @@ def resume_batch(run_id: int, charge_ids: list[str]) -> dict:
 @shared_task(name="billing.tasks.refund_resume_batch", acks_late=True, ignore_result=True)
 def refund_resume_batch(run_id: int, refund_ids: list[str]) -> dict:
     return billing_cycle.run_batch(billing_cycle.REFUND_RESUME_TASK, run_id, refund_ids)
+
+
+@shared_task(name="billing.tasks.advance_test_clock", acks_late=True, ignore_result=True)
+def advance_test_clock(test_clock_id: str) -> str | None:
+    """A test clock's advance (``status=advancing`` until it has run), see ``billing.services.test_clocks``."""
+    from billing.services.test_clocks import clock_advance_run
+
+    return clock_advance_run(test_clock_id=test_clock_id)

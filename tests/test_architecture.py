@@ -121,6 +121,7 @@ EDGES = sorted(
         ROOT / "billing" / "admin_scoping.py",
         ROOT / "billing" / "admin_fees.py",
         ROOT / "billing" / "admin_processors.py",
+        ROOT / "billing" / "admin_clocks.py",
         ROOT / "configurations" / "admin.py",
         ROOT / "webhooks" / "admin.py",
         ROOT / "webhooks" / "views.py",

@@ -82,6 +82,11 @@ EMITTED = frozenset(
         "refund.updated",
         "tax_rate.created",
         "tax_rate.updated",
+        "test_helpers.test_clock.advancing",
+        "test_helpers.test_clock.created",
+        "test_helpers.test_clock.deleted",
+        "test_helpers.test_clock.internal_failure",
+        "test_helpers.test_clock.ready",
     }
 )
 

@@ -9,7 +9,7 @@ from api.filters import time_range
 from api.pagination import page
 from api.router import operation
 from billing import representations
-from billing.models import Customer, PaymentMethod
+from billing.models import Customer, PaymentMethod, TestClock
 from billing.services.customers import customer_create, customer_delete, customer_update
 
 ADDRESS = p.Object(
@@ -71,13 +71,22 @@ TAX_ID_DATA = p.Array(
 @operation(
     "POST",
     "/v1/customers",
-    params={**FIELDS, "tax_id_data": TAX_ID_DATA},
+    params={
+        **FIELDS,
+        "tax_id_data": TAX_ID_DATA,
+        "test_clock": p.Id(description="A test clock (test mode): the customer lives in its time."),
+    },
     response="customer",
     summary="Create a customer",
     tags=["Customers"],
 )
 def create(ctx, params):
+    test_clock = None
+    if params.get("test_clock"):
+        # Test clocks are test-mode objects: a live key finds none (404), as for any id of the other mode.
+        test_clock = ctx.get(TestClock, params["test_clock"], "test_clock", param="test_clock")
     customer = customer_create(
+        test_clock=test_clock,
         account=ctx.account,
         livemode=ctx.livemode,
         actor=ctx.actor,

@@ -2,6 +2,7 @@
 
 from billing.models.accounts import Account, ApiKey, InvoiceCounter, Membership
 from billing.models.catalog import Price, Product, TaxRate
+from billing.models.clocks import TestClock
 from billing.models.customers import Customer, CustomerBalanceTransaction, TaxId
 from billing.models.discounts import Coupon, Discount, PromotionCode
 from billing.models.events import AuditEntry, Event
@@ -41,4 +42,5 @@ __all__ = [
     "SubscriptionItem",
     "TaxId",
     "TaxRate",
+    "TestClock",
 ]

@@ -29,6 +29,10 @@ class Customer(TenantModel):
     # Stripe's delete: the row stays (invoices, charges and events refer to it) but the API answers
     # the deleted stub for it and treats it as missing everywhere else.
     deleted = models.BooleanField(default=False)
+    # A test-mode customer created on a test clock lives in the clock's time: only the clock's advance bills it.
+    test_clock = models.ForeignKey(
+        "billing.TestClock", null=True, blank=True, on_delete=models.PROTECT, related_name="customers"
+    )
 
     class Meta:
         ordering = ["-id"]

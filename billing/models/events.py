@@ -24,6 +24,9 @@ class Event(TenantModel):
     idempotency_key = models.CharField(max_length=255, blank=True)
     # Outbox bookkeeping: set once the webhook fan-out has taken the event.
     fanned_out_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Recorded in a test clock's time: ``created`` is the clock's, so the webhooks sweeper and the retention purge
+    # go by real time for it (``fanned_out_at``, or at once when its fan-out was lost).
+    simulated = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-id"]

@@ -72,15 +72,26 @@ def _keyset(queryset, field: str, size: int):
         after = rows[-1]
 
 
-def due_subscriptions(now: dt.datetime):
-    return Subscription.objects.filter(next_action_at__lte=now)
+def due_subscriptions(now: dt.datetime, test_clock_id: str | None = None):
+    """Due at ``now``: in real time, every subscription but those of test-clock customers (they move only with their
+    clock); with ``test_clock_id``, only that clock's (``billing.services.test_clocks``)."""
+    if test_clock_id is None:
+        return Subscription.objects.filter(next_action_at__lte=now).filter(customer__test_clock__isnull=True)
+    return Subscription.objects.filter(next_action_at__lte=now, customer__test_clock_id=test_clock_id)
+
+
+def due_retries(now: dt.datetime, test_clock_id: str | None = None):
+    """Invoices due for a dunning retry at ``now``, split between real time and test clocks as subscriptions are."""
+    if test_clock_id is None:
+        return Invoice.objects.due_for_retry(now).filter(customer__test_clock__isnull=True)
+    return Invoice.objects.due_for_retry(now).filter(customer__test_clock_id=test_clock_id)
 
 
 def _work(now: dt.datetime, size: int):
     """(task, ids) for everything due at ``now``."""
     for ids in _keyset(due_subscriptions(now), "next_action_at", size):
         yield RENEW_TASK, ids
-    for ids in _keyset(Invoice.objects.due_for_retry(now), "next_payment_attempt", size):
+    for ids in _keyset(due_retries(now), "next_payment_attempt", size):
         yield RETRY_TASK, ids
     for ids in _keyset(payments.stale_pending_charges(now), "created", size):
         yield RESUME_TASK, ids
@@ -177,6 +188,43 @@ def _refund_resume_batch(refund_ids: list[str]) -> dict:
             logger.exception("billing cycle: refund %s resume failed", refund_id)
             summary["errors"] += 1
     return summary
+
+
+def clock_advance_step(test_clock_id: str, now: dt.datetime, size: int = 500) -> dict:
+    """One step of a test clock's advance: the same batches as a pass, for the clock's customers only, run here in
+    the clock's time ``now`` (``clock.simulated_at``). Returns the summed counts."""
+    totals = dict.fromkeys(SUMMARY_FIELDS, 0)
+    with clock.simulated_at(now):
+        work = [(RENEW_TASK, ids) for ids in _keyset(due_subscriptions(now, test_clock_id), "next_action_at", size)]
+        work += [(RETRY_TASK, ids) for ids in _keyset(due_retries(now, test_clock_id), "next_payment_attempt", size)]
+        for task, ids in work:
+            for name, count in run_batch(task, None, ids).items():
+                totals[name] = totals.get(name, 0) + count
+    return totals
+
+
+def clock_next_moment(test_clock_id: str, after: dt.datetime) -> dt.datetime | None:
+    """The earliest moment after ``after`` at which the clock's customers have billing work (a period end, a
+    resume, a cancellation, an expiry, a dunning retry)."""
+    subscription = (
+        Subscription.objects.filter(customer__test_clock_id=test_clock_id, next_action_at__gt=after)
+        .order_by("next_action_at")
+        .values_list("next_action_at", flat=True)
+        .first()
+    )
+    retry = (
+        Invoice.objects.filter(
+            customer__test_clock_id=test_clock_id,
+            status=Invoice.Status.OPEN,
+            collection_method="charge_automatically",
+            next_payment_attempt__gt=after,
+        )
+        .order_by("next_payment_attempt")
+        .values_list("next_payment_attempt", flat=True)
+        .first()
+    )
+    moments = [moment for moment in (subscription, retry) if moment is not None]
+    return min(moments) if moments else None
 
 
 def billing_cycle_run(*, now: dt.datetime | None = None) -> dict:

@@ -30,6 +30,7 @@ RENDER = {
     "Mandate": payment_representations.mandate,
     "PaymentIntent": payment_representations.payment_intent,
     "SetupIntent": payment_representations.setup_intent,
+    "TestClock": representations.test_clock,
 }
 
 

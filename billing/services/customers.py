@@ -8,11 +8,12 @@ from billing import audit, balance_ledger, money
 from billing.addresses import address_problems
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
-from billing.models import Account, Customer, CustomerBalanceTransaction, PaymentMethod, Subscription
+from billing.models import Account, Customer, CustomerBalanceTransaction, PaymentMethod, Subscription, TestClock
 from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
 from billing.services.door import service
 from billing.services.subscriptions import subscription_cancel
 from billing.services.tax_ids import tax_id_create
+from billing.services.test_clocks import in_clock_time
 from billing.tax_ids import ValidTaxId
 from billing.tax_ids import validate as validate_tax_id
 
@@ -103,22 +104,41 @@ def customer_create(
     actor: Actor,
     default_payment_method: PaymentMethod | None = None,
     tax_id_data: list[dict] | None = None,
+    test_clock: TestClock | None = None,
     **fields,
 ) -> Customer:
     """``default_payment_method`` is checked as on update: it must be one of the customer's own payment methods,
     which a customer being created has none of, so giving one answers that error and creates nothing.
-    ``tax_id_data``: Stripe's ``[{type, value}]``, added with the customer (each emits customer.tax_id.created)."""
+    ``tax_id_data``: Stripe's ``[{type, value}]``, added with the customer (each emits customer.tax_id.created).
+    ``test_clock``: the customer lives on that clock (test mode only), created at its frozen time."""
     metadata = validate_metadata(fields.pop("metadata", None))
     clean = _clean(fields)
     tax_ids = _checked_tax_id_data(tax_id_data or [])
-    customer = Customer.objects.create(account=account, livemode=livemode, metadata=metadata, **clean)
-    if default_payment_method is not None:
-        _check_default(customer, default_payment_method)
-    audit.record(actor, "customer.create", customer)
-    emit("customer.created", customer)
-    for valid in tax_ids:
-        tax_id_create(customer=customer, type=valid.type, value=valid.value, actor=actor)
+    if test_clock is not None:
+        _check_clock(test_clock, account, livemode)
+    with in_clock_time(test_clock):
+        customer = Customer.objects.create(
+            account=account, livemode=livemode, metadata=metadata, test_clock=test_clock, **clean
+        )
+        if default_payment_method is not None:
+            _check_default(customer, default_payment_method)
+        audit.record(actor, "customer.create", customer)
+        emit("customer.created", customer)
+        for valid in tax_ids:
+            tax_id_create(customer=customer, type=valid.type, value=valid.value, actor=actor)
     return customer
+
+
+def _check_clock(test_clock: TestClock, account: Account, livemode: bool) -> None:
+    if livemode:
+        raise InvalidRequest("Test clocks are only available in test mode.", param="test_clock")
+    if test_clock.account_id != account.pk or test_clock.livemode or test_clock.deleted:
+        raise NotFound(f"No such test clock: '{test_clock.pk}'", param="test_clock")
+    if test_clock.status != TestClock.Status.READY:
+        raise InvalidRequest(
+            f"The test clock {test_clock.pk} is {test_clock.status}: customers can be added while it is ready.",
+            param="test_clock",
+        )
 
 
 def _lock_existing(customer: Customer) -> Customer:

@@ -37,6 +37,7 @@ def _more_states(api, ids: dict) -> None:
             "metadata": {"k": "v"},
         },
     )
+    api.ok("POST", "/v1/customers", {"email": "clock@example.com", "test_clock": ids["test_helpers/test_clocks"]})
     api.ok("POST", "/v1/prices", {"product": ids["products"], "currency": "eur", "unit_amount": 500})
     api.ok(
         "POST", "/v1/coupons", {"amount_off": 500, "currency": "eur", "duration": "repeating", "duration_in_months": 3}

@@ -137,6 +137,7 @@ def test_every_billing_model_is_registered():
         "subscriptionitem",
         "taxid",
         "taxrate",
+        "testclock",
     }
 
 

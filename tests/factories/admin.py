@@ -11,6 +11,7 @@ from billing.services.coupons import coupon_create, promotion_code_create
 from billing.services.processors import processor_account_set
 from billing.services.refunds import refund_create
 from billing.services.subscriptions import ItemSpec, subscription_create
+from billing.services.test_clocks import clock_create
 from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory, TaxRateFactory, card
 
 ACTOR = Actor.system("factory")
@@ -32,6 +33,9 @@ def populated_account(name: str, *, staff_email: str) -> Tenant:
     account = AccountFactory(name=name)
     staff = staff_user_add(account=account, email=staff_email)
     key, _secret = api_key_create(account=account, livemode=False, name="test key")
+    test_clock = clock_create(
+        account=account, livemode=False, actor=ACTOR, frozen_time=clock.now(), name=f"{name} clock"
+    )
 
     customer = CustomerFactory(account=account, name=f"{name} Customer", email=f"payer@{name.lower()}.example")
     payment_method = card(customer)
@@ -97,6 +101,7 @@ def populated_account(name: str, *, staff_email: str) -> Tenant:
         "event": Event.objects.filter(account=account).first(),
         "auditentry": AuditEntry.objects.filter(account=account).first(),
         "processoraccount": processor,
+        "testclock": test_clock,
     }
     return Tenant(
         account=account,

@@ -8,6 +8,7 @@ so a new endpoint is covered as soon as it is registered; one whose path names a
 builder in ``BUILDERS`` fails the test until it gets one.
 """
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,6 +145,20 @@ def _portal_configuration(api: Api, ids: dict) -> str:
     return api.ok("POST", "/v1/billing_portal/configurations", params)["id"]
 
 
+def _test_clock(api: Api, ids: dict) -> str:
+    if "sk_live_" not in api.headers["HTTP_AUTHORIZATION"]:
+        return api.ok("POST", "/v1/test_helpers/test_clocks", {"frozen_time": 1893456000, "name": "Owner's clock"})[
+            "id"
+        ]
+    # Live mode has no test clocks (creating one answers an error): a row stands in, so that the walk can check that
+    # a test key does not reach the live world's ids here either.
+    from billing.models import Customer, TestClock
+
+    account = Customer.objects.get(pk=ids["customers"]).account
+    when = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    return TestClock.objects.create(account=account, livemode=True, frozen_time=when, deletes_after=when).id
+
+
 BUILDERS: dict[str, Builder] = {
     "customers": _created("/v1/customers", {"email": "owner@example.com", "name": "Owner"}),
     "payment_methods": _payment_method,
@@ -179,6 +194,7 @@ BUILDERS: dict[str, Builder] = {
     "webhook_endpoints": _created(
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/billing", "enabled_events": ["invoice.upcoming"]}
     ),
+    "test_helpers/test_clocks": _test_clock,
 }
 
 # Request bodies for operations with required parameters, given the intruder's own ids (so that only
@@ -190,6 +206,7 @@ BODIES: dict[tuple[str, str], Callable[[dict], dict]] = {
     ("POST", "/v1/invoices/{invoice}/add_lines"): lambda mine: {"lines": [{"amount": 100}]},
     ("POST", "/v1/invoices/{invoice}/remove_lines"): lambda mine: {"lines": [{"id": "il_x", "behavior": "delete"}]},
     ("POST", "/v1/invoices/{invoice}/update_lines"): lambda mine: {"lines": [{"id": "il_x", "amount": 1}]},
+    ("POST", "/v1/test_helpers/test_clocks/{test_clock}/advance"): lambda mine: {"frozen_time": 1893459600},
 }
 
 

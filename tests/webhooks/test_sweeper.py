@@ -175,3 +175,27 @@ def test_webhook_tasks_are_routed_to_the_webhook_queue(settings):
     route = current_app.amqp.router.route({}, billing_events.FAN_OUT_TASK)
     assert route["queue"].name == "webhooks-test"
     assert current_app.amqp.router.route({}, "billing.tasks.run_billing_cycle")["queue"].name != "webhooks-test"
+
+
+def test_an_event_in_a_test_clocks_time_is_swept_at_once_and_kept_by_the_purge(
+    endpoint, customer, receiver, change_customer, run_sweep, monkeypatch
+):
+    """Dated months ahead (a test clock's time), an event whose fan-out was lost still goes out with the next sweep,
+    and the retention purge goes by when it was fanned out, not by its clock's date."""
+    from billing import clock
+
+    monkeypatch.setattr(billing_events, "enqueue_fan_out", lambda event_ids: None)
+    with clock.simulated_at(timezone.now() + dt.timedelta(days=90)):
+        change_customer(customer)
+    event = Event.objects.get(type="customer.updated")
+    assert event.simulated and event.fanned_out_at is None
+    assert run_sweep()["fanned_out"] == 1
+    assert [r.event_id for r in receiver.requests] == [event.id]
+
+    with clock.simulated_at(timezone.now() - dt.timedelta(days=400)):
+        change_customer(customer)
+    old = Event.objects.filter(type="customer.updated").order_by("created").first()
+    assert old.simulated
+    run_sweep()
+    assert services.events_purge() == 0
+    assert Event.objects.filter(pk=old.pk).exists()

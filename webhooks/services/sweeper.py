@@ -5,6 +5,7 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from billing import clock
 from billing.models import Event
@@ -28,7 +29,12 @@ def sweep(*, now: dt.datetime | None = None) -> dict:
     requeue_before = now - dt.timedelta(seconds=settings.WEBHOOK_REQUEUE_SECONDS)
 
     fanned_out = 0
-    stranded = Event.objects.filter(fanned_out_at__isnull=True, created__lte=now - grace).order_by("created")
+    # An event recorded in a test clock's time (``simulated``) may be dated months ahead or behind: its ``created``
+    # says nothing about how long its fan-out has been waiting, so it is taken at once (a fan-out still on its way
+    # then finds it taken).
+    stranded = Event.objects.filter(
+        Q(created__lte=now - grace) | Q(simulated=True), fanned_out_at__isnull=True
+    ).order_by("created")
     event_ids = list(stranded.values_list("pk", flat=True)[:SWEEP_BATCH])
     for start in range(0, len(event_ids), BATCH_SIZE):
         # Written due now and queued as batch tasks; an event fanned out meanwhile is skipped.
@@ -77,7 +83,12 @@ def events_purge(*, now: dt.datetime | None = None) -> int:
     deleted = 0
     while True:
         event_ids = list(
-            Event.objects.filter(created__lt=cutoff).order_by("created").values_list("pk", flat=True)[:PURGE_BATCH]
+            Event.objects.filter(
+                # A test clock's event by when it was fanned out (real time), never by its clock's date.
+                Q(simulated=False, created__lt=cutoff) | Q(simulated=True, fanned_out_at__lt=cutoff)
+            )
+            .order_by("created")
+            .values_list("pk", flat=True)[:PURGE_BATCH]
         )
         if not event_ids:
             return deleted

@@ -1,0 +1,33 @@
+"""Stripe's test clocks: a test-mode time of its own for the customers created on it."""
+
+from django.db import models
+
+from billing import ids
+from billing.models.base import TenantModel
+
+
+class TestClock(TenantModel):
+    """``created`` is real time; ``frozen_time`` is the clock's time, which its customers' billing runs in."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    class Status(models.TextChoices):
+        READY = "ready", "Ready"
+        ADVANCING = "advancing", "Advancing"
+        INTERNAL_FAILURE = "internal_failure", "Internal failure"
+
+    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("test_clock"), editable=False)
+    name = models.CharField(max_length=300, blank=True)
+    frozen_time = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY)
+    # While advancing: the time it is advancing to (Stripe's ``status_details.advancing.target_frozen_time``).
+    target_frozen_time = models.DateTimeField(null=True, blank=True)
+    deletes_after = models.DateTimeField()
+    # Stripe's delete: the clock is gone for the API; the row stays, as its customers' do.
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name or self.id

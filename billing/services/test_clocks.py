@@ -1,0 +1,188 @@
+"""Test clocks (Stripe's ``test_helpers.test_clock``): create, advance, delete, and the advance itself.
+
+A customer created on a test clock lives in the clock's time. The real-time billing cycle leaves its subscriptions
+and invoices alone (``billing_cycle.due_subscriptions``); they move only when the clock is advanced. An advance is
+asynchronous, as Stripe's: ``clock_advance`` sets ``status=advancing`` and queues a task, which runs the same
+batches as the billing cycle for the clock's customers, one due moment after the other, each in the clock's time
+(``clock.simulated_at``), so what it writes carries that time. Then the clock is ``ready`` again.
+
+Limits (Stripe's, where Stripe documents them): test mode only; an advance must move the clock forward, and at most
+two intervals of the shortest subscription on the clock (two years when it has none); a new clock's frozen time lies
+between 2000-01-01 and five years from now (ours).
+"""
+
+import contextlib
+import datetime as dt
+import logging
+
+from billing import audit, broker, clock
+from billing.audit import SYSTEM, Actor
+from billing.exceptions import InvalidRequest, StateConflict
+from billing.models import Account, Customer, Subscription, TestClock
+from billing.periods import add_months, period_end
+from billing.services import billing_cycle
+from billing.services.common import emit, lock
+from billing.services.door import after_commit, service
+
+logger = logging.getLogger(__name__)
+
+ADVANCE_TASK = "billing.tasks.advance_test_clock"
+LIFETIME = dt.timedelta(days=7)  # Stripe's deletes_after (created + 7 days in the API reference's example)
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST_YEARS_AHEAD = 5
+MAX_STEPS = 10_000  # due moments one advance may visit; two intervals of a daily subscription need few
+
+
+def _check_test_mode(livemode: bool) -> None:
+    if livemode:
+        raise InvalidRequest(
+            "Test clocks are only available in test mode: use a test mode key (sk_test_…).", param="livemode"
+        )
+
+
+@service
+def clock_create(*, account: Account, livemode: bool, actor: Actor, frozen_time: dt.datetime, name: str = ""):
+    _check_test_mode(livemode)
+    now = clock.now()
+    latest = add_months(now, 12 * LATEST_YEARS_AHEAD)
+    if not EARLIEST <= frozen_time <= latest:
+        raise InvalidRequest(
+            f"The frozen_time must lie between {EARLIEST:%Y-%m-%d} and {LATEST_YEARS_AHEAD} years from now.",
+            param="frozen_time",
+        )
+    if len(name) > 300:
+        raise InvalidRequest("Invalid name: must be at most 300 characters.", param="name")
+    test_clock = TestClock.objects.create(
+        account=account,
+        livemode=False,
+        created=now,
+        frozen_time=frozen_time,
+        deletes_after=now + LIFETIME,
+        name=name,
+    )
+    audit.record(actor, "test_clock.create", test_clock)
+    emit("test_helpers.test_clock.created", test_clock)
+    return test_clock
+
+
+def advance_limit(test_clock: TestClock) -> dt.datetime:
+    """How far one advance may go: two intervals of the clock's shortest subscription, else two years."""
+    subscriptions = (
+        Subscription.objects.filter(customer__test_clock=test_clock).not_ended().prefetch_related("items__price")
+    )
+    ends = []
+    for subscription in subscriptions:
+        interval, count = subscription.interval()
+        ends.append(period_end(test_clock.frozen_time, interval, count, 2))
+    return min(ends) if ends else add_months(test_clock.frozen_time, 24)
+
+
+@service
+def clock_advance(*, test_clock: TestClock, frozen_time: dt.datetime, actor: Actor) -> TestClock:
+    """Start advancing the clock to ``frozen_time`` (see the module docstring); the clock answers ``advancing``."""
+    test_clock = lock(TestClock, test_clock.pk)
+    if test_clock.status == TestClock.Status.ADVANCING:
+        raise StateConflict(
+            f"The test clock {test_clock.pk} is already advancing; wait until its status is ready.", param="id"
+        )
+    if test_clock.status == TestClock.Status.INTERNAL_FAILURE:
+        raise StateConflict(
+            f"The test clock {test_clock.pk} failed to advance and cannot be advanced again; create a new one.",
+            param="id",
+        )
+    if frozen_time <= test_clock.frozen_time:
+        raise InvalidRequest(
+            f"The frozen_time must be after the test clock's current frozen_time ({clock.to_unix(test_clock.frozen_time)}).",
+            param="frozen_time",
+        )
+    limit = advance_limit(test_clock)
+    if frozen_time > limit:
+        raise InvalidRequest(
+            "The frozen_time cannot be more than two intervals of the shortest subscription on this test clock "
+            f"(or two years when it has none) after its current frozen_time: at most {clock.to_unix(limit)}.",
+            param="frozen_time",
+        )
+    test_clock.status = TestClock.Status.ADVANCING
+    test_clock.target_frozen_time = frozen_time
+    test_clock.save(update_fields=["status", "target_frozen_time"])
+    emit("test_helpers.test_clock.advancing", test_clock)
+    audit.record(actor, "test_clock.advance", test_clock, {"target_frozen_time": clock.to_unix(frozen_time)})
+    clock_id = test_clock.pk
+    after_commit(lambda: _queue_advance(clock_id))
+    return test_clock
+
+
+def _queue_advance(clock_id: str) -> None:
+    if not broker.send(ADVANCE_TASK, [clock_id]):
+        # Without a broker the clock would stay advancing for good: run it here instead.
+        logger.warning("test clock %s: the broker did not take the advance; running it in this process", clock_id)
+        clock_advance_run(test_clock_id=clock_id)
+
+
+def clock_advance_run(*, test_clock_id: str) -> str | None:
+    """The advance itself (the task's work): every due moment of the clock's customers up to the target, in order,
+    each in the clock's time; then ``ready``. Any failure leaves the clock ``internal_failure``, as Stripe's. Safe to
+    run twice: every step claims only what is still due. Returns the clock's final status."""
+    test_clock = TestClock.objects.filter(pk=test_clock_id, deleted=False).first()
+    if test_clock is None or test_clock.status != TestClock.Status.ADVANCING:
+        return None
+    target = test_clock.target_frozen_time
+    try:
+        moment = test_clock.frozen_time
+        for _ in range(MAX_STEPS):
+            upcoming = billing_cycle.clock_next_moment(test_clock_id, moment)
+            if upcoming is None or upcoming > target:
+                break
+            billing_cycle.clock_advance_step(test_clock_id, upcoming)
+            moment = upcoming
+            _record_progress(test_clock_id, moment)
+        billing_cycle.clock_advance_step(test_clock_id, target)  # what falls due exactly at the target
+    except Exception:
+        logger.exception("test clock %s: the advance failed", test_clock_id)
+        return _finish(test_clock_id, TestClock.Status.INTERNAL_FAILURE, "test_helpers.test_clock.internal_failure")
+    return _finish(test_clock_id, TestClock.Status.READY, "test_helpers.test_clock.ready", frozen_time=target)
+
+
+def _record_progress(clock_id: str, moment: dt.datetime) -> None:
+    """The clock's time so far (an advance that fails halfway shows how far it came)."""
+    TestClock.objects.filter(pk=clock_id, frozen_time__lt=moment).update(frozen_time=moment)
+
+
+@service
+def _finish(clock_id: str, status: str, event: str, frozen_time: dt.datetime | None = None) -> str | None:
+    test_clock = lock(TestClock, clock_id)
+    if test_clock.deleted or test_clock.status != TestClock.Status.ADVANCING:
+        return None
+    test_clock.status = status
+    if frozen_time is not None:
+        test_clock.frozen_time = frozen_time
+    test_clock.target_frozen_time = None
+    test_clock.save(update_fields=["status", "frozen_time", "target_frozen_time"])
+    emit(event, test_clock)
+    audit.record(SYSTEM, f"test_clock.{status}", test_clock)
+    return status
+
+
+@service
+def clock_delete(*, test_clock: TestClock, actor: Actor) -> TestClock:
+    """Stripe's delete: the clock's customers are deleted with it (their subscriptions end now), in its time."""
+    from billing.services.customers import customer_delete  # customers build on clocks, not the other way round
+
+    test_clock = lock(TestClock, test_clock.pk)
+    customers = Customer.objects.filter(test_clock=test_clock, deleted=False).order_by("id")
+    with clock.simulated_at(test_clock.frozen_time):
+        deleted = [customer_delete(customer=customer, actor=actor).pk for customer in customers]
+    emit("test_helpers.test_clock.deleted", test_clock)
+    test_clock.deleted = True
+    test_clock.status = TestClock.Status.READY
+    test_clock.target_frozen_time = None
+    test_clock.save(update_fields=["deleted", "status", "target_frozen_time"])
+    audit.record(actor, "test_clock.delete", test_clock, {"deleted_customers": deleted})
+    return test_clock
+
+
+def in_clock_time(test_clock: TestClock | None):
+    """The clock's time for a block that acts on one of its customers (nothing without a clock)."""
+    if test_clock is None or test_clock.deleted:
+        return contextlib.nullcontext()
+    return clock.simulated_at(test_clock.frozen_time)
