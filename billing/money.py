@@ -95,3 +95,16 @@ def chargeable(amount: int, currency: str) -> int:
     if currency.lower() not in THREE_DECIMAL:
         return amount
     return round_half_up(Decimal(amount) / 10) * 10
+
+
+def charge_amount_error(amount: int, currency: str) -> str | None:
+    """Why ``amount`` cannot be charged or refunded in ``currency`` (None when it can): Stripe's API takes
+    three-decimal currencies only in multiples of 10 minor units ("these API calls require the least-significant
+    (last) digit to be 0", docs.stripe.com/currencies#three-decimal)."""
+    if amount is None or currency.lower() not in THREE_DECIMAL or amount % 10 == 0:
+        return None
+    return (
+        f"Invalid amount: {currency.upper()} amounts must be in multiples of 10 (the last digit must be 0), as "
+        f"three-decimal currencies are charged to the nearest ten; for example {chargeable(amount, currency)} "
+        f"instead of {amount}."
+    )

@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from billing.money import round_half_up
+from billing.money import chargeable, round_half_up
 from billing.periods import period_end
 
 
@@ -128,14 +128,20 @@ def compute_totals(lines: list[LineInput], coupons: list[CouponTerms] | None = N
     return totals
 
 
-def apply_balance(total: int, balance: int) -> tuple[int, int]:
+def apply_balance(total: int, balance: int, currency: str = "") -> tuple[int, int]:
     """Apply the customer's balance (negative = credit) to an invoice total.
 
-    Returns ``(amount_due, new_balance)``. A negative total becomes credit on the balance.
+    Returns ``(amount_due, new_balance)``. A negative total becomes credit on the balance. In a three-decimal
+    currency the amount due is rounded half-up to a multiple of 10 minor units (what Stripe's API can charge) and
+    the difference goes to the balance: 5.124 KWD due is 5.120 with 0.004 still owed, 5.125 is 5.130 with 0.005 of
+    credit, so the customer pays exactly the total over time.
     """
     if total <= 0:
         return 0, balance + total
     if balance < 0:
         used = min(total, -balance)
-        return total - used, balance + used
-    return total + balance, 0
+        due, balance = total - used, balance + used
+    else:
+        due, balance = total + balance, 0
+    rounded = chargeable(due, currency) if currency else due
+    return rounded, balance + due - rounded

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from billing import audit, balance_ledger, clock, pricing
+from billing import audit, balance_ledger, clock, money, pricing
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import (
@@ -201,13 +201,14 @@ def _next_number(invoice: Invoice) -> str:
 def _apply_balance(invoice: Invoice, customer: Customer) -> None:
     """Snapshot who is billed and let the customer's balance pay (or add to) the invoice. ``customer`` was read in
     this transaction; it is locked and read again only when it has a balance to change."""
-    if customer.balance:
+    rounds = money.chargeable(max(invoice.total, 0), invoice.currency) != max(invoice.total, 0)
+    if customer.balance or rounds:  # a three-decimal amount due rounded to a multiple of 10 leaves a remainder
         customer = lock(Customer, customer.pk)
     invoice.customer_name = customer.name
     invoice.customer_email = customer.email
     invoice.customer_address = customer.address
     invoice.starting_balance = customer.balance
-    amount_due, new_balance = pricing.apply_balance(invoice.total, customer.balance)
+    amount_due, new_balance = pricing.apply_balance(invoice.total, customer.balance, invoice.currency)
     invoice.ending_balance = new_balance
     invoice.amount_due = amount_due
     invoice.amount_remaining = amount_due

@@ -80,6 +80,8 @@ def check_refundable(charge: Charge, amount: int | None) -> int:
         return left
     if amount < 1:
         raise InvalidRequest("Invalid amount: must be at least 1.", param="amount", code="parameter_invalid_integer")
+    if error := money.charge_amount_error(amount, charge.currency):
+        raise InvalidRequest(error, param="amount", code="invalid_charge_amount")
     if amount > left:
         raise InvalidRequest(
             f"Refund amount ({_display(amount, charge.currency)}) is greater than unrefunded amount on charge "

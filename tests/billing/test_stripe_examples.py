@@ -4,7 +4,8 @@ Sources (docs.stripe.com):
 - PRORATIONS: /billing/subscriptions/prorations ("prorations by the second"; switching 10 -> 20 halfway costs +5)
 - CYCLE: /billing/subscriptions/billing-cycle (Jan 31 anchor bills Feb 28/29, then Mar 31, Apr 30, ...)
 - BACKDATING: /billing/subscriptions/backdating (Feb 15 -> Mar 1 is 14/28 of a month, Jan 15 -> Feb 1 is 17/31)
-- CURRENCIES: /currencies (zero-decimal jpy/krw; three-decimal kwd/bhd charged in multiples of 10: 5.124 KWD -> 5120)
+- CURRENCIES: /currencies (zero-decimal jpy/krw; three-decimal kwd/bhd charged in multiples of 10: 5.124 KWD -> 5120;
+  the rest of an invoice's amount due stays on the customer's balance, our documented choice in the README)
 - TAX: /billing/taxes/tax-rates (inclusive: tax = amount - amount / (1 + rate); exclusive: amount x rate; per line)
 - COUPONS: /billing/subscriptions/coupons (once / repeating N months / forever; amount_off never below zero)
 - CANCEL: /api/subscriptions/update#update_subscription-cancel_at ("If set to a date before the current period ends,
@@ -19,7 +20,7 @@ import pytest
 
 from billing import money
 from billing.periods import next_anchor, period_end
-from billing.pricing import CouponTerms, LineInput, compute_totals, prorate, span_amount
+from billing.pricing import CouponTerms, LineInput, apply_balance, compute_totals, prorate, span_amount
 
 
 def utc(*args) -> dt.datetime:
@@ -29,6 +30,11 @@ def utc(*args) -> dt.datetime:
 def r(value) -> int:
     """Half-up to the minor unit, as Stripe rounds a line."""
     return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def r10(value) -> int:
+    """Half-up to a multiple of 10 minor units: how three-decimal currencies are charged (CURRENCIES)."""
+    return r(Decimal(value) / 10) * 10
 
 
 APRIL = (utc(2023, 4, 1), utc(2023, 5, 1))  # 30 days = 2_592_000 s
@@ -109,6 +115,26 @@ EXAMPLES = [
     ("BHD 1.005 charged as 1.010", lambda: money.chargeable(1005, "bhd"), 1010),
     ("KWD 12.999 charged as 13.000", lambda: money.chargeable(12999, "kwd"), 13000),
     ("EUR untouched", lambda: money.chargeable(1005, "eur"), 1005),
+    # CURRENCIES (three-decimal): the amount due is charged to the nearest ten; what rounding leaves goes to the balance
+    ("KWD invoice 5.124 due 5.120, 0.004 kept owed", lambda: apply_balance(5124, 0, "kwd"), (r10(5124), 5124 - r10(5124))),
+    ("BHD invoice 1.005 due 1.010, 0.005 credited", lambda: apply_balance(1005, 0, "bhd"), (r10(1005), 1005 - r10(1005))),
+    (
+        "KWD invoice 5.124 less 1.000 credit",
+        lambda: apply_balance(5124, -1000, "kwd"),
+        (r10(5124 - 1000), (5124 - 1000) - r10(5124 - 1000)),
+    ),
+    ("BHD invoice 7.777 with 0.003 owed", lambda: apply_balance(7777, 3, "bhd"), (r10(7777 + 3), 7780 - r10(7780))),
+    (
+        "KWD 5.124 + 1% exclusive tax, due",
+        lambda: apply_balance(totals([LineInput(5124, tax_percentage=Decimal(1))]).total, 0, "kwd")[0],
+        r10(5124 + r(5124 * Decimal("0.01"))),
+    ),
+    (
+        "BHD upgrade 1.005 -> 2.005 halfway: proration exact, due rounded",
+        lambda: apply_balance(net_change(1005, 2005, utc(2023, 4, 16)), 0, "bhd")[0],
+        r10(r(Decimal(2005) * 15 / 30) - r(Decimal(1005) * 15 / 30)),
+    ),
+    ("KWD negative total: the whole credit to the balance", lambda: apply_balance(-5124, 0, "kwd"), (0, -5124)),
     # --- TAX: per line, rounded once per line -----------------------------------------------------------------------
     ("exclusive 19%", lambda: totals([LineInput(1000, tax_percentage=Decimal(19))]).tax, r(1000 * 0.19)),
     ("inclusive 19%", lambda: totals([LineInput(1190, tax_percentage=Decimal(19), tax_inclusive=True)]).tax, r(1190 - 1190 / 1.19)),

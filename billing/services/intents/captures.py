@@ -6,6 +6,7 @@ from billing.audit import Actor
 from billing.exceptions import InvalidRequest
 from billing.gateways.base import PaymentResult
 from billing.models import Charge, PaymentIntent
+from billing.money import charge_amount_error
 from billing.services.common import emit, lock
 from billing.services.door import service
 from billing.services.intents.common import gateway_of, unexpected_state
@@ -26,6 +27,8 @@ def payment_intent_capture(
             param="amount_to_capture",
             code="amount_too_large" if amount > intent.amount_capturable else "parameter_invalid_integer",
         )
+    if error := charge_amount_error(amount, intent.currency):
+        raise InvalidRequest(error, param="amount_to_capture", code="invalid_charge_amount")
     result = gateway_of(intent).capture(
         reference=intent.processor_reference,
         amount=amount,

@@ -8,7 +8,7 @@ from billing.audit import Actor
 from billing.exceptions import BillingError, CardDeclined, GatewayUnavailable, InvalidRequest, StateConflict
 from billing.gateways.base import MethodDetails, PaymentResult
 from billing.models import Account, Charge, Customer, Invoice, PaymentIntent, PaymentMethod, Subscription
-from billing.money import minimum_charge
+from billing.money import charge_amount_error, minimum_charge
 from billing.services.common import emit, lock, merge_metadata, same_tenant, validate_metadata
 from billing.services.door import service
 from billing.services.intents.common import (
@@ -43,6 +43,8 @@ def _clean_amount(amount: int, currency: str) -> None:
         raise InvalidRequest("This value must be greater than or equal to 1.", param="amount")
     if amount > MAX_AMOUNT:
         raise InvalidRequest(f"Amount must be no more than {MAX_AMOUNT}.", param="amount", code="amount_too_large")
+    if error := charge_amount_error(amount, currency):
+        raise InvalidRequest(error, param="amount", code="invalid_charge_amount")
     floor = minimum_charge(currency)
     if amount < floor:
         raise InvalidRequest(

@@ -522,7 +522,7 @@ def _change_preview(
     if invoice is not None:
         balance = Customer.objects.values_list("balance", flat=True).get(pk=subscription.customer_id)
         preview.invoiced_now = True
-        preview.due_now = pricing.apply_balance(invoice.total, balance)[0]
+        preview.due_now = pricing.apply_balance(invoice.total, balance, invoice.currency)[0]
         preview.due_now_lines = _preview_lines(invoice.lines.all())
         preview.due_now_subtotal = invoice.subtotal
         preview.due_now_discount = invoice.total_discount

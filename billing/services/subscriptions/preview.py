@@ -110,7 +110,7 @@ def _created_invoice(mark: int, subscription_pk: str) -> dict | None:
 def _with_balance(invoice: dict) -> dict:
     """What the customer's balance would pay of it, as finalizing applies it."""
     balance = Customer.objects.values_list("balance", flat=True).get(pk=invoice["customer"])
-    amount_due, _ending = pricing.apply_balance(invoice["total"], balance)
+    amount_due, _ending = pricing.apply_balance(invoice["total"], balance, invoice["currency"])
     return {
         **invoice,
         "starting_balance": balance,
