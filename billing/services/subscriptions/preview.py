@@ -60,6 +60,7 @@ def _preview_change(subscription_pk: str, actor: Actor, update: dict, invoice_it
     subscription = take(subscription_pk, ended=None)
     if subscription.is_ended:
         raise no_upcoming(subscription.customer_id)
+    balance = _balance(subscription.customer_id)
     for arguments in invoice_items:
         invoice_item_create(customer=subscription.customer, subscription=subscription, actor=actor, **arguments)
     mark = events.collected_count()
@@ -71,18 +72,19 @@ def _preview_change(subscription_pk: str, actor: Actor, update: dict, invoice_it
     invoice = _created_invoice(mark, subscription_pk)
     if invoice is None:
         invoice = _next_renewal(subscription_pk, mark)
-    raise _Rollback(_with_balance(invoice))
+    raise _Rollback(_with_balance(invoice, balance))
 
 
 @service
 def _preview_create(customer: Customer, actor: Actor, create: dict) -> None:
+    balance = _balance(customer.pk)
     mark = events.collected_count()
     create = {**create, "payment_behavior": "default_incomplete"}
     subscription = subscription_create(customer=customer, actor=actor, **create)
     invoice = _created_invoice(mark, subscription.pk)
     if invoice is None:  # pragma: no cover - a new subscription always invoices (a trial's invoice is zero)
         raise no_upcoming(customer.pk)
-    raise _Rollback(_with_balance(invoice))
+    raise _Rollback(_with_balance(invoice, balance))
 
 
 def _next_renewal(subscription_pk: str, mark: int) -> dict:
@@ -107,9 +109,14 @@ def _created_invoice(mark: int, subscription_pk: str) -> dict | None:
     return None
 
 
-def _with_balance(invoice: dict) -> dict:
-    """What the customer's balance would pay of it, as finalizing applies it."""
-    balance = Customer.objects.values_list("balance", flat=True).get(pk=invoice["customer"])
+def _balance(customer_id: str) -> int:
+    return Customer.objects.values_list("balance", flat=True).get(pk=customer_id)
+
+
+def _with_balance(invoice: dict, balance: int) -> dict:
+    """What the customer's balance would pay of it, as finalizing applies it. ``balance`` is read before the change
+    runs: the change itself finalizes the invoice inside the rolled-back transaction and takes the balance there, so
+    reading it afterwards would show a credit already spent on this very invoice."""
     amount_due, _ending = pricing.apply_balance(invoice["total"], balance, invoice["currency"])
     return {
         **invoice,
