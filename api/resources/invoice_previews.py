@@ -298,6 +298,8 @@ def _create(ctx, details: dict, name) -> dict:
         "trial_end": None if trial_end in (None, "now") else trial_end,
         "default_tax_rates": _tax_rates(ctx, details.get("default_tax_rates"), name("default_tax_rates")),
         "cancel_at_period_end": bool(details.get("cancel_at_period_end")),
+        "cancel_at": None if details.get("cancel_at") is p.UNSET else details.get("cancel_at"),
+        "proration_behavior": details.get("proration_behavior") or "create_prorations",
     }
 
 

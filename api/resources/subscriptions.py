@@ -132,6 +132,9 @@ CREATE = {
     "default_tax_rates": p.Array(p.Id(), max_items=5),
     "metadata": p.Map(),
     "cancel_at_period_end": p.Boolean(),
+    "cancel_at": p.Timestamp(
+        description="End the subscription then; inside the first period, the first invoice bills the time up to it."
+    ),
     "payment_behavior": p.String(
         choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete")
     ),
@@ -177,6 +180,7 @@ def create(ctx, params):
         default_tax_rates=_tax_rates(ctx, params.get("default_tax_rates"), "default_tax_rates"),
         metadata=params.get("metadata") or {},
         cancel_at_period_end=bool(params.get("cancel_at_period_end")),
+        cancel_at=params.get("cancel_at"),
         payment_behavior=params.get("payment_behavior") or "allow_incomplete",
         payment_settings=params.get("payment_settings") or {},
         billing_cycle_anchor=params.get("billing_cycle_anchor"),

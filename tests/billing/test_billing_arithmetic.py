@@ -194,7 +194,6 @@ def test_backdating(db):
         ({"billing_cycle_anchor": at(2023, 3, 10)}, "billing_cycle_anchor"),  # in the past
         ({"billing_cycle_anchor": at(2023, 5, 10)}, "billing_cycle_anchor"),  # beyond the next natural date
         ({"backdate_start_date": at(2023, 4, 10)}, "backdate_start_date"),  # in the future
-        ({"backdate_start_date": at(2023, 3, 1), "trial_end": at(2023, 4, 20)}, "backdate_start_date"),
         ({"trial_end": at(2023, 4, 20), "billing_cycle_anchor": at(2023, 4, 15)}, "billing_cycle_anchor"),
         ({"billing_cycle_anchor_config": {"day_of_month": 32}}, "billing_cycle_anchor_config[day_of_month]"),
         ({"billing_cycle_anchor_config": {"day_of_month": 0}}, "billing_cycle_anchor_config[day_of_month]"),

@@ -99,7 +99,9 @@ def test_backdate_with_anchor(client, customer, price):
         ({"billing_cycle_anchor_config": {"day_of_month": 0}}, "billing_cycle_anchor_config[day_of_month]"),
         ({"billing_cycle_anchor_config": {"day_of_month": 32}}, "billing_cycle_anchor_config[day_of_month]"),
         ({"billing_cycle_anchor_config": {"hour": 1}}, "billing_cycle_anchor_config[day_of_month]"),
-        ({"backdate_start_date": ts(2024, 2, 1), "trial_period_days": 7}, "backdate_start_date"),
+        ({"cancel_at": ts(2024, 2, 1)}, "cancel_at"),  # in the past
+        ({"cancel_at": "soon"}, "cancel_at"),  # not a timestamp
+        ({"cancel_at": ts(2024, 2, 20), "cancel_at_period_end": True}, "cancel_at"),
     ],
 )
 def test_bad_start_parameters_answer_stripe_errors(client, customer, price, frozen, extra, param):

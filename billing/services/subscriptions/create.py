@@ -116,8 +116,9 @@ def plan_start(
 ) -> Start:
     """Check the start parameters as Stripe does (docs.stripe.com/billing/subscriptions/billing-cycle and
     /backdating) and say where billing begins. Refused: an anchor and an anchor config together, an anchor before
-    now (or before the trial's end), an anchor after the next natural billing date, a backdate in the future, and a
-    backdate with a trial (Stripe documents a trial only before a later anchor, never with backdated time)."""
+    now (or before the trial's end), an anchor after the next natural billing date and a backdate in the future. A
+    backdate "can be combined with trials and the billing cycle anchor" (docs.stripe.com/api/subscriptions/create
+    #create_subscription-backdate_start_date): the trial starts now and the backdated time is on the first invoice."""
     if proration_behavior not in PRORATION_BEHAVIORS:
         raise InvalidRequest(f"Invalid proration_behavior: {proration_behavior}", param="proration_behavior")
     price = items[0].price
@@ -132,12 +133,6 @@ def plan_start(
         if backdate_start_date >= now:
             raise InvalidRequest(
                 "backdate_start_date must be in the past: it is the date the subscription is backdated to.",
-                param="backdate_start_date",
-            )
-        if trial_end is not None:
-            raise InvalidRequest(
-                "A backdated subscription cannot start with a trial: use backdate_start_date or a trial "
-                "(trial_end, trial_period_days), not both.",
                 param="backdate_start_date",
             )
     base = trial_end or now
@@ -186,6 +181,7 @@ def subscription_create(
     default_tax_rates: list[TaxRate] = (),
     metadata: dict | None = None,
     cancel_at_period_end: bool = False,
+    cancel_at: dt.datetime | None = None,
     payment_behavior: str = "allow_incomplete",
     payment_settings: dict | None = None,
     billing_cycle_anchor: dt.datetime | None = None,
@@ -203,6 +199,8 @@ def subscription_create(
     ``default_incomplete`` the first payment waits for the customer to confirm the invoice's PaymentIntent.
 
     Anchors, anchor configs and backdating: see ``plan_start`` (what is refused) and ``stub_lines`` (what is billed).
+    ``cancel_at`` ends the subscription then; inside the first period the first invoice bills only the time up to it
+    (unless ``proration_behavior="none"``), in a later period that period's invoice does.
     """
     if payment_behavior == "pending_if_incomplete":
         raise InvalidRequest(
@@ -223,8 +221,10 @@ def subscription_create(
         backdate_start_date=backdate_start_date,
         proration_behavior=proration_behavior,
     )
+    cancel_at = _check_cancel_at(cancel_at, cancel_at_period_end, now)
     subscription = _create(
         start=start,
+        cancel_at=cancel_at,
         customer=customer,
         items=items,
         actor=actor,
@@ -246,6 +246,19 @@ def subscription_create(
     if payment_behavior == "error_if_incomplete" and subscription.status == Subscription.Status.INCOMPLETE:
         _raise_decline(subscription)
     return subscription
+
+
+def _check_cancel_at(cancel_at: dt.datetime | None, cancel_at_period_end: bool, now: dt.datetime):
+    if cancel_at is None:
+        return None
+    if cancel_at_period_end:
+        raise InvalidRequest(
+            "You may only specify one of these parameters: cancel_at, cancel_at_period_end.", param="cancel_at"
+        )
+    cancel_at = clock.whole_seconds(cancel_at)
+    if cancel_at <= now:
+        raise InvalidRequest("cancel_at must be in the future.", param="cancel_at")
+    return cancel_at
 
 
 def _raise_decline(subscription: Subscription) -> None:
@@ -280,6 +293,10 @@ def _create(*, customer: Customer, items: list[ItemSpec], actor: Actor, **option
     )
     subscription = _insert(customer, items, options, currency)
     now = subscription.created
+    if options["cancel_at"] is not None:
+        subscription.cancel_at = options["cancel_at"]
+        subscription.canceled_at = now
+        subscription.cancellation_reason = Subscription.CancellationReason.CANCELLATION_REQUESTED
     if coupon is not None:
         attach_discount(subscription, coupon, promotion_code, start=now)
     invoice = _first_invoice(
@@ -373,16 +390,40 @@ def stub_lines(subscription: Subscription, start: dt.datetime, end: dt.datetime,
     ]
 
 
+def period_until_cancel(subscription: Subscription, start: dt.datetime, end: dt.datetime) -> list:
+    """The period's lines; a ``cancel_at`` inside the period bills only the time up to it: the full amount less the
+    unused time's proration (docs.stripe.com/api/subscriptions/create#create_subscription-cancel_at: "If set to a date
+    before the current period ends, this will cause a proration if prorations have been enabled"; "If set during a
+    future period, this will always cause a proration for that period")."""
+    lines = period_lines(subscription, start, end, trial=False)
+    cancel_at = subscription.cancel_at
+    if cancel_at is None or not start < cancel_at < end:
+        return lines
+    return [
+        replace(line, amount=line.amount - pricing.prorate(line.amount, start, end, cancel_at), proration=True)
+        for line in lines
+    ]
+
+
 def _first_lines(subscription: Subscription, now: dt.datetime, trialing: bool, prorate: bool) -> list:
     start, end = subscription.current_period_start, subscription.current_period_end
     if trialing:
-        return period_lines(subscription, start, end, trial=True)
+        # "the first invoice will contain a proration for the timespan between the start date and the current
+        # time" (backdate_start_date), then the trial's zero lines.
+        backdated = subscription.start_date < start
+        elapsed = stub_lines(subscription, subscription.start_date, start, prorate=prorate) if backdated else []
+        return elapsed + period_lines(subscription, start, end, trial=True)
+    cancel_at = subscription.cancel_at
     if subscription.period_index == 0:  # a stub period up to the anchor (possibly backdated)
+        if prorate and cancel_at is not None and start < cancel_at < end:
+            end = cancel_at  # ends before the anchor: only the time up to cancel_at
         return stub_lines(subscription, start, end, prorate=prorate)
     lines = []
     if subscription.start_date < start:  # backdated, anchored now: the elapsed time, then a full period
         lines += stub_lines(subscription, subscription.start_date, start, prorate=prorate)
-    return lines + period_lines(subscription, start, end, trial=False)
+    if not prorate:
+        return lines + period_lines(subscription, start, end, trial=False)
+    return lines + period_until_cancel(subscription, start, end)
 
 
 def _first_invoice(
@@ -406,7 +447,7 @@ def _first_invoice(
         collection_method=subscription.collection_method,
         days_until_due=subscription.days_until_due,
     )
-    if not trialing:
+    if not trialing or invoice.subtotal:  # a trial's invoice spends a once coupon only on backdated time
         spend_once_discounts(discounts)
     invoices.finalize_built(invoice, customer)
     if invoices.charges_automatically(invoice):

@@ -10,13 +10,12 @@ after each commit, several at a time (``billing.services.payments.pipelined``).
 
 import datetime as dt
 import logging
-from dataclasses import replace
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 
-from billing import audit, clock, events, pricing
+from billing import audit, clock, events
 from billing.audit import SYSTEM, Actor
 from billing.models import Customer, Discount, Invoice, InvoiceItem, PaymentMethod, Subscription, SubscriptionItem
 from billing.periods import period_end
@@ -24,12 +23,11 @@ from billing.services import invoices, payments
 from billing.services.common import emit, render
 from billing.services.door import service
 from billing.services.subscriptions.cancel import end_locked
-from billing.services.subscriptions.create import stub_lines
+from billing.services.subscriptions.create import period_until_cancel, stub_lines
 from billing.services.subscriptions.lines import (
     active_discounts,
     customer_lines,
     pending_lines,
-    period_lines,
     scheduled_plan,
     spend_once_discounts,
 )
@@ -297,7 +295,7 @@ def _renew_locked(subscription: Subscription) -> Invoice:
         prorate = (subscription.billing_cycle_anchor_config or {}).get("stub") != "none"
         lines = stub_lines(subscription, start, end, prorate=prorate)
     else:
-        lines = _period_until_cancel(subscription, start, end)
+        lines = period_until_cancel(subscription, start, end)
     lines += pending_lines(subscription) + customer_lines(subscription)
     # Billed now; a further period caught up in this pass has none.
     subscription.pending_items, subscription.customer_items = [], []
@@ -325,19 +323,6 @@ def _renew_locked(subscription: Subscription) -> Invoice:
     subscription.save(update_fields=RENEWED_FIELDS)
     audit.record(SYSTEM, "subscription.renew", subscription, {"invoice": invoice.id, "invoice_status": invoice.status})
     return invoice
-
-
-def _period_until_cancel(subscription: Subscription, start: dt.datetime, end: dt.datetime) -> list:
-    """The period's lines; a ``cancel_at`` inside the period bills only the time up to it (Stripe: "If set during a
-    future period, this will always cause a proration for that period")."""
-    lines = period_lines(subscription, start, end, trial=False)
-    cancel_at = subscription.cancel_at
-    if cancel_at is None or not start < cancel_at < end:
-        return lines
-    return [
-        replace(line, amount=line.amount - pricing.prorate(line.amount, start, end, cancel_at), proration=True)
-        for line in lines
-    ]
 
 
 def _apply_scheduled_change_locked(subscription: Subscription) -> None:
