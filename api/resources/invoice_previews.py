@@ -6,6 +6,7 @@ from api import params as p
 from api.resources.invoice_items import FIELDS, item_arguments
 from api.resources.subscriptions import PRORATION
 from api.resources.subscriptions import _discount as discount_params
+from api.resources.subscriptions import _discount_param as discount_param
 from api.router import operation
 from billing import clock
 from billing.events import API_VERSION
@@ -171,7 +172,12 @@ def _preview(ctx, params: dict, details: dict, prefix: str) -> dict:
         if customer is None:
             raise errors.missing("customer")
         coupon, promotion = discount_params(ctx, params)
-        create = {**_create(ctx, details, name), "coupon": coupon, "promotion_code": promotion}
+        create = {
+            **_create(ctx, details, name),
+            "coupon": coupon,
+            "promotion_code": promotion,
+            "discount_param": discount_param(params),
+        }
         invoice = subscription_create_preview(customer=customer, actor=ctx.actor, create=create)
     elif customer is not None and not prefix:
         invoice = _customer_upcoming(ctx, customer)
@@ -250,6 +256,7 @@ def _update(ctx, subscription: Subscription, params: dict, details: dict, name) 
             coupon=coupon,
             promotion_code=promotion,
             payment_behavior="allow_incomplete",
+            discount_param=discount_param(params),
         )
     return update
 

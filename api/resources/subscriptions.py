@@ -96,17 +96,20 @@ def _tax_rates(ctx, ids, param) -> list[TaxRate]:
 def _discount(ctx, params) -> tuple[Coupon | None, PromotionCode | None]:
     coupon_id = params.get("coupon")
     promo_id = params.get("promotion_code")
+    coupon_param, promo_param = "coupon", "promotion_code"
     for i, discount in enumerate(params.get("discounts") or []):
-        coupon_id = discount.get("coupon") or coupon_id
-        promo_id = discount.get("promotion_code") or promo_id
+        if discount.get("coupon"):
+            coupon_id, coupon_param = discount["coupon"], f"discounts[{i}][coupon]"
+        if discount.get("promotion_code"):
+            promo_id, promo_param = discount["promotion_code"], f"discounts[{i}][promotion_code]"
         if i:
             raise errors.invalid("discounts", "At most one discount per subscription is supported.")
     coupon = None
     if coupon_id:
         coupon = ctx.scope(Coupon).filter(coupon_id=coupon_id).first()
         if coupon is None:
-            raise errors.no_such("coupon", coupon_id, param="coupon")
-    promotion = ctx.get(PromotionCode, promo_id, "promotion_code", param="promotion_code") if promo_id else None
+            raise errors.no_such("coupon", coupon_id, param=coupon_param)
+    promotion = ctx.get(PromotionCode, promo_id, "promotion_code", param=promo_param) if promo_id else None
     return coupon, promotion
 
 
@@ -224,6 +227,9 @@ UPDATE = {
     "cancel_at_period_end": p.Boolean(),
     "cancel_at": p.Timestamp(unsettable=True),
     "cancellation_details": CANCELLATION_DETAILS,
+    "coupon": p.String(max_length=64),
+    "promotion_code": p.Id(),
+    "discounts": p.Array(DISCOUNT, max_items=1),
     "pause_collection": PAUSE,
     "default_payment_method": p.Id(unsettable=True),
     "default_tax_rates": p.Array(p.Id(), max_items=5, unsettable=True),
@@ -253,8 +259,9 @@ def update(ctx, params, subscription):
     changes = None
     if "items" in params:
         changes = [_item_change(ctx, sub, i, item) for i, item in enumerate(params["items"])]
-    elif params.get("billing_cycle_anchor") == "now":
-        changes = []  # the same items, in a period that starts now
+    coupon, promotion = _discount(ctx, params)
+    if changes is None and (params.get("billing_cycle_anchor") == "now" or coupon or promotion):
+        changes = []  # the same items, in a period that starts now or with a new discount
     subscription_update(
         subscription=sub,
         actor=ctx.actor,
@@ -269,8 +276,9 @@ def update(ctx, params, subscription):
             schedule_at_period_end_conditions=(),
             end_trial=False,
             billing_cycle_anchor=params.get("billing_cycle_anchor", "unchanged"),
-            coupon=None,
-            promotion_code=None,
+            coupon=coupon,
+            promotion_code=promotion,
+            discount_param=_discount_param(params),
             # error_if_incomplete: a failed payment undoes the change; pending_if_incomplete: the change waits for its
             # invoice to be paid; the other values keep it (allow_incomplete).
             payment_behavior=(

@@ -105,6 +105,7 @@ class ChangeOptions:
     coupon: Coupon | None = None
     promotion_code: PromotionCode | None = None
     payment_behavior: str = "allow_incomplete"
+    discount_param: str | None = None  # the parameter that carried the coupon or promotion code, for its errors
 
     @classmethod
     def checked(
@@ -118,6 +119,7 @@ class ChangeOptions:
         coupon: Coupon | None,
         promotion_code: PromotionCode | None,
         payment_behavior: str,
+        discount_param: str | None = None,
     ) -> "ChangeOptions":
         if proration_behavior not in PRORATION_BEHAVIORS:
             raise InvalidRequest(f"Invalid proration_behavior: {proration_behavior}", param="proration_behavior")
@@ -137,6 +139,7 @@ class ChangeOptions:
             coupon=coupon,
             promotion_code=promotion_code,
             payment_behavior=payment_behavior,
+            discount_param=discount_param,
         )
 
 
@@ -229,6 +232,7 @@ def change_items_locked(
         options.coupon,
         options.promotion_code,
         amount=sum(item_amount(spec.price, spec.quantity) for spec in specs),
+        param=options.discount_param,
     )
     if coupon is not None:
         attach_discount(subscription, coupon, promotion_code, start=now)

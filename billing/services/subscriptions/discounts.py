@@ -26,13 +26,18 @@ def _redeem_promotion_code(
     the redemption."""
     same_tenant(customer, promotion_code)
     promo = PromotionCode.objects.select_for_update(no_key=True).get(pk=promotion_code.pk)
+    # Stripe's words for each refusal: "This promotion code cannot be redeemed because …".
     if not promo.active:
         raise InvalidRequest(f"This promotion code is not active: {promo.code}.", param=param)
     if promo.expires_at and promo.expires_at <= now:
-        raise InvalidRequest(f"This promotion code has expired: {promo.code}.", param=param, code="coupon_expired")
+        raise InvalidRequest(
+            "This promotion code cannot be redeemed because it has expired.", param=param, code="coupon_expired"
+        )
     if promo.max_redemptions is not None and promo.times_redeemed >= promo.max_redemptions:
         raise InvalidRequest(
-            f"This promotion code has been fully redeemed: {promo.code}.", param=param, code="coupon_expired"
+            "This promotion code cannot be redeemed because it has been used the maximum number of times.",
+            param=param,
+            code="coupon_expired",
         )
     if promo.customer_id and promo.customer_id != customer.id:
         raise InvalidRequest(f"This promotion code cannot be used by this customer: {promo.code}.", param=param)
@@ -41,20 +46,22 @@ def _redeem_promotion_code(
         and customer.invoices.filter(status=Invoice.Status.PAID, amount_paid__gt=0).exists()
     ):
         raise InvalidRequest(
-            "This promotion code is only valid for first-time customers: this customer has paid before.", param=param
+            "This promotion code cannot be redeemed because the associated customer has prior transactions.",
+            param=param,
         )
     if promo.minimum_amount is not None and amount is not None:
         minimum_currency = (promo.minimum_amount_currency or currency).lower()
         if minimum_currency != currency.lower():
             raise InvalidRequest(
-                f"This promotion code requires a purchase in {minimum_currency.upper()}, not {currency.upper()}.",
+                f"This promotion code cannot be redeemed because it requires a purchase in "
+                f"{minimum_currency.upper()}, not {currency.upper()}.",
                 param=param,
             )
         if amount < promo.minimum_amount:
             minimum = money.format_amount(promo.minimum_amount, minimum_currency)
             raise InvalidRequest(
-                f"This promotion code requires a minimum amount of {minimum}: "
-                f"the purchase comes to {money.format_amount(amount, currency)}.",
+                "This promotion code cannot be redeemed because the associated purchase does not meet the minimum "
+                f"amount requirement ({minimum}; the purchase comes to {money.format_amount(amount, currency)}).",
                 param=param,
             )
     promo.times_redeemed += 1
