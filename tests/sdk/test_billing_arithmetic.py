@@ -176,3 +176,50 @@ def test_cancel_at_prorations_and_preview(client, customer, price, frozen):
         other.id, {"cancel_at": ts(2024, 2, 20), "proration_behavior": "none", "expand": ["latest_invoice"]}
     )
     assert none.latest_invoice.billing_reason == "subscription_create"
+
+
+# docs.stripe.com/api/subscriptions/create#create_subscription-cancel_at: "If set to a date before the current period
+# ends, this will cause a proration if prorations have been enabled". Feb 10 -> Mar 10 (2024) has 29 days; ending
+# Feb 20 the first invoice bills 1000 less the unused 19 days, and the preview of the same create says so.
+def test_cancel_at_on_create_and_its_preview(client, customer, price, frozen):
+    create = {"customer": customer.id, "items": [{"price": price.id}], "cancel_at": ts(2024, 2, 20)}
+    preview = client.v1.invoices.create_preview(
+        {
+            "customer": customer.id,
+            "subscription_details": {"items": [{"price": price.id}], "cancel_at": ts(2024, 2, 20)},
+        }
+    )
+    sub = client.v1.subscriptions.create({**create, "expand": ["latest_invoice"]})
+    assert sub.cancel_at == ts(2024, 2, 20) and sub.status == "active"
+    assert sub.latest_invoice.total == preview.total == 1000 - r(1000 * 19 / 29)
+    none = client.v1.subscriptions.create({**create, "proration_behavior": "none", "expand": ["latest_invoice"]})
+    assert none.latest_invoice.total == 1000
+
+
+# docs.stripe.com/api/subscriptions/create#create_subscription-backdate_start_date: "Can be combined with trials and
+# the billing cycle anchor." Backdated to Jan 10 (2024) on Feb 10 with a 7-day trial: the first invoice bills the
+# elapsed month in full (Jan 10 -> Feb 10 is one whole interval, docs.stripe.com/billing/subscriptions/backdating).
+def test_backdate_with_a_trial(client, customer, price, frozen):
+    sub = client.v1.subscriptions.create(
+        {
+            "customer": customer.id,
+            "items": [{"price": price.id}],
+            "backdate_start_date": ts(2024, 1, 10),
+            "trial_period_days": 7,
+            "expand": ["latest_invoice"],
+        }
+    )
+    assert sub.status == "trialing" and sub.start_date == ts(2024, 1, 10)
+    assert sub.trial_end == ts(2024, 2, 17) and sub.latest_invoice.total == 1000
+
+
+# docs.stripe.com/billing/subscriptions/billing-cycle: the anchor defaults to "the trial end date"; the preview of a
+# trialing subscription is the first invoice after the trial, for Feb 17 -> Mar 17.
+def test_preview_of_a_trial_uses_the_post_trial_anchor(client, customer, price, frozen):
+    sub = client.v1.subscriptions.create(
+        {"customer": customer.id, "items": [{"price": price.id}], "trial_period_days": 7}
+    )
+    preview = client.v1.invoices.create_preview({"subscription": sub.id})
+    assert preview.total == 1000 and preview.billing_reason == "subscription_cycle"
+    line = preview.lines.data[0]
+    assert (line.period.start, line.period.end) == (ts(2024, 2, 17), ts(2024, 3, 17))
