@@ -11,6 +11,8 @@ Sources (docs.stripe.com):
 - CANCEL: /api/subscriptions/update#update_subscription-cancel_at ("If set to a date before the current period ends,
   this will cause a proration if prorations have been enabled")
 - TRIALS: /billing/subscriptions/trials (the trial invoice is zero; the first full invoice follows the trial)
+- CREATE: /api/subscriptions/create (cancel_at prorates the first period; backdate_start_date "can be combined with
+  trials and the billing cycle anchor")
 """
 
 import datetime as dt
@@ -176,6 +178,26 @@ EXAMPLES = [
     ("cancel_at halfway credits the unused half", lambda: -prorate(1000, *APRIL, utc(2023, 4, 16)), -r(1000 * 15 / 30)),
     ("cancel_at_period_end credits nothing", lambda: -prorate(1000, *APRIL, APRIL[1]), 0),
     ("trial invoice is zero", lambda: totals([LineInput(0)]).total, 0),
+    (
+        "cancel_at on create Apr 16: the first invoice",
+        lambda: 1000 - prorate(1000, *APRIL, utc(2023, 4, 16)),
+        1000 - r(1000 * 15 / 30),
+    ),
+    (
+        "cancel_at in the next period (May 11): that renewal",
+        lambda: 1000 - prorate(1000, utc(2023, 5, 1), utc(2023, 6, 1), utc(2023, 5, 11)),
+        1000 - r(1000 * 21 / 31),
+    ),
+    (
+        "backdated Jan 15 with a trial from Feb 1: the first invoice",
+        lambda: span_amount(1000, utc(2023, 1, 15), utc(2023, 2, 1), "month", 1) + totals([LineInput(0)]).total,
+        r(1000 * 17 / 31),
+    ),
+    (
+        "trial ending Feb 8 before a Mar 1 anchor",
+        lambda: span_amount(1000, utc(2023, 2, 8), utc(2023, 3, 1), "month", 1),
+        r(1000 * 21 / 28),
+    ),
 ]  # fmt: skip
 
 

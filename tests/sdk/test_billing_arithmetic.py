@@ -99,6 +99,11 @@ def test_backdate_with_anchor(client, customer, price):
         ({"billing_cycle_anchor_config": {"day_of_month": 0}}, "billing_cycle_anchor_config[day_of_month]"),
         ({"billing_cycle_anchor_config": {"day_of_month": 32}}, "billing_cycle_anchor_config[day_of_month]"),
         ({"billing_cycle_anchor_config": {"hour": 1}}, "billing_cycle_anchor_config[day_of_month]"),
+        ({"billing_cycle_anchor": "tomorrow"}, "billing_cycle_anchor"),  # not a timestamp
+        ({"backdate_start_date": "yesterday"}, "backdate_start_date"),
+        ({"billing_cycle_anchor_config": {"day_of_month": "last"}}, "billing_cycle_anchor_config[day_of_month]"),
+        ({"billing_cycle_anchor_config": {"day_of_month": 31, "month": 13}}, "billing_cycle_anchor_config[month]"),
+        ({"billing_cycle_anchor_config": {"day_of_month": 31, "hour": 24}}, "billing_cycle_anchor_config[hour]"),
         ({"cancel_at": ts(2024, 2, 1)}, "cancel_at"),  # in the past
         ({"cancel_at": "soon"}, "cancel_at"),  # not a timestamp
         ({"cancel_at": ts(2024, 2, 20), "cancel_at_period_end": True}, "cancel_at"),
