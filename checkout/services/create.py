@@ -344,6 +344,13 @@ def _create(*, account: Account, livemode: bool, actor: Actor, items: list[LineI
         for i, spec in enumerate(items)
     ]
     recompute(session, line_items)
+    if session.mode == CheckoutSession.Mode.PAYMENT and (
+        error := money.charge_amount_error(session.amount_total, session.currency)
+    ):
+        # A payment session is one PaymentIntent for its total: refused now rather than when the customer pays.
+        raise InvalidRequest(
+            error.replace("Invalid amount", "Invalid total"), param="line_items", code="invalid_charge_amount"
+        )
     session.save(force_insert=True)
     CheckoutLineItem.objects.bulk_create(line_items)
     audit.record(actor, "checkout_session.create", session, {"mode": session.mode})

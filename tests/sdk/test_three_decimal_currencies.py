@@ -103,3 +103,32 @@ def test_invoice_amount_due_is_rounded_and_the_rest_kept_on_the_balance(client, 
         paid += invoice.amount_paid
     assert Customer.objects.get(pk=customer.id).balance == carried
     assert paid + carried == 3 * unit_amount  # nothing created or lost: the balance holds the rest
+
+
+def test_invoice_preview_shows_the_rounded_amount_due(client):
+    customer = client.v1.customers.create({"email": "bh@example.com"})
+    product = client.v1.products.create({"name": "Plan"})
+    price = client.v1.prices.create(
+        {"product": product.id, "currency": "bhd", "unit_amount": 1005, "recurring": {"interval": "month"}}
+    )
+    preview = client.v1.invoices.create_preview(
+        {"customer": customer.id, "subscription_details": {"items": [{"price": price.id}]}}
+    )
+    assert preview.total == 1005 and preview.amount_due == r10(1005)
+
+
+def test_checkout_payment_session_total_must_be_chargeable(client):
+    product = client.v1.products.create({"name": "Book"})
+    odd = client.v1.prices.create({"product": product.id, "currency": "kwd", "unit_amount": 5124})
+    session = {"mode": "payment", "success_url": "https://shop.example/done"}
+    error = _error(
+        lambda: client.v1.checkout.sessions.create({**session, "line_items": [{"price": odd.id, "quantity": 1}]})
+    )
+    assert (error.error.type, error.code, error.param) == (
+        "invalid_request_error",
+        "invalid_charge_amount",
+        "line_items",
+    )
+    even = client.v1.prices.create({"product": product.id, "currency": "kwd", "unit_amount": 5120})
+    created = client.v1.checkout.sessions.create({**session, "line_items": [{"price": even.id, "quantity": 3}]})
+    assert created.amount_total == 3 * 5120
