@@ -89,9 +89,10 @@ def login_page(request: HttpRequest, token: str) -> HttpResponse:
     return _render(request, "portal/login.html", context, locale=locale, status=status)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
-    """GET only shows a button (mail scanners follow links); the POST uses the link and opens the portal."""
+    """GET and HEAD only show a button (mail scanners and link previewers follow links); the POST uses the link
+    and opens the portal."""
     domain_account = getattr(request, "custom_domain_account", None)
     try:
         if request.method == "POST":

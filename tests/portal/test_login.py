@@ -186,6 +186,19 @@ def test_get_shows_a_button_and_does_not_use_the_link_post_opens_the_portal(conf
     assert PortalSession.objects.count() == 1
 
 
+def test_a_head_request_does_not_use_the_link(configuration, customer, request_link):
+    """Link previewers send HEAD before anyone clicks: it answers like GET and leaves the link unused."""
+    request_link(Client(), configuration, customer.email)
+    token = link_token(mail.outbox[0])
+    for _ in range(2):
+        head = Client().head(f"/p/login-link/{token}")
+        assert head.status_code == 200
+        assert "portal_session" not in head.cookies
+    assert LoginLink.objects.get().used_at is None
+    assert PortalSession.objects.count() == 0
+    assert Client().post(f"/p/login-link/{token}").status_code == 303
+
+
 def test_the_link_expires_after_ten_minutes(configuration, customer, traveller, request_link):
     request_link(Client(), configuration, customer.email)
     token = link_token(mail.outbox[0])
