@@ -231,9 +231,11 @@ WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=10)
 WEBHOOK_OUTBOX_GRACE_SECONDS = env.int("WEBHOOK_OUTBOX_GRACE_SECONDS", default=10)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 
-# Portal login page: emailed links requested per client IP and per email address within the window.
+# Portal login page, emailed links requested within the window: per client IP, per email address and IP together (a
+# stranger elsewhere cannot lock a customer out), and per email address over all IPs (a cap against inbox floods).
 PORTAL_LOGIN_RATE_PER_IP = env.int("PORTAL_LOGIN_RATE_PER_IP", default=20)
-PORTAL_LOGIN_RATE_PER_EMAIL = env.int("PORTAL_LOGIN_RATE_PER_EMAIL", default=5)
+PORTAL_LOGIN_RATE_PER_EMAIL_AND_IP = env.int("PORTAL_LOGIN_RATE_PER_EMAIL_AND_IP", default=5)
+PORTAL_LOGIN_RATE_PER_EMAIL = env.int("PORTAL_LOGIN_RATE_PER_EMAIL", default=50)
 PORTAL_LOGIN_RATE_WINDOW_MINUTES = env.int("PORTAL_LOGIN_RATE_WINDOW_MINUTES", default=15)
 
 # API: requests per second per key (Stripe's limits); 0 disables the limit.
