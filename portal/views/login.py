@@ -108,5 +108,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     context = {
         **brand_context(link.configuration.account, link.configuration),
         "customer_email": link.customer.email,
+        # Customers sharing an address tell their accounts apart by name.
+        "customer_name": link.customer.name,
     }
     return _render(request, "portal/login_link.html", context, locale=choose_locale(request, link.customer))

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+from html import escape
 
 import pytest
 import time_machine
@@ -170,6 +171,9 @@ def test_customers_sharing_an_address_get_one_email_with_a_link_to_each_account(
     assert "Ada's old shop · Customer since March 2, 2026" in message.body
     for token, expected in zip(tokens, (newer, older), strict=True):
         browser = Client()
+        # The confirmation page names the account the link opens.
+        page = browser.get(f"/p/login-link/{token}").content.decode()
+        assert f"<strong>{escape(expected.name)}</strong> ({expected.email})" in page
         assert browser.post(f"/p/login-link/{token}").status_code == 303
         assert PortalSession.objects.latest("created").customer == expected
 
