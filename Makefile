@@ -28,8 +28,18 @@ translations: $(foreach locale,$(LOCALES),locale/$(locale)/LC_MESSAGES/django.mo
 
 # The demo's links (portal sessions, login page, hosted invoices) point at this server.
 RUN_ENV = DEBUG=$${DEBUG:-1} PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://$(HOST):$(PORT)}
+# `make run` notes the address it serves on, so that `make portal-link` (in another terminal, without repeating
+# HOST or PORT) prints links to the running server; HOST, PORT or PORTAL_BASE_URL given to it win.
+RUN_URL_FILE := .run-url
+LINK_BASE_URL := http://$(HOST):$(PORT)
+ifeq ($(origin PORT)$(origin HOST),filefile)
+ifneq ($(wildcard $(RUN_URL_FILE)),)
+LINK_BASE_URL := $(shell cat $(RUN_URL_FILE))
+endif
+endif
 
 run: $(VENV)/.runtime translations
+	@echo "$${PORTAL_BASE_URL:-http://$(HOST):$(PORT)}" > $(RUN_URL_FILE)
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput -v0
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	@echo
@@ -40,7 +50,7 @@ run: $(VENV)/.runtime translations
 	$(RUN_ENV) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 portal-link: $(VENV)/.runtime
-	@$(RUN_ENV) $(BIN)/python manage.py portal_link $(if $(CUSTOMER),--customer $(CUSTOMER)) 2>/dev/null | head -1
+	@DEBUG=$${DEBUG:-1} PORTAL_BASE_URL=$${PORTAL_BASE_URL:-$(LINK_BASE_URL)} $(BIN)/python manage.py portal_link $(if $(CUSTOMER),--customer $(CUSTOMER)) 2>/dev/null | head -1
 
 test: $(VENV)/.dev translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -60,4 +70,4 @@ messages: $(VENV)/.dev
 	DEBUG=1 $(BIN)/python manage.py makemessages $(foreach locale,$(LOCALES),-l $(locale)) --no-obsolete --ignore '.venv/*' --ignore 'tests/*'
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts
+	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts $(RUN_URL_FILE)

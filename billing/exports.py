@@ -28,6 +28,8 @@ HEADER = (
     "created",
 )
 DELIMITERS = {"comma": ",", "semicolon": ";"}
+# Where cells are separated by ";", spreadsheets read "," as the decimal mark: amounts are written "149,00".
+DECIMAL_COMMA_DELIMITER = ";"
 # Spreadsheets read a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = frozenset(("=", "+", "-", "@", "\t", "\r"))
 CHUNK_SIZE = 2_000
@@ -164,11 +166,14 @@ def _cells(row: tuple, price_ids: str) -> tuple[str, ...]:
 
 def csv_chunks(rows: Iterable[tuple[str, ...]], *, delimiter: str = ",") -> Iterator[str]:
     """The CSV text in pieces of about ``BUFFER_SIZE`` characters: a UTF-8 byte order mark (so Excel
-    reads UTF-8), the header, then ``rows`` with every cell escaped against formula injection."""
+    reads UTF-8), the header, then ``rows`` with every cell escaped against formula injection. With the ``;``
+    delimiter the amount has a decimal comma ("149,00"), as the spreadsheets that expect ``;`` read it."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter)
     buffer.write(BOM)
     writer.writerow(HEADER)
+    if delimiter == DECIMAL_COMMA_DELIMITER:
+        rows = _with_decimal_comma(rows, HEADER.index("amount"))
     for row in rows:
         # escape_cell, inlined: this loop runs once per cell of the export.
         writer.writerow([f"'{cell}" if cell[:1] in FORMULA_TRIGGERS else cell for cell in row])
@@ -177,6 +182,11 @@ def csv_chunks(rows: Iterable[tuple[str, ...]], *, delimiter: str = ",") -> Iter
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def _with_decimal_comma(rows: Iterable[tuple[str, ...]], column: int) -> Iterator[tuple[str, ...]]:
+    for row in rows:
+        yield (*row[:column], row[column].replace(".", ","), *row[column + 1 :])
 
 
 def write_csv(rows: Iterable[tuple[str, ...]], out, *, delimiter: str = ",") -> int:

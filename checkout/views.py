@@ -21,6 +21,7 @@ from checkout.services.discounts import checkout_session_apply_promotion_code
 from portal import invoice_payment
 from portal.access import client_ip
 from portal.hosted_fields import allow_hosted_fields, fields_context, portal_origin
+from portal.leave import redirect_after_post
 from portal.locale_selection import choose_locale, supported_locale
 
 
@@ -49,9 +50,10 @@ def _private(response: HttpResponse, locale: str) -> HttpResponse:
     return response
 
 
-def _success(session: CheckoutSession, locale: str) -> HttpResponse:
+def _success(request: HttpRequest, session: CheckoutSession, locale: str) -> HttpResponse:
+    # The success URL is the merchant's: a form's redirect there goes by our continue page (CSP form-action).
     url = session.success_url.replace("{CHECKOUT_SESSION_ID}", session.pk)
-    return _private(HttpResponseRedirect(url, status=303), locale)
+    return _private(redirect_after_post(request, url), locale)
 
 
 def _fields(session: CheckoutSession) -> PaymentFields | None:
@@ -104,9 +106,9 @@ def _mandate(request: HttpRequest, form: CheckoutForm) -> dict | None:
 
 def _answer(request, session, locale, attempt: Attempt, form=None) -> HttpResponse:
     if attempt.status == ACTION:
-        return _private(HttpResponseRedirect(attempt.redirect_to, status=303), locale)
+        return _private(redirect_after_post(request, attempt.redirect_to), locale)
     if attempt.status != FAILED:
-        return _success(selectors.session_for_page(session_id=session.pk), locale)
+        return _success(request, selectors.session_for_page(session_id=session.pk), locale)
     code = (attempt.error or {}).get("code")
     if code in ("invoice_not_payable", "payment_intent_unexpected_state", "invalid_state"):
         message = gettext("A payment for this order is already under way. Please wait a moment and reload.")
@@ -121,7 +123,7 @@ def checkout_page(request: HttpRequest, session_id: str) -> HttpResponse:
     locale = _locale(request, session)
     with translation.override(locale):
         if session.status == CheckoutSession.Status.COMPLETE:
-            return _success(session, locale)
+            return _success(request, session, locale)
         if request.method == "GET":
             return _page(request, session, locale)
         return _confirm(request, session, locale)
@@ -145,7 +147,7 @@ def _confirm(request: HttpRequest, session: CheckoutSession, locale: str) -> Htt
         )
     except StateConflict as error:
         if error.code == "checkout_session_complete":
-            return _success(session, locale)
+            return _success(request, session, locale)
         return _page(request, selectors.session_for_page(session_id=session.pk), locale)
     except BillingError as error:
         form.add_billing_error(error)

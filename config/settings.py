@@ -154,6 +154,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "me
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
+# Level of Celery's line per task run: quiet (WARNING) in eager mode, where tasks run inside requests and commands
+# such as seed_demo, INFO for workers.
+CELERY_TASK_LOG_LEVEL = env.str("CELERY_TASK_LOG_LEVEL", default="WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -231,9 +234,11 @@ WEBHOOK_REQUEUE_SECONDS = env.int("WEBHOOK_REQUEUE_SECONDS", default=10)
 WEBHOOK_OUTBOX_GRACE_SECONDS = env.int("WEBHOOK_OUTBOX_GRACE_SECONDS", default=10)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=30)
 
-# Portal login page: emailed links requested per client IP and per email address within the window.
+# Portal login page, emailed links requested within the window: per client IP, per email address and IP together (a
+# stranger elsewhere cannot lock a customer out), and per email address over all IPs (a cap against inbox floods).
 PORTAL_LOGIN_RATE_PER_IP = env.int("PORTAL_LOGIN_RATE_PER_IP", default=20)
-PORTAL_LOGIN_RATE_PER_EMAIL = env.int("PORTAL_LOGIN_RATE_PER_EMAIL", default=5)
+PORTAL_LOGIN_RATE_PER_EMAIL_AND_IP = env.int("PORTAL_LOGIN_RATE_PER_EMAIL_AND_IP", default=5)
+PORTAL_LOGIN_RATE_PER_EMAIL = env.int("PORTAL_LOGIN_RATE_PER_EMAIL", default=50)
 PORTAL_LOGIN_RATE_WINDOW_MINUTES = env.int("PORTAL_LOGIN_RATE_WINDOW_MINUTES", default=15)
 
 # API: requests per second per key (Stripe's limits); 0 disables the limit.
@@ -277,5 +282,10 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "weasyprint": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "weasyprint": {"level": "WARNING"},
+        # Celery's line per task run ("Task … succeeded in …").
+        "celery.app.trace": {"level": CELERY_TASK_LOG_LEVEL},
+    },
 }

@@ -24,6 +24,8 @@ from portal.models import LoginLink
 
 SESSION_IDLE_TIMEOUT = dt.timedelta(hours=1)
 LOGIN_LINK_TTL = dt.timedelta(minutes=10)
+# Customers sharing one address get one email with a link each; more than this many is not a person's inbox.
+LOGIN_LINKS_PER_EMAIL = 20
 
 logger = logging.getLogger(__name__)
 
@@ -140,48 +142,70 @@ def _throttle(key: str, limit: int, window: dt.timedelta) -> bool:
 def login_link_request(
     *, configuration: PortalConfiguration, email: str, client_ip: str, locale: str | None = None
 ) -> None:
-    """Email a login link if ``email`` belongs to a customer; the caller answers the same either way.
+    """Count the attempt and queue the look-up and the email (``login_links_send``) as one task: the request does
+    the same work, and the caller gives the same answer, whether or not the address belongs to a customer.
 
-    The email is in the customer's preferred language, else in ``locale`` (the login page's), else English."""
+    Limits: per address and browser IP together (so a stranger elsewhere cannot lock a customer out), per IP
+    (guessing many addresses), and a high cap per address over all IPs (a flood of emails to one inbox). The
+    address counts only as a digest, so the cache holds no email addresses."""
     email = (email or "").strip()
     window = dt.timedelta(minutes=settings.PORTAL_LOGIN_RATE_WINDOW_MINUTES)
-    # Both counters count every attempt; the address only as a digest, so the cache holds no email addresses.
-    ip_ok = _throttle(f"ip:{client_ip}", settings.PORTAL_LOGIN_RATE_PER_IP, window)
     email_key = digest(f"{configuration.account_id}:{configuration.livemode}:{email.lower()}")
-    email_ok = _throttle(f"email:{email_key}", settings.PORTAL_LOGIN_RATE_PER_EMAIL, window)
-    if not (ip_ok and email_ok):
+    # In this order, stopping at the first refusal: attempts an IP is refused do not count towards the address's
+    # cap, so one IP adds at most PORTAL_LOGIN_RATE_PER_EMAIL_AND_IP to it.
+    allowed = (
+        _throttle(f"ip:{client_ip}", settings.PORTAL_LOGIN_RATE_PER_IP, window)
+        and _throttle(f"email-ip:{email_key}:{digest(client_ip)}", settings.PORTAL_LOGIN_RATE_PER_EMAIL_AND_IP, window)
+        and _throttle(f"email:{email_key}", settings.PORTAL_LOGIN_RATE_PER_EMAIL, window)
+    )
+    if not allowed:
         raise TooManyAttempts("Too many login attempts. Please wait a few minutes and try again.")
-    if not email:
-        return
-    customer = (
+    configuration_id = configuration.pk
+    transaction.on_commit(lambda: _enqueue_login_links(configuration_id, email, locale))
+
+
+def _enqueue_login_links(configuration_id: str, email: str, locale: str | None) -> None:
+    """After the commit: the look-up and the email happen in a worker. A broker that cannot take the task is
+    logged (without the address); the page answers the same either way (the customer may ask for another link)."""
+    if not broker.send("portal.tasks.send_login_links", [configuration_id, email, locale]):
+        logger.warning("a login link request for configuration %s was not queued", configuration_id)
+
+
+def login_links_send(*, configuration: PortalConfiguration, email: str, fallback_locale: str | None = None) -> int:
+    """Email ``email`` one message with a login link for each customer of the configuration's account and mode
+    that has this address (several customers may share one: each gets its own link, newest first); returns the
+    number of links. Nothing is sent for an unknown address or a login page that was switched off."""
+    email = (email or "").strip()
+    if not email or not (configuration.login_page_enabled and configuration.active):
+        return 0
+    customers = list(
         Customer.objects.filter(
             account_id=configuration.account_id, livemode=configuration.livemode, email__iexact=email, deleted=False
         )
         .select_related("account")
-        .order_by("-created", "-id")
-        .first()
+        .order_by("-created", "-id")[:LOGIN_LINKS_PER_EMAIL]
     )
-    if customer is None:
-        return
-    token = new_secret()
+    if not customers:
+        return 0
     now = clock.now()
+    base_url = portal_base_url(configuration.account)
+    tokens = [new_secret() for _ in customers]
     with transaction.atomic():
-        LoginLink.objects.create(
-            configuration=configuration,
-            customer=customer,
-            token_digest=digest(token),
-            created=now,
-            expires_at=now + LOGIN_LINK_TTL,
+        LoginLink.objects.bulk_create(
+            LoginLink(
+                configuration=configuration,
+                customer=customer,
+                token_digest=digest(token),
+                created=now,
+                expires_at=now + LOGIN_LINK_TTL,
+            )
+            for customer, token in zip(customers, tokens, strict=True)
         )
-        url = f"{portal_base_url(configuration.account)}/p/login-link/{token}"
-        transaction.on_commit(lambda: _enqueue_login_email(customer.pk, url, locale))
-
-
-def _enqueue_login_email(customer_id: str, url: str, locale: str | None) -> None:
-    """After the commit: the email goes out from a worker. A broker that cannot take the task is logged; the page
-    answers the same either way (the customer may ask for another link)."""
-    if not broker.send("portal.tasks.send_login_link_email", [customer_id, url, locale]):
-        logger.warning("the login link email for %s was not queued", customer_id)
+        links = [
+            (customer, f"{base_url}/p/login-link/{token}") for customer, token in zip(customers, tokens, strict=True)
+        ]
+        transaction.on_commit(lambda: send_login_email(links, fallback_locale=fallback_locale))
+    return len(links)
 
 
 def _send_customer_email(customer: Customer, template: str, context: dict, *, fallback_locale: str | None) -> None:
@@ -208,9 +232,15 @@ def _send_customer_email(customer: Customer, template: str, context: dict, *, fa
     message.send()
 
 
-def send_login_email(customer: Customer, url: str, *, fallback_locale: str | None) -> None:
-    context = {"url": url, "minutes": int(LOGIN_LINK_TTL.total_seconds() // 60)}
-    _send_customer_email(customer, "login_link", context, fallback_locale=fallback_locale)
+def send_login_email(links: list[tuple[Customer, str]], *, fallback_locale: str | None) -> None:
+    """One email with the login link of each ``(customer, url)``, in the newest customer's language."""
+    newest = links[0][0]
+    context = {
+        "url": links[0][1],
+        "accounts": [{"customer": customer, "url": url} for customer, url in links] if len(links) > 1 else [],
+        "minutes": int(LOGIN_LINK_TTL.total_seconds() // 60),
+    }
+    _send_customer_email(newest, "login_link", context, fallback_locale=fallback_locale)
 
 
 def send_payment_action_email(invoice_id: str) -> None:

@@ -4,7 +4,7 @@ intent's ``return_url`` with Stripe's query parameters. Real processors send cus
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.http import require_http_methods
@@ -14,6 +14,7 @@ from billing.selectors import intent_get_by_client_secret
 from billing.services.intents import payment_intent_authenticate, setup_intent_authenticate
 from configurations.selectors import branding_for
 from portal import access
+from portal.leave import redirect_after_post
 from portal.locale_selection import choose_locale
 
 OUTCOMES = {"complete": True, "fail": False}
@@ -53,7 +54,8 @@ def authenticate(request: HttpRequest, intent_id: str) -> HttpResponse:
             intent = setup_intent_authenticate(intent=intent, succeeded=succeeded)
         done = intent.status in ("succeeded", "processing", "requires_capture")
         if intent.return_url:
-            return access.private(HttpResponseRedirect(_return_url(intent, succeeded=done), status=303))
+            with translation.override(locale):
+                return access.private(redirect_after_post(request, _return_url(intent, succeeded=done)))
     branding = branding_for(intent.account)
     context = {
         "intent": intent,

@@ -24,6 +24,7 @@ from billing.models import Charge, Invoice, InvoiceLineItem
 from billing.selectors import invoice_get_by_hosted_token
 from configurations.selectors import branding_for
 from portal import invoice_payment
+from portal.leave import redirect_after_post
 from portal.locale_selection import choose_locale
 from portal.selectors import methods_to_pay
 from portal.templatetags.portal_format import CARD_BRANDS
@@ -202,7 +203,8 @@ def hosted_invoice_pay(request: HttpRequest, token: str) -> HttpResponse:
         else:
             outcome = invoice_payment.pay(request, invoice, method, return_url=page_url)
     if outcome.status == invoice_payment.ACTION:
-        return _private(HttpResponseRedirect(outcome.redirect_to, status=303), locale)
+        with translation.override(locale):
+            return _private(redirect_after_post(request, outcome.redirect_to), locale)
     if outcome.status != invoice_payment.FAILED:
         return _private(HttpResponseRedirect(page_url, status=303), locale)
     invoice = _invoice(request, token)

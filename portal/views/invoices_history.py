@@ -16,6 +16,7 @@ from portal import invoice_payment, selectors
 from portal.access import portal_view
 from portal.forms.invoices import InvoicePayForm
 from portal.invoice_payment import ACTION, CLOSED, FAILED, PAID, PROCESSING, Outcome
+from portal.leave import redirect_after_post
 from portal.views.common import page, see_other
 from portal.views.invoices import line_row
 
@@ -110,7 +111,7 @@ def pay_return(request: HttpRequest, invoice_id: str) -> HttpResponse:
 
 def _finish(request: HttpRequest, outcome: Outcome, invoice_id: str, return_to: str) -> HttpResponse:
     if outcome.status == ACTION:
-        return see_other(outcome.redirect_to)
+        return redirect_after_post(request, outcome.redirect_to)
     if outcome.status == FAILED:
         messages.error(request, outcome.error)
         return see_other(_pay_path(invoice_id, return_to))

@@ -89,9 +89,10 @@ def login_page(request: HttpRequest, token: str) -> HttpResponse:
     return _render(request, "portal/login.html", context, locale=locale, status=status)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
-    """GET only shows a button (mail scanners follow links); the POST uses the link and opens the portal."""
+    """GET and HEAD only show a button (mail scanners and link previewers follow links); the POST uses the link
+    and opens the portal."""
     domain_account = getattr(request, "custom_domain_account", None)
     try:
         if request.method == "POST":
@@ -107,5 +108,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     context = {
         **brand_context(link.configuration.account, link.configuration),
         "customer_email": link.customer.email,
+        # Customers sharing an address tell their accounts apart by name.
+        "customer_name": link.customer.name,
     }
     return _render(request, "portal/login_link.html", context, locale=choose_locale(request, link.customer))

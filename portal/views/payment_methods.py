@@ -26,6 +26,7 @@ from portal import selectors
 from portal.access import Portal, client_ip, flow_exit, portal_view
 from portal.forms.payment_methods import PaymentMethodForm
 from portal.hosted_fields import allow_hosted_fields, hosted_fields_context, portal_origin
+from portal.leave import redirect_after_post
 from portal.services import portal_session_complete_flow
 from portal.templatetags.portal_format import payment_method_label
 from portal.views.common import brand_context, page, see_other
@@ -123,7 +124,7 @@ def _unavailable(request: HttpRequest, in_flow: bool) -> HttpResponse:
 def _added(request: HttpRequest, portal: Portal, intent: SetupIntent, *, in_flow: bool, next_path: str):
     if in_flow:
         portal_session_complete_flow(session=portal.session)
-        return see_other(flow_exit(portal))
+        return redirect_after_post(request, flow_exit(portal))
     if intent.status == Status.PROCESSING:
         messages.info(request, gettext("Your bank is confirming the payment method; it appears here once it has."))
     else:

@@ -23,6 +23,9 @@ def start_browser_session(response: HttpResponse, redeemed: services.Redeemed) -
 
 @require_safe
 def redeem(request: HttpRequest, token: str) -> HttpResponse:
+    # Link previewers (chat apps, mail scanners) send HEAD first: it must not use up the single-use link.
+    if request.method == "HEAD":
+        return access.private(HttpResponse())
     # On a merchant's custom domain only that merchant's sessions exist: another's token is not even used up.
     domain_account = getattr(request, "custom_domain_account", None)
     try:

@@ -22,6 +22,7 @@ from billing.templatetags.billing_format import billing_date, money
 from portal.access import Portal, flow_entry, flow_exit, portal_view
 from portal.forms.cancel import CancelForm, RetentionOffer, StateForm, subscription_state
 from portal.forms.pause import PauseForm
+from portal.leave import redirect_after_post
 from portal.services import portal_session_complete_flow
 from portal.views.common import custom_text, page, see_other
 
@@ -72,7 +73,7 @@ def _done(request: HttpRequest, subscription: Subscription, outcome: str) -> Htt
     if outcome and not _leaves_portal(portal):
         messages.success(request, outcome)
     portal_session_complete_flow(session=portal.session)
-    return see_other(flow_exit(portal))
+    return redirect_after_post(request, flow_exit(portal))
 
 
 def _cancel(request: HttpRequest, subscription: Subscription, form: CancelForm) -> HttpResponse:

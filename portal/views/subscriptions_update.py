@@ -33,6 +33,7 @@ from portal.forms.subscription_items import (
     uses_items_page,
 )
 from portal.forms.subscriptions import PlanChangeForm, PlanChoices, Selection, plan_choices
+from portal.leave import redirect_after_post
 from portal.services import portal_session_complete_flow
 from portal.views.common import custom_text, page, see_other
 
@@ -258,7 +259,7 @@ def _finish(request: HttpRequest, portal: Portal, subscription: Subscription) ->
         exit_url = flow_exit(portal)
         if portal.flow["after_completion"]["type"] == "portal_homepage":
             messages.success(request, message)
-        return see_other(exit_url)
+        return redirect_after_post(request, exit_url)
     messages.success(request, message)
     return see_other(reverse("portal:overview"))
 

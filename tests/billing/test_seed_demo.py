@@ -1,6 +1,12 @@
 """The demo loader: the states it promises, built by the real billing engine, exactly once."""
 
+import logging
+import os
+import shutil
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -36,6 +42,8 @@ def test_seed_demo_builds_every_state_once(db, settings):
     assert ApiKey.objects.get(key_hash=ApiKey.hash(test_key)).account == account
     assert ApiKey.objects.get(key_hash=ApiKey.hash(live_key)).livemode
     assert "Admin: http://testserver/admin/  login: admin / admin" in first
+    # The hint works as printed (see test_make_portal_link_runs_the_command_in_the_virtualenv_with_debug).
+    assert first.splitlines()[-1].endswith(": make portal-link")
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff and admin.check_password("admin")
     assert Membership.objects.filter(user=admin, account=account).exists()
@@ -93,3 +101,84 @@ def test_seed_demo_refuses_without_debug(db, settings):
         call_command("seed_demo", stdout=StringIO())
     assert not Account.objects.exists()
     assert not get_user_model().objects.filter(username="admin").exists()
+
+
+# ---------------------------------------------------------------------------------------------- newcomer commands
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+def _make_dry_run(*args: str, directory: Path = ROOT, env: dict | None = None) -> str:
+    """The commands ``make`` would run (``-n``), with the environment of a fresh shell."""
+    clean = {key: value for key, value in os.environ.items() if key not in {"PORT", "HOST", "PORTAL_BASE_URL"}}
+    result = subprocess.run(
+        ["make", "-n", "-C", str(directory), *args],
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return result.stdout
+
+
+def _portal_link_command(output: str) -> str:
+    return next(line for line in output.splitlines() if "manage.py portal_link" in line)
+
+
+@needs_make
+def test_make_portal_link_runs_the_command_in_the_virtualenv_with_debug():
+    command = _portal_link_command(_make_dry_run("portal-link"))
+    assert command.startswith("DEBUG=${DEBUG:-1} ")
+    assert ".venv/bin/python manage.py portal_link" in command
+
+
+@needs_make
+def test_make_portal_link_uses_the_port_given_to_it():
+    assert "http://127.0.0.1:9123" in _portal_link_command(_make_dry_run("portal-link", "PORT=9123"))
+    assert "http://127.0.0.1:9124" in _portal_link_command(_make_dry_run("portal-link", env={"PORT": "9124"}))
+
+
+@needs_make
+def test_make_portal_link_uses_the_port_make_run_serves_on(tmp_path):
+    """`make run PORT=9123` in one terminal, `make portal-link` in another: the link points at port 9123."""
+    for name in ("Makefile", "requirements.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    run = _make_dry_run("run", "PORT=9123", directory=tmp_path)
+    assert 'echo "${PORTAL_BASE_URL:-http://127.0.0.1:9123}" > .run-url' in run
+    assert "runserver 127.0.0.1:9123" in run
+    (tmp_path / ".run-url").write_text("http://127.0.0.1:9123\n")
+    assert "http://127.0.0.1:9123" in _portal_link_command(_make_dry_run("portal-link", directory=tmp_path))
+    # An explicit port still wins.
+    assert "http://127.0.0.1:8001" in _portal_link_command(
+        _make_dry_run("portal-link", "PORT=8001", directory=tmp_path)
+    )
+
+
+def _task_log_level(**env: str) -> int:
+    """The level of Celery's per-task log line under a fresh settings import with ``env``."""
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REDIS_URL", "CELERY_BROKER_URL", "CELERY_TASK_LOG_LEVEL", "DJANGO_SETTINGS_MODULE"}
+    }
+    code = "import django, logging; django.setup(); print(logging.getLogger('celery.app.trace').getEffectiveLevel())"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def test_task_log_lines_are_quiet_without_a_broker_as_under_make_run():
+    """The first `make run` runs seed_demo's tasks eagerly: no line per task before the credentials."""
+    assert _task_log_level() == logging.WARNING
+    assert _task_log_level(CELERY_TASK_LOG_LEVEL="INFO") == logging.INFO
+    # Workers (a broker configured) log each task as before.
+    assert _task_log_level(CELERY_BROKER_URL="redis://127.0.0.1:6379/15") == logging.INFO

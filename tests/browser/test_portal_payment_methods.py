@@ -4,6 +4,7 @@ and fail), errors shown in the frame, Enter in the frame, a SEPA account with it
 keep-one rule, screenshots (desktop and phone, English and German) and no serious accessibility problems."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -216,3 +217,64 @@ def test_add_form_screenshots_and_accessibility(browser, live_server, customer, 
         screenshot(page, artifacts / f"portal-payment-method-add-sepa-{variant}-{locale}.png")
         assert problems == []
         page.close()
+
+
+@pytest.mark.parametrize("number", ["4242 4242 4242 4242", "4000 0025 0000 3155"])
+def test_a_deep_link_ending_on_another_origin_lands_there_and_cannot_submit_twice(
+    browser, live_server, customer, two_origins, number, artifacts
+):
+    """The CSP's form-action 'self' would block the form's redirect to the merchant (the customer stayed on the form
+    and a second press added the card again): the portal's continue page goes on by GET."""
+    target = f"{two_origins[1]}/healthz?from=portal"
+    flow = {
+        "type": "payment_method_update",
+        "after_completion": {"type": "redirect", "redirect": {"return_url": target}},
+    }
+    page, problems = enter_portal(browser, live_server, customer, flow_data=flow)
+    page.wait_for_url(f"{live_server.url}/p/payment-methods/new")
+    fill_card(page, number)
+    press_add(page)
+    if number.startswith("4000"):
+        page.get_by_role("button", name="Complete authentication").click()
+    page.wait_for_url(target)
+    assert problems == []
+    assert last4s(customer) == sorted(["4444", number[-4:]])
+    # Back to the portal: the finished deep link shows no form to send again.
+    page.go_back()
+    page.wait_for_load_state()
+    assert page.url.startswith(live_server.url)
+    assert page.locator("form.pm-form").count() == 0
+    assert last4s(customer) == sorted(["4444", number[-4:]])
+    assert problems == []
+
+
+def test_continue_page_screenshot(browser, live_server, customer, two_origins, artifacts, axe_source):
+    """The continue page shows for a moment only; opened again without its refresh it can be looked at (and checked
+    by axe)."""
+    target = f"{two_origins[1]}/healthz"
+    flow = {
+        "type": "payment_method_update",
+        "after_completion": {"type": "redirect", "redirect": {"return_url": target}},
+    }
+    page, problems = enter_portal(browser, live_server, customer, flow_data=flow, locale="de")
+    page.wait_for_url(f"{live_server.url}/p/payment-methods/new")
+    continued = []
+    page.on("request", lambda request: "/p/continue?to=" in request.url and continued.append(request.url))
+    fill_card(page, "4242 4242 4242 4242")
+    press_add(page)
+    page.wait_for_url(target)
+    assert len(continued) == 1
+
+    def without_refresh(route):
+        response = route.fetch()
+        route.fulfill(response=response, body=re.sub(r'<meta http-equiv="refresh"[^>]*>', "", response.text()))
+
+    page.route(re.compile(r"/p/continue\?to="), without_refresh)
+    page.goto(continued[0])
+    site = two_origins[1].split("://", 1)[1]
+    assert page.get_by_role("heading", level=1, name=f"Weiter zu {site}").is_visible()
+    page.screenshot(path=str(artifacts / "portal-continue-de.png"), full_page=True)
+    assert axe_violations(page, axe_source) == []
+    page.get_by_role("link", name="Weiter").click()
+    page.wait_for_url(target)
+    assert problems == []

@@ -2,16 +2,21 @@
 
 import datetime as dt
 import re
+from html import escape
 
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
+from billing import broker
 from billing.models import AuditEntry, Event
 from configurations.models import PortalSession
 from configurations.services.portal_configurations import configuration_set_login_page
 from portal.models import LoginLink
+from portal.tasks import send_login_links
 from tests.factories.billing import AccountFactory, CustomerFactory
 from tests.factories.portal import ACTOR, RETURN_URL, full_configuration
 
@@ -117,6 +122,62 @@ def test_known_email_gets_a_link_unknown_email_gets_the_same_answer_and_no_email
     assert "It works once, for 10 minutes." in page.content.decode()
 
 
+def test_known_and_unknown_addresses_do_the_same_work_in_the_request(
+    configuration, customer, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The look-up and the email are one queued task: the request cannot tell (or time) a known address apart."""
+    enqueued = []
+    monkeypatch.setattr(broker, "send", lambda name, args, **options: enqueued.append((name, args)) or True)
+
+    def work(email: str):
+        enqueued.clear()
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            response = Client(REMOTE_ADDR="192.0.2.1").post(login_path(configuration), {"email": email})
+        sql = [query["sql"] for query in queries.captured_queries]
+        assert not any(email in statement for statement in sql)
+        return response, sql, list(enqueued)
+
+    known, known_sql, known_tasks = work(customer.email)
+    unknown, unknown_sql, unknown_tasks = work("nobody@example.com")
+    assert len(known_sql) == len(unknown_sql)
+    assert known_sql == unknown_sql
+    assert known_tasks == [("portal.tasks.send_login_links", [configuration.pk, customer.email, "en"])]
+    assert unknown_tasks == [("portal.tasks.send_login_links", [configuration.pk, "nobody@example.com", "en"])]
+    assert (known.status_code, known["Location"], known.content) == (
+        unknown.status_code,
+        unknown["Location"],
+        unknown.content,
+    )
+    assert mail.outbox == [] and not LoginLink.objects.exists()
+
+    # The task does the rest: a link for the known address, nothing for the unknown one.
+    with django_capture_on_commit_callbacks(execute=True):
+        send_login_links(*known_tasks[0][1])
+        send_login_links(*unknown_tasks[0][1])
+    assert [message.to for message in mail.outbox] == [[customer.email]]
+
+
+def test_customers_sharing_an_address_get_one_email_with_a_link_to_each_account(configuration, traveller, request_link):
+    older = CustomerFactory(account=configuration.account, email="team@example.com", name="Ada's old shop")
+    traveller.shift(dt.timedelta(days=40))
+    newer = CustomerFactory(account=configuration.account, email="Team@Example.com", name="Ada's new shop")
+    request_link(Client(), configuration, "team@example.com")
+    (message,) = mail.outbox
+    assert message.to == ["Team@Example.com"]
+    tokens = LINK.findall(message.body)
+    assert len(tokens) == 2 and LINK.findall(message.alternatives[0][0]) == tokens
+    assert "several customer accounts at Acme Cloud" in message.body
+    assert "Ada's new shop · Customer since April 11, 2026" in message.body
+    assert "Ada's old shop · Customer since March 2, 2026" in message.body
+    for token, expected in zip(tokens, (newer, older), strict=True):
+        browser = Client()
+        # The confirmation page names the account the link opens.
+        page = browser.get(f"/p/login-link/{token}").content.decode()
+        assert f"<strong>{escape(expected.name)}</strong> ({expected.email})" in page
+        assert browser.post(f"/p/login-link/{token}").status_code == 303
+        assert PortalSession.objects.latest("created").customer == expected
+
+
 def test_the_link_only_reaches_customers_of_this_account_and_mode(configuration, customer, request_link):
     CustomerFactory(email="grace@example.com")  # another merchant's customer
     CustomerFactory(account=configuration.account, livemode=True, email="live@example.com")
@@ -186,6 +247,19 @@ def test_get_shows_a_button_and_does_not_use_the_link_post_opens_the_portal(conf
     assert PortalSession.objects.count() == 1
 
 
+def test_a_head_request_does_not_use_the_link(configuration, customer, request_link):
+    """Link previewers send HEAD before anyone clicks: it answers like GET and leaves the link unused."""
+    request_link(Client(), configuration, customer.email)
+    token = link_token(mail.outbox[0])
+    for _ in range(2):
+        head = Client().head(f"/p/login-link/{token}")
+        assert head.status_code == 200
+        assert "portal_session" not in head.cookies
+    assert LoginLink.objects.get().used_at is None
+    assert PortalSession.objects.count() == 0
+    assert Client().post(f"/p/login-link/{token}").status_code == 303
+
+
 def test_the_link_expires_after_ten_minutes(configuration, customer, traveller, request_link):
     request_link(Client(), configuration, customer.email)
     token = link_token(mail.outbox[0])
@@ -223,7 +297,7 @@ def test_the_link_token_is_stored_only_as_a_digest(configuration, customer, requ
 # ---------------------------------------------------------------------------------------------- rate limits
 
 
-def test_rate_limited_per_email(configuration, customer, settings, request_link):
+def test_rate_limited_per_email_over_all_ips(configuration, customer, settings, request_link):
     settings.PORTAL_LOGIN_RATE_PER_EMAIL = 2
     for number in range(2):
         client = Client(REMOTE_ADDR=f"10.0.0.{number}")
@@ -234,6 +308,19 @@ def test_rate_limited_per_email(configuration, customer, settings, request_link)
     assert len(mail.outbox) == 2
     # Other addresses are not affected.
     assert request_link(Client(REMOTE_ADDR="10.0.0.9"), configuration, "other@example.com").status_code == 303
+
+
+def test_a_stranger_cannot_lock_a_customer_out(configuration, customer, settings, request_link):
+    settings.PORTAL_LOGIN_RATE_PER_EMAIL_AND_IP = 3
+    settings.PORTAL_LOGIN_RATE_PER_EMAIL = 10
+    settings.PORTAL_LOGIN_RATE_PER_IP = 100
+    stranger = Client(REMOTE_ADDR="203.0.113.66")
+    statuses = [request_link(stranger, configuration, customer.email).status_code for _ in range(30)]
+    assert statuses == [303] * 3 + [429] * 27
+    # The refused requests did not count towards the address's cap: the customer still gets a link.
+    mail.outbox.clear()
+    assert request_link(Client(REMOTE_ADDR="198.51.100.20"), configuration, customer.email).status_code == 303
+    assert len(mail.outbox) == 1
 
 
 def test_rate_limited_per_ip_in_german(configuration, customer, settings, traveller, request_link):

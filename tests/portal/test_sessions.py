@@ -152,3 +152,15 @@ def test_the_session_url_is_only_answered_to_get(customer):
     path = path_of(session_url(customer))
     assert Client().post(path).status_code == 405
     assert Client().get(path).status_code == 303
+
+
+def test_a_head_request_does_not_use_up_the_url(customer):
+    """Link previewers (chat apps, mail scanners) send HEAD before anyone clicks."""
+    path = path_of(session_url(customer))
+    for _ in range(2):
+        head = Client().head(path)
+        assert head.status_code == 200
+        assert head["Cache-Control"] == "private, no-store"
+        assert "portal_session" not in head.cookies
+    assert PortalSession.objects.get().redeemed_at is None
+    assert Client().get(path).status_code == 303

@@ -49,4 +49,5 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write(f"  Portal configuration: {configuration.id} (default, test mode, every feature on)")
         self.stdout.write(f"Portal login page: {configuration.login_page_url}  (the link email prints in this console)")
-        self.stdout.write("Portal link for a demo customer (valid 5 minutes): python manage.py portal_link")
+        # `make portal-link` works as printed: it runs in the virtualenv, with DEBUG, for the running server.
+        self.stdout.write("Portal link for a demo customer (single use, valid 5 minutes): make portal-link")
