@@ -10,7 +10,7 @@ from billing.exceptions import InvalidRequest
 from billing.models import Account, Coupon, Customer, Price, PromotionCode, TaxRate
 from billing.services.common import same_tenant, validate_metadata
 from billing.services.door import service
-from checkout.models import CheckoutLineItem, CheckoutSession
+from checkout.models import CheckoutLineItem, CheckoutLink, CheckoutSession
 from checkout.representations import checkout_session
 from checkout.services.amounts import recompute
 
@@ -44,7 +44,7 @@ def check_url(value: str | None, param: str, *, required: bool = False) -> str:
     return value
 
 
-def _adjustable(spec: LineItemSpec, i: int) -> dict | None:
+def check_adjustable(spec: LineItemSpec, i: int) -> dict | None:
     adjustable = spec.adjustable_quantity
     if not adjustable:
         return None
@@ -252,6 +252,7 @@ def checkout_session_create(
     metadata: dict | None = None,
     client_reference_id: str | None = None,
     expires_at: dt.datetime | None = None,
+    checkout_link: CheckoutLink | None = None,
 ) -> CheckoutSession:
     """A new ``open`` session of ``mode`` (payment, setup or subscription) for ``line_items`` at the server's
     prices. ``discounts``: ``[{coupon: id} | {promotion_code: promo_…}]`` (at most one; not with
@@ -293,6 +294,7 @@ def checkout_session_create(
         custom_text={k: v[:CUSTOM_TEXT_MAX] for k, v in (custom_text or {}).items() if v},
         locale=locale or "",
         client_reference_id=client_reference_id or "",
+        checkout_link=checkout_link,
         **options,
     )
 
@@ -338,7 +340,7 @@ def _create(*, account: Account, livemode: bool, actor: Actor, items: list[LineI
             session=session,
             price=spec.price,
             quantity=spec.quantity,
-            adjustable_quantity=_adjustable(spec, i),
+            adjustable_quantity=check_adjustable(spec, i),
             position=i,
         )
         for i, spec in enumerate(items)
