@@ -90,7 +90,7 @@ def link_items(formset) -> list[LinkItemSpec]:
 class CheckoutLinkAdmin(TenantScopedAdmin):
     form = CheckoutLinkForm
     inlines = [CheckoutLinkItemInline]
-    list_display = ("__str__", "share_link", "checkout_mode", "active", "completed_sessions", "created")
+    list_display = ("__str__", "share_link", "checkout_mode", "active", "completed_sessions")
     list_filter = ("active",)
     search_fields = ("id", "name")
     actions = ("deactivate", "reactivate")
@@ -145,7 +145,7 @@ class CheckoutLinkAdmin(TenantScopedAdmin):
         host = getattr(obj, "verified_host", None)
         url = f"{f'https://{host}' if host else settings.PORTAL_BASE_URL}{obj.path}"
         return format_html(
-            '<span class="portal-copy"><input type="text" readonly id="checkout-link-{id}" value="{url}" size="50" '
+            '<span class="portal-copy"><input type="text" readonly id="checkout-link-{id}" value="{url}" size="24" '
             'aria-label="{label}"> <button type="button" class="button" data-copy-target="checkout-link-{id}" '
             'data-copied-label="{copied}">{copy}</button> <span class="portal-copy-status" role="status" '
             'aria-live="polite"></span></span>',
@@ -160,7 +160,7 @@ class CheckoutLinkAdmin(TenantScopedAdmin):
     def checkout_mode(self, obj):
         return gettext("Subscription") if obj.mode == CheckoutSession.Mode.SUBSCRIPTION else gettext("One-time payment")
 
-    @admin.display(description=_("completed checkouts"), ordering="completed_count")
+    @admin.display(description=_("completed"), ordering="completed_count")
     def completed_sessions(self, obj):
         return getattr(obj, "completed_count", 0)
 
