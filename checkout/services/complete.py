@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from billing import clock
 from billing.audit import Actor
 from billing.exceptions import BillingError, CardDeclined, InvalidRequest, StateConflict
-from billing.models import Customer, Invoice, PaymentIntent, PaymentMethod, SetupIntent
+from billing.models import Customer, Invoice, PaymentIntent, PaymentMethod, Price, SetupIntent
 from billing.services.common import lock
 from billing.services.customers import customer_create
 from billing.services.door import service
@@ -179,10 +179,15 @@ def _start(session: CheckoutSession, customer: Customer | None, pm: PaymentMetho
 
 def _subscribe(session: CheckoutSession, customer: Customer, actor: Actor, *, trial: bool, pm=None) -> None:
     data = session.subscription_data or {}
-    items = CheckoutLineItem.objects.filter(session=session).select_related("price")
+    items = [
+        ItemSpec(price=item.price, quantity=item.quantity)
+        for item in CheckoutLineItem.objects.filter(session=session).select_related("price__product")
+    ]
     subscription = subscription_create(
         customer=customer,
-        items=[ItemSpec(price=item.price, quantity=item.quantity) for item in items],
+        items=[spec for spec in items if spec.price.type == Price.Type.RECURRING],
+        # One-time prices beside the recurring ones: set-up fees, on the first invoice only.
+        add_invoice_items=[spec for spec in items if spec.price.type == Price.Type.ONE_TIME],
         actor=actor,
         default_payment_method=pm,
         trial_period_days=data.get("trial_period_days") if trial else None,

@@ -120,23 +120,23 @@ def check_line_items(account: Account, livemode: bool, mode: str, specs: list[Li
 
 
 def _check_subscription_items(specs: list[LineItemSpec], shapes: set) -> None:
+    """One-time prices beside the recurring ones are set-up fees: billed once, on the first invoice."""
     if not shapes:
         raise InvalidRequest(
             "You must provide at least one recurring price in `subscription` mode when using prices.",
             param="line_items",
         )
-    for i, spec in enumerate(specs):
-        if spec.price.type != Price.Type.RECURRING:
-            raise InvalidRequest(
-                "One-time prices beside recurring ones (setup fees) are not supported in `subscription` mode here; "
-                "sell them in a separate `payment` mode session.",
-                param=f"line_items[{i}][price]",
-            )
     if len(shapes) > 1:
         raise InvalidRequest(
             "All prices on a subscription must have the same `recurring[interval]` and `recurring[interval_count]`.",
             param="line_items",
         )
+
+
+def check_fees_without_trial(specs: list[LineItemSpec], trial_period_days: int | None, param: str) -> None:
+    """A set-up fee would be charged at once while a trial charges nothing: not both in one session here."""
+    if trial_period_days and any(spec.price.type == Price.Type.ONE_TIME for spec in specs):
+        raise InvalidRequest("One-time prices (set-up fees) cannot be combined with a trial here.", param=param)
 
 
 def _expires_at(expires_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
@@ -276,6 +276,9 @@ def checkout_session_create(
         "discount": _discount(discounts, allow_promotion_codes, account),
     }
     options["payment_method_types"] = _payment_method_types(payment_method_types, mode, options["currency"])
+    check_fees_without_trial(
+        items, options["subscription_data"].get("trial_period_days"), "subscription_data[trial_period_days]"
+    )
     if customer is not None:
         same_tenant(customer, *(spec.price for spec in items))
     return _create(

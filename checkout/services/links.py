@@ -18,6 +18,7 @@ from checkout.services.create import (
     MAX_TRIAL_DAYS,
     LineItemSpec,
     check_adjustable,
+    check_fees_without_trial,
     check_line_items,
     check_url,
     checkout_session_create,
@@ -77,7 +78,7 @@ def _check_items(account: Account, livemode: bool, items: list[LinkItemSpec]) ->
     return mode, currency
 
 
-def _check_options(mode: str, options: dict) -> dict:
+def _check_options(mode: str, options: dict, items: list[LinkItemSpec]) -> dict:
     options = {key: value for key, value in options.items() if key in OPTIONS}
     days = options.get("trial_period_days")
     if days is not None:
@@ -87,6 +88,7 @@ def _check_options(mode: str, options: dict) -> dict:
             raise InvalidRequest(
                 f"Invalid trial_period_days: must be between 1 and {MAX_TRIAL_DAYS}.", param="trial_period_days"
             )
+        check_fees_without_trial([item.line_item() for item in items], days, "trial_period_days")
     if "after_completion_url" in options:
         options["after_completion_url"] = check_url(options["after_completion_url"], "after_completion_url")
     address = options.get("billing_address_collection")
@@ -123,7 +125,7 @@ def checkout_link_create(
     allow_promotion_codes, billing_address_collection, tax_id_collection, phone_number_collection,
     trial_period_days, after_completion_url (blank: our thank-you page)."""
     mode, currency = _check_items(account, livemode, items)
-    options = _check_options(mode, options)
+    options = _check_options(mode, options, items)
     now = clock.now()
     link = CheckoutLink(account=account, livemode=livemode, mode=mode, currency=currency, created=now, updated=now)
     for key, value in options.items():
@@ -143,7 +145,10 @@ def checkout_link_update(
     mode, currency = link.mode, link.currency
     if items is not None:
         mode, currency = _check_items(link.account, link.livemode, items)
-    options = _check_options(mode, {"trial_period_days": link.trial_period_days, **options})
+    current = [LinkItemSpec(item.price) for item in CheckoutLinkItem.objects.filter(link=link).select_related("price")]
+    options = _check_options(
+        mode, {"trial_period_days": link.trial_period_days, **options}, current if items is None else items
+    )
     if mode != Mode.SUBSCRIPTION:
         options["trial_period_days"] = None
     changed = {key: value for key, value in options.items() if getattr(link, key) != value}
