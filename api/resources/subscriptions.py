@@ -131,6 +131,7 @@ CREATE = {
     "discounts": p.Array(DISCOUNT, max_items=1),
     "default_tax_rates": p.Array(p.Id(), max_items=5),
     "metadata": p.Map(),
+    "description": p.String(max_length=500),
     "cancel_at_period_end": p.Boolean(),
     "payment_behavior": p.String(
         choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete")
@@ -176,6 +177,7 @@ def create(ctx, params):
         promotion_code=promotion,
         default_tax_rates=_tax_rates(ctx, params.get("default_tax_rates"), "default_tax_rates"),
         metadata=params.get("metadata") or {},
+        description=params.get("description") or "",
         cancel_at_period_end=bool(params.get("cancel_at_period_end")),
         payment_behavior=params.get("payment_behavior") or "allow_incomplete",
         payment_settings=params.get("payment_settings") or {},

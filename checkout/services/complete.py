@@ -195,6 +195,7 @@ def _subscribe(session: CheckoutSession, customer: Customer, actor: Actor, *, tr
         promotion_code=session.promotion_code,
         default_tax_rates=default_tax_rates(session),
         metadata=data.get("metadata") or None,
+        description=data.get("description") or "",
         payment_behavior="default_incomplete",
         payment_settings={"save_default_payment_method": "on_subscription"},
     )

@@ -1,5 +1,6 @@
 """Checkout in subscription and payment modes, beyond the basics: one-time prices beside recurring ones are set-up
-fees on the first invoice only (Stripe's ``add_invoice_items``)."""
+fees on the first invoice only (Stripe's ``add_invoice_items``); ``subscription_data.description`` is the
+subscription's ``description``."""
 
 import pytest
 
@@ -66,3 +67,10 @@ def test_one_time_prices_alone_still_need_payment_mode():
     with pytest.raises(InvalidRequest) as refused:
         subscription_session(one_time(price.account))
     assert refused.value.param == "line_items"
+
+
+def test_the_subscription_takes_subscription_data_description():
+    session = subscription_session(PriceFactory(unit_amount=1500), subscription_data={"description": "Team plan"})
+    confirm(session, hosted_card(session.account), name="Ada")
+    session.refresh_from_db()
+    assert session.subscription.description == "Team plan"

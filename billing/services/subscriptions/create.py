@@ -197,6 +197,7 @@ def subscription_create(
     proration_behavior: str = "create_prorations",
     discount_param: str | None = None,
     add_invoice_items: list[ItemSpec] = (),
+    description: str = "",
 ) -> Subscription:
     """Create a subscription with its first invoice and (charge_automatically) pay it.
 
@@ -248,6 +249,7 @@ def subscription_create(
         payment_settings={k: v for k, v in (payment_settings or {}).items() if k != "payment_method_options"},
         discount_param=discount_param,
         add_invoice_items=list(add_invoice_items),
+        description=(description or "").strip()[:500],
     )
     if subscription.status == Subscription.Status.INCOMPLETE:
         subscription.refresh_from_db()  # the first payment's answer has been recorded since
@@ -358,6 +360,7 @@ def _insert(customer: Customer, items: list[ItemSpec], options: dict, currency: 
         default_payment_method=options["default_payment_method"],
         payment_settings=options["payment_settings"],
         metadata=options["metadata"],
+        description=options["description"],
     )
     subscription.default_tax_rates.set(options["default_tax_rates"])
     for spec in items:
