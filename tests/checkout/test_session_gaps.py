@@ -1,15 +1,18 @@
 """Checkout in subscription and payment modes, beyond the basics: one-time prices beside recurring ones are set-up
 fees on the first invoice only (Stripe's ``add_invoice_items``); ``subscription_data.description`` is the
-subscription's ``description``."""
+subscription's ``description``; a promotion code of a payment is redeemed once."""
 
 import pytest
 
 from billing.exceptions import InvalidRequest
-from billing.models import Invoice, InvoiceItem, Price
+from billing.models import Coupon, Invoice, InvoiceItem, Price, PromotionCode
+from billing.services.coupons import coupon_create, promotion_code_create
+from checkout.services.complete import checkout_session_complete, checkout_session_settle
 from checkout.services.create import LineItemSpec, checkout_session_create
+from checkout.services.discounts import checkout_session_apply_promotion_code
 from tests.checkout.test_completion import confirm
 from tests.factories.billing import ACTOR, PriceFactory
-from tests.factories.checkout import hosted_card
+from tests.factories.checkout import hosted_card, session_for
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +77,19 @@ def test_the_subscription_takes_subscription_data_description():
     confirm(session, hosted_card(session.account), name="Ada")
     session.refresh_from_db()
     assert session.subscription.description == "Team plan"
+
+
+@pytest.mark.parametrize("mode", ["payment", "subscription"])
+def test_a_promotion_code_is_redeemed_once(mode):
+    price = one_time(PriceFactory().account) if mode == "payment" else PriceFactory(unit_amount=1500)
+    coupon = coupon_create(account=price.account, livemode=False, actor=ACTOR, percent_off=20, duration="once")
+    promo = promotion_code_create(coupon=coupon, code="WELCOME20", actor=ACTOR)
+    session = session_for(price, mode=mode, allow_promotion_codes=True, customer_email="ada@example.com")
+    session = checkout_session_apply_promotion_code(session=session, code="welcome20")
+    confirm(session, hosted_card(price.account), email="ada@example.com", name="Ada")
+    checkout_session_settle(session=session)
+    checkout_session_complete(session_id=session.pk)
+    session.refresh_from_db()
+    assert session.status == "complete" and session.amount_discount > 0
+    assert PromotionCode.objects.get(pk=promo.pk).times_redeemed == 1
+    assert Coupon.objects.get(pk=coupon.pk).times_redeemed == 1

@@ -199,16 +199,14 @@ def subscription_create(
     add_invoice_items: list[ItemSpec] = (),
     description: str = "",
 ) -> Subscription:
-    """Create a subscription with its first invoice and (charge_automatically) pay it.
-
-    ``add_invoice_items`` (Stripe's): one-time prices billed once, on the first invoice (a setup fee).
+    """Create a subscription with its first invoice and (charge_automatically) pay it; ``add_invoice_items``
+    (Stripe's): one-time prices billed once, on that first invoice (a set-up fee).
 
     The subscription is written ``incomplete`` with its open first invoice and a pending charge; the processor is
     asked after that commits and the answer makes it ``active`` (Stripe's events: created, then updated). A decline
     leaves it ``incomplete`` (Stripe's allow_incomplete); with ``payment_behavior="error_if_incomplete"`` the
     decline is then raised as ``CardDeclined`` (the incomplete subscription stays, as at Stripe). With
     ``default_incomplete`` the first payment waits for the customer to confirm the invoice's PaymentIntent.
-
     Anchors, anchor configs and backdating: see ``plan_start`` (what is refused) and ``stub_lines`` (what is billed).
     """
     if payment_behavior == "pending_if_incomplete":
