@@ -380,7 +380,7 @@ def subscription(obj: Subscription) -> dict:
         "default_payment_method": obj.default_payment_method_id,
         "default_source": None,
         "default_tax_rates": [tax_rate(rate) for rate in obj.default_tax_rates.all()],
-        "description": None,
+        "description": obj.description or None,
         "discounts": [
             d.id for d in obj.discounts.all() if not d.used and (d.end is None or d.end > obj.current_period_start)
         ],

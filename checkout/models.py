@@ -1,10 +1,12 @@
 """A Checkout Session (Stripe's ``checkout.session``) and the line items it sells."""
 
 import datetime as dt
+import secrets
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
-from billing import ids
+from billing import clock, ids
 from billing.models.base import TenantModel
 
 
@@ -14,6 +16,15 @@ def generate_checkout_session_id() -> str:
 
 def generate_checkout_line_item_id() -> str:
     return ids.generate("li")
+
+
+def generate_checkout_link_id() -> str:
+    return ids.generate("plink")
+
+
+def generate_checkout_link_slug() -> str:
+    """The public part of a link's URL: 256 random bits (43 URL-safe characters), never derived from the id."""
+    return secrets.token_urlsafe(32)
 
 
 class CheckoutSession(TenantModel):
@@ -83,6 +94,10 @@ class CheckoutSession(TenantModel):
     completed_at = models.DateTimeField(null=True, blank=True)
     # A delayed payment (SEPA) that failed after completion: checkout.session.async_payment_failed was sent.
     async_payment_failed_at = models.DateTimeField(null=True, blank=True)
+    # The no-code link a visit created this session from (Stripe's ``payment_link``).
+    checkout_link = models.ForeignKey(
+        "checkout.CheckoutLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -117,3 +132,78 @@ class CheckoutLineItem(TenantModel):
     @property
     def amount_subtotal(self) -> int:
         return (self.price.unit_amount or 0) * self.quantity
+
+
+class CheckoutLink(TenantModel):
+    """A no-code Checkout link (Stripe's Payment Link): every visit of its URL starts a new session for its prices."""
+
+    class AddressCollection(models.TextChoices):
+        AUTO = "auto", "auto"
+        REQUIRED = "required", "required"
+
+    id = models.CharField(primary_key=True, max_length=40, default=generate_checkout_link_id, editable=False)
+    slug = models.CharField(max_length=64, unique=True, default=generate_checkout_link_slug, editable=False)
+    name = models.CharField(_("name"), max_length=200, blank=True, help_text=_("Only you see it, in this list."))
+    active = models.BooleanField(_("active"), default=True)
+    # Derived from the prices when they are set: subscription as soon as one price is recurring.
+    mode = models.CharField(max_length=16, choices=CheckoutSession.Mode.choices)
+    currency = models.CharField(max_length=3)
+    allow_promotion_codes = models.BooleanField(_("allow promotion codes"), default=False)
+    billing_address_collection = models.CharField(
+        _("billing address"),
+        max_length=16,
+        choices=AddressCollection.choices,
+        default=AddressCollection.AUTO,
+        help_text=_("“required” asks every customer for a full billing address."),
+    )
+    tax_id_collection = models.BooleanField(_("collect tax ID"), default=False)
+    phone_number_collection = models.BooleanField(_("collect phone number"), default=False)
+    trial_period_days = models.PositiveIntegerField(
+        _("trial days"), null=True, blank=True, help_text=_("Free days before the first charge (subscriptions only).")
+    )
+    # Where the customer goes once paid; blank: our thank-you page (/c/<session>/done).
+    after_completion_url = models.CharField(
+        _("after payment, go to"),
+        max_length=2048,
+        blank=True,
+        help_text=_("A page of your website (https://…). Leave empty to show our thank-you page."),
+    )
+    updated = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("Checkout link")
+        verbose_name_plural = _("Checkout links")
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+    @property
+    def path(self) -> str:
+        return f"/l/{self.slug}"
+
+
+class CheckoutLinkItem(TenantModel):
+    link = models.ForeignKey(CheckoutLink, on_delete=models.CASCADE, related_name="items")
+    price = models.ForeignKey("billing.Price", verbose_name=_("price"), on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    adjustable_quantity = models.BooleanField(_("customer may change the quantity"), default=False)
+    minimum = models.PositiveIntegerField(_("minimum"), null=True, blank=True)
+    maximum = models.PositiveIntegerField(_("maximum"), null=True, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("price")
+        verbose_name_plural = _("prices")
+
+    def __str__(self) -> str:
+        return f"{self.price_id} × {self.quantity}"
+
+    @property
+    def adjustable(self) -> dict | None:
+        """Stripe's ``adjustable_quantity`` for the session's line item."""
+        if not self.adjustable_quantity:
+            return None
+        bounds = {"minimum": self.minimum, "maximum": self.maximum}
+        return {"enabled": True, **{key: value for key, value in bounds.items() if value is not None}}

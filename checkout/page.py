@@ -21,9 +21,13 @@ class SummaryRow:
 
 
 def brand(session: CheckoutSession) -> dict:
-    account = session.account
+    return account_brand(session.account, session.livemode, cancel_url=session.cancel_url)
+
+
+def account_brand(account, livemode: bool, *, cancel_url: str = "") -> dict:
+    """The merchant's brand around a Checkout page (a session's, or a link's that has no session)."""
     branding = branding_for(account)
-    configuration = default_configuration(account=account, livemode=session.livemode)
+    configuration = default_configuration(account=account, livemode=livemode)
     return {
         "business_name": branding.display_name if branding else account.name,
         "brand_colors": brand_colors(branding),
@@ -31,8 +35,8 @@ def brand(session: CheckoutSession) -> dict:
         "icon_url": _image_url(branding, "icon") if branding else "",
         "terms_url": configuration.terms_of_service_url if configuration else "",
         "privacy_url": configuration.privacy_policy_url if configuration else "",
-        "livemode": session.livemode,
-        "cancel_url": session.cancel_url,
+        "livemode": livemode,
+        "cancel_url": cancel_url,
     }
 
 

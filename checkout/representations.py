@@ -82,7 +82,7 @@ def checkout_session(obj: CheckoutSession) -> dict:
         "metadata": obj.metadata,
         "mode": obj.mode,
         "payment_intent": obj.payment_intent_id,
-        "payment_link": None,
+        "payment_link": obj.checkout_link_id,
         "payment_method_collection": "always" if obj.mode == CheckoutSession.Mode.SUBSCRIPTION else None,
         "payment_method_options": {},
         "payment_method_types": list(obj.payment_method_types),

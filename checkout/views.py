@@ -181,3 +181,22 @@ def promotion_code(request: HttpRequest, session_id: str) -> HttpResponse:
             return _page(request, session, locale, promo_error=gettext("This code is not valid."), status=400)
         page_url = reverse("checkout:page", kwargs={"session_id": session.pk})
         return _private(HttpResponseRedirect(page_url, status=303), locale)
+
+
+@require_safe
+def checkout_done(request: HttpRequest, session_id: str) -> HttpResponse:
+    """Our thank-you page, the success URL of a link's session when its merchant gave none."""
+    session = _session(request, session_id)
+    locale = _locale(request, session)
+    with translation.override(locale):
+        if session.status != CheckoutSession.Status.COMPLETE:
+            page_url = reverse("checkout:page", kwargs={"session_id": session.pk})
+            return _private(HttpResponseRedirect(page_url, status=303), locale)
+        context = {
+            **brand(session),
+            **summary(session, selectors.line_items_of(session)),
+            "session": session,
+            "email": (session.customer_details or {}).get("email") or session.customer_email,
+            "cancel_url": "",
+        }
+        return _private(render(request, "checkout/done.html", context), locale)

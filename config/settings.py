@@ -241,6 +241,9 @@ PORTAL_LOGIN_RATE_PER_EMAIL_AND_IP = env.int("PORTAL_LOGIN_RATE_PER_EMAIL_AND_IP
 PORTAL_LOGIN_RATE_PER_EMAIL = env.int("PORTAL_LOGIN_RATE_PER_EMAIL", default=50)
 PORTAL_LOGIN_RATE_WINDOW_MINUTES = env.int("PORTAL_LOGIN_RATE_WINDOW_MINUTES", default=15)
 
+# No-code Checkout links (/l/<slug>): sessions one client IP may start per hour; 0 disables the limit.
+CHECKOUT_LINK_RATE_PER_IP = env.int("CHECKOUT_LINK_RATE_PER_IP", default=60)
+
 # API: requests per second per key (Stripe's limits); 0 disables the limit.
 API_RATE_LIMIT_LIVE = env.int("API_RATE_LIMIT_LIVE", default=100)
 API_RATE_LIMIT_TEST = env.int("API_RATE_LIMIT_TEST", default=25)

@@ -259,6 +259,7 @@ def configuration_data(cleaned: dict, *, products: list | None, old_metadata: di
             "metadata": cleaned.get("customer_group_metadata") or "",
             "priority": cleaned.get("customer_group_priority") or 0,
         },
+        "subscription_start": {"checkout_link": getattr(cleaned.get("subscription_start_link"), "pk", "")},
     }
     if products is not None:
         data["features"]["subscription_update"]["products"] = products
@@ -387,6 +388,16 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
                 },
             ),
             (
+                _("New subscriptions"),
+                {
+                    "description": _(
+                        "Beyond Stripe: customers without a subscription start one on a Checkout page opened from "
+                        "one of your Checkout links (subscription links that are active)."
+                    ),
+                    "fields": ("subscription_start_link",),
+                },
+            ),
+            (
                 _("Customer group"),
                 {
                     "description": _(
@@ -419,6 +430,12 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         if isinstance(db_field, models.URLField):
             kwargs.setdefault("assume_scheme", "https")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "subscription_start_link":
+            choices = self.scoped_choices(db_field, request, kwargs.get("using"))
+            kwargs["queryset"] = choices.filter(active=True, mode="subscription")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

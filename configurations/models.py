@@ -186,6 +186,18 @@ class PortalConfiguration(TenantModel):
     customer_group_metadata = models.JSONField(_("customer metadata to match"), default=dict, blank=True)
     customer_group_priority = models.IntegerField(_("priority"), default=0)
 
+    # Extension: a customer without a subscription is offered "Start a new subscription", which opens a Checkout
+    # session from this link for them (the portal itself never creates subscriptions).
+    subscription_start_link = models.ForeignKey(
+        "checkout.CheckoutLink",
+        verbose_name=_("Checkout link for new subscriptions"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Customers without a subscription see “Start a new subscription”, which opens this link."),
+    )
+
     class Meta:
         ordering = ["-id"]
         verbose_name = _("portal configuration")

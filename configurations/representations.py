@@ -112,6 +112,8 @@ def configuration(obj: PortalConfiguration, *, include_products: bool = False) -
             "metadata": obj.customer_group_metadata,
             "priority": obj.customer_group_priority,
         },
+        # Extension: the Checkout link behind the portal's "Start a new subscription".
+        "subscription_start": {"checkout_link": obj.subscription_start_link_id},
     }
 
 

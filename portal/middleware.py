@@ -8,7 +8,7 @@ from django.http.request import split_domain_port
 from configurations.selectors import account_for_host
 
 # What a custom domain serves: the portal, hosted invoices, hosted Checkout, and their static files.
-CUSTOM_DOMAIN_PATHS = ("/p/", "/i/", "/c/", "/static/")
+CUSTOM_DOMAIN_PATHS = ("/p/", "/i/", "/c/", "/l/", "/static/")
 
 
 def _exact_allowed_hosts() -> set[str]:

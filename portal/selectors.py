@@ -232,3 +232,11 @@ def flow_discount(
     coupon = Coupon.objects.filter(coupon_id=coupon_id, **tenant).first() if coupon_id else None
     promotion = PromotionCode.objects.filter(pk=promotion_code_id, **tenant).first() if promotion_code_id else None
     return coupon, promotion
+
+
+def subscription_start_offered(configuration: PortalConfiguration) -> bool:
+    """Whether the configuration's Checkout link for new subscriptions (an extension) is there and active."""
+    if not configuration.subscription_start_link_id:
+        return False
+    link = configuration.subscription_start_link
+    return link.active and (link.account_id, link.livemode) == (configuration.account_id, configuration.livemode)

@@ -116,6 +116,8 @@ EDGES = sorted(
         ROOT / "portal" / "access.py",
         ROOT / "vault" / "views.py",
         ROOT / "checkout" / "views.py",
+        ROOT / "checkout" / "link_views.py",
+        ROOT / "checkout" / "admin.py",
         *(ROOT / "api" / "resources").rglob("*.py"),
         ROOT / "billing" / "admin.py",
         ROOT / "billing" / "admin_scoping.py",

@@ -173,6 +173,11 @@ def _fields(creating: bool) -> dict:
             description="Extension: sessions without a configuration use the active one whose metadata rule "
             "matches the customer's metadata (highest priority first), else the default.",
         ),
+        "subscription_start": p.Object(
+            {"checkout_link": p.String(unsettable=True)},
+            description="Extension: the no-code Checkout link (plink_…, subscription mode) behind the portal's "
+            '"Start a new subscription", shown to customers without a subscription; "" removes it.',
+        ),
         "is_default": p.Boolean(
             description="Extension: true makes this configuration the default of its mode (the previous default "
             'stops being one), as the admin\'s "Make default" does. Stripe sets the default only in its Dashboard; '

@@ -134,6 +134,7 @@ CREATE = {
     "discounts": p.Array(DISCOUNT, max_items=1),
     "default_tax_rates": p.Array(p.Id(), max_items=5),
     "metadata": p.Map(),
+    "description": p.String(max_length=500),
     "cancel_at_period_end": p.Boolean(),
     "cancel_at": p.Timestamp(
         description="End the subscription then; inside the first period, the first invoice bills the time up to it."
@@ -182,6 +183,7 @@ def create(ctx, params):
         promotion_code=promotion,
         default_tax_rates=_tax_rates(ctx, params.get("default_tax_rates"), "default_tax_rates"),
         metadata=params.get("metadata") or {},
+        description=params.get("description") or "",
         cancel_at_period_end=bool(params.get("cancel_at_period_end")),
         cancel_at=params.get("cancel_at"),
         payment_behavior=params.get("payment_behavior") or "allow_incomplete",

@@ -147,6 +147,8 @@ class Subscription(TenantModel):
     # what the subscription showed before ("previous"). See ``billing.services.subscriptions.pending``.
     pending_update = models.JSONField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Stripe's ``description``: meant to be shown to the customer (Checkout's ``subscription_data.description``).
+    description = models.CharField(max_length=500, blank=True)
     # Bumped by every save: a page or a batch that read the subscription acts only if it is still this version.
     version = models.PositiveBigIntegerField(default=0)
     # When the billing cycle next has something to do (renew, resume, cancel, expire); None once it has ended.

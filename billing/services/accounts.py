@@ -14,7 +14,7 @@ from billing.services.common import lock
 from billing.services.door import service
 
 STAFF_GROUP = "Merchant staff"
-STAFF_APPS = ("billing", "configurations", "webhooks", "portal")
+STAFF_APPS = ("billing", "configurations", "webhooks", "portal", "checkout")
 # Invoice numbers read PREFIX-0001: letters and digits, as Stripe's invoice prefixes.
 INVOICE_PREFIX = re.compile(r"^[A-Z0-9]{3,12}$")
 

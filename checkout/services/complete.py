@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from billing import clock
 from billing.audit import Actor
 from billing.exceptions import BillingError, CardDeclined, InvalidRequest, StateConflict
-from billing.models import Customer, Invoice, PaymentIntent, PaymentMethod, SetupIntent
+from billing.models import Coupon, Customer, Invoice, PaymentIntent, PaymentMethod, Price, PromotionCode, SetupIntent
 from billing.services.common import lock
 from billing.services.customers import customer_create
 from billing.services.door import service
@@ -179,10 +179,15 @@ def _start(session: CheckoutSession, customer: Customer | None, pm: PaymentMetho
 
 def _subscribe(session: CheckoutSession, customer: Customer, actor: Actor, *, trial: bool, pm=None) -> None:
     data = session.subscription_data or {}
-    items = CheckoutLineItem.objects.filter(session=session).select_related("price")
+    items = [
+        ItemSpec(price=item.price, quantity=item.quantity)
+        for item in CheckoutLineItem.objects.filter(session=session).select_related("price__product")
+    ]
     subscription = subscription_create(
         customer=customer,
-        items=[ItemSpec(price=item.price, quantity=item.quantity) for item in items],
+        items=[spec for spec in items if spec.price.type == Price.Type.RECURRING],
+        # One-time prices beside the recurring ones: set-up fees, on the first invoice only.
+        add_invoice_items=[spec for spec in items if spec.price.type == Price.Type.ONE_TIME],
         actor=actor,
         default_payment_method=pm,
         trial_period_days=data.get("trial_period_days") if trial else None,
@@ -190,6 +195,7 @@ def _subscribe(session: CheckoutSession, customer: Customer, actor: Actor, *, tr
         promotion_code=session.promotion_code,
         default_tax_rates=default_tax_rates(session),
         metadata=data.get("metadata") or None,
+        description=data.get("description") or "",
         payment_behavior="default_incomplete",
         payment_settings={"save_default_payment_method": "on_subscription"},
     )
@@ -323,12 +329,29 @@ def checkout_session_complete(*, session_id: str) -> CheckoutSession:
     if session.mode == Mode.SUBSCRIPTION and session.subscription_id is None:
         pm = SetupIntent.objects.get(pk=session.setup_intent_id).payment_method
         _subscribe(session, session.customer, Actor.customer(session.customer), trial=True, pm=pm)
+    if session.mode == Mode.PAYMENT:
+        _count_redemption(session)
     session.status = CheckoutSession.Status.COMPLETE
     session.completed_at = clock.now()
     session.payment_status = _payment_status(session)
     session.save()
     record_event("checkout.session.completed", session)
     return session
+
+
+def _count_redemption(session: CheckoutSession) -> None:
+    """A payment's discount is redeemed when the session completes, which happens once (a subscription's is
+    redeemed by the subscription). The payment has been made at the discounted amount: it is counted, not checked
+    again."""
+    if session.promotion_code_id:
+        promo = PromotionCode.objects.select_for_update(no_key=True).get(pk=session.promotion_code_id)
+        promo.times_redeemed += 1
+        promo.save(update_fields=["times_redeemed"])
+    coupon_id = session.promotion_code.coupon_id if session.promotion_code_id else session.coupon_id
+    if coupon_id:
+        coupon = Coupon.objects.select_for_update(no_key=True).get(pk=coupon_id)
+        coupon.times_redeemed += 1
+        coupon.save(update_fields=["times_redeemed"])
 
 
 @service

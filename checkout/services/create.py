@@ -10,7 +10,7 @@ from billing.exceptions import InvalidRequest
 from billing.models import Account, Coupon, Customer, Price, PromotionCode, TaxRate
 from billing.services.common import same_tenant, validate_metadata
 from billing.services.door import service
-from checkout.models import CheckoutLineItem, CheckoutSession
+from checkout.models import CheckoutLineItem, CheckoutLink, CheckoutSession
 from checkout.representations import checkout_session
 from checkout.services.amounts import recompute
 
@@ -44,7 +44,7 @@ def check_url(value: str | None, param: str, *, required: bool = False) -> str:
     return value
 
 
-def _adjustable(spec: LineItemSpec, i: int) -> dict | None:
+def check_adjustable(spec: LineItemSpec, i: int) -> dict | None:
     adjustable = spec.adjustable_quantity
     if not adjustable:
         return None
@@ -120,23 +120,23 @@ def check_line_items(account: Account, livemode: bool, mode: str, specs: list[Li
 
 
 def _check_subscription_items(specs: list[LineItemSpec], shapes: set) -> None:
+    """One-time prices beside the recurring ones are set-up fees: billed once, on the first invoice."""
     if not shapes:
         raise InvalidRequest(
             "You must provide at least one recurring price in `subscription` mode when using prices.",
             param="line_items",
         )
-    for i, spec in enumerate(specs):
-        if spec.price.type != Price.Type.RECURRING:
-            raise InvalidRequest(
-                "One-time prices beside recurring ones (setup fees) are not supported in `subscription` mode here; "
-                "sell them in a separate `payment` mode session.",
-                param=f"line_items[{i}][price]",
-            )
     if len(shapes) > 1:
         raise InvalidRequest(
             "All prices on a subscription must have the same `recurring[interval]` and `recurring[interval_count]`.",
             param="line_items",
         )
+
+
+def check_fees_without_trial(specs: list[LineItemSpec], trial_period_days: int | None, param: str) -> None:
+    """A set-up fee would be charged at once while a trial charges nothing: not both in one session here."""
+    if trial_period_days and any(spec.price.type == Price.Type.ONE_TIME for spec in specs):
+        raise InvalidRequest("One-time prices (set-up fees) cannot be combined with a trial here.", param=param)
 
 
 def _expires_at(expires_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
@@ -252,6 +252,7 @@ def checkout_session_create(
     metadata: dict | None = None,
     client_reference_id: str | None = None,
     expires_at: dt.datetime | None = None,
+    checkout_link: CheckoutLink | None = None,
 ) -> CheckoutSession:
     """A new ``open`` session of ``mode`` (payment, setup or subscription) for ``line_items`` at the server's
     prices. ``discounts``: ``[{coupon: id} | {promotion_code: promo_…}]`` (at most one; not with
@@ -275,6 +276,9 @@ def checkout_session_create(
         "discount": _discount(discounts, allow_promotion_codes, account),
     }
     options["payment_method_types"] = _payment_method_types(payment_method_types, mode, options["currency"])
+    check_fees_without_trial(
+        items, options["subscription_data"].get("trial_period_days"), "subscription_data[trial_period_days]"
+    )
     if customer is not None:
         same_tenant(customer, *(spec.price for spec in items))
     return _create(
@@ -293,6 +297,7 @@ def checkout_session_create(
         custom_text={k: v[:CUSTOM_TEXT_MAX] for k, v in (custom_text or {}).items() if v},
         locale=locale or "",
         client_reference_id=client_reference_id or "",
+        checkout_link=checkout_link,
         **options,
     )
 
@@ -338,7 +343,7 @@ def _create(*, account: Account, livemode: bool, actor: Actor, items: list[LineI
             session=session,
             price=spec.price,
             quantity=spec.quantity,
-            adjustable_quantity=_adjustable(spec, i),
+            adjustable_quantity=check_adjustable(spec, i),
             position=i,
         )
         for i, spec in enumerate(items)

@@ -120,6 +120,8 @@ def configuration_validate(
         products = _validate_features(features, put, account=account, livemode=livemode, creating=creating)
 
     _validate_extensions(root, put)
+    if (start := root.child("subscription_start")) is not None:
+        _subscription_start(start, put, account=account, livemode=livemode)
     _check_combinations(state, products, configuration)
     return ValidatedConfiguration(fields=fields, products=products)
 
@@ -450,6 +452,31 @@ def _validate_extensions(root: Reader, put) -> None:
             )
         priority = group.integer("priority", min_value=0, max_value=MAX_PRIORITY)
         put("customer_group_priority", priority)
+
+
+def _subscription_start(start: Reader, put, *, account: Account, livemode: bool) -> None:
+    """Extension: the Checkout link (``plink_…``) the portal offers to customers without a subscription."""
+    for key in start.data:
+        if key != "checkout_link":
+            param = start.param(key)
+            raise InvalidRequest(
+                _("Received unknown parameter: %(param)s") % {"param": param}, param=param, code="parameter_unknown"
+            )
+    if "checkout_link" not in start.data:
+        return
+    value = start.data["checkout_link"]
+    param = start.param("checkout_link")
+    if blank(value):
+        put("subscription_start_link_id", NULL)
+        return
+    # The link's model is Checkout's; configurations reach it through the relation, never by importing it.
+    links = C._meta.get_field("subscription_start_link").related_model.objects
+    link = links.filter(pk=str(value), account=account, livemode=livemode).first()
+    if link is None:
+        raise InvalidRequest(_("No such checkout link: '%(id)s'") % {"id": value}, param=param, code="resource_missing")
+    if not link.active or link.mode != "subscription":
+        raise invalid(param, _("The checkout link must be active and sell a recurring price."))
+    put("subscription_start_link_id", link.pk)
 
 
 def _check_combinations(state: dict, products: list[ProductSpec] | None, configuration) -> None:

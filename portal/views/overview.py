@@ -14,10 +14,12 @@ from portal.views.invoices import address_lines
 def overview(request: HttpRequest) -> HttpResponse:
     portal = request.portal
     customer = portal.customer
+    subscriptions = selectors.subscriptions(
+        customer, portal.configuration if portal.enabled("subscription_update") else None
+    )
     context = {
-        "subscriptions": selectors.subscriptions(
-            customer, portal.configuration if portal.enabled("subscription_update") else None
-        ),
+        "subscriptions": subscriptions,
+        "subscription_start": not subscriptions and selectors.subscription_start_offered(portal.configuration),
         "custom_text": custom_text(portal.configuration, "overview"),
         "billing_address_lines": address_lines(customer.address),
         "tax_ids": list(customer.tax_ids.all()),

@@ -84,6 +84,7 @@ def test_the_form_is_laid_out_like_the_portal(staff_client):
         "Plan changes",
         "Pause payments",
         "Custom text",
+        "New subscriptions",
         "Customer group",
         "Login link",
         "Metadata",

@@ -28,6 +28,7 @@ TOP_LEVEL_KEYS = {
     # our extensions
     "custom_text",
     "customer_group",
+    "subscription_start",
 }
 
 
@@ -160,6 +161,27 @@ def test_defaults_of_a_minimal_configuration(client):
     }
     assert created.custom_text.to_dict() == {"cancel": None, "login": None, "overview": None, "update": None}
     assert created.customer_group.to_dict() == {"metadata": {}, "priority": 0}
+    assert created.subscription_start.to_dict() == {"checkout_link": None}
+
+
+def test_the_subscription_start_extension_takes_the_account_s_subscription_links(client, merchant):
+    from checkout.services.links import LinkItemSpec, checkout_link_create
+    from tests.factories.billing import ACTOR
+
+    link = checkout_link_create(account=merchant, livemode=False, actor=ACTOR, items=[LinkItemSpec(price(merchant))])
+    created = client.v1.billing_portal.configurations.create(minimal(subscription_start={"checkout_link": link.id}))
+    assert created.subscription_start.checkout_link == link.id
+    foreign = checkout_link_create(
+        account=(other := PriceFactory()).account, livemode=False, actor=ACTOR, items=[LinkItemSpec(other)]
+    )
+    error = rejected(
+        client.v1.billing_portal.configurations.update,
+        created.id,
+        {"subscription_start": {"checkout_link": foreign.id}},
+    )
+    assert (error.code, error.param) == ("resource_missing", "subscription_start[checkout_link]")
+    cleared = client.v1.billing_portal.configurations.update(created.id, {"subscription_start": {"checkout_link": ""}})
+    assert cleared.subscription_start.checkout_link is None
 
 
 def test_legacy_module_style(legacy):

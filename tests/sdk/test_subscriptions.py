@@ -49,6 +49,16 @@ def test_create_retrieve_update_cancel(client, customer, price, merchant):
     assert Event.objects.filter(type="customer.subscription.deleted").count() == 1
 
 
+def test_a_description(client, customer, price):
+    sub = client.v1.subscriptions.create(
+        {"customer": customer.id, "items": [{"price": price.id}], "description": "Team plan for Acme"}
+    )
+    assert sub.description == "Team plan for Acme"
+    assert client.v1.subscriptions.retrieve(sub.id).description == "Team plan for Acme"
+    plain = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    assert plain.description is None
+
+
 def test_pause_collection_set_and_cleared_with_empty_string(client, customer, price):
     sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
     paused = client.v1.subscriptions.update(

@@ -11,7 +11,9 @@ from billing.models import (
     Coupon,
     Customer,
     Invoice,
+    InvoiceItem,
     PaymentMethod,
+    Price,
     PromotionCode,
     Subscription,
     SubscriptionItem,
@@ -26,6 +28,7 @@ from billing.services.subscriptions.lines import (
     ItemSpec,
     active_discounts,
     item_amount,
+    item_lines,
     period_lines,
     spend_once_discounts,
     validate_items,
@@ -189,15 +192,17 @@ def subscription_create(
     backdate_start_date: dt.datetime | None = None,
     proration_behavior: str = "create_prorations",
     discount_param: str | None = None,
+    add_invoice_items: list[ItemSpec] = (),
+    description: str = "",
 ) -> Subscription:
-    """Create a subscription with its first invoice and (charge_automatically) pay it.
+    """Create a subscription with its first invoice and (charge_automatically) pay it; ``add_invoice_items``
+    (Stripe's): one-time prices billed once, on that first invoice (a set-up fee).
 
     The subscription is written ``incomplete`` with its open first invoice and a pending charge; the processor is
     asked after that commits and the answer makes it ``active`` (Stripe's events: created, then updated). A decline
     leaves it ``incomplete`` (Stripe's allow_incomplete); with ``payment_behavior="error_if_incomplete"`` the
     decline is then raised as ``CardDeclined`` (the incomplete subscription stays, as at Stripe). With
     ``default_incomplete`` the first payment waits for the customer to confirm the invoice's PaymentIntent.
-
     Anchors, anchor configs and backdating: see ``plan_start`` (what is refused) and ``stub_lines`` (what is billed).
     ``cancel_at`` ends the subscription then; inside the first period the first invoice bills only the time up to it
     (unless ``proration_behavior="none"``), in a later period that period's invoice does.
@@ -209,6 +214,7 @@ def subscription_create(
             param="payment_behavior",
         )
     validate_items(customer, items)
+    _check_invoice_items(customer, items, add_invoice_items)
     _check_arguments(customer, items, collection_method, days_until_due, default_payment_method)
     now = clock.whole_seconds(clock.now())
     trial_end = clock.whole_seconds(_trial_end(trial_end, trial_period_days, now))
@@ -240,6 +246,8 @@ def subscription_create(
         default_incomplete=payment_behavior == "default_incomplete",
         payment_settings={k: v for k, v in (payment_settings or {}).items() if k != "payment_method_options"},
         discount_param=discount_param,
+        add_invoice_items=list(add_invoice_items),
+        description=(description or "").strip()[:500],
     )
     if subscription.status == Subscription.Status.INCOMPLETE:
         subscription.refresh_from_db()  # the first payment's answer has been recorded since
@@ -300,7 +308,11 @@ def _create(*, customer: Customer, items: list[ItemSpec], actor: Actor, **option
     if coupon is not None:
         attach_discount(subscription, coupon, promotion_code, start=now)
     invoice = _first_invoice(
-        subscription, customer, wait_for_customer=options["default_incomplete"], prorate=options["start"].prorate
+        subscription,
+        customer,
+        wait_for_customer=options["default_incomplete"],
+        prorate=options["start"].prorate,
+        added=_add_invoice_items(subscription, options["add_invoice_items"]),
     )
     subscription.latest_invoice = invoice
     trialing = subscription.status == Subscription.Status.TRIALING
@@ -363,6 +375,7 @@ def _insert(customer: Customer, items: list[ItemSpec], options: dict, currency: 
         default_payment_method=options["default_payment_method"],
         payment_settings=options["payment_settings"],
         metadata=options["metadata"],
+        description=options["description"],
     )
     subscription.default_tax_rates.set(options["default_tax_rates"])
     for spec in items:
@@ -426,8 +439,47 @@ def _first_lines(subscription: Subscription, now: dt.datetime, trialing: bool, p
     return lines + period_until_cancel(subscription, start, end)
 
 
+def _check_invoice_items(customer: Customer, items: list[ItemSpec], added: list[ItemSpec]) -> None:
+    for i, spec in enumerate(added):
+        param = f"add_invoice_items[{i}][price]"
+        same_tenant(customer, spec.price)
+        if spec.price.type != Price.Type.ONE_TIME or not spec.price.active:
+            raise InvalidRequest("add_invoice_items takes active one-time prices only.", param=param)
+        if spec.price.currency != items[0].price.currency:
+            raise InvalidRequest("add_invoice_items must be in the subscription's currency.", param=param)
+        if not 1 <= spec.quantity <= 999_999:
+            raise InvalidRequest("Invalid quantity: must be at least 1.", param=f"add_invoice_items[{i}][quantity]")
+
+
+def _add_invoice_items(subscription: Subscription, added: list[ItemSpec]) -> list[InvoiceItem]:
+    """The pending invoice items of ``add_invoice_items``, which the first invoice takes at once."""
+    rows = []
+    for spec in added:
+        item = InvoiceItem.objects.create(
+            account_id=subscription.account_id,
+            livemode=subscription.livemode,
+            customer_id=subscription.customer_id,
+            subscription=subscription,
+            price=spec.price,
+            description=spec.price.product.name[:500],
+            amount=item_amount(spec.price, spec.quantity),
+            currency=subscription.currency,
+            quantity=spec.quantity,
+            period_start=subscription.created,
+            period_end=subscription.created,
+        )
+        emit("invoiceitem.created", item)
+        rows.append(item)
+    return rows
+
+
 def _first_invoice(
-    subscription: Subscription, customer: Customer, *, wait_for_customer: bool = False, prorate: bool = True
+    subscription: Subscription,
+    customer: Customer,
+    *,
+    wait_for_customer: bool = False,
+    prorate: bool = True,
+    added: list[InvoiceItem] = (),
 ) -> Invoice:
     """The first invoice (a zero-amount one for a trial), finalized; a charge is started when it is due. With
     ``wait_for_customer`` (Stripe's ``default_incomplete``) nothing is charged: the invoice's PaymentIntent waits
@@ -442,7 +494,7 @@ def _first_invoice(
         billing_reason=Invoice.BillingReason.SUBSCRIPTION_CREATE,
         period_start=subscription.current_period_start,
         period_end=subscription.current_period_end,
-        lines=_first_lines(subscription, now, trialing, prorate),
+        lines=_first_lines(subscription, now, trialing, prorate) + item_lines(added),
         discounts=discounts,
         collection_method=subscription.collection_method,
         days_until_due=subscription.days_until_due,
