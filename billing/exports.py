@@ -26,6 +26,11 @@ HEADER = (
     "amount",
     "currency",
     "created",
+    # The cancellation offer ladder: the reason chosen in the survey and the offer types accepted / declined
+    # (space-separated, in the order the customer answered them).
+    "cancellation_feedback",
+    "retention_offers_accepted",
+    "retention_offers_declined",
 )
 DELIMITERS = {"comma": ",", "semicolon": ";"}
 # Where cells are separated by ";", spreadsheets read "," as the decimal mark: amounts are written "149,00".
@@ -48,6 +53,8 @@ _COLUMNS = (
     "export_amount",
     "currency",
     "created",
+    "cancellation_feedback",
+    "retention",
 )
 
 
@@ -147,7 +154,9 @@ def subscription_rows(queryset: QuerySet, *, chunk_size: int = CHUNK_SIZE) -> It
 
 
 def _cells(row: tuple, price_ids: str) -> tuple[str, ...]:
-    (sub_id, customer_id, email, name, status, behavior, resumes_at, period_end, amount, currency, created) = row
+    (sub_id, customer_id, email, name, status, behavior, resumes_at, period_end, amount, currency, created) = row[:11]
+    feedback, retention = row[11], row[12] or {}
+    offers = retention.get("offers") or []
     return (
         sub_id,
         customer_id,
@@ -161,6 +170,9 @@ def _cells(row: tuple, price_ids: str) -> tuple[str, ...]:
         major_units(amount, currency),
         currency,
         iso_utc(created),
+        feedback or "",
+        " ".join(offer["type"] for offer in offers if offer.get("outcome") == "accepted"),
+        " ".join(offer["type"] for offer in offers if offer.get("outcome") == "declined"),
     )
 
 

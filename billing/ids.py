@@ -28,6 +28,7 @@ PREFIXES = {
     "webhook_endpoint": "we",
     "portal_configuration": "bpc",
     "portal_session": "bps",
+    "cancellation_offer": "bco",
     "promotion_code": "promo",
     "tax_rate": "txr",
     "tax_id": "txi",

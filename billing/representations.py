@@ -407,6 +407,8 @@ def subscription(obj: Subscription) -> dict:
         "pending_invoice_item_interval": None,
         "pending_setup_intent": None,
         "pending_update": _pending_update(obj.pending_update),
+        # Extension: the cancellation offers shown to the customer and what they decided (null when none).
+        "retention": _retention(obj.retention),
         "schedule": None,
         "start_date": ts(obj.start_date),
         "status": obj.status,
@@ -416,6 +418,12 @@ def subscription(obj: Subscription) -> dict:
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
         "trial_start": ts(obj.trial_start),
     }
+
+
+def _retention(retention: dict | None) -> dict | None:
+    if not retention:
+        return None
+    return {"offers": list(retention.get("offers") or []), "reason": retention.get("reason") or None}
 
 
 def _line_taxes(line: InvoiceLineItem) -> list[dict]:

@@ -22,11 +22,13 @@ from configurations import validators
 from configurations.models import (
     DEFAULT_CANCELLATION_OPTIONS,
     Branding,
+    CancellationOffer,
     CustomDomain,
     PortalConfiguration,
     PortalConfigurationProduct,
 )
 from configurations.rendering import render_markdown
+from configurations.selectors import cancellation_offer_report
 from configurations.services import validation
 from configurations.services.branding import KEEP, branding_contrast_warning, branding_update
 from configurations.services.custom_domains import custom_domain_remove, custom_domain_set, custom_domain_verify
@@ -38,6 +40,9 @@ from configurations.services.portal_configurations import (
 
 C = PortalConfiguration
 PRODUCT_PARAM = re.compile(r"^features\[subscription_update\]\[products\]\[(\d+)\](?:\[(\w+)\])?")
+OFFER_PARAM = re.compile(r"^features\[subscription_cancel\]\[offers\]\[(\d+)\](?:\[(\w+)\])?")
+# Service params of an offer -> the inline's fields.
+OFFER_FIELDS = {"days": "pause_days", "price": "price", "coupon": "coupon", "customer_group": "customer_metadata"}
 
 # Service params -> form fields; the longest matching prefix wins.
 PARAM_FIELDS = {
@@ -197,7 +202,88 @@ class ProductInline(TenantScopedMixin, admin.TabularInline):
         return formset
 
 
-def configuration_data(cleaned: dict, *, products: list | None, old_metadata: dict | None) -> dict:
+class OfferForm(forms.ModelForm):
+    reasons = _checkboxes(C.CancellationReason.choices, _("only for these reasons"))
+    # Declared (not derived from the model's callable default) so an untouched extra row counts as unchanged.
+    customer_metadata = forms.JSONField(
+        label=_("only for customers with this metadata"),
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 24}),
+    )
+
+    class Meta:
+        model = CancellationOffer
+        fields = ("position", "type", "pause_days", "price", "coupon", "customer_metadata", "reasons")
+
+
+class OfferFormSet(BaseInlineFormSet):
+    """Shows a service error about ``features[subscription_cancel][offers][N]`` on the N-th offer."""
+
+    service_error: BillingError | None = None
+
+    def clean(self):
+        super().clean()
+        error = self.service_error
+        if error is None or not (error.param or "").startswith(validation.OFFERS):
+            return
+        match = OFFER_PARAM.match(error.param)
+        forms_in_order = ordered_product_forms(self)
+        if match and int(match.group(1)) < len(forms_in_order):
+            field = OFFER_FIELDS.get(match.group(2) or "", match.group(2))
+            form = forms_in_order[int(match.group(1))]
+            form.add_error(field if field in form.fields else None, error.message)
+        else:
+            raise ValidationError(error.message)
+
+
+class CancellationOfferInline(TenantScopedMixin, admin.TabularInline):
+    model = CancellationOffer
+    form = OfferForm
+    formset = OfferFormSet
+    autocomplete_fields = ("price", "coupon")
+    fields = ("position", "type", "pause_days", "price", "coupon", "customer_metadata", "reasons")
+    extra = 1
+    max_num = validation.MAX_OFFERS
+    verbose_name = _("cancellation offer")
+    verbose_name_plural = _("Cancellation offers (shown in this order when a customer starts to cancel)")
+
+    def get_queryset(self, request):
+        # The rows have no account of their own: they are scoped through their configuration.
+        queryset = admin.TabularInline.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(configuration__account__in=accounts_for_user(request.user))
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        error = getattr(request, SERVICE_ERROR_ATTR, None)
+        formset.service_error = (
+            error if error is not None and (error.param or "").startswith(validation.OFFERS) else None
+        )
+        return formset
+
+
+def offer_data(formset) -> list[dict]:
+    entries = []
+    for form in ordered_product_forms(formset):
+        cleaned = form.cleaned_data
+        kind = cleaned.get("type") or ""
+        entry = {"type": kind, "reasons": list(cleaned.get("reasons") or []) or ""}
+        if kind == CancellationOffer.Type.PAUSE or cleaned.get("pause_days"):
+            entry["days"] = cleaned.get("pause_days") or ""
+        if kind == CancellationOffer.Type.SWITCH or cleaned.get("price"):
+            entry["price"] = cleaned["price"].pk if cleaned.get("price") else ""
+        if kind == CancellationOffer.Type.COUPON or cleaned.get("coupon"):
+            entry["coupon"] = cleaned["coupon"].coupon_id if cleaned.get("coupon") else ""
+        entry["customer_group"] = {"metadata": cleaned.get("customer_metadata") or ""}
+        entries.append(entry)
+    return entries
+
+
+def configuration_data(
+    cleaned: dict, *, products: list | None, old_metadata: dict | None, offers: list | None = None
+) -> dict:
     """The admin form as the service's Stripe-shaped parameters (the whole configuration; ``""`` clears)."""
 
     def listed(values):
@@ -263,6 +349,8 @@ def configuration_data(cleaned: dict, *, products: list | None, old_metadata: di
     }
     if products is not None:
         data["features"]["subscription_update"]["products"] = products
+    if offers is not None:
+        data["features"]["subscription_cancel"]["offers"] = offers or ""
     return data
 
 
@@ -297,13 +385,22 @@ def product_data(formset) -> list[dict]:
 @admin.register(PortalConfiguration)
 class PortalConfigurationAdmin(TenantScopedAdmin):
     form = PortalConfigurationForm
-    inlines = [ProductInline]
+    inlines = [ProductInline, CancellationOfferInline]
     change_form_template = "admin/configurations/portalconfiguration/change_form.html"
     list_display = ("__str__", "id", "is_default", "active", "login_page_enabled", "updated")
     list_filter = ("active", "is_default")
     search_fields = ("id", "name")
     actions = ("make_default",)
-    readonly_fields = ("id", "mode", "is_default", "created", "updated", "login_link", "custom_text_preview")
+    readonly_fields = (
+        "id",
+        "mode",
+        "is_default",
+        "created",
+        "updated",
+        "login_link",
+        "custom_text_preview",
+        "offer_report",
+    )
 
     class Media:
         js = ("js/copy-link.js",)
@@ -341,6 +438,7 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
                         "subscription_cancel_proration_behavior",
                         "cancellation_reason_enabled",
                         "cancellation_reason_options",
+                        *(("offer_report",) if obj is not None else ()),
                     )
                 },
             ),
@@ -420,7 +518,7 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         ]
 
     def get_readonly_fields(self, request, obj=None):
-        fixed = ("id", "mode", "is_default", "created", "updated", "login_link", "custom_text_preview")
+        fixed = ("id", "mode", "is_default", "created", "updated", "login_link", "custom_text_preview", "offer_report")
         return fixed if obj is None else (*fixed, "account", "livemode")
 
     def get_changeform_initial_data(self, request):
@@ -442,10 +540,17 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         # Errors about the products are shown on the products (ProductInline), not on the main form; without
         # the inline (no permission) the main form keeps them, so the refused save is never retried.
         error = form.service_error
+        inlines = self.get_inline_instances(request, obj)
         if (
             error is not None
             and (error.param or "").startswith(validation.PRODUCTS)
-            and any(isinstance(inline, ProductInline) for inline in self.get_inline_instances(request, obj))
+            and any(isinstance(inline, ProductInline) for inline in inlines)
+        ):
+            form.service_error = None
+        if (
+            error is not None
+            and (error.param or "").startswith(validation.OFFERS)
+            and any(isinstance(inline, CancellationOfferInline) for inline in inlines)
         ):
             form.service_error = None
         return form
@@ -462,14 +567,18 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         products = (
             product_data(product_formset) if product_formset is not None and product_formset.has_changed() else None
         )
+        offer_formset = next((f for f in formsets if isinstance(f, OfferFormSet)), None)
+        offers = offer_data(offer_formset) if offer_formset is not None and offer_formset.has_changed() else None
         actor = Actor.staff(request.user)
         obj = form.instance
         if change:
             current = PortalConfiguration.objects.get(pk=obj.pk)
-            data = configuration_data(form.cleaned_data, products=products, old_metadata=current.metadata)
+            data = configuration_data(
+                form.cleaned_data, products=products, old_metadata=current.metadata, offers=offers
+            )
             saved = configuration_update(configuration=current, actor=actor, data=data)
         else:
-            data = configuration_data(form.cleaned_data, products=products, old_metadata=None)
+            data = configuration_data(form.cleaned_data, products=products, old_metadata=None, offers=offers)
             saved = configuration_create(
                 account=form.cleaned_data["account"], livemode=form.cleaned_data["livemode"], actor=actor, data=data
             )
@@ -536,6 +645,29 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         if not shown:
             return "—"
         return format_html_join("", '<div class="portal-custom-text"><strong>{}</strong>{}</div>', shown)
+
+    @admin.display(description=_("cancellation offers report"))
+    def offer_report(self, obj):
+        rows = cancellation_offer_report(obj) if obj is not None and obj.pk else []
+        if not rows:
+            return gettext("No cancellation offers yet.")
+        head = format_html(
+            "<thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>",
+            gettext("Offer"),
+            gettext("Shown"),
+            gettext("Accepted"),
+            gettext("Declined"),
+            gettext("Canceled anyway"),
+        )
+        body = format_html_join(
+            "",
+            '<tr data-offer="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            ((row.offer.id, row.label, row.shown, row.accepted, row.declined, row.canceled_anyway) for row in rows),
+        )
+        note = gettext("Canceled anyway: accepted the offer, and the subscription was canceled later.")
+        return format_html(
+            '<table class="portal-offer-report">{}<tbody>{}</tbody></table><p class="help">{}</p>', head, body, note
+        )
 
     # -- actions
 

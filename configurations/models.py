@@ -281,6 +281,61 @@ class PortalConfigurationProduct(models.Model):
         return str(self.product_id)
 
 
+class CancellationOffer(models.Model):
+    """Extension: one step of the cancellation offer ladder (``features.subscription_cancel.offers``), shown in order
+    when a customer starts to cancel, each at most once per subscription."""
+
+    class Type(models.TextChoices):
+        PAUSE = "pause", _("Pause payments")
+        SWITCH = "switch", _("Switch to a cheaper price")
+        COUPON = "coupon", _("Discount (coupon)")
+
+    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("cancellation_offer"), editable=False)
+    configuration = models.ForeignKey(PortalConfiguration, on_delete=models.CASCADE, related_name="cancellation_offers")
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    type = models.CharField(_("offer"), max_length=8, choices=Type.choices)
+    pause_days = models.PositiveIntegerField(_("pause for (days)"), null=True, blank=True)
+    price = models.ForeignKey(
+        "billing.Price",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("cheaper price"),
+    )
+    coupon = models.ForeignKey(
+        "billing.Coupon", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("coupon")
+    )
+    # Limits, both optional: a customer-group rule (metadata to match, as the configuration's own rule) and the
+    # reasons chosen in the cancellation survey.
+    customer_metadata = models.JSONField(_("only for customers with this metadata"), default=dict, blank=True)
+    reasons = models.JSONField(_("only for these reasons"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("cancellation offer")
+        verbose_name_plural = _("cancellation offers")
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} ({self.id})"
+
+    @property
+    def terms(self) -> dict:
+        """What the offer gives, as recorded with its outcome: ``{"days": 30}``, ``{"price": …}``, ``{"coupon": …}``."""
+        if self.type == self.Type.PAUSE:
+            return {"days": self.pause_days}
+        if self.type == self.Type.SWITCH:
+            return {"price": self.price_id}
+        return {"coupon": self.coupon.coupon_id if self.coupon_id else None}
+
+    def applies_to(self, customer_metadata: dict, reason: str) -> bool:
+        """Whether this customer, cancelling for ``reason`` ("" when none was chosen), is offered it."""
+        rule = self.customer_metadata or {}
+        if rule and not all(customer_metadata.get(key) == value for key, value in rule.items()):
+            return False
+        return not self.reasons or reason in self.reasons
+
+
 class Branding(models.Model):
     """How the portal looks for one merchant account (both modes)."""
 

@@ -4,7 +4,7 @@ from django.db.models import Prefetch
 
 from billing.clock import to_unix as ts
 from billing.models import Price
-from configurations.models import PortalConfiguration, PortalConfigurationProduct, PortalSession
+from configurations.models import CancellationOffer, PortalConfiguration, PortalConfigurationProduct, PortalSession
 
 PRODUCTS_EXPAND = "features.subscription_update.products"
 
@@ -19,6 +19,29 @@ def prefetch_products() -> list:
             ),
         )
     ]
+
+
+def prefetch_offers() -> list:
+    """What rendering ``features.subscription_cancel.offers`` of many configurations needs."""
+    return [
+        Prefetch(
+            "cancellation_offers",
+            queryset=CancellationOffer.objects.order_by("position", "id").select_related("coupon"),
+        )
+    ]
+
+
+def offer_entry(row: CancellationOffer) -> dict:
+    """Extension: one step of the cancellation offer ladder."""
+    return {
+        "id": row.id,
+        "type": row.type,
+        "days": row.pause_days,
+        "price": row.price_id,
+        "coupon": row.coupon.coupon_id if row.coupon_id else None,
+        "customer_group": {"metadata": dict(row.customer_metadata or {})},
+        "reasons": list(row.reasons or []),
+    }
 
 
 def product_entry(row: PortalConfigurationProduct) -> dict:
@@ -86,6 +109,8 @@ def configuration(obj: PortalConfiguration, *, include_products: bool = False) -
                 "enabled": obj.subscription_cancel_enabled,
                 "mode": obj.subscription_cancel_mode,
                 "proration_behavior": obj.subscription_cancel_proration_behavior,
+                # Extension: the cancellation offer ladder, in the order customers see it.
+                "offers": [offer_entry(row) for row in _offers(obj)],
             },
             "subscription_update": subscription_update,
             # Extension: customers pause and resume payment collection themselves.
@@ -115,6 +140,15 @@ def configuration(obj: PortalConfiguration, *, include_products: bool = False) -
         # Extension: the Checkout link behind the portal's "Start a new subscription".
         "subscription_start": {"checkout_link": obj.subscription_start_link_id},
     }
+
+
+def _offers(obj: PortalConfiguration) -> list[CancellationOffer]:
+    if obj.pk is None:
+        return []
+    cache = getattr(obj, "_prefetched_objects_cache", {})
+    if "cancellation_offers" in cache:
+        return list(cache["cancellation_offers"])
+    return list(obj.cancellation_offers.order_by("position", "id").select_related("coupon"))
 
 
 def configuration_with_products(obj: PortalConfiguration) -> dict:

@@ -1,10 +1,14 @@
 """Tenant-scoped reads of portal configurations, branding and custom domains (for the API and the portal)."""
 
-from django.core.exceptions import ValidationError
+from dataclasses import dataclass
 
-from billing.models import Account, Customer
+from django.core.exceptions import ValidationError
+from django.db.models import Count, F, Q
+from django.utils.translation import gettext, ngettext
+
+from billing.models import Account, CancellationOfferOutcome, Customer
 from configurations import validators
-from configurations.models import Branding, CustomDomain, PortalConfiguration
+from configurations.models import Branding, CancellationOffer, CustomDomain, PortalConfiguration
 
 
 def default_configuration(*, account: Account, livemode: bool) -> PortalConfiguration | None:
@@ -67,3 +71,58 @@ def account_for_host(host: str) -> Account | None:
         CustomDomain.objects.select_related("account").filter(hostname=ascii_host, verified_at__isnull=False).first()
     )
     return domain.account if domain else None
+
+
+@dataclass(frozen=True)
+class OfferReportRow:
+    """One offer of the ladder: how often it was shown (answered), accepted, declined, and accepted by customers
+    who canceled later anyway."""
+
+    offer: CancellationOffer
+    shown: int
+    accepted: int
+    declined: int
+    canceled_anyway: int
+
+    @property
+    def label(self) -> str:
+        offer = self.offer
+        if offer.type == CancellationOffer.Type.PAUSE:
+            return ngettext("Pause for %(count)d day", "Pause for %(count)d days", offer.pause_days or 0) % {
+                "count": offer.pause_days or 0
+            }
+        if offer.type == CancellationOffer.Type.SWITCH:
+            return gettext("Switch to %(price)s") % {"price": offer.price}
+        return gettext("Coupon %(coupon)s") % {"coupon": offer.coupon.coupon_id if offer.coupon_id else "—"}
+
+
+def cancellation_offer_report(configuration: PortalConfiguration) -> list[OfferReportRow]:
+    """The report on a configuration's ladder, in its order: two queries whatever the number of offers and
+    outcomes."""
+    offers = list(
+        configuration.cancellation_offers.select_related("price__product", "coupon").order_by("position", "id")
+    )
+    if not offers:
+        return []
+    accepted = Q(outcome=CancellationOfferOutcome.Outcome.ACCEPTED)
+    counts = {
+        row["offer"]: row
+        for row in CancellationOfferOutcome.objects.filter(
+            account_id=configuration.account_id, livemode=configuration.livemode, offer__in=[o.id for o in offers]
+        )
+        .values("offer")
+        .annotate(
+            shown=Count("id"),
+            accepted=Count("id", filter=accepted),
+            declined=Count("id", filter=Q(outcome=CancellationOfferOutcome.Outcome.DECLINED)),
+            canceled_anyway=Count("id", filter=accepted & Q(subscription__canceled_at__gte=F("created"))),
+        )
+    }
+    empty = {"shown": 0, "accepted": 0, "declined": 0, "canceled_anyway": 0}
+    return [
+        OfferReportRow(
+            offer=offer,
+            **{key: counts.get(offer.id, empty)[key] for key in ("shown", "accepted", "declined", "canceled_anyway")},
+        )
+        for offer in offers
+    ]

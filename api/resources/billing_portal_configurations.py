@@ -4,11 +4,12 @@ from api import errors, expand
 from api import params as p
 from api.pagination import page
 from api.router import operation
-from configurations.models import PortalConfiguration
+from configurations.models import CancellationOffer, PortalConfiguration
 from configurations.representations import (
     PRODUCTS_EXPAND,
     configuration,
     configuration_with_products,
+    prefetch_offers,
     prefetch_products,
 )
 from configurations.services import validation
@@ -97,6 +98,27 @@ def _features(creating: bool) -> p.Object:
                                 required=creating,
                             ),
                         }
+                    ),
+                    "offers": p.Array(
+                        p.Object(
+                            {
+                                "type": p.String(choices=CancellationOffer.Type.values, required=True),
+                                "days": p.Integer(min_value=1, max_value=validation.MAX_PAUSE_DAYS),
+                                "price": p.Id(),
+                                "coupon": p.String(max_length=64),
+                                "customer_group": p.Object({"metadata": p.Map()}),
+                                "reasons": p.Array(
+                                    p.String(choices=C.CancellationReason.values), max_items=8, unsettable=True
+                                ),
+                            }
+                        ),
+                        max_items=validation.MAX_OFFERS,
+                        unsettable=True,
+                        description="Extension: the cancellation offer ladder, shown in this order when a customer "
+                        "starts to cancel, each at most once per subscription: pause (days; needs pause_collection), "
+                        "switch (price: a cheaper price in the currency and interval of the plans listed in "
+                        "subscription_update), coupon (a coupon id). customer_group[metadata] and reasons limit "
+                        "whom an offer is shown to. The list replaces the previous one.",
                     ),
                 }
             ),
@@ -298,6 +320,7 @@ def update(ctx, params, configuration):
 )
 def list_(ctx, params):
     queryset = ctx.scope(PortalConfiguration).select_related("account__custom_domain")
+    queryset = queryset.prefetch_related(*prefetch_offers())
     for name in ("active", "is_default"):
         if name in params:
             queryset = queryset.filter(**{name: params[name]})

@@ -10,12 +10,13 @@ from billing.models.intents import Mandate, PaymentIntent, Refund, SetupIntent
 from billing.models.invoices import Invoice, InvoiceItem, InvoiceLineItem
 from billing.models.payments import Charge, PaymentMethod
 from billing.models.processors import ProcessorAccount, ProcessorEventReceipt
-from billing.models.subscriptions import BillingCycleRun, Subscription, SubscriptionItem
+from billing.models.subscriptions import BillingCycleRun, CancellationOfferOutcome, Subscription, SubscriptionItem
 
 __all__ = [
     "Account",
     "ApiKey",
     "BillingCycleRun",
+    "CancellationOfferOutcome",
     "AuditEntry",
     "Charge",
     "Coupon",

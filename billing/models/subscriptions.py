@@ -149,6 +149,10 @@ class Subscription(TenantModel):
     metadata = models.JSONField(default=dict, blank=True)
     # Stripe's ``description``: meant to be shown to the customer (Checkout's ``subscription_data.description``).
     description = models.CharField(max_length=500, blank=True)
+    # Extension ``retention``: the cancellation offers this subscription was shown and what the customer decided,
+    # {"offers": [{"offer", "type", "terms", "outcome", "decided_at"}], "reason": the survey reason | None}; the
+    # rows of ``CancellationOfferOutcome`` are the same decisions, for reports.
+    retention = models.JSONField(default=dict, blank=True)
     # Bumped by every save: a page or a batch that read the subscription acts only if it is still this version.
     version = models.PositiveBigIntegerField(default=0)
     # When the billing cycle next has something to do (renew, resume, cancel, expire); None once it has ended.
@@ -325,6 +329,35 @@ class Subscription(TenantModel):
         if item is None:
             return ("month", 1)
         return (item.price.recurring_interval, item.price.recurring_interval_count)
+
+
+class CancellationOfferOutcome(TenantModel):
+    """One decision in the cancellation offer ladder: an offer accepted or declined, or the cancellation that
+    followed (``canceled``, with the reason chosen in the survey)."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        CANCELED = "canceled", "Canceled"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="offer_outcomes")
+    # The offer's id in its portal configuration (kept when the offer is removed later), empty for ``canceled``.
+    offer = models.CharField(max_length=40, blank=True, db_index=True)
+    offer_type = models.CharField(max_length=8, blank=True)
+    terms = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reason = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "offer"], condition=~models.Q(offer=""), name="offer_outcome_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.offer or '-'} {self.outcome}"
 
 
 class SubscriptionItem(TenantModel):

@@ -11,9 +11,9 @@ from billing.audit import Actor
 from billing.exceptions import NotFound, StateConflict
 from billing.models import Account
 from billing.services.common import lock_account
-from configurations.models import PortalConfiguration, PortalConfigurationProduct
+from configurations.models import CancellationOffer, PortalConfiguration, PortalConfigurationProduct
 from configurations.representations import configuration as render_configuration
-from configurations.services.validation import ProductSpec, ValidatedConfiguration, configuration_validate
+from configurations.services.validation import OfferSpec, ProductSpec, ValidatedConfiguration, configuration_validate
 
 
 def _full(configuration: PortalConfiguration) -> dict:
@@ -54,6 +54,24 @@ def _replace_products(configuration: PortalConfiguration, specs: list[ProductSpe
         row.prices.set(spec.prices)
 
 
+def _replace_offers(configuration: PortalConfiguration, specs: list[OfferSpec]) -> None:
+    """The new ladder; an offer listed again (same type and terms) keeps its id, so its outcomes stay its own."""
+    existing = {}
+    for row in configuration.cancellation_offers.all():
+        key = (row.type, row.pause_days, row.price_id, row.coupon_id)
+        existing.setdefault(key, row)
+    kept = []
+    for position, spec in enumerate(specs):
+        row = existing.pop(spec.signature, None) or CancellationOffer(configuration=configuration)
+        row.position, row.type, row.pause_days = position, spec.type, spec.pause_days
+        row.price, row.coupon = spec.price, spec.coupon
+        row.customer_metadata, row.reasons = spec.customer_metadata, spec.reasons
+        kept.append(row)
+    CancellationOffer.objects.filter(pk__in=[row.pk for row in existing.values()]).delete()
+    for row in kept:
+        row.save()
+
+
 def _has_default(account_id: str, livemode: bool) -> bool:
     return PortalConfiguration.objects.filter(account_id=account_id, livemode=livemode, is_default=True).exists()
 
@@ -80,6 +98,8 @@ def configuration_create(
         configuration.save()
         if cleaned.products:
             _replace_products(configuration, cleaned.products)
+        if cleaned.offers:
+            _replace_offers(configuration, cleaned.offers)
         events.record(
             type="billing_portal.configuration.created", obj=configuration, data=render_configuration(configuration)
         )
@@ -112,6 +132,8 @@ def configuration_update(
         changed = _apply(configuration, cleaned)
         if cleaned.products is not None:
             _replace_products(configuration, cleaned.products)
+        if cleaned.offers is not None:
+            _replace_offers(configuration, cleaned.offers)
         if (
             default_if_none
             and configuration.active

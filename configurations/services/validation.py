@@ -14,6 +14,14 @@ from billing.exceptions import InvalidRequest
 from billing.models import Account, Price, Product
 from billing.services.common import merge_metadata, validate_metadata
 from configurations.models import PortalConfiguration
+from configurations.services.offer_validation import (
+    MAX_OFFERS,
+    MAX_PAUSE_DAYS,
+    OFFERS,
+    OfferSpec,
+    check_offers,
+    validate_offers,
+)
 from configurations.services.params import Reader, blank, invalid, missing
 
 C = PortalConfiguration
@@ -22,7 +30,6 @@ MAX_NAME = 256
 MAX_HEADLINE = 60
 MAX_CUSTOM_TEXT = 2000
 MAX_QUANTITY = 10**7
-MAX_PAUSE_DAYS = 730
 MAX_PRIORITY = 1000
 CUSTOM_TEXT_SECTIONS = ("overview", "update", "cancel", "login")
 FEATURES = (
@@ -54,10 +61,11 @@ class ProductSpec:
 
 @dataclass
 class ValidatedConfiguration:
-    """What ``configuration_validate`` accepted: column values that change, and the new products if given."""
+    """What ``configuration_validate`` accepted: column values that change, the new products and offers if given."""
 
     fields: dict[str, Any] = field(default_factory=dict)
     products: list[ProductSpec] | None = None
+    offers: list[OfferSpec] | None = None
 
 
 def _state(configuration: PortalConfiguration | None, account: Account, livemode: bool) -> dict:
@@ -115,15 +123,20 @@ def configuration_validate(
     features = root.child("features")
     if features is None and creating:
         raise missing("features")
-    products = None
+    products = offers = None
     if features is not None:
         products = _validate_features(features, put, account=account, livemode=livemode, creating=creating)
+        cancel = features.child("subscription_cancel")
+        if cancel is not None and "offers" in cancel:
+            offers = validate_offers(cancel, account=account, livemode=livemode)
 
     _validate_extensions(root, put)
     if (start := root.child("subscription_start")) is not None:
         _subscription_start(start, put, account=account, livemode=livemode)
     _check_combinations(state, products, configuration)
-    return ValidatedConfiguration(fields=fields, products=products)
+    plan_prices = None if products is None else [price for spec in products for price in spec.prices]
+    check_offers(state, plan_prices, offers, configuration)
+    return ValidatedConfiguration(fields=fields, products=products, offers=offers)
 
 
 def _validate_features(features: Reader, put, *, account: Account, livemode: bool, creating: bool):
@@ -182,6 +195,12 @@ def _payment_method_update(pm_update: Reader, put) -> None:
 
 
 def _subscription_cancel(cancel: Reader, put, *, creating: bool) -> None:
+    for key in cancel.data:
+        if key not in ("enabled", "mode", "proration_behavior", "cancellation_reason", "offers"):
+            param = cancel.param(key)
+            raise InvalidRequest(
+                _("Received unknown parameter: %(param)s") % {"param": param}, param=param, code="parameter_unknown"
+            )
     put("subscription_cancel_enabled", cancel.boolean("enabled", required=creating))
     put("subscription_cancel_mode", cancel.choice("mode", C.CancelMode.values))
     proration = cancel.choice("proration_behavior", C.ProrationBehavior.values)
@@ -515,3 +534,14 @@ def _check_combinations(state: dict, products: list[ProductSpec] | None, configu
             raise missing(PRODUCTS)
         if not state["subscription_update_default_allowed_updates"]:
             raise missing("features[subscription_update][default_allowed_updates]")
+
+
+__all__ = [
+    "MAX_OFFERS",
+    "MAX_PAUSE_DAYS",
+    "OFFERS",
+    "OfferSpec",
+    "ProductSpec",
+    "ValidatedConfiguration",
+    "configuration_validate",
+]

@@ -86,6 +86,11 @@ class RetentionOffer:
         coupon = Coupon.objects.filter(
             account_id=subscription.account_id, livemode=subscription.livemode, coupon_id=coupon_id
         ).first()
+        return cls.usable(coupon, subscription)
+
+    @classmethod
+    def usable(cls, coupon: Coupon | None, subscription: Subscription) -> "RetentionOffer | None":
+        """The offer of ``coupon``, if it can still be redeemed on this subscription."""
         if coupon is None or not coupon.is_valid_at(clock.now()):
             return None
         if coupon.amount_off is not None and coupon.currency != subscription.currency:

@@ -1,5 +1,6 @@
-"""Portal pages: cancel a subscription (reasons survey, retention offer, "Don't cancel"; also the subscription_cancel
-deep link) and pause or resume its payment collection."""
+"""Portal pages: cancel a subscription (reasons survey, the configuration's cancellation offer ladder, the retention
+offer of a deep link, "Don't cancel"; also the subscription_cancel deep link) and pause or resume its payment
+collection."""
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,17 +15,23 @@ from billing.selectors import subscription_get_for_customer
 from billing.services.subscriptions import (
     subscription_apply_coupon,
     subscription_cancel,
+    subscription_offer_accept,
+    subscription_offer_decline,
     subscription_pause_collection,
     subscription_reactivate,
     subscription_resume_collection,
 )
 from billing.templatetags.billing_format import billing_date, money
+from configurations.models import CancellationOffer
 from portal.access import Portal, flow_entry, flow_exit, portal_view
+from portal.cancellation_offers import LadderOffer, ladder_for
 from portal.forms.cancel import CancelForm, RetentionOffer, StateForm, subscription_state
 from portal.forms.pause import PauseForm
+from portal.forms.subscriptions import Selection
 from portal.leave import redirect_after_post
 from portal.services import portal_session_complete_flow
 from portal.views.common import custom_text, page, see_other
+from portal.views.subscriptions_update import plan_change
 
 
 def _owned(portal: Portal, subscription_id: str) -> Subscription:
@@ -76,7 +83,9 @@ def _done(request: HttpRequest, subscription: Subscription, outcome: str) -> Htt
     return redirect_after_post(request, flow_exit(portal))
 
 
-def _cancel(request: HttpRequest, subscription: Subscription, form: CancelForm) -> HttpResponse:
+def _cancel(
+    request: HttpRequest, subscription: Subscription, form: CancelForm, declined_offers: list | None = None
+) -> HttpResponse:
     configuration = request.portal.configuration
     immediately = configuration.subscription_cancel_mode == configuration.CancelMode.IMMEDIATELY
     prorate = immediately and configuration.subscription_cancel_proration_behavior == "create_prorations"
@@ -92,6 +101,7 @@ def _cancel(request: HttpRequest, subscription: Subscription, form: CancelForm) 
         # future invoices instead of waiting for a renewal that will not come.
         invoice_now=prorate,
         expected_version=form.expected_version,
+        declined_offers=declined_offers,
     )
     credit = current.latest_invoice if current.latest_invoice_id != previous_invoice else None
     if credit is not None and credit.total < 0 and not _leaves_portal(request.portal):
@@ -139,6 +149,92 @@ def _submit(request: HttpRequest, subscription: Subscription, form: CancelForm, 
     return None
 
 
+def _offer_step(request: HttpRequest, subscription: Subscription, form: CancelForm, context: dict, offer: LadderOffer):
+    """One offer of the ladder, with "Cancel subscription" beside it: one click from here cancels."""
+    context.update(form=form, ladder_offer=offer, state=subscription_state(subscription))
+    return page(request, "portal/subscriptions/cancel_offer.html", context)
+
+
+def _accept_ladder_offer(
+    request: HttpRequest, subscription: Subscription, form: CancelForm, offer: LadderOffer
+) -> HttpResponse:
+    """Carry the offer out through the service behind the portal's own pause, plan change or retention coupon."""
+    portal = request.portal
+    configuration = portal.configuration
+    if offer.type == CancellationOffer.Type.PAUSE:
+        action = {"pause_behavior": configuration.pause_collection_behavior, "pause_resumes_at": offer.resumes_at}
+    elif offer.type == CancellationOffer.Type.SWITCH:
+        item = subscription.items.all()[0]
+        action = {"change": plan_change(portal, subscription, Selection(offer.offer.price, item.quantity))}
+    else:
+        action = {"coupon": offer.offer.coupon}
+    current = subscription_offer_accept(
+        subscription=subscription,
+        actor=Actor.customer(portal.customer),
+        decision=offer.decision,
+        reason=form.feedback,
+        expected_version=form.expected_version,
+        **action,
+    )
+    if offer.type == CancellationOffer.Type.PAUSE:
+        message = gettext("Payments paused until %(date)s.") % {"date": billing_date(offer.resumes_on)}
+    elif offer.type == CancellationOffer.Type.SWITCH and current.scheduled_change:
+        message = gettext("Your plan will change on %(date)s.") % {"date": billing_date(current.current_period_end)}
+    elif offer.type == CancellationOffer.Type.SWITCH:
+        message = gettext("Your plan has been updated.")
+    else:
+        message = gettext("Offer accepted: %(terms)s. Your subscription continues.") % {
+            "terms": offer.coupon_offer.terms
+        }
+    if portal.in_flow:
+        return _done(request, current, message)
+    messages.success(request, message)
+    return see_other(reverse("portal:overview"))
+
+
+def _ladder_submit(request: HttpRequest, subscription: Subscription, form: CancelForm, context: dict):
+    """The cancel form and the ladder's steps: the first click on "Cancel subscription" shows the first offer that
+    applies (if any); each offer can be accepted, declined (the next one follows) or skipped by cancelling at once."""
+    if not form.is_valid():
+        return None
+    portal = request.portal
+    action = request.POST.get("action") or "cancel"
+    offer_id = request.POST.get("offer") or ""
+    ladder = ladder_for(
+        configuration=portal.configuration, subscription=subscription, customer=portal.customer, reason=form.feedback
+    )
+    shown = ladder.find(offer_id) if offer_id else None
+    try:
+        if action == "cancel":
+            if not offer_id and ladder.offers:
+                return _offer_step(request, subscription, form, context, ladder.offers[0])
+            declined = [shown.decision] if shown else ([] if ladder.configured else None)
+            return _cancel(request, subscription, form, declined_offers=declined)
+        if shown is None:
+            form.add_error(None, gettext("This offer is no longer available."))
+            return None
+        if action == "accept_ladder_offer":
+            return _accept_ladder_offer(request, subscription, form, shown)
+        subscription = subscription_offer_decline(
+            subscription=subscription,
+            actor=Actor.customer(portal.customer),
+            decision=shown.decision,
+            reason=form.feedback,
+        )
+    except BillingError as error:
+        if error.code in ("subscription_changed", "offer_answered"):
+            return see_other(reverse("portal:subscription_cancel", args=[subscription.pk]))
+        form.add_error(None, gettext("This offer is no longer available."))
+        return None
+    if following := ladder.after(shown.id):
+        return _offer_step(request, subscription, form, context, following)
+    # Every offer answered: the cancel form again, as the customer filled it in, for the subscription as it is now.
+    state = subscription_state(subscription)
+    fresh = CancelForm(configuration=portal.configuration, initial={**form.cleaned_data, "state": state})
+    context.update(form=fresh, offer=None, state=state)
+    return page(request, "portal/subscriptions/cancel.html", context)
+
+
 @require_http_methods(["GET", "POST"])
 @portal_view(feature="subscription_cancel", flows=("subscription_cancel",))
 def cancel(request: HttpRequest, subscription_id: str) -> HttpResponse:
@@ -157,7 +253,11 @@ def cancel(request: HttpRequest, subscription_id: str) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     form = CancelForm(data, configuration=portal.configuration, initial={"state": state})
     if data is not None:
-        if response := _submit(request, subscription, form, offer):
+        if offer is None and request.POST.get("action") != "accept_offer":
+            response = _ladder_submit(request, subscription, form, context)
+        else:
+            response = _submit(request, subscription, form, offer)
+        if response:
             return response
         offer = None  # after a refused offer or an invalid form, the cancel form is what the customer needs
     context.update(form=form, offer=offer, state=state)

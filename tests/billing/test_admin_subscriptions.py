@@ -21,8 +21,10 @@ from billing.models import AuditEntry, Event, Subscription
 from billing.services.accounts import api_key_create, staff_user_add
 from billing.services.subscriptions import (
     ItemSpec,
+    OfferDecision,
     subscription_cancel,
     subscription_create,
+    subscription_offer_decline,
     subscription_pause_collection,
 )
 from tests.factories.billing import AccountFactory, CustomerFactory, PriceFactory, card
@@ -379,12 +381,34 @@ def test_export_columns(staff_client, shop, zoo):
         "amount": "44.98",
         "currency": "eur",
         "created": both.created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cancellation_feedback": "",
+        "retention_offers_accepted": "",
+        "retention_offers_declined": "",
     }
     paused = dict(zip(HEADER, rows[zoo.uncollectible_soon.pk], strict=True))
     resumes_at = zoo.uncollectible_soon.pause_collection_resumes_at.astimezone(dt.UTC)
     assert paused["pause_collection_behavior"] == "mark_uncollectible"
     assert paused["pause_collection_resumes_at"] == resumes_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert paused["price_ids"] == shop.price.pk and paused["amount"] == "19.99"
+
+
+def test_export_shows_the_cancellation_offers_answered_and_the_reason(staff_client, shop):
+    subscription = subscribe(shop, email="ladder@alpha.example", items=[ItemSpec(shop.price)])
+    actor = Actor.system("test")
+    subscription_offer_decline(
+        subscription=subscription, actor=actor, decision=OfferDecision("bco_1", "pause", {"days": 30})
+    )
+    subscription_cancel(
+        subscription=subscription,
+        actor=actor,
+        at_period_end=True,
+        feedback="too_expensive",
+        declined_offers=[OfferDecision("bco_2", "switch", {"price": shop.price.pk})],
+    )
+    (row,) = [row for row in exported(staff_client.get(EXPORT)) if row[0] == subscription.pk]
+    row = dict(zip(HEADER, row, strict=True))
+    assert row["cancellation_feedback"] == "too_expensive"
+    assert (row["retention_offers_accepted"], row["retention_offers_declined"]) == ("", "pause switch")
 
 
 @pytest.mark.parametrize(("currency", "unit_amount", "amount"), [("jpy", 500, "500"), ("kwd", 12345, "12.345")])

@@ -14,6 +14,11 @@ from billing.services.subscriptions.lines import ItemChange, ItemSpec, scheduled
 from billing.services.subscriptions.pause import subscription_pause_collection, subscription_resume_collection
 from billing.services.subscriptions.renew import renew_batch, subscription_advance
 from billing.services.subscriptions.resume import subscription_resume
+from billing.services.subscriptions.retention import (
+    OfferDecision,
+    subscription_offer_accept,
+    subscription_offer_decline,
+)
 from billing.services.subscriptions.state import subscription_version
 from billing.services.subscriptions.update import UNCHANGED, subscription_update, subscription_update_fields
 
@@ -23,6 +28,7 @@ __all__ = [
     "ChangePreview",
     "ItemChange",
     "ItemSpec",
+    "OfferDecision",
     "PreviewLine",
     "renew_batch",
     "scheduled_items",
@@ -33,6 +39,8 @@ __all__ = [
     "subscription_change_items",
     "subscription_create",
     "subscription_delete_discount",
+    "subscription_offer_accept",
+    "subscription_offer_decline",
     "subscription_pause_collection",
     "subscription_reactivate",
     "subscription_resume",

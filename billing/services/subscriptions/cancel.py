@@ -2,6 +2,7 @@
 change that was waiting for the period end."""
 
 import datetime as dt
+from collections.abc import Sequence
 
 from billing import audit, clock, pricing
 from billing.audit import Actor
@@ -12,6 +13,7 @@ from billing.services.door import service
 from billing.services.subscriptions.change import ChangeOptions, collect_now, invoice_now
 from billing.services.subscriptions.lines import item_amount, pending_lines, proration_line, save_pending, tax_rate_for
 from billing.services.subscriptions.pending import discard_locked
+from billing.services.subscriptions.retention import OfferDecision, retention_locked
 from billing.services.subscriptions.state import take
 
 MAX_COMMENT = 5000
@@ -40,11 +42,16 @@ def subscription_cancel(
     prorate: bool = False,
     invoice_now: bool = False,
     expected_version: str | None = None,
+    declined_offers: Sequence[OfferDecision] | None = None,
 ) -> Subscription:
     """Cancel now (``customer.subscription.deleted``) or at the period end (an update, undoable). ``prorate``
-    credits the unused time; ``invoice_now`` invoices pending items (that credit) at once."""
+    credits the unused time; ``invoice_now`` invoices pending items (that credit) at once. ``declined_offers``
+    (the portal's cancellation offer ladder, possibly empty): the offers declined by cancelling, recorded with the
+    cancellation and its reason in ``retention``."""
     check_cancellation_details(feedback, comment)
     subscription = take(subscription, expected_version=expected_version, ended="This subscription is already canceled.")
+    if declined_offers is not None:
+        retention_locked(subscription, declined_offers, reason=feedback, canceled=True)
     cancel_locked(
         subscription,
         actor,

@@ -207,12 +207,7 @@ def subscription_create(
     ``cancel_at`` ends the subscription then; inside the first period the first invoice bills only the time up to it
     (unless ``proration_behavior="none"``), in a later period that period's invoice does.
     """
-    if payment_behavior == "pending_if_incomplete":
-        raise InvalidRequest(
-            "payment_behavior=pending_if_incomplete is only supported when updating a subscription; use "
-            "allow_incomplete, default_incomplete or error_if_incomplete to create one.",
-            param="payment_behavior",
-        )
+    _check_payment_behavior(payment_behavior)
     validate_items(customer, items)
     _check_invoice_items(customer, items, add_invoice_items)
     _check_arguments(customer, items, collection_method, days_until_due, default_payment_method)
@@ -254,6 +249,15 @@ def subscription_create(
     if payment_behavior == "error_if_incomplete" and subscription.status == Subscription.Status.INCOMPLETE:
         _raise_decline(subscription)
     return subscription
+
+
+def _check_payment_behavior(payment_behavior: str) -> None:
+    if payment_behavior == "pending_if_incomplete":
+        raise InvalidRequest(
+            "payment_behavior=pending_if_incomplete is only supported when updating a subscription; use "
+            "allow_incomplete, default_incomplete or error_if_incomplete to create one.",
+            param="payment_behavior",
+        )
 
 
 def _check_cancel_at(cancel_at: dt.datetime | None, cancel_at_period_end: bool, now: dt.datetime):
