@@ -70,3 +70,16 @@ def rows_containing(text: str, *, whole: bool = False) -> list[str]:
                 if any(standalone.search(value) for value in values) if whole else values:
                     found.append(f"{table}.{column.name}")
     return found
+
+
+def left_for(response) -> str:
+    """Where a 303 after a form sends the browser: a target on another origin is reached through the portal's
+    same-origin continue page (``portal.leave``), which this unwraps after checking the detour is taken."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from portal.leave import destination
+
+    assert response.status_code == 303
+    location = urlsplit(response["Location"])
+    assert location.path == "/p/continue", response["Location"]
+    return destination(parse_qs(location.query)["to"][0])["url"]

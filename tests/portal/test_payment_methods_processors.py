@@ -19,6 +19,7 @@ from billing.gateways.stripe import StripeGateway
 from billing.models import PaymentMethod, SetupIntent
 from billing.services.accounts import api_key_create
 from billing.services.processors import processor_account_set
+from portal.leave import destination
 from tests.billing.helpers import subscribed
 from tests.billing.processor_stubs import API_KEY, FIXTURES, ConfiguredGateway, MollieStub
 from tests.factories.billing import AccountFactory
@@ -147,12 +148,16 @@ def test_stripes_3d_secure_sends_the_customer_to_stripe_and_back(customer, on_st
     secret = parse_qs(bank_page.query)["client_secret"][0]
     confirmed = Client().post(bank_page.path, {"client_secret": secret, "outcome": "complete"})
     assert confirmed.status_code == 303
-    back = urlsplit(confirmed["Location"])
+    # "Stripe"'s page leaves its own origin through the same-origin continue page, which goes on by GET.
+    leaving = urlsplit(confirmed["Location"])
+    assert leaving.path == "/p/continue"
+    back_url = destination(parse_qs(leaving.query)["to"][0])["url"]
+    back = urlsplit(back_url)
     assert back.path == "/p/payment-methods/new/return"
     query = parse_qs(back.query)
     assert query["setup_intent_id"] == [SetupIntent.objects.get(customer=customer).id]
     assert query["setup_intent"][0] != query["setup_intent_id"][0]  # Stripe's own id, appended by Stripe
-    landed = follow(client, confirmed["Location"])
+    landed = follow(client, back_url)
     assert landed.status_code == 303 and landed["Location"] == "/p/"
     assert PaymentMethod.objects.get(customer=customer, gateway_reference=pm_id).card_last4 == "3155"
 
