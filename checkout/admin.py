@@ -15,18 +15,14 @@ from billing.admin_scoping import TenantModelForm, TenantScopedAdmin, TenantScop
 from billing.audit import Actor
 from billing.models import Price
 from checkout.models import CheckoutLink, CheckoutLinkItem, CheckoutSession
-from checkout.services.links import LinkItemSpec, checkout_link_create, checkout_link_set_active, checkout_link_update
-from configurations.models import CustomDomain
-
-OPTIONS = (
-    "name",
-    "allow_promotion_codes",
-    "billing_address_collection",
-    "tax_id_collection",
-    "phone_number_collection",
-    "trial_period_days",
-    "after_completion_url",
+from checkout.services.links import (
+    OPTIONS,
+    LinkItemSpec,
+    checkout_link_create,
+    checkout_link_set_active,
+    checkout_link_update,
 )
+from configurations.models import CustomDomain
 
 
 class PriceChoiceField(forms.ModelChoiceField):

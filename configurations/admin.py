@@ -147,6 +147,27 @@ def ordered_product_forms(formset) -> list:
     return [form for _position, _index, form in sorted(kept, key=lambda item: item[:2])]
 
 
+class ConfigurationRowInline(TenantScopedMixin, admin.TabularInline):
+    """Rows of a configuration: scoped through it, and shown the service's refusal when it names their parameter."""
+
+    service_error_param = ""
+
+    def get_queryset(self, request):
+        # The rows have no account of their own: they are scoped through their configuration.
+        queryset = admin.TabularInline.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(configuration__account__in=accounts_for_user(request.user))
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        error = getattr(request, SERVICE_ERROR_ATTR, None)
+        formset.service_error = (
+            error if error is not None and (error.param or "").startswith(self.service_error_param) else None
+        )
+        return formset
+
+
 class ProductFormSet(BaseInlineFormSet):
     """Shows a service error about ``features[subscription_update][products][N]`` on the N-th product."""
 
@@ -168,7 +189,7 @@ class ProductFormSet(BaseInlineFormSet):
             raise ValidationError(error.message)
 
 
-class ProductInline(TenantScopedMixin, admin.TabularInline):
+class ProductInline(ConfigurationRowInline):
     model = PortalConfigurationProduct
     formset = ProductFormSet
     autocomplete_fields = ("product", "prices")
@@ -185,21 +206,7 @@ class ProductInline(TenantScopedMixin, admin.TabularInline):
     max_num = validation.MAX_PRODUCTS
     verbose_name = _("product customers may switch to")
     verbose_name_plural = _("Plan changes: products and prices")
-
-    def get_queryset(self, request):
-        # The rows have no account of their own: they are scoped through their configuration.
-        queryset = admin.TabularInline.get_queryset(self, request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(configuration__account__in=accounts_for_user(request.user))
-
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        error = getattr(request, SERVICE_ERROR_ATTR, None)
-        formset.service_error = (
-            error if error is not None and (error.param or "").startswith(validation.PRODUCTS) else None
-        )
-        return formset
+    service_error_param = validation.PRODUCTS
 
 
 class OfferForm(forms.ModelForm):
@@ -237,7 +244,7 @@ class OfferFormSet(BaseInlineFormSet):
             raise ValidationError(error.message)
 
 
-class CancellationOfferInline(TenantScopedMixin, admin.TabularInline):
+class CancellationOfferInline(ConfigurationRowInline):
     model = CancellationOffer
     form = OfferForm
     formset = OfferFormSet
@@ -247,21 +254,7 @@ class CancellationOfferInline(TenantScopedMixin, admin.TabularInline):
     max_num = validation.MAX_OFFERS
     verbose_name = _("cancellation offer")
     verbose_name_plural = _("Cancellation offers (shown in this order when a customer starts to cancel)")
-
-    def get_queryset(self, request):
-        # The rows have no account of their own: they are scoped through their configuration.
-        queryset = admin.TabularInline.get_queryset(self, request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(configuration__account__in=accounts_for_user(request.user))
-
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        error = getattr(request, SERVICE_ERROR_ATTR, None)
-        formset.service_error = (
-            error if error is not None and (error.param or "").startswith(validation.OFFERS) else None
-        )
-        return formset
+    service_error_param = validation.OFFERS
 
 
 def offer_data(formset) -> list[dict]:
