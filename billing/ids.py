@@ -36,6 +36,7 @@ PREFIXES = {
     "discount": "di",
     "request": "req",
     "test_clock": "clock",
+    "meter": "mtr",
 }
 
 

@@ -204,7 +204,7 @@ def price(obj: Price) -> dict:
         recurring = {
             "interval": obj.recurring_interval,
             "interval_count": obj.recurring_interval_count,
-            "meter": None,
+            "meter": obj.meter_id,
             "trial_period_days": None,
             "usage_type": obj.recurring_usage_type,
         }

@@ -6,7 +6,7 @@ from api.pagination import page
 from api.resources.products import filter_created, unset_to_blank
 from api.router import operation
 from billing import representations
-from billing.models import Price, Product
+from billing.models import Meter, Price, Product
 from billing.services.products import price_create, price_create_with_product, price_update
 
 TAGS = ["Prices"]
@@ -28,6 +28,7 @@ CREATE = {
         {
             "interval": p.String(choices=Price.Interval.values, required=True),
             "interval_count": p.Integer(),
+            "meter": p.Id(),
             "usage_type": p.String(choices=Price.UsageType.values),
         }
     ),
@@ -76,6 +77,15 @@ def _unit_amount(params: dict) -> int:
     return params["unit_amount"]
 
 
+def _meter(ctx, recurring: dict) -> Meter | None:
+    """Stripe needs a meter for a new metered price (``recurring[meter]``); prices made before meters keep none."""
+    if "meter" in recurring:
+        return ctx.get(Meter, recurring["meter"], "billing.meter", param="recurring[meter]")
+    if recurring.get("usage_type") == Price.UsageType.METERED:
+        raise errors.missing("recurring[meter]")
+    return None
+
+
 @operation("POST", "/v1/prices", params=CREATE, response="price", summary="Create a price", tags=TAGS)
 def create(ctx, params):
     if "product" in params and "product_data" in params:
@@ -84,6 +94,7 @@ def create(ctx, params):
         raise errors.missing("product")
     recurring = params.get("recurring") or {}
     fields = {
+        "meter": _meter(ctx, recurring),
         "actor": ctx.actor,
         "currency": params["currency"],
         "unit_amount": _unit_amount(params),

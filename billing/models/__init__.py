@@ -8,6 +8,7 @@ from billing.models.discounts import Coupon, Discount, PromotionCode
 from billing.models.events import AuditEntry, Event
 from billing.models.intents import Mandate, PaymentIntent, Refund, SetupIntent
 from billing.models.invoices import Invoice, InvoiceItem, InvoiceLineItem
+from billing.models.meters import Meter, MeterEvent
 from billing.models.payments import Charge, PaymentMethod
 from billing.models.processors import ProcessorAccount, ProcessorEventReceipt
 from billing.models.subscriptions import BillingCycleRun, CancellationOfferOutcome, Subscription, SubscriptionItem
@@ -30,6 +31,8 @@ __all__ = [
     "InvoiceLineItem",
     "Mandate",
     "Membership",
+    "Meter",
+    "MeterEvent",
     "PaymentIntent",
     "PaymentMethod",
     "Price",

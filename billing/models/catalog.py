@@ -54,6 +54,9 @@ class Price(TenantModel):
     nickname = models.CharField(max_length=250, blank=True)
     lookup_key = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # A metered price bills its meter's usage in arrears; a metered price made before meters existed has none and
+    # bills 0.
+    meter = models.ForeignKey("billing.Meter", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
     class Meta:
         ordering = ["-id"]

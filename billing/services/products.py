@@ -5,7 +5,7 @@ from django.db.models import ProtectedError
 from billing import audit, money
 from billing.audit import Actor
 from billing.exceptions import BillingError, InvalidRequest, NotFound, StateConflict
-from billing.models import Account, Price, Product
+from billing.models import Account, Meter, Price, Product
 from billing.services.common import (
     clean_text,
     emit,
@@ -141,6 +141,19 @@ def _claim_lookup_key(price: Price, lookup_key: str, *, transfer: bool, actor: A
     save_changes(holder, before, ["lookup_key"], actor=actor, action="price.update", event="price.updated")
 
 
+def _check_meter(product: Product, meter: Meter | None, *, interval, usage_type) -> None:
+    if meter is None:
+        return
+    if (meter.account_id, meter.livemode) != (product.account_id, product.livemode):
+        raise NotFound(f"No such billing.meter: '{meter.pk}'", param="recurring[meter]")
+    if not interval or usage_type != Price.UsageType.METERED:
+        raise InvalidRequest(
+            "recurring[meter] can only be set on a price with recurring[usage_type]=metered.", param="recurring[meter]"
+        )
+    if meter.status != meter.Status.ACTIVE:
+        raise InvalidRequest(f"The meter {meter.pk} is inactive.", param="recurring[meter]")
+
+
 @service
 def price_create(
     *,
@@ -157,6 +170,7 @@ def price_create(
     transfer_lookup_key: bool = False,
     active: bool = True,
     metadata: dict | None = None,
+    meter: Meter | None = None,
 ) -> Price:
     currency = (currency or "").lower()
     _check_price_terms(
@@ -169,6 +183,7 @@ def price_create(
     )
     nickname = clean_text(nickname, param="nickname", max_length=250)
     lookup_key = clean_text(lookup_key, param="lookup_key", max_length=200)
+    _check_meter(product, meter, interval=interval, usage_type=usage_type)
     if lookup_key:
         lock_account(product.account_id)
     # Locking the product makes a concurrent product_delete wait for us (or us fail cleanly after it).
@@ -191,6 +206,7 @@ def price_create(
         lookup_key=lookup_key,
         active=active,
         metadata=validate_metadata(metadata),
+        meter=meter,
     )
     if lookup_key:
         _claim_lookup_key(price, lookup_key, transfer=transfer_lookup_key, actor=actor)

@@ -190,12 +190,15 @@ def test_price_create_variants(client):
     assert one_time.type == "one_time" and one_time.recurring is None and one_time.unit_amount == 500
     assert one_time.active is False and one_time.tax_behavior == "unspecified"
 
+    meter = client.v1.billing.meters.create(
+        {"display_name": "API calls", "event_name": "api_calls", "default_aggregation": {"formula": "sum"}}
+    )
     metered = client.v1.prices.create(
         {
             "product_data": {"name": "API calls", "metadata": {"unit": "call"}},
             "currency": "usd",
             "unit_amount": 0,
-            "recurring": {"interval": "month", "usage_type": "metered"},
+            "recurring": {"interval": "month", "usage_type": "metered", "meter": meter.id},
             "expand": ["product"],
         }
     )

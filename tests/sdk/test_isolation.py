@@ -195,6 +195,10 @@ BUILDERS: dict[str, Builder] = {
         "/v1/webhook_endpoints", {"url": "https://hooks.example.com/billing", "enabled_events": ["invoice.upcoming"]}
     ),
     "test_helpers/test_clocks": _test_clock,
+    "billing/meters": _created(
+        "/v1/billing/meters",
+        {"display_name": "API calls", "event_name": "api_calls", "default_aggregation": {"formula": "sum"}},
+    ),
 }
 
 # Request bodies for operations with required parameters, given the intruder's own ids (so that only
@@ -207,6 +211,11 @@ BODIES: dict[tuple[str, str], Callable[[dict], dict]] = {
     ("POST", "/v1/invoices/{invoice}/remove_lines"): lambda mine: {"lines": [{"id": "il_x", "behavior": "delete"}]},
     ("POST", "/v1/invoices/{invoice}/update_lines"): lambda mine: {"lines": [{"id": "il_x", "amount": 1}]},
     ("POST", "/v1/test_helpers/test_clocks/{test_clock}/advance"): lambda mine: {"frozen_time": 1893459600},
+    ("GET", "/v1/billing/meters/{id}/event_summaries"): lambda mine: {
+        "customer": mine["customers"],
+        "start_time": 1893456000,
+        "end_time": 1893459600,
+    },
 }
 
 
@@ -262,7 +271,8 @@ class World:
         for op in ID_OPERATIONS:
             if op.method == "GET":
                 path = fill(op.path, {name: self.ids[resource] for name, resource in path_ids(op.path)})
-                seen[path] = self.api.ok("GET", path)
+                params = BODIES[("GET", op.path)](self.ids) if ("GET", op.path) in BODIES else None
+                seen[path] = self.api.ok("GET", path, params)
         return seen
 
 
@@ -497,6 +507,25 @@ def _bodies(owner: dict, mine: dict) -> list[tuple[str, str, dict]]:
             "POST",
             f"/v1/billing_portal/configurations/{mine['billing_portal/configurations']}",
             {"features": portal_products},
+        ),        (
+            "POST",
+            "/v1/billing/meter_events",
+            {"event_name": "api_calls", "payload": {"stripe_customer_id": owner["customers"], "value": "1"}},
+        ),
+        (
+            "GET",
+            f"/v1/billing/meters/{mine['billing/meters']}/event_summaries",
+            {"customer": owner["customers"], "start_time": 1893456000, "end_time": 1893459600},
+        ),
+        (
+            "POST",
+            "/v1/prices",
+            {
+                "currency": "eur",
+                "unit_amount": 1,
+                "product": mine["products"],
+                "recurring": {"interval": "month", "usage_type": "metered", "meter": owner["billing/meters"]},
+            },
         ),
     ]
 

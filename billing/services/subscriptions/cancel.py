@@ -15,6 +15,7 @@ from billing.services.subscriptions.lines import item_amount, pending_lines, pro
 from billing.services.subscriptions.pending import discard_locked
 from billing.services.subscriptions.retention import OfferDecision, retention_locked
 from billing.services.subscriptions.state import take
+from billing.services.subscriptions.usage import usage_lines
 
 MAX_COMMENT = 5000
 
@@ -88,14 +89,21 @@ def cancel_locked(
         if prorate and subscription.status != Subscription.Status.TRIALING:
             _credit_unused_time(subscription, now)
         end_locked(subscription, at=now, before=before)
-        if invoice_pending and pending_lines(subscription):
-            collect_now(subscription, invoice_now(subscription, []), ChangeOptions())
+        if invoice_pending:
+            _invoice_final(subscription, now)
     audit.record(
         actor,
         "subscription.cancel",
         subscription,
         {"at_period_end": at_period_end, "feedback": feedback, "comment": comment, "prorate": prorate},
     )
+
+
+def _invoice_final(subscription: Subscription, now: dt.datetime) -> None:
+    """Stripe's ``invoice_now``: a final invoice for the un-invoiced usage and the pending prorations."""
+    usage = usage_lines(subscription, subscription.current_period_start, min(now, subscription.current_period_end))
+    if pending_lines(subscription) or any(line.quantity for line in usage):
+        collect_now(subscription, invoice_now(subscription, usage), ChangeOptions())
 
 
 def _credit_unused_time(subscription: Subscription, at: dt.datetime) -> None:

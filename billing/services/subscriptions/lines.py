@@ -151,6 +151,8 @@ def period_lines(
     defaults = list(subscription.default_tax_rates.all())
     lines = []
     for item, price, quantity in current_plan(subscription) if plan is None else plan:
+        if price.meter_id:
+            continue  # billed in arrears (``usage.usage_lines``)
         amount = 0 if trial else item_amount(price, quantity)
         description = f"Trial period for {price.product.name}" if trial else describe_item(price, quantity)
         lines.append(
@@ -289,7 +291,8 @@ def item_lines(items) -> list[LineSpec]:
 
 
 def upcoming_invoice(subscription: Subscription) -> tuple[dt.datetime, list[LineSpec], pricing.Totals]:
-    """The next renewal invoice as it stands now (no writes), with a scheduled change already applied."""
+    """The next renewal invoice as it stands now (no writes), with a scheduled change already applied and the usage
+    of the current period so far."""
     start = subscription.current_period_end
     interval, count = subscription.interval()
     plan = scheduled_plan(subscription)
@@ -304,6 +307,9 @@ def upcoming_invoice(subscription: Subscription) -> tuple[dt.datetime, list[Line
             subscription.period_index + 1,
             day_of_month=subscription.anchor_day,
         )
+    from billing.services.subscriptions.usage import usage_lines  # usage builds on this module
+
     lines = period_lines(subscription, start, end, trial=False, plan=plan) + pending_lines(subscription)
+    lines += usage_lines(subscription, subscription.current_period_start, start)
     coupons = [d.coupon for d in active_discounts(subscription, start)]
     return start, lines, compute(lines, coupons)

@@ -33,6 +33,7 @@ from billing.services.subscriptions.lines import (
 )
 from billing.services.subscriptions.pause import resume_locked
 from billing.services.subscriptions.pending import expire_locked
+from billing.services.subscriptions.usage import usage_lines
 
 logger = logging.getLogger(__name__)
 
@@ -259,19 +260,22 @@ def _advance_locked(subscription: Subscription, now: dt.datetime) -> int:
 
 def _final_invoice(subscription: Subscription) -> None:
     """A subscription that ended where it was scheduled to collects its pending prorations (the credit for a
-    ``cancel_at`` inside the period) on a last invoice: Stripe leaves them "in place and collected at the end of
-    the period" (docs.stripe.com/api/subscriptions/cancel)."""
+    ``cancel_at`` inside the period) and the usage of its last period on a last invoice: Stripe leaves them "in
+    place and collected at the end of the period" (docs.stripe.com/api/subscriptions/cancel)."""
     from billing.services.subscriptions.change import ChangeOptions, collect_now, invoice_now
 
-    if not pending_lines(subscription):
+    end = min(subscription.ended_at, subscription.current_period_end)
+    usage = usage_lines(subscription, subscription.current_period_start, end)
+    if not pending_lines(subscription) and not any(line.quantity for line in usage):
         return
-    collect_now(subscription, invoice_now(subscription, []), ChangeOptions())
+    collect_now(subscription, invoice_now(subscription, usage), ChangeOptions())
     subscription.pending_items = []
 
 
 def _renew_locked(subscription: Subscription) -> Invoice:
     """Start the next period and bill it (the renewal invoice, or the first one after a trial)."""
     before = render(subscription)
+    usage = usage_lines(subscription, subscription.current_period_start, subscription.current_period_end)
     if subscription.scheduled_change:
         _apply_scheduled_change_locked(subscription)
     interval, count = subscription.interval()
@@ -296,7 +300,7 @@ def _renew_locked(subscription: Subscription) -> Invoice:
         lines = stub_lines(subscription, start, end, prorate=prorate)
     else:
         lines = period_until_cancel(subscription, start, end)
-    lines += pending_lines(subscription) + customer_lines(subscription)
+    lines += usage + pending_lines(subscription) + customer_lines(subscription)
     # Billed now; a further period caught up in this pass has none.
     subscription.pending_items, subscription.customer_items = [], []
     invoice = invoices.invoice_build(
