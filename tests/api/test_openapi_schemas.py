@@ -14,7 +14,7 @@ from django.test import Client
 from api import object_schemas
 from api.router import OPERATIONS
 from tests.factories.billing import AccountFactory
-from tests.sdk.test_isolation import ID_OPERATIONS, LIST_OPERATIONS, LIST_PARAMS, build, fill, path_ids
+from tests.sdk.test_isolation import BODIES, ID_OPERATIONS, LIST_OPERATIONS, LIST_PARAMS, build, fill, path_ids
 from webhooks import ssrf
 
 WRITE = os.environ.get("WRITE_OBJECT_SCHEMAS") == "1"
@@ -39,6 +39,12 @@ def _more_states(api, ids: dict) -> None:
     )
     api.ok("POST", "/v1/customers", {"email": "clock@example.com", "test_clock": ids["test_helpers/test_clocks"]})
     api.ok("POST", "/v1/prices", {"product": ids["products"], "currency": "eur", "unit_amount": 500})
+    metered = {"interval": "month", "usage_type": "metered", "meter": ids["billing/meters"]}
+    api.ok(
+        "POST", "/v1/prices", {"product": ids["products"], "currency": "eur", "unit_amount": 2, "recurring": metered}
+    )
+    api.ok("POST", f"/v1/billing/meters/{ids['billing/meters']}/deactivate")
+    api.ok("POST", f"/v1/billing/meters/{ids['billing/meters']}/reactivate")
     api.ok(
         "POST", "/v1/coupons", {"amount_off": 500, "currency": "eur", "duration": "repeating", "duration_in_months": 3}
     )
@@ -135,12 +141,18 @@ def served(db, settings) -> dict[str, list[dict]]:
         for op in ID_OPERATIONS:
             if op.method == "GET":
                 path = fill(op.path, {name: world.ids[resource] for name, resource in path_ids(op.path)})
-                add(op.response, world.api.ok("GET", path))
+                params = BODIES[("GET", op.path)](world.ids) if ("GET", op.path) in BODIES else None
+                add(op.response, world.api.ok("GET", path, params))
         for op in LIST_OPERATIONS:
             limit = {"limit": 100} if "limit" in op.params.fields else {}
             add(op.response, world.api.ok("GET", op.path, {**limit, **LIST_PARAMS.get(op.path, {})}))
         session = world.api.ok("POST", "/v1/billing_portal/sessions", {"customer": world.ids["customers"]})
         add("billing_portal.session", session)
+        usage = {"stripe_customer_id": world.ids["customers"], "value": "3"}
+        add(
+            "billing.meter_event",
+            world.api.ok("POST", "/v1/billing/meter_events", {"event_name": "api_calls", "payload": usage}),
+        )
     return samples
 
 

@@ -30,7 +30,11 @@ def _customer(client, test_clock):
 
 def _meter(client, name: str, formula: str):
     return client.v1.billing.meters.create(
-        {"display_name": name.replace("_", " ").title(), "event_name": name, "default_aggregation": {"formula": formula}}
+        {
+            "display_name": name.replace("_", " ").title(),
+            "event_name": name,
+            "default_aggregation": {"formula": formula},
+        }
     )
 
 
@@ -72,7 +76,10 @@ def test_usage_is_billed_in_arrears_and_the_preview_equals_the_renewal(client, m
     assert requests_price.recurring.meter == requests_meter.id and requests_price.recurring.usage_type == "metered"
     customer = _customer(client, test_clock)
     sub = client.v1.subscriptions.create(
-        {"customer": customer.id, "items": [{"price": base.id}, {"price": requests_price.id}, {"price": logins_price.id}]}
+        {
+            "customer": customer.id,
+            "items": [{"price": base.id}, {"price": requests_price.id}, {"price": logins_price.id}],
+        }
     )
     first = client.v1.invoices.retrieve(sub.latest_invoice)
     assert first.amount_due == 2000  # usage is billed at the end of the period, not up front

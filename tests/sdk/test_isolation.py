@@ -507,7 +507,8 @@ def _bodies(owner: dict, mine: dict) -> list[tuple[str, str, dict]]:
             "POST",
             f"/v1/billing_portal/configurations/{mine['billing_portal/configurations']}",
             {"features": portal_products},
-        ),        (
+        ),
+        (
             "POST",
             "/v1/billing/meter_events",
             {"event_name": "api_calls", "payload": {"stripe_customer_id": owner["customers"], "value": "1"}},
