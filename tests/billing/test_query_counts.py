@@ -51,3 +51,43 @@ def test_a_renewal_reads_no_relation_twice_and_locks_no_pending_items(db, t0):
     selects = [sql for sql in statements(captured) if sql.startswith("SELECT")]
     assert len(selects) == len(set(selects))
     assert not any("FOR UPDATE" in sql and "invoiceitem" in sql.split("FROM")[1][:40] for sql in selects)
+
+
+def test_a_renewal_with_metered_items_reads_their_usage_in_one_statement(db, t0):
+    from billing.models import Meter, Price
+    from billing.services.meters import meter_create, meter_event_create
+    from billing.services.subscriptions import ItemSpec, subscription_create
+    from tests.billing.helpers import ACTOR
+    from tests.factories.billing import CustomerFactory, PriceFactory, card
+
+    with time_machine.travel(t0, tick=False):
+        customer = CustomerFactory()
+        account = customer.account
+        card(customer, "4242424242424242")
+        items = [ItemSpec(PriceFactory(account=account, product__account=account, unit_amount=1000))]
+        meters = []
+        for name, formula in (("calls", Meter.Formula.SUM), ("logins", Meter.Formula.COUNT)):
+            meter = meter_create(
+                account=account, livemode=False, actor=ACTOR, display_name=name, event_name=name, formula=formula
+            )
+            price = PriceFactory(
+                account=account, product__account=account, unit_amount=2, recurring_usage_type=Price.UsageType.METERED
+            )
+            Price.objects.filter(pk=price.pk).update(meter=meter)
+            price.meter = meter
+            items.append(ItemSpec(price, 0))
+            meters.append(meter)
+        subscription = subscription_create(customer=customer, items=items, actor=ACTOR)
+        for meter in meters:
+            for n in range(25):
+                meter_event_create(meter=meter, customer=customer, actor=ACTOR, payload={"value": str(n)})
+    with time_machine.travel(FEB_28, tick=False), CaptureQueriesContext(connection) as captured:
+        subscription_advance(subscription_id=subscription.pk)
+    usage = [sql for sql in statements(captured) if "meterevent" in sql]
+    assert len(usage) == 1, "\n".join(usage)
+    invoice = subscription.invoices.get(billing_reason="subscription_cycle")
+    assert invoice.total == 1000 + 300 * 2 + 25 * 2
+    assert sorted(invoice.lines.filter(price__meter__isnull=False).values_list("quantity", "amount")) == [
+        (25, 50),
+        (300, 600),
+    ]
