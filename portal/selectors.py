@@ -11,6 +11,7 @@ from billing.models import (
     Coupon,
     Customer,
     Invoice,
+    Meter,
     PaymentMethod,
     Price,
     PromotionCode,
@@ -21,6 +22,7 @@ from billing.periods import period_end
 from billing.selectors import invoices_with_refunds
 from billing.services.payment_methods import currencies_needing_payment_method, detach_blocked_reason
 from billing.services.subscriptions import ItemSpec, scheduled_items, upcoming_invoice
+from billing.services.subscriptions.usage import usage_so_far
 from configurations.models import PortalConfiguration, PortalConfigurationProduct
 
 INVOICE_PAGE_SIZE = 10
@@ -59,6 +61,30 @@ class PaymentMethodRow:
 
 
 @dataclass
+class MeteredUsage:
+    """A metered item's usage in the current period so far: units, what they amount to, and the meter's name."""
+
+    quantity: int
+    amount: int
+    name: str
+
+
+def metered_usage(subscription: Subscription) -> dict[str, MeteredUsage]:
+    """The usage so far of each of the subscription's metered items (with a meter), by item id: one query for the
+    usage, one for the meters' names; none when the subscription has no such item."""
+    so_far = usage_so_far(subscription)
+    if not so_far:
+        return {}
+    meter_ids = {item.price.meter_id for item in subscription.items.all() if item.pk in so_far}
+    names = dict(Meter.objects.filter(pk__in=meter_ids).values_list("pk", "display_name"))
+    return {
+        item.pk: MeteredUsage(*so_far[item.pk], names.get(item.price.meter_id, ""))
+        for item in subscription.items.all()
+        if item.pk in so_far
+    }
+
+
+@dataclass
 class InvoicePage:
     invoices: list[Invoice]
     next_after: str | None  # the cursor of the next (older) page, if there is one
@@ -90,6 +116,9 @@ def subscriptions(customer: Customer, configuration: PortalConfiguration | None 
     rows = []
     for subscription in queryset:
         row = SubscriptionRow(subscription, list(subscription.items.all()))
+        usage = metered_usage(subscription)
+        for item in row.items:
+            item.usage_so_far = usage.get(item.pk)
         if not subscription.cancel_at_period_end and subscription.cancel_at is None:
             row.next_invoice_at, _lines, totals = upcoming_invoice(subscription)
             row.next_invoice_amount = totals.total

@@ -5,7 +5,7 @@ import unicodedata
 from decimal import Decimal
 
 from babel.dates import format_date, format_interval
-from babel.numbers import format_percent, get_currency_symbol
+from babel.numbers import format_decimal, format_percent, get_currency_symbol
 from django import template
 from django.conf import settings
 from django.utils import timezone, translation
@@ -83,3 +83,9 @@ def percentage(value) -> str:
         return ""
     fraction = (Decimal(value) / 100).normalize()
     return format_percent(fraction, locale=active_locale(), decimal_quantization=False)
+
+
+@register.filter
+def billing_number(value) -> str:
+    """``{{ 1234|billing_number }}`` -> ``1,234`` (en) or ``1.234`` (de)."""
+    return "" if value is None else format_decimal(value, locale=active_locale())

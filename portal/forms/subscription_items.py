@@ -11,7 +11,6 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.models import Coupon, Customer, Price, PromotionCode, Subscription, SubscriptionItem
 from billing.services.subscriptions import ItemChange
-from billing.services.subscriptions.lines import item_amount
 from configurations.models import PortalConfiguration, PortalConfigurationProduct
 from configurations.transitions import transition_refusal
 from portal import selectors
@@ -47,10 +46,8 @@ class ItemRow:
     def metered(self) -> bool:
         return self.item.price.is_metered
 
-    @property
-    def usage_so_far(self) -> int:
-        """What the item's usage in this period amounts to, as the billing engine will bill it."""
-        return item_amount(self.item.price, self.item.quantity)
+    # A metered item's usage in this period so far, as the billing engine will bill it (None: not metered by a meter).
+    usage: selectors.MeteredUsage | None = None
 
 
 @dataclass
@@ -191,6 +188,9 @@ def items_choices(
     items = list(subscription.items.all())
     refused: dict[str, str] = {}
     rows = [_row(configuration, customer, subscription, items, item, allowed, refused) for item in items]
+    usage = selectors.metered_usage(subscription)
+    for row in rows:
+        row.usage = usage.get(row.item.pk)
     add_ons = []
     for price in subscription.portal_add_on_prices(configuration):
         entry = _entry_for(configuration, price)

@@ -10,6 +10,7 @@ import time_machine
 
 from billing.audit import Actor
 from billing.models import Invoice
+from billing.services.meters import meter_create, meter_event_create
 from billing.services.subscriptions import ItemSpec, subscription_create
 from tests.factories.billing import CustomerFactory, PriceFactory, ProductFactory, card
 from tests.factories.portal import full_configuration, open_portal
@@ -155,18 +156,28 @@ def test_the_last_items_cannot_all_be_removed(shop):
 
 def test_a_metered_item_shows_its_usage_and_may_be_removed_but_has_no_quantity(shop):
     account = shop.account
-    metered = PriceFactory(
-        account=account, product=ProductFactory(account=account, name="API calls"), recurring_usage_type="metered"
-    )
     with time_machine.travel(T0, tick=False):
+        meter = meter_create(
+            account=account, livemode=False, actor=ACTOR, display_name="API requests", event_name="calls", formula="sum"
+        )
+        metered = PriceFactory(
+            account=account,
+            product=ProductFactory(account=account, name="API calls"),
+            recurring_usage_type="metered",
+            unit_amount=1,
+            meter=meter,
+        )
         subscription = subscription_create(
             customer=shop.customer, items=[ItemSpec(shop.basic), ItemSpec(metered, 0)], actor=ACTOR
         )
+        meter_event_create(meter=meter, customer=shop.customer, actor=ACTOR, payload={"value": "1234"})
     configure(account, [([shop.basic], {}), ([shop.pro], {}), ([metered], {})])
     client = open_portal(shop.customer)
     html = text(client.get(url(subscription)))
     item = subscription.items.get(price=metered)
-    assert "Usage so far this period: €0.00" in html
+    assert "API requests: 1,234 units so far this period, €12.34" in html
+    overview = text(client.get("/p/"))
+    assert "API requests: 1,234 units so far this period, €12.34" in overview
     assert "API calls is billed by usage, so it has no quantity to set." in html
     assert f'name="quantity-{item.pk}"' not in html and f'name="remove-{item.pk}"' in html
     done, _page = confirm(client, subscription, {f"remove-{item.pk}": "on"})
