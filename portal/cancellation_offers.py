@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext, ngettext
 
-from billing.models import CancellationOfferOutcome, Customer, Subscription
+from billing.models import CancellationOfferOutcome, Customer, Subscription, SubscriptionItem
 from billing.services.subscriptions import OfferDecision
 from billing.templatetags.billing_format import billing_date
 from configurations.models import CancellationOffer, PortalConfiguration
@@ -21,6 +21,7 @@ class LadderOffer:
 
     offer: CancellationOffer
     coupon_offer: RetentionOffer | None = None
+    item: SubscriptionItem | None = None  # a switch: the item that changes to the offer's price
 
     @property
     def id(self) -> str:
@@ -79,20 +80,33 @@ def _eligible(offer: CancellationOffer, subscription: Subscription, configuratio
         usable = usable and subscription.status != Subscription.Status.INCOMPLETE
         return LadderOffer(offer) if usable else None
     if offer.type == CancellationOffer.Type.SWITCH:
-        items = list(subscription.items.all())
-        target = offer.price
-        if len(items) != 1 or target is None or not target.active:
-            return None
-        current = items[0].price
-        same = (target.currency, target.recurring_interval, target.recurring_interval_count) == (
-            current.currency,
-            current.recurring_interval,
-            current.recurring_interval_count,
-        )
-        cheaper = (target.unit_amount or 0) < (current.unit_amount or 0)
-        return LadderOffer(offer) if same and cheaper and target.pk != current.pk else None
+        item = _switched_item(offer, list(subscription.items.all()))
+        return LadderOffer(offer, item=item) if item is not None else None
     coupon_offer = RetentionOffer.usable(offer.coupon, subscription) if offer.coupon_id else None
     return LadderOffer(offer, coupon_offer=coupon_offer) if coupon_offer is not None else None
+
+
+def _switched_item(offer: CancellationOffer, items: list[SubscriptionItem]) -> SubscriptionItem | None:
+    """The item a switch offer swaps to its cheaper price: the only item, or, on a subscription with several, the
+    only licensed item of the target price's product (the other items stay as they are)."""
+    target = offer.price
+    if target is None or not target.active:
+        return None
+    if len(items) == 1:
+        item = items[0]
+    else:
+        same_product = [i for i in items if i.price.product_id == target.product_id and not i.price.is_metered]
+        if len(same_product) != 1 or any(i.price.pk == target.pk for i in items):
+            return None
+        item = same_product[0]
+    current = item.price
+    same = (target.currency, target.recurring_interval, target.recurring_interval_count) == (
+        current.currency,
+        current.recurring_interval,
+        current.recurring_interval_count,
+    )
+    cheaper = (target.unit_amount or 0) < (current.unit_amount or 0)
+    return item if same and cheaper and target.pk != current.pk else None
 
 
 @dataclass(frozen=True)

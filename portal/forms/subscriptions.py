@@ -136,12 +136,14 @@ def plan_choices(
 
 @dataclass(frozen=True)
 class Selection:
-    """What the customer chose: the price and quantity of the subscription's item, and a discount."""
+    """What the customer chose: the price and quantity of the subscription's item (``item``, when it has several:
+    the one that changes), and a discount."""
 
     price: Price
     quantity: int
     promotion_code: PromotionCode | None = None
     coupon: Coupon | None = None
+    item: SubscriptionItem | None = None
 
 
 class PlanChangeForm(forms.Form):

@@ -164,8 +164,8 @@ def _accept_ladder_offer(
     if offer.type == CancellationOffer.Type.PAUSE:
         action = {"pause_behavior": configuration.pause_collection_behavior, "pause_resumes_at": offer.resumes_at}
     elif offer.type == CancellationOffer.Type.SWITCH:
-        item = subscription.items.all()[0]
-        action = {"change": plan_change(portal, subscription, Selection(offer.offer.price, item.quantity))}
+        item = offer.item
+        action = {"change": plan_change(portal, subscription, Selection(offer.offer.price, item.quantity, item=item))}
     else:
         action = {"coupon": offer.offer.coupon}
     current = subscription_offer_accept(

@@ -94,7 +94,13 @@ def plan_change(portal: Portal, subscription: Subscription, selection: Selection
         "changes": (
             selection.changes
             if isinstance(selection, ItemsSelection)
-            else [ItemChange(item=subscription.items.all()[0], price=selection.price, quantity=selection.quantity)]
+            else [
+                ItemChange(
+                    item=selection.item or subscription.items.all()[0],
+                    price=selection.price,
+                    quantity=selection.quantity,
+                )
+            ]
         ),
         "actor": Actor.customer(portal.customer),
         "proration_behavior": configuration.subscription_update_proration_behavior,

@@ -272,3 +272,60 @@ def test_without_offers_the_cancel_button_cancels_at_once(subscription, lite):
     subscription.refresh_from_db()
     assert subscription.cancel_at_period_end and subscription.retention == {}
     assert not CancellationOfferOutcome.objects.exists()
+
+
+def _two_items(subscription):
+    """The subscription with an add-on beside its plan, and a cheaper price of the plan's own product."""
+    from billing.services.subscriptions import subscription_change_items
+    from billing.services.subscriptions.lines import ItemChange
+
+    account = subscription.account
+    plan = subscription.items.get()
+    storage = PriceFactory(account=account, product=ProductFactory(account=account, name="Storage"), unit_amount=500)
+    subscription_change_items(
+        subscription=subscription,
+        changes=[ItemChange(price=storage, quantity=2)],
+        actor=Actor.system("test"),
+        proration_behavior="none",
+    )
+    cheaper = PriceFactory(account=account, product=plan.price.product, unit_amount=2000)
+    return plan, storage, cheaper
+
+
+def test_a_two_item_subscription_is_offered_the_switch_of_its_plans_item_and_keeps_the_other(subscription, lite):
+    plan, storage, cheaper = _two_items(subscription)
+    make_coupon(subscription.account)
+    features = {
+        "subscription_cancel": {
+            "enabled": True,
+            "mode": "at_period_end",
+            "cancellation_reason": {"enabled": True, "options": REASONS},
+            "offers": [{"type": "switch", "price": cheaper.pk}],
+        }
+    }
+    full_configuration(subscription.account, prices=[plan.price, storage], features=features)
+    client = open_portal(subscription.customer)
+    offer_page = start(client, subscription)
+    assert offer_type(offer_page) == "switch"
+    done = step(client, subscription, offer_page, "accept_ladder_offer")
+    assert done.status_code == 303
+    kept = {item.price_id: item.quantity for item in Subscription.objects.get(pk=subscription.pk).items.all()}
+    assert kept == {cheaper.pk: 1, storage.pk: 2}
+    assert AuditEntry.objects.filter(object_id=subscription.pk, action="subscription.retention_offer_accept").exists()
+
+
+def test_a_two_item_subscription_is_not_offered_a_switch_to_another_product(subscription, lite):
+    plan, storage, _cheaper = _two_items(subscription)
+    features = {
+        "subscription_cancel": {
+            "enabled": True,
+            "mode": "at_period_end",
+            "cancellation_reason": {"enabled": True, "options": REASONS},
+            "offers": [{"type": "switch", "price": lite.pk}],
+        }
+    }
+    full_configuration(subscription.account, prices=[plan.price, lite, storage], features=features)
+    client = open_portal(subscription.customer)
+    canceled = start(client, subscription)  # no offer applies: the first click cancels
+    assert canceled.status_code == 303
+    assert Subscription.objects.get(pk=subscription.pk).cancel_at_period_end
