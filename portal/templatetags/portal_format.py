@@ -23,8 +23,11 @@ CARD_BRANDS = {
 
 @register.filter
 def recurring_price(price: Price) -> str:
-    """``€12.00 per month``, ``€99.00 every 3 months``, in the active language."""
+    """``€12.00 per month``, ``€99.00 every 3 months``, ``€0.01 per unit`` (metered: billed by usage each period), in
+    the active language."""
     amount = money(price.unit_amount or 0, price.currency)
+    if price.is_metered:
+        return gettext("%(amount)s per unit") % {"amount": amount}
     count = price.recurring_interval_count or 1
     interval = price.recurring_interval
     if interval == "day":

@@ -175,7 +175,7 @@ def test_a_metered_item_shows_its_usage_and_may_be_removed_but_has_no_quantity(s
     client = open_portal(shop.customer)
     html = text(client.get(url(subscription)))
     item = subscription.items.get(price=metered)
-    assert "API requests: 1,234 units so far this period, €12.34" in html
+    assert "API requests: 1,234 units so far this period, €12.34" in html and "€0.01 per unit" in html
     overview = text(client.get("/p/"))
     assert "API requests: 1,234 units so far this period, €12.34" in overview
     assert "API calls is billed by usage, so it has no quantity to set." in html
