@@ -15,16 +15,23 @@ from billing.audit import Actor
 from billing.exceptions import BillingError
 from billing.models import Customer
 from billing.selectors import accounts_for_user
-from configurations.models import PortalConfiguration
+from configurations.models import PortalConfiguration, PortalSession
 from configurations.sessions import portal_session_create
 
 CHOICES_SHOWN = 100
+# The name of the submit button that opens a session whose clicks are real (the other opens a read-only preview).
+ACT_AS = "act_as_customer"
 
 
 class PreviewForm(forms.Form):
     customer = forms.ChoiceField(label=gettext_lazy("Customer"), required=False)
     lookup = forms.CharField(
         label=gettext_lazy("…or a customer id or email"), required=False, max_length=254, strip=True
+    )
+
+    confirm_act_as = forms.BooleanField(
+        label=gettext_lazy("I understand that as the customer my clicks really change their account."),
+        required=False,
     )
 
     def __init__(self, *args, customers, **kwargs):
@@ -43,6 +50,11 @@ class PreviewForm(forms.Form):
         if found is None:
             raise forms.ValidationError(_("No such customer in this account and mode."))
         cleaned["found"] = found
+        cleaned["act_as"] = ACT_AS in self.data
+        if cleaned["act_as"] and not cleaned.get("confirm_act_as"):
+            self.add_error(
+                "confirm_act_as", _("Confirm that you want to act as the customer, or open the read-only preview.")
+            )
         return cleaned
 
 
@@ -66,6 +78,7 @@ def preview(request: HttpRequest, configuration_id: str) -> HttpResponse:
                 actor=Actor.staff(request.user),
                 configuration=configuration,
                 return_url=request.build_absolute_uri(back),
+                origin=PortalSession.Origin.STAFF if form.cleaned_data["act_as"] else PortalSession.Origin.PREVIEW,
             )
         except BillingError as error:
             messages.error(request, error.message)
@@ -79,5 +92,6 @@ def preview(request: HttpRequest, configuration_id: str) -> HttpResponse:
         "form": form,
         "back": back,
         "has_customers": customers.exists(),
+        "act_as": ACT_AS,
     }
     return render(request, "admin/configurations/portalconfiguration/preview.html", context)
