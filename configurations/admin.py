@@ -2,16 +2,22 @@
 
 import base64
 import re
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.forms.models import BaseInlineFormSet
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from billing.admin import adopt, replace_metadata
 from billing.admin_scoping import SERVICE_ERROR_ATTR, TenantModelForm, TenantScopedAdmin, TenantScopedMixin
@@ -19,6 +25,7 @@ from billing.audit import Actor
 from billing.exceptions import BillingError
 from billing.selectors import accounts_for_user
 from configurations import validators
+from configurations.admin_rules import MetadataRulesField, customer_group_field, customers_reached
 from configurations.models import (
     DEFAULT_CANCELLATION_OPTIONS,
     Branding,
@@ -122,6 +129,7 @@ class PortalConfigurationForm(TenantModelForm):
     schedule_at_period_end_conditions = _checkboxes(
         C.ScheduleCondition.choices, _("schedule these changes at the end of the period")
     )
+    customer_group_metadata = customer_group_field()
 
     class Meta:
         model = PortalConfiguration
@@ -134,6 +142,28 @@ class PortalConfigurationForm(TenantModelForm):
 
     def _field_for(self, param):
         return field_for_param(param, self.fields)
+
+
+def object_button_url(model_admin, slug: str, name: str, action):
+    """A change page's button (``<object id>/<slug>/``, POST only, CSRF-checked): runs the admin action of the same
+    name on that one row, so the button is audited and refused exactly as the action is, then returns to the page."""
+    opts = model_admin.model._meta
+
+    @require_POST
+    def view(request, object_id):
+        obj = model_admin.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("No such object")
+        if not model_admin.has_change_permission(request, obj):
+            raise PermissionDenied
+        action(request, model_admin.model.objects.filter(pk=obj.pk))
+        return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", quote(obj.pk))
+
+    return path(
+        f"<path:object_id>/{slug}/",
+        model_admin.admin_site.admin_view(view),
+        name=f"{opts.app_label}_{opts.model_name}_{name}",
+    )
 
 
 def ordered_product_forms(formset) -> list:
@@ -212,12 +242,7 @@ class ProductInline(ConfigurationRowInline):
 class OfferForm(forms.ModelForm):
     reasons = _checkboxes(C.CancellationReason.choices, _("only for these reasons"))
     # Declared (not derived from the model's callable default) so an untouched extra row counts as unchanged.
-    customer_metadata = forms.JSONField(
-        label=_("only for customers with this metadata"),
-        required=False,
-        initial=dict,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 24}),
-    )
+    customer_metadata = MetadataRulesField(label=_("only for customers with this metadata"), required=False)
 
     class Meta:
         model = CancellationOffer
@@ -495,7 +520,11 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
                         "Sessions created without a configuration use the active configuration whose metadata all "
                         "appear in the customer's metadata (highest priority first), otherwise the default."
                     ),
-                    "fields": ("customer_group_metadata", "customer_group_priority"),
+                    "fields": (
+                        "customer_group_metadata",
+                        "customer_group_priority",
+                        *(("customers_in_group",) if obj is not None else ()),
+                    ),
                 },
             ),
             (
@@ -512,6 +541,7 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fixed = ("id", "mode", "is_default", "created", "updated", "login_link", "custom_text_preview", "offer_report")
+        fixed = (*fixed, "customers_in_group")
         return fixed if obj is None else (*fixed, "account", "livemode")
 
     def get_changeform_initial_data(self, request):
@@ -639,6 +669,38 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
             return "—"
         return format_html_join("", '<div class="portal-custom-text"><strong>{}</strong>{}</div>', shown)
 
+    @admin.display(description=_("customers in this group"))
+    def customers_in_group(self, obj):
+        reach = customers_reached(obj) if obj is not None and obj.pk else None
+        if reach is None:
+            return gettext(
+                "No rule: customers get this configuration only when a session names it (or as the default)."
+            )
+        if not obj.active:
+            return gettext("Inactive: no customer gets this configuration until it is active again.")
+        if reach.count == 0:
+            return gettext("No customer matches this rule (or a rule of higher priority takes them first).")
+        if reach.more:
+            summary = gettext(
+                "More than %(count)d customers get this configuration when a session names none, as the portal "
+                "resolves it:"
+            ) % {"count": reach.count}
+        else:
+            summary = ngettext(
+                "%(count)d customer gets this configuration when a session names none, as the portal resolves it:",
+                "%(count)d customers get this configuration when a session names none, as the portal resolves it:",
+                reach.count,
+            ) % {"count": reach.count}
+        names = format_html_join(
+            "",
+            '<li><a href="{}">{}</a></li>',
+            (
+                (reverse("admin:billing_customer_change", args=[quote(c.pk)]), c.email or c.name or c.pk)
+                for c in reach.named
+            ),
+        )
+        return format_html('<p>{}</p><ul class="portal-group-customers">{}</ul>', summary, names)
+
     @admin.display(description=_("cancellation offers report"))
     def offer_report(self, obj):
         rows = cancellation_offer_report(obj) if obj is not None and obj.pk else []
@@ -688,6 +750,10 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         # Stripe has no delete: configurations are deactivated instead.
         return False
+
+    def get_urls(self):
+        button = object_button_url(self, "make-default", "make_default", self.make_default)
+        return [button, *super().get_urls()]
 
 
 # ---------------------------------------------------------------------------------------------- branding
@@ -807,9 +873,35 @@ class CustomDomainForm(AccountModelForm):
         pass
 
 
+def cname_target() -> str:
+    """Where the custom domain's CNAME points: this service's own host, as customers reach it today."""
+    return urlsplit(settings.PORTAL_BASE_URL).hostname or ""
+
+
+def copy_field(element_id: str, value: str):
+    """A read-only value with a copy button (``js/copy-link.js``)."""
+    return format_html(
+        '<span class="portal-copy"><input type="text" readonly id="{id}" value="{value}" size="{size}" '
+        'aria-label="{value}"> <button type="button" class="button" data-copy-target="{id}" '
+        'data-copied-label="{copied}">{copy}</button> <span class="portal-copy-status" role="status" '
+        'aria-live="polite"></span></span>',
+        id=element_id,
+        value=value,
+        size=max(len(value), 12),
+        copy=gettext("Copy"),
+        copied=gettext("Copied"),
+    )
+
+
 @admin.register(CustomDomain)
 class CustomDomainAdmin(TenantScopedAdmin):
     form = CustomDomainForm
+    change_form_template = "admin/configurations/customdomain/change_form.html"
+
+    class Media:
+        js = ("js/copy-link.js",)
+        css = {"all": ("configurations/admin.css",)}
+
     list_display = ("__str__", "account", "status", "verified_at", "last_checked_at")
     list_select_related = ("account",)
     search_fields = ("hostname",)
@@ -832,15 +924,46 @@ class CustomDomainAdmin(TenantScopedAdmin):
             else gettext("Not verified: the portal is not served on this domain yet.")
         )
 
-    @admin.display(description=_("DNS record to add"))
+    @admin.display(description=_("DNS records to create"))
     def dns_record(self, obj):
-        return format_html(
-            "{}<br><code>{}</code> TXT <code>{}</code><br>{}",
-            gettext("Add this TXT record at your DNS provider, then choose “Verify now”:"),
-            obj.record_name,
-            obj.record_value,
-            gettext("Point the hostname at this service with a CNAME record as well."),
+        rows = [
+            ("CNAME", obj.hostname, cname_target(), gettext("sends your customers' browsers to this service")),
+            (
+                "TXT",
+                obj.record_name,
+                obj.record_value,
+                gettext("proves that the domain is yours (checked by “Verify now”)"),
+            ),
+        ]
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    kind,
+                    copy_field(f"dns-{kind.lower()}-name", name),
+                    copy_field(f"dns-{kind.lower()}-value", value),
+                    why,
+                )
+                for kind, name, value, why in rows
+            ),
         )
+        return format_html(
+            '<p>{}</p><table class="portal-dns-records"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>'
+            '</thead><tbody>{}</tbody></table><p class="help">{}</p>',
+            gettext("Create these two records at your DNS provider, then choose “Verify now”:"),
+            gettext("Type"),
+            gettext("Name"),
+            gettext("Value"),
+            gettext("Why"),
+            body,
+            gettext(
+                "DNS changes can take up to an hour to show. Until the TXT record is found, the portal is not served on this domain."
+            ),
+        )
+
+    def get_urls(self):
+        return [object_button_url(self, "verify", "verify", self.verify_now), *super().get_urls()]
 
     def save_model(self, request, obj, form, change):
         account = obj.account if change else form.cleaned_data["account"]
