@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django import forms
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -144,7 +144,7 @@ def customers_reached(configuration: PortalConfiguration) -> GroupReach | None:
         account_id=configuration.account_id, livemode=configuration.livemode, deleted=False
     )
     for index, (key, value) in enumerate(rule.items()):
-        candidates = candidates.alias(**{f"rule_{index}": KeyTextTransform(key, "metadata")}).filter(
+        candidates = candidates.alias(**{f"rule_{index}": KeyTransform(key, "metadata")}).filter(
             **{f"rule_{index}": value}
         )
     checked = list(candidates.order_by("-created", "-id")[: CUSTOMERS_RESOLVED + 1])

@@ -15,6 +15,7 @@ from billing.audit import Actor
 from billing.exceptions import BillingError
 from billing.models import Customer
 from billing.selectors import accounts_for_user
+from configurations.admin import live_links_missing, merchant_wording
 from configurations.models import PortalConfiguration, PortalSession
 from configurations.sessions import portal_session_create
 
@@ -58,6 +59,17 @@ class PreviewForm(forms.Form):
         return cleaned
 
 
+def preview_error(configuration: PortalConfiguration, error: BillingError) -> str:
+    """Why the portal cannot open, in the words of the configuration's page rather than the API's."""
+    missing = live_links_missing(configuration) if configuration.livemode else ""
+    if error.param == "configuration" and missing:
+        return _(
+            "The live portal cannot open yet: this configuration lacks %(missing)s. Add them under “Business "
+            "profile” on this page and save."
+        ) % {"missing": missing}
+    return merchant_wording(error.message)
+
+
 @require_http_methods(["GET", "POST"])
 @staff_member_required
 def preview(request: HttpRequest, configuration_id: str) -> HttpResponse:
@@ -81,7 +93,7 @@ def preview(request: HttpRequest, configuration_id: str) -> HttpResponse:
                 origin=PortalSession.Origin.STAFF if form.cleaned_data["act_as"] else PortalSession.Origin.PREVIEW,
             )
         except BillingError as error:
-            messages.error(request, error.message)
+            messages.error(request, preview_error(configuration, error))
             return redirect(back)
         # The path only: the preview opens on the host the staff member is using.
         return redirect("/" + url.split("://", 1)[1].split("/", 1)[1])
