@@ -21,6 +21,7 @@ from django_countries import countries
 from billing import clock, exports, money
 from billing.admin_clocks import TestClockAdmin  # noqa: F401  (registered where it is defined)
 from billing.admin_fees import fee_report_csv_view, fee_report_view
+from billing.admin_money import MoneyField, MoneyFormMixin, format_major
 from billing.admin_processors import ProcessorAccountAdmin  # noqa: F401  (registered where it is defined)
 from billing.admin_scoping import (
     ReadOnlyTenantAdmin,
@@ -72,10 +73,10 @@ def format_money(amount: int | None, currency: str) -> str:
     return money.format_amount(amount, currency, translation.to_locale(translation.get_language() or "en"))
 
 
-def money_display(field: str, description):
+def money_display(field: str, description, *, currency: str = "currency"):
     @admin.display(description=description, ordering=field)
     def display(self, obj):
-        return format_money(getattr(obj, field), obj.currency)
+        return format_money(getattr(obj, field), getattr(obj, currency))
 
     return display
 
@@ -576,8 +577,8 @@ class PriceAdmin(ServiceWriteAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "unit_amount":
-            kwargs.update(min_value=0, required=True, help_text=_("In the currency's smallest unit (cents)."))
-        elif db_field.name == "recurring_interval":
+            return MoneyField(label=_("amount"), currency_field="currency", required=True)
+        if db_field.name == "recurring_interval":
             kwargs["help_text"] = _("Leave empty for a one-time price.")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
@@ -708,8 +709,8 @@ class CouponAdmin(ServiceWriteAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "amount_off":
-            kwargs.update(min_value=1, help_text=_("In the currency's smallest unit (cents)."))
-        elif db_field.name == "coupon_id":
+            return MoneyField(label=_("amount off"), currency_field="currency", minimum=1, required=False)
+        if db_field.name == "coupon_id":
             kwargs["help_text"] = _("The ID your API calls and customers use, e.g. SUMMER25.")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
@@ -764,12 +765,18 @@ class PromotionCodeAdmin(ServiceWriteAdmin):
         "times_redeemed",
         "expires_at",
         "first_time_transaction",
-        "minimum_amount",
-        "minimum_amount_currency",
+        "minimum_amount_display",
         "created",
         "metadata",
     )
     change_editable = ("active", "metadata")
+
+    minimum_amount_display = money_display("minimum_amount", _("minimum amount"), currency="minimum_amount_currency")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "minimum_amount":
+            return MoneyField(label=_("minimum amount"), currency_field="minimum_amount_currency", required=False)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def create(self, request, data, actor):
         return coupons.promotion_code_create(
@@ -1272,10 +1279,9 @@ REFUND_STATUS_LABELS = {
 }
 
 
-class RefundForm(forms.Form):
+class RefundForm(MoneyFormMixin, forms.Form):
     """The amount in the charge's currency as people write it (12.50), at most what is left to refund."""
 
-    amount = forms.DecimalField(label=_("Amount"), min_value=0)
     reason = forms.ChoiceField(label=_("Reason"), choices=REFUND_REASON_CHOICES, required=False)
     note = forms.CharField(
         label=_("Note"),
@@ -1285,25 +1291,26 @@ class RefundForm(forms.Form):
     )
 
     def __init__(self, *args, charge: Charge, **kwargs):
-        super().__init__(*args, **kwargs)
         self.charge = charge
-        places = money.exponent(charge.currency)
         self.left = charge.amount - charge.amount_refunded
-        self.fields["amount"].decimal_places = places
-        self.fields["amount"].initial = money.to_major(self.left, charge.currency)
+        self.base_fields = {
+            "amount": MoneyField(label=_("Amount"), currency=charge.currency, minimum=1),
+            **type(self).base_fields,
+        }
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].initial = format_major(self.left, charge.currency)
         self.fields["amount"].help_text = _("At most %(left)s, what is left to refund.") % {
             "left": format_money(self.left, charge.currency)
         }
 
-    def clean_amount(self) -> int:
-        minor = int(self.cleaned_data["amount"].scaleb(money.exponent(self.charge.currency)))
-        if minor < 1:
-            raise forms.ValidationError(_("Enter an amount greater than zero."))
-        if minor > self.left:
-            raise forms.ValidationError(
-                _("At most %(left)s is left to refund.") % {"left": format_money(self.left, self.charge.currency)}
+    def clean(self):
+        cleaned = super().clean()
+        if isinstance(cleaned.get("amount"), int) and cleaned["amount"] > self.left:
+            self.add_error(
+                "amount",
+                _("At most %(left)s is left to refund.") % {"left": format_money(self.left, self.charge.currency)},
             )
-        return minor
+        return cleaned
 
 
 @admin.register(Charge)

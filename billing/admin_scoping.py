@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from billing import money
+from billing.admin_money import MoneyFormMixin
 from billing.audit import Actor
 from billing.exceptions import BillingError
 from billing.models import Account, Membership
@@ -114,7 +115,7 @@ class ScopedForeignKeyRawIdWidget(widgets.ForeignKeyRawIdWidget):
         return super().label_and_url_for_value(value) if visible else ("", "")
 
 
-class TenantModelForm(forms.ModelForm):
+class TenantModelForm(MoneyFormMixin, forms.ModelForm):
     """Every referenced row must be in the same account and mode; shows a service's error on the form."""
 
     service_error: BillingError | None = None

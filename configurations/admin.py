@@ -1,24 +1,33 @@
 """The merchant admin for portal configurations, branding and custom domains; every write goes through the services."""
 
 import base64
+import copy
 import re
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.forms.models import BaseInlineFormSet
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
-from billing.admin import adopt, replace_metadata
+from billing.admin import adopt, format_money, replace_metadata
 from billing.admin_scoping import SERVICE_ERROR_ATTR, TenantModelForm, TenantScopedAdmin, TenantScopedMixin
 from billing.audit import Actor
 from billing.exceptions import BillingError
+from billing.models import Price
 from billing.selectors import accounts_for_user
 from configurations import validators
+from configurations.admin_rules import MetadataRulesField, customer_group_field, customers_reached
 from configurations.models import (
     DEFAULT_CANCELLATION_OPTIONS,
     Branding,
@@ -32,6 +41,7 @@ from configurations.selectors import cancellation_offer_report
 from configurations.services import validation
 from configurations.services.branding import KEEP, branding_contrast_warning, branding_update
 from configurations.services.custom_domains import custom_domain_remove, custom_domain_set, custom_domain_verify
+from configurations.services.naming import interval_name, quoted
 from configurations.services.portal_configurations import (
     configuration_create,
     configuration_make_default,
@@ -105,6 +115,44 @@ def field_for_param(param: str | None, fields) -> str | None:
     return None
 
 
+# API parameters as merchants know them: the token (``features[subscription_update][products]``) and the page's words.
+API_PARAM = re.compile(
+    r"\b(?:name|active|metadata|default_return_url|business_profile|features|login_page|custom_text|"
+    r"customer_group|subscription_start)(?:\[\w*\])+"
+)
+MISSING_PARAM = re.compile(r"^Missing required param: ([^ ]+?)\.?$")
+
+
+def param_label(param: str) -> str:
+    """``features[subscription_update][products]`` -> “Plan changes: products and prices”."""
+    if param.startswith(validation.PRODUCTS):
+        return quoted(str(ProductInline.verbose_name_plural))
+    if param.startswith(validation.OFFERS):
+        return quoted(gettext("Cancellation offers"))
+    name = field_for_param(param, PortalConfigurationForm.base_fields)
+    if name is None:
+        return param
+    field = PortalConfigurationForm.base_fields[name]
+    return quoted(str(field.label or PortalConfiguration._meta.get_field(name).verbose_name))
+
+
+def merchant_wording(text: str) -> str:
+    """A service message with its API parameters named as the admin page names them."""
+    if match := MISSING_PARAM.match(text):
+        return gettext("Fill in %(field)s.") % {"field": param_label(match.group(1))}
+    return API_PARAM.sub(lambda found: param_label(found.group(0)), text)
+
+
+def message_once(request, text, level) -> None:
+    """Adds the message unless the same one is already waiting to be shown (a save's warning, then the page it
+    redirects to, would otherwise say it twice)."""
+    storage = messages.get_messages(request)
+    waiting = [str(message.message) for message in storage]
+    storage.used = False
+    if str(text) not in waiting:
+        messages.add_message(request, level, text)
+
+
 def _checkboxes(choices, label):
     return forms.MultipleChoiceField(choices=choices, widget=forms.CheckboxSelectMultiple, required=False, label=label)
 
@@ -122,6 +170,7 @@ class PortalConfigurationForm(TenantModelForm):
     schedule_at_period_end_conditions = _checkboxes(
         C.ScheduleCondition.choices, _("schedule these changes at the end of the period")
     )
+    customer_group_metadata = customer_group_field()
 
     class Meta:
         model = PortalConfiguration
@@ -134,6 +183,35 @@ class PortalConfigurationForm(TenantModelForm):
 
     def _field_for(self, param):
         return field_for_param(param, self.fields)
+
+    def clean(self):
+        if self.service_error is not None:
+            error = copy.copy(self.service_error)
+            error.message = merchant_wording(error.message)
+            self.service_error = error
+        return super().clean()
+
+
+def object_button_url(model_admin, slug: str, name: str, action):
+    """A change page's button (``<object id>/<slug>/``, POST only, CSRF-checked): runs the admin action of the same
+    name on that one row, so the button is audited and refused exactly as the action is, then returns to the page."""
+    opts = model_admin.model._meta
+
+    @require_POST
+    def view(request, object_id):
+        obj = model_admin.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("No such object")
+        if not model_admin.has_change_permission(request, obj):
+            raise PermissionDenied
+        action(request, model_admin.model.objects.filter(pk=obj.pk))
+        return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", quote(obj.pk))
+
+    return path(
+        f"<path:object_id>/{slug}/",
+        model_admin.admin_site.admin_view(view),
+        name=f"{opts.app_label}_{opts.model_name}_{name}",
+    )
 
 
 def ordered_product_forms(formset) -> list:
@@ -184,15 +262,72 @@ class ProductFormSet(BaseInlineFormSet):
             field = match.group(2)
             field = "adjustable_quantity_enabled" if field == "adjustable_quantity" else field
             form = forms_in_order[int(match.group(1))]
-            form.add_error(field if field in form.fields else None, error.message)
+            form.add_error(field if field in form.fields else None, merchant_wording(error.message))
         else:
-            raise ValidationError(error.message)
+            raise ValidationError(merchant_wording(error.message))
+
+
+class PricesOfProductSelect(forms.SelectMultiple):
+    """The price picker of a product row: each option knows its product (``data-product``); the row's product's
+    prices are shown, the others hidden (``configurations/price-picker.js`` follows a change of product)."""
+
+    product_id: str | None = None
+
+    class Media:
+        js = ("configurations/price-picker.js",)
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        price = getattr(value, "instance", None)
+        if price is not None:
+            option["attrs"]["data-product"] = price.product_id
+            if self.product_id and price.product_id != self.product_id:
+                option["attrs"]["hidden"] = True
+        return option
+
+
+def price_option_label(price: Price) -> str:
+    label = f"{format_money(price.unit_amount, price.currency)} {interval_name(price.recurring_interval)}"
+    return f"{price.product.name}: {label}" + (f" ({price.nickname})" if price.nickname else "")
+
+
+class ProductRowForm(forms.ModelForm):
+    class Meta:
+        model = PortalConfigurationProduct
+        fields = (
+            "position",
+            "product",
+            "prices",
+            "adjustable_quantity_enabled",
+            "adjustable_quantity_minimum",
+            "adjustable_quantity_maximum",
+            "add_on",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        prices = self.fields.get("prices")
+        if prices is not None:
+            prices.label_from_instance = price_option_label
+            bound = self.data.get(self.add_prefix("product")) if self.is_bound else None
+            picker = getattr(prices.widget, "widget", prices.widget)  # inside the admin's related-field wrapper
+            picker.product_id = bound or self.instance.product_id
 
 
 class ProductInline(ConfigurationRowInline):
     model = PortalConfigurationProduct
+    form = ProductRowForm
     formset = ProductFormSet
-    autocomplete_fields = ("product", "prices")
+    autocomplete_fields = ("product",)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "prices":
+            kwargs["widget"] = PricesOfProductSelect(attrs={"size": 4})
+            queryset = self.scoped_choices(db_field, request, kwargs.get("using"))
+            # Every price stays a valid choice: the service explains why another product's price cannot be offered.
+            kwargs["queryset"] = queryset.select_related("product").order_by("product__name", "unit_amount", "id")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     fields = (
         "position",
         "product",
@@ -212,12 +347,7 @@ class ProductInline(ConfigurationRowInline):
 class OfferForm(forms.ModelForm):
     reasons = _checkboxes(C.CancellationReason.choices, _("only for these reasons"))
     # Declared (not derived from the model's callable default) so an untouched extra row counts as unchanged.
-    customer_metadata = forms.JSONField(
-        label=_("only for customers with this metadata"),
-        required=False,
-        initial=dict,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 24}),
-    )
+    customer_metadata = MetadataRulesField(label=_("only for customers with this metadata"), required=False)
 
     class Meta:
         model = CancellationOffer
@@ -239,9 +369,9 @@ class OfferFormSet(BaseInlineFormSet):
         if match and int(match.group(1)) < len(forms_in_order):
             field = OFFER_FIELDS.get(match.group(2) or "", match.group(2))
             form = forms_in_order[int(match.group(1))]
-            form.add_error(field if field in form.fields else None, error.message)
+            form.add_error(field if field in form.fields else None, merchant_wording(error.message))
         else:
-            raise ValidationError(error.message)
+            raise ValidationError(merchant_wording(error.message))
 
 
 class CancellationOfferInline(ConfigurationRowInline):
@@ -375,6 +505,16 @@ def product_data(formset) -> list[dict]:
     return entries
 
 
+def live_links_missing(configuration: PortalConfiguration) -> str:
+    """The links a live configuration needs and this one lacks, as a phrase ("" when none is missing)."""
+    labels = {
+        "default_return_url": gettext("a default return URL"),
+        "terms_of_service_url": gettext("a terms of service link"),
+        "privacy_policy_url": gettext("a privacy policy link"),
+    }
+    return ", ".join(labels[name] for name in configuration.missing_live_links())
+
+
 @admin.register(PortalConfiguration)
 class PortalConfigurationAdmin(TenantScopedAdmin):
     form = PortalConfigurationForm
@@ -495,7 +635,11 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
                         "Sessions created without a configuration use the active configuration whose metadata all "
                         "appear in the customer's metadata (highest priority first), otherwise the default."
                     ),
-                    "fields": ("customer_group_metadata", "customer_group_priority"),
+                    "fields": (
+                        "customer_group_metadata",
+                        "customer_group_priority",
+                        *(("customers_in_group",) if obj is not None else ()),
+                    ),
                 },
             ),
             (
@@ -512,6 +656,7 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fixed = ("id", "mode", "is_default", "created", "updated", "login_link", "custom_text_preview", "offer_report")
+        fixed = (*fixed, "customers_in_group")
         return fixed if obj is None else (*fixed, "account", "livemode")
 
     def get_changeform_initial_data(self, request):
@@ -591,21 +736,18 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _warn_about_live_links(self, request, configuration: PortalConfiguration) -> None:
-        if not configuration.livemode:
+        missing = live_links_missing(configuration)
+        if not missing:
             return
-        labels = {
-            "default_return_url": gettext("a default return URL"),
-            "terms_of_service_url": gettext("a terms of service link"),
-            "privacy_policy_url": gettext("a privacy policy link"),
-        }
-        missing = [labels[name] for name in configuration.missing_live_links()]
-        if missing:
-            self.message_user(
-                request,
-                gettext("This live configuration lacks %(missing)s. Live portal sessions need them.")
-                % {"missing": ", ".join(missing)},
-                messages.WARNING,
+        if configuration.livemode:
+            text = gettext("This live configuration lacks %(missing)s. Live portal sessions need them.")
+            message_once(request, text % {"missing": missing}, messages.WARNING)
+        else:
+            text = gettext(
+                "Test mode works without them, but a live configuration needs %(missing)s (under “Business "
+                "profile”): add them before you use these settings in live mode."
             )
+            message_once(request, text % {"missing": missing}, messages.INFO)
 
     @admin.display(description=_("login link"))
     def login_link(self, obj):
@@ -638,6 +780,38 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         if not shown:
             return "—"
         return format_html_join("", '<div class="portal-custom-text"><strong>{}</strong>{}</div>', shown)
+
+    @admin.display(description=_("customers in this group"))
+    def customers_in_group(self, obj):
+        reach = customers_reached(obj) if obj is not None and obj.pk else None
+        if reach is None:
+            return gettext(
+                "No rule: customers get this configuration only when a session names it (or as the default)."
+            )
+        if not obj.active:
+            return gettext("Inactive: no customer gets this configuration until it is active again.")
+        if reach.count == 0:
+            return gettext("No customer matches this rule (or a rule of higher priority takes them first).")
+        if reach.more:
+            summary = gettext(
+                "More than %(count)d customers get this configuration when a session names none, as the portal "
+                "resolves it:"
+            ) % {"count": reach.count}
+        else:
+            summary = ngettext(
+                "%(count)d customer gets this configuration when a session names none, as the portal resolves it:",
+                "%(count)d customers get this configuration when a session names none, as the portal resolves it:",
+                reach.count,
+            ) % {"count": reach.count}
+        names = format_html_join(
+            "",
+            '<li><a href="{}">{}</a></li>',
+            (
+                (reverse("admin:billing_customer_change", args=[quote(c.pk)]), c.email or c.name or c.pk)
+                for c in reach.named
+            ),
+        )
+        return format_html('<p>{}</p><ul class="portal-group-customers">{}</ul>', summary, names)
 
     @admin.display(description=_("cancellation offers report"))
     def offer_report(self, obj):
@@ -688,6 +862,10 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         # Stripe has no delete: configurations are deactivated instead.
         return False
+
+    def get_urls(self):
+        button = object_button_url(self, "make-default", "make_default", self.make_default)
+        return [button, *super().get_urls()]
 
 
 # ---------------------------------------------------------------------------------------------- branding
@@ -783,14 +961,14 @@ class BrandingAdmin(TenantScopedAdmin):
         adopt(obj, branding)
         warning = branding_contrast_warning(branding)
         if warning:
-            self.message_user(request, warning, messages.WARNING)
+            message_once(request, warning, messages.WARNING)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "GET":
             obj = self.get_object(request, unquote(object_id))
             warning = branding_contrast_warning(obj) if obj is not None else None
             if warning:
-                self.message_user(request, warning, messages.WARNING)
+                message_once(request, warning, messages.WARNING)
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -807,9 +985,35 @@ class CustomDomainForm(AccountModelForm):
         pass
 
 
+def cname_target() -> str:
+    """Where the custom domain's CNAME points: this service's own host, as customers reach it today."""
+    return urlsplit(settings.PORTAL_BASE_URL).hostname or ""
+
+
+def copy_field(element_id: str, value: str):
+    """A read-only value with a copy button (``js/copy-link.js``)."""
+    return format_html(
+        '<span class="portal-copy"><input type="text" readonly id="{id}" value="{value}" size="{size}" '
+        'aria-label="{value}"> <button type="button" class="button" data-copy-target="{id}" '
+        'data-copied-label="{copied}">{copy}</button> <span class="portal-copy-status" role="status" '
+        'aria-live="polite"></span></span>',
+        id=element_id,
+        value=value,
+        size=min(max(len(value), 12), 34),
+        copy=gettext("Copy"),
+        copied=gettext("Copied"),
+    )
+
+
 @admin.register(CustomDomain)
 class CustomDomainAdmin(TenantScopedAdmin):
     form = CustomDomainForm
+    change_form_template = "admin/configurations/customdomain/change_form.html"
+
+    class Media:
+        js = ("js/copy-link.js",)
+        css = {"all": ("configurations/admin.css",)}
+
     list_display = ("__str__", "account", "status", "verified_at", "last_checked_at")
     list_select_related = ("account",)
     search_fields = ("hostname",)
@@ -832,15 +1036,46 @@ class CustomDomainAdmin(TenantScopedAdmin):
             else gettext("Not verified: the portal is not served on this domain yet.")
         )
 
-    @admin.display(description=_("DNS record to add"))
+    @admin.display(description=_("DNS records to create"))
     def dns_record(self, obj):
-        return format_html(
-            "{}<br><code>{}</code> TXT <code>{}</code><br>{}",
-            gettext("Add this TXT record at your DNS provider, then choose “Verify now”:"),
-            obj.record_name,
-            obj.record_value,
-            gettext("Point the hostname at this service with a CNAME record as well."),
+        rows = [
+            ("CNAME", obj.hostname, cname_target(), gettext("sends your customers' browsers to this service")),
+            (
+                "TXT",
+                obj.record_name,
+                obj.record_value,
+                gettext("proves that the domain is yours (checked by “Verify now”)"),
+            ),
+        ]
+        body = format_html_join(
+            "",
+            '<tr><td><strong>{}</strong><div class="portal-dns-why">{}</div></td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    kind,
+                    why,
+                    copy_field(f"dns-{kind.lower()}-name", name),
+                    copy_field(f"dns-{kind.lower()}-value", value),
+                )
+                for kind, name, value, why in rows
+            ),
         )
+        return format_html(
+            '<p>{}</p><table class="portal-dns-records"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr>'
+            '</thead><tbody>{}</tbody></table><p class="help portal-dns-note">{}</p>',
+            gettext("Create these two records at your DNS provider, then choose “Verify now”:"),
+            gettext("Type"),
+            gettext("Name"),
+            gettext("Value"),
+            body,
+            gettext(
+                "DNS changes can take up to an hour to show. Until the TXT record is found, the portal is not "
+                "served on this domain."
+            ),
+        )
+
+    def get_urls(self):
+        return [object_button_url(self, "verify", "verify", self.verify_now), *super().get_urls()]
 
     def save_model(self, request, obj, form, change):
         account = obj.account if change else form.cleaned_data["account"]

@@ -471,6 +471,9 @@ class PortalSession(TenantModel):
     class Origin(models.TextChoices):
         API = "api", _("API")
         LOGIN_LINK = "login_link", _("login link")
+        # Staff opening the portal from the admin: read-only unless they chose to act as the customer.
+        PREVIEW = "preview", _("staff preview (read-only)")
+        STAFF = "staff", _("staff acting as the customer")
 
     id = models.CharField(primary_key=True, max_length=40, default=ids.factory("portal_session"), editable=False)
     customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
@@ -496,3 +499,7 @@ class PortalSession(TenantModel):
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def read_only(self) -> bool:
+        return self.origin == self.Origin.PREVIEW

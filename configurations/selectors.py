@@ -15,18 +15,28 @@ def default_configuration(*, account: Account, livemode: bool) -> PortalConfigur
     return PortalConfiguration.objects.filter(account=account, livemode=livemode, is_default=True).first()
 
 
-def configuration_for_customer(*, customer: Customer) -> PortalConfiguration | None:
-    """The configuration a session without an explicit one uses: the active configuration whose customer-group
-    rule matches the customer's metadata (highest priority first, then the oldest), else the default."""
-    candidates = (
-        PortalConfiguration.objects.filter(account_id=customer.account_id, livemode=customer.livemode, active=True)
+def group_configurations(*, account_id: str, livemode: bool) -> list[PortalConfiguration]:
+    """The active configurations with a customer-group rule, in the order rules are tried (highest priority first,
+    then the oldest)."""
+    return list(
+        PortalConfiguration.objects.filter(account_id=account_id, livemode=livemode, active=True)
         .exclude(customer_group_metadata={})
         .order_by("-customer_group_priority", "id")
     )
-    metadata = customer.metadata or {}
-    for configuration in candidates:
-        if configuration.matches_customer(metadata):
-            return configuration
+
+
+def group_configuration_for(configurations: list[PortalConfiguration], metadata: dict) -> PortalConfiguration | None:
+    """The first of ``group_configurations`` whose rule the metadata matches."""
+    return next((configuration for configuration in configurations if configuration.matches_customer(metadata)), None)
+
+
+def configuration_for_customer(*, customer: Customer) -> PortalConfiguration | None:
+    """The configuration a session without an explicit one uses: the active configuration whose customer-group
+    rule matches the customer's metadata (highest priority first, then the oldest), else the default."""
+    groups = group_configurations(account_id=customer.account_id, livemode=customer.livemode)
+    found = group_configuration_for(groups, customer.metadata or {})
+    if found is not None:
+        return found
     return PortalConfiguration.objects.filter(
         account_id=customer.account_id, livemode=customer.livemode, is_default=True
     ).first()

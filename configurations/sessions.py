@@ -174,4 +174,7 @@ def portal_session_create(
     )
     events.record(type="billing_portal.session.created", obj=session, data=render_session(session, url=None))
     audit.record(actor, "portal_session.create", session)
+    if origin == PortalSession.Origin.STAFF:
+        # Staff chose to make real changes in the customer's name: on record with who they are.
+        audit.record(actor, "portal_session.act_as_customer", session, {"customer": customer.pk})
     return session, session_url(session, token)

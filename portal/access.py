@@ -14,6 +14,7 @@ from billing.models import Account, Customer
 from configurations.models import PortalConfiguration, PortalSession, digest
 from portal import services
 from portal.locale_selection import DEFAULT_LOCALE, supported_locale
+from portal.views.common import page
 
 COOKIE = "portal_session"
 COOKIE_PATH = "/p/"
@@ -35,6 +36,15 @@ FEATURES = {
     "subscription_update": "subscription_update_enabled",
     "pause_collection": "pause_collection_enabled",
 }
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def preview_refusal(request: HttpRequest) -> HttpResponse:
+    """A staff preview shows the portal as the customer sees it but changes nothing: every write answers this page
+    (the banner says why) instead of reaching the view."""
+    return page(request, "portal/preview_refused.html", {"back_url": reverse("portal:overview")}, status=403)
 
 
 @dataclass
@@ -172,7 +182,10 @@ def portal_view(*, feature: str | None = None, flows: tuple[str, ...] = ()):
             locale = portal_locale(request, session)
             with translation.override(locale):
                 request.LANGUAGE_CODE = locale
-                response = view(request, *args, **kwargs)
+                if session.read_only and request.method not in SAFE_METHODS:
+                    response = preview_refusal(request)
+                else:
+                    response = view(request, *args, **kwargs)
                 if hasattr(response, "render") and callable(response.render) and not response.is_rendered:
                     response.render()
             response["Content-Language"] = locale

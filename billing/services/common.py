@@ -118,6 +118,13 @@ def validate_metadata(metadata: dict | None, *, param: str = "metadata") -> dict
                 f"Invalid metadata key '{key}': keys are at most {METADATA_KEY_MAX} characters without square brackets.",
                 param=f"{param}[{key}]",
             )
+        if isinstance(value, dict | list | tuple):
+            # str() would store "['a']": refuse instead, as Stripe does for nested metadata.
+            raise InvalidRequest(
+                f"Invalid metadata value for '{key}': values must be text, not a list or an object. For several "
+                "values, use one key for each.",
+                param=f"{param}[{key}]",
+            )
         if len(str(value)) > METADATA_VALUE_MAX:
             raise InvalidRequest(
                 f"Invalid metadata value for '{key}': at most {METADATA_VALUE_MAX} characters.", param=f"{param}[{key}]"

@@ -14,6 +14,7 @@ from billing.exceptions import InvalidRequest
 from billing.models import Account, Price, Product
 from billing.services.common import merge_metadata, validate_metadata
 from configurations.models import PortalConfiguration
+from configurations.services.naming import interval_name, price_name, product_name
 from configurations.services.offer_validation import (
     MAX_OFFERS,
     MAX_PAUSE_DAYS,
@@ -354,7 +355,7 @@ def _validate_products(update: Reader, *, account: Account, livemode: bool) -> l
             raise invalid(
                 entry.param("product"),
                 _("Product %(product)s is archived (active=false); only active products can be offered.")
-                % {"product": product_id},
+                % {"product": product_name(product)},
             )
         specs.append(
             ProductSpec(
@@ -385,41 +386,42 @@ def _entry_prices(entry: Reader, product: Product, found_prices: dict) -> list[P
         if price.product_id != product.pk:
             raise invalid(
                 param,
-                _("Price %(price)s belongs to product %(actual)s, not to %(product)s.")
-                % {"price": price.pk, "actual": price.product_id, "product": product.pk},
+                _("Price %(price)s belongs to another product, not to %(product)s.")
+                % {"price": price_name(price), "product": product_name(product)},
             )
         if price in prices:
             raise invalid(
                 param,
                 _("Price %(price)s is listed twice for product %(product)s.")
-                % {"price": price.pk, "product": product.pk},
+                % {"price": price_name(price), "product": product_name(product)},
             )
         if not price.is_recurring:
             raise invalid(
                 param,
                 _("Price %(price)s is a one-time price; customers can only switch between recurring prices.")
-                % {"price": price.pk},
+                % {"price": price_name(price)},
             )
         if not price.active:
             raise invalid(
                 param,
                 _("Price %(price)s is archived (active=false); only active prices can be offered.")
-                % {"price": price.pk},
+                % {"price": price_name(price)},
             )
         key = (price.recurring_interval, price.currency)
         if key in offered:
             raise invalid(
                 param,
                 _(
-                    "Product %(product)s already has a price with interval %(interval)s in %(currency)s (%(other)s). "
-                    "Offer at most one price per interval and currency for each product, or create a separate "
-                    "product for the other price."
+                    "Product %(product)s already has a price billed %(interval)s in %(currency)s: %(other)s. Offer "
+                    "at most one price per billing interval and currency for each product, or create a separate "
+                    "product for %(price)s."
                 )
                 % {
-                    "product": product.pk,
-                    "interval": price.recurring_interval,
+                    "product": product_name(product),
+                    "interval": interval_name(price.recurring_interval),
                     "currency": price.currency.upper(),
-                    "other": offered[key].pk,
+                    "other": price_name(offered[key]),
+                    "price": price_name(price),
                 },
             )
         offered[key] = price

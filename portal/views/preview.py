@@ -15,16 +15,24 @@ from billing.audit import Actor
 from billing.exceptions import BillingError
 from billing.models import Customer
 from billing.selectors import accounts_for_user
-from configurations.models import PortalConfiguration
+from configurations.admin import live_links_missing, merchant_wording
+from configurations.models import PortalConfiguration, PortalSession
 from configurations.sessions import portal_session_create
 
 CHOICES_SHOWN = 100
+# The name of the submit button that opens a session whose clicks are real (the other opens a read-only preview).
+ACT_AS = "act_as_customer"
 
 
 class PreviewForm(forms.Form):
     customer = forms.ChoiceField(label=gettext_lazy("Customer"), required=False)
     lookup = forms.CharField(
         label=gettext_lazy("…or a customer id or email"), required=False, max_length=254, strip=True
+    )
+
+    confirm_act_as = forms.BooleanField(
+        label=gettext_lazy("I understand that as the customer my clicks really change their account."),
+        required=False,
     )
 
     def __init__(self, *args, customers, **kwargs):
@@ -43,7 +51,23 @@ class PreviewForm(forms.Form):
         if found is None:
             raise forms.ValidationError(_("No such customer in this account and mode."))
         cleaned["found"] = found
+        cleaned["act_as"] = ACT_AS in self.data
+        if cleaned["act_as"] and not cleaned.get("confirm_act_as"):
+            self.add_error(
+                "confirm_act_as", _("Confirm that you want to act as the customer, or open the read-only preview.")
+            )
         return cleaned
+
+
+def preview_error(configuration: PortalConfiguration, error: BillingError) -> str:
+    """Why the portal cannot open, in the words of the configuration's page rather than the API's."""
+    missing = live_links_missing(configuration) if configuration.livemode else ""
+    if error.param == "configuration" and missing:
+        return _(
+            "The live portal cannot open yet: this configuration lacks %(missing)s. Add them under “Business "
+            "profile” on this page and save."
+        ) % {"missing": missing}
+    return merchant_wording(error.message)
 
 
 @require_http_methods(["GET", "POST"])
@@ -66,9 +90,10 @@ def preview(request: HttpRequest, configuration_id: str) -> HttpResponse:
                 actor=Actor.staff(request.user),
                 configuration=configuration,
                 return_url=request.build_absolute_uri(back),
+                origin=PortalSession.Origin.STAFF if form.cleaned_data["act_as"] else PortalSession.Origin.PREVIEW,
             )
         except BillingError as error:
-            messages.error(request, error.message)
+            messages.error(request, preview_error(configuration, error))
             return redirect(back)
         # The path only: the preview opens on the host the staff member is using.
         return redirect("/" + url.split("://", 1)[1].split("/", 1)[1])
@@ -79,5 +104,6 @@ def preview(request: HttpRequest, configuration_id: str) -> HttpResponse:
         "form": form,
         "back": back,
         "has_customers": customers.exists(),
+        "act_as": ACT_AS,
     }
     return render(request, "admin/configurations/portalconfiguration/preview.html", context)

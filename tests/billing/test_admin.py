@@ -387,7 +387,7 @@ def test_a_service_error_is_shown_on_the_form(staff_client, tenants):
     ("model", "fields", "action"),
     [
         (Product, {"name": "Gold"}, "product.create"),
-        (Price, {"unit_amount": "2500", "currency": "eur", "recurring_interval": "month"}, "price.create"),
+        (Price, {"unit_amount": "25.00", "currency": "eur", "recurring_interval": "month"}, "price.create"),
         (TaxRate, {"display_name": "MwSt", "percentage": "7"}, "tax_rate.create"),
         (Coupon, {"coupon_id": "HALF", "percent_off": "50", "duration": "once"}, "coupon.create"),
         (PromotionCode, {"code": "SPRING"}, "promotion_code.create"),

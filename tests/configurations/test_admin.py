@@ -147,7 +147,8 @@ def test_a_product_rule_error_is_shown_on_that_product_in_german(staff_client, c
     formset = response.context["inline_admin_formsets"][0].formset
     assert formset.forms[0].errors == {}
     errors = " ".join(formset.forms[1].errors["prices"])
-    assert f"Produkt {catalog['basic'].pk} hat bereits einen Preis mit Intervall month in EUR" in errors
+    assert "Produkt „Basic“" in errors and "monatlich abgerechneten Preis in EUR" in errors
+    assert "Intervall month" not in errors
     assert "unten aufgeführten Fehler korrigieren" in response.content.decode()  # the admin itself speaks German
     assert not PortalConfiguration.objects.exists()
 
@@ -162,7 +163,8 @@ def test_a_main_form_rule_error_is_shown_on_its_field_in_german(staff_client):
     response = staff_client.post(ADD, data, **GERMAN)
     assert response.status_code == 200
     errors = " ".join(response.context["adminform"].form.errors["subscription_cancel_proration_behavior"])
-    assert "features[subscription_cancel][mode]=immediately" in errors and "anteilig" in errors
+    # The page's field names, not the API's parameters.
+    assert "„Kündigen“=immediately" in errors and "anteilig" in errors and "features[" not in errors
     assert not PortalConfiguration.objects.exists()
 
 
@@ -171,7 +173,8 @@ def test_enabling_plan_changes_without_products_is_explained_at_the_products(sta
     response = staff_client.post(ADD, data)
     assert response.status_code == 200
     formset = response.context["inline_admin_formsets"][0].formset
-    assert "Missing required param: features[subscription_update][products]." in formset.non_form_errors()
+    errors = " ".join(formset.non_form_errors())
+    assert "Fill in “Plan changes: products and prices”." in errors and "features[" not in errors
     assert not PortalConfiguration.objects.exists()
 
 

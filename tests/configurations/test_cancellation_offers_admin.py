@@ -72,7 +72,7 @@ def test_a_pause_offer_while_pause_is_off_is_refused_on_that_offer_in_german(sta
     formset = response.context["inline_admin_formsets"][1].formset
     assert formset.forms[0].errors == {}
     errors = " ".join(formset.forms[1].non_field_errors())
-    assert "features[pause_collection][enabled]=true" in errors
+    assert "„Kunden dürfen Zahlungen pausieren“=true" in errors and "features[" not in errors
     assert "Pause" in errors and "may not pause" not in errors  # in German
     assert not PortalConfiguration.objects.exists()
 

@@ -68,7 +68,8 @@ def test_messages_follow_the_active_language(merchant, catalog):
     data = plan_changes((catalog["basic"], [catalog["basic_monthly"], catalog["basic_monthly_student"]]))
     with translation.override("de"), pytest.raises(InvalidRequest) as error:
         configuration_validate(account=merchant, livemode=False, data=data)
-    assert "hat bereits einen Preis mit Intervall month in EUR" in error.value.message
+    assert "hat bereits einen monatlich abgerechneten Preis in EUR" in error.value.message
+    assert "Intervall month" not in error.value.message
     with translation.override("de"), pytest.raises(InvalidRequest) as error:
         configuration_validate(
             account=merchant, livemode=False, data={"features": {"subscription_update": {"enabled": True}}}

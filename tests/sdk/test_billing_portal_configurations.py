@@ -279,7 +279,7 @@ def test_same_product_same_interval_same_currency_is_rejected(client, merchant):
         {"features": plan_changes((regular.product, [regular, yearly, student]))},
     )
     assert error.param == f"{PRODUCTS}[0][prices][2]"
-    assert "interval month in EUR" in error.user_message and regular.pk in error.user_message
+    assert "billed monthly in EUR" in error.user_message and regular.pk in error.user_message
     assert not PortalConfiguration.objects.exists()
 
 
@@ -322,7 +322,7 @@ def test_the_rule_holds_when_updating_too(client, merchant):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda merchant, product: price(merchant), "belongs to product"),
+        (lambda merchant, product: price(merchant), "belongs to another product"),
         (lambda merchant, product: price(merchant, product, interval="", type="one_time"), "one-time price"),
         (lambda merchant, product: price(merchant, product, interval="year", active=False), "archived"),
     ],
