@@ -19,6 +19,9 @@ class Event(TenantModel):
     type = models.CharField(max_length=100, db_index=True)
     api_version = models.CharField(max_length=40, blank=True)
     data_object = EventDataField()
+    # The id of the object the event carries (``data.object.id``: ``sub_…``, ``in_…``), so staff find an object's
+    # events through an index instead of a scan of the JSON.
+    object_id = models.CharField(max_length=40, blank=True, db_index=True)
     previous_attributes = models.JSONField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     idempotency_key = models.CharField(max_length=255, blank=True)
