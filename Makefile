@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run portal-link test bench lint format messages translations clean
+.PHONY: run portal-link staff-password test bench lint format messages translations clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ run: $(VENV)/.runtime translations
 
 portal-link: $(VENV)/.runtime
 	@DEBUG=$${DEBUG:-1} PORTAL_BASE_URL=$${PORTAL_BASE_URL:-$(LINK_BASE_URL)} $(BIN)/python manage.py portal_link $(if $(CUSTOMER),--customer $(CUSTOMER)) 2>/dev/null | head -1
+
+# Set (or change) a staff user's admin password: make staff-password STAFF=ops@acme.example
+staff-password: $(VENV)/.runtime
+	@test -n "$(STAFF)" || { echo "usage: make staff-password STAFF=EMAIL"; exit 2; }
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py changepassword "$(STAFF)"
 
 test: $(VENV)/.dev translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

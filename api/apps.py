@@ -1,8 +1,9 @@
 """App configuration for the API."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiConfig(AppConfig):
     name = "api"
-    verbose_name = "API"
+    verbose_name = _("API")

@@ -238,8 +238,13 @@ class TenantScopedAdmin(TenantScopedMixin, admin.ModelAdmin):
         if has_livemode(self.model) and "mode" not in columns:
             columns.append("mode")
         if has_account(self.model) and "account" not in columns and self._sees_several_accounts(request):
-            columns.insert(len(columns) - 1, "account")
+            columns.insert(len(columns) - 1, "account_name")
         return columns
+
+    @admin.display(description=_("account"), ordering="account__name")
+    def account_name(self, obj):
+        # The name alone: "Name (acct_…)" would take a list's widest column.
+        return obj.account.name
 
     def get_list_select_related(self, request):
         related = self.list_select_related

@@ -1,11 +1,12 @@
 """App configuration for the billing domain."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BillingConfig(AppConfig):
     name = "billing"
-    verbose_name = "Billing"
+    verbose_name = _("Billing")
 
     def ready(self):
         from billing import checks  # noqa: F401  (registers the system checks)

@@ -44,6 +44,7 @@ def record(*, type: str, obj, data: dict, previous_attributes: dict | None = Non
         type=type,
         api_version=API_VERSION,
         data_object=data,
+        object_id=str(data.get("id") or "")[:40],
         previous_attributes=previous_attributes,
         request_id=request.request_id,
         idempotency_key=request.idempotency_key,

@@ -29,79 +29,132 @@ def generate_checkout_link_slug() -> str:
 
 class CheckoutSession(TenantModel):
     class Mode(models.TextChoices):
-        PAYMENT = "payment"
-        SETUP = "setup"
-        SUBSCRIPTION = "subscription"
+        PAYMENT = "payment", _("Payment")
+        SETUP = "setup", _("Setup")
+        SUBSCRIPTION = "subscription", _("Subscription")
 
     class Status(models.TextChoices):
-        OPEN = "open"
-        COMPLETE = "complete"
-        EXPIRED = "expired"
+        OPEN = "open", _("Open")
+        COMPLETE = "complete", _("Complete")
+        EXPIRED = "expired", _("Expired")
 
     class PaymentStatus(models.TextChoices):
-        PAID = "paid"
-        UNPAID = "unpaid"
-        NO_PAYMENT_REQUIRED = "no_payment_required"
+        PAID = "paid", _("Paid")
+        UNPAID = "unpaid", _("Unpaid")
+        NO_PAYMENT_REQUIRED = "no_payment_required", _("No payment required")
 
-    id = models.CharField(primary_key=True, max_length=40, default=generate_checkout_session_id, editable=False)
-    mode = models.CharField(max_length=16, choices=Mode.choices)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    payment_status = models.CharField(max_length=24, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID)
-    currency = models.CharField(max_length=3, blank=True)
-    customer = models.ForeignKey("billing.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    customer_email = models.CharField(max_length=800, blank=True)
-    customer_creation = models.CharField(max_length=16, blank=True)  # always | if_required ("" in other modes)
+    id = models.CharField(
+        primary_key=True, max_length=40, default=generate_checkout_session_id, editable=False, verbose_name=_("id")
+    )
+    mode = models.CharField(max_length=16, choices=Mode.choices, verbose_name=_("mode"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, verbose_name=_("status"))
+    payment_status = models.CharField(
+        max_length=24, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID, verbose_name=_("payment status")
+    )
+    currency = models.CharField(max_length=3, blank=True, verbose_name=_("currency"))
+    customer = models.ForeignKey(
+        "billing.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("customer"),
+    )
+    customer_email = models.CharField(max_length=800, blank=True, verbose_name=_("customer email"))
+    customer_creation = models.CharField(
+        max_length=16, blank=True, verbose_name=_("customer creation")
+    )  # always | if_required ("" in other modes)
     # What the customer typed on the page: email, name, phone, address, tax_ids ([{type, value}]).
-    customer_details = models.JSONField(null=True, blank=True)
-    success_url = models.CharField(max_length=5000)
-    cancel_url = models.CharField(max_length=5000, blank=True)
-    allow_promotion_codes = models.BooleanField(null=True)
-    coupon = models.ForeignKey("billing.Coupon", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    customer_details = models.JSONField(null=True, blank=True, verbose_name=_("customer details"))
+    success_url = models.CharField(max_length=5000, verbose_name=_("success url"))
+    cancel_url = models.CharField(max_length=5000, blank=True, verbose_name=_("cancel url"))
+    allow_promotion_codes = models.BooleanField(null=True, verbose_name=_("allow promotion codes"))
+    coupon = models.ForeignKey(
+        "billing.Coupon", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("coupon")
+    )
     promotion_code = models.ForeignKey(
-        "billing.PromotionCode", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "billing.PromotionCode",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("promotion code"),
     )
     # trial_period_days, metadata, description, default_tax_rates (ids)
-    subscription_data = models.JSONField(default=dict, blank=True)
-    payment_method_types = models.JSONField(default=list, blank=True)
-    billing_address_collection = models.CharField(max_length=16, blank=True)  # auto | required
-    tax_id_collection = models.BooleanField(default=False)
-    phone_number_collection = models.BooleanField(default=False)
-    consent_collection = models.JSONField(null=True, blank=True)  # {terms_of_service: required|none}
-    consent = models.JSONField(null=True, blank=True)  # {terms_of_service: accepted}
-    custom_text = models.JSONField(default=dict, blank=True)
-    locale = models.CharField(max_length=8, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
-    client_reference_id = models.CharField(max_length=200, blank=True)
-    expires_at = models.DateTimeField(db_index=True)
-    amount_subtotal = models.BigIntegerField(null=True, blank=True)
-    amount_discount = models.BigIntegerField(default=0)
-    amount_tax = models.BigIntegerField(default=0)
-    amount_total = models.BigIntegerField(null=True, blank=True)
+    subscription_data = models.JSONField(default=dict, blank=True, verbose_name=_("subscription data"))
+    payment_method_types = models.JSONField(default=list, blank=True, verbose_name=_("payment method types"))
+    billing_address_collection = models.CharField(
+        max_length=16, blank=True, verbose_name=_("billing address collection")
+    )  # auto | required
+    tax_id_collection = models.BooleanField(default=False, verbose_name=_("tax id collection"))
+    phone_number_collection = models.BooleanField(default=False, verbose_name=_("phone number collection"))
+    consent_collection = models.JSONField(
+        null=True, blank=True, verbose_name=_("consent collection")
+    )  # {terms_of_service: required|none}
+    consent = models.JSONField(null=True, blank=True, verbose_name=_("consent"))  # {terms_of_service: accepted}
+    custom_text = models.JSONField(default=dict, blank=True, verbose_name=_("custom text"))
+    locale = models.CharField(max_length=8, blank=True, verbose_name=_("locale"))
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
+    client_reference_id = models.CharField(max_length=200, blank=True, verbose_name=_("client reference id"))
+    expires_at = models.DateTimeField(db_index=True, verbose_name=_("expires at"))
+    amount_subtotal = models.BigIntegerField(null=True, blank=True, verbose_name=_("amount subtotal"))
+    amount_discount = models.BigIntegerField(default=0, verbose_name=_("amount discount"))
+    amount_tax = models.BigIntegerField(default=0, verbose_name=_("amount tax"))
+    amount_total = models.BigIntegerField(null=True, blank=True, verbose_name=_("amount total"))
     subscription = models.ForeignKey(
-        "billing.Subscription", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "billing.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("subscription"),
     )
-    invoice = models.ForeignKey("billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(
+        "billing.Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("invoice")
+    )
     payment_intent = models.ForeignKey(
-        "billing.PaymentIntent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "billing.PaymentIntent",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("payment intent"),
     )
     setup_intent = models.ForeignKey(
-        "billing.SetupIntent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "billing.SetupIntent",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("setup intent"),
     )
     # The payment method of the attempt under way (a subscription's trial waits for its setup to succeed).
     payment_method = models.ForeignKey(
-        "billing.PaymentMethod", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "billing.PaymentMethod",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("payment method"),
     )
-    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("completed at"))
     # A delayed payment (SEPA) that failed after completion: checkout.session.async_payment_failed was sent.
-    async_payment_failed_at = models.DateTimeField(null=True, blank=True)
+    async_payment_failed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("async payment failed at"))
     # The no-code link a visit created this session from (Stripe's ``payment_link``).
     checkout_link = models.ForeignKey(
-        "checkout.CheckoutLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+        "checkout.CheckoutLink",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+        verbose_name=_("checkout link"),
     )
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "expires_at"], name="checkout_session_open_expiry")]
+        verbose_name = _("checkout session")
+        verbose_name_plural = _("checkout sessions")
 
     def __str__(self) -> str:
         return self.id
@@ -115,16 +168,22 @@ class CheckoutSession(TenantModel):
 
 
 class CheckoutLineItem(TenantModel):
-    id = models.CharField(primary_key=True, max_length=40, default=generate_checkout_line_item_id, editable=False)
-    session = models.ForeignKey(CheckoutSession, on_delete=models.CASCADE, related_name="line_items")
-    price = models.ForeignKey("billing.Price", on_delete=models.PROTECT, related_name="+")
-    quantity = models.PositiveIntegerField(default=1)
+    id = models.CharField(
+        primary_key=True, max_length=40, default=generate_checkout_line_item_id, editable=False, verbose_name=_("id")
+    )
+    session = models.ForeignKey(
+        CheckoutSession, on_delete=models.CASCADE, related_name="line_items", verbose_name=_("session")
+    )
+    price = models.ForeignKey("billing.Price", on_delete=models.PROTECT, related_name="+", verbose_name=_("price"))
+    quantity = models.PositiveIntegerField(default=1, verbose_name=_("quantity"))
     # {enabled, minimum, maximum} | null
-    adjustable_quantity = models.JSONField(null=True, blank=True)
-    position = models.PositiveSmallIntegerField(default=0)
+    adjustable_quantity = models.JSONField(null=True, blank=True, verbose_name=_("adjustable quantity"))
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
 
     class Meta:
         ordering = ["position"]
+        verbose_name = _("checkout line item")
+        verbose_name_plural = _("checkout line items")
 
     def __str__(self) -> str:
         return self.id
@@ -138,16 +197,20 @@ class CheckoutLink(TenantModel):
     """A no-code Checkout link (Stripe's Payment Link): every visit of its URL starts a new session for its prices."""
 
     class AddressCollection(models.TextChoices):
-        AUTO = "auto", "auto"
-        REQUIRED = "required", "required"
+        AUTO = "auto", _("auto")
+        REQUIRED = "required", _("required")
 
-    id = models.CharField(primary_key=True, max_length=40, default=generate_checkout_link_id, editable=False)
-    slug = models.CharField(max_length=64, unique=True, default=generate_checkout_link_slug, editable=False)
+    id = models.CharField(
+        primary_key=True, max_length=40, default=generate_checkout_link_id, editable=False, verbose_name=_("id")
+    )
+    slug = models.CharField(
+        max_length=64, unique=True, default=generate_checkout_link_slug, editable=False, verbose_name=_("slug")
+    )
     name = models.CharField(_("name"), max_length=200, blank=True, help_text=_("Only you see it, in this list."))
     active = models.BooleanField(_("active"), default=True)
     # Derived from the prices when they are set: subscription as soon as one price is recurring.
-    mode = models.CharField(max_length=16, choices=CheckoutSession.Mode.choices)
-    currency = models.CharField(max_length=3)
+    mode = models.CharField(max_length=16, choices=CheckoutSession.Mode.choices, verbose_name=_("mode"))
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
     allow_promotion_codes = models.BooleanField(_("allow promotion codes"), default=False)
     billing_address_collection = models.CharField(
         _("billing address"),
@@ -168,7 +231,7 @@ class CheckoutLink(TenantModel):
         blank=True,
         help_text=_("A page of your website (https://…). Leave empty to show our thank-you page."),
     )
-    updated = models.DateTimeField(default=clock.now)
+    updated = models.DateTimeField(default=clock.now, verbose_name=_("updated"))
 
     class Meta:
         ordering = ["-id"]
@@ -184,13 +247,13 @@ class CheckoutLink(TenantModel):
 
 
 class CheckoutLinkItem(TenantModel):
-    link = models.ForeignKey(CheckoutLink, on_delete=models.CASCADE, related_name="items")
+    link = models.ForeignKey(CheckoutLink, on_delete=models.CASCADE, related_name="items", verbose_name=_("link"))
     price = models.ForeignKey("billing.Price", verbose_name=_("price"), on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField(_("quantity"), default=1)
     adjustable_quantity = models.BooleanField(_("customer may change the quantity"), default=False)
     minimum = models.PositiveIntegerField(_("minimum"), null=True, blank=True)
     maximum = models.PositiveIntegerField(_("maximum"), null=True, blank=True)
-    position = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0, verbose_name=_("position"))
 
     class Meta:
         ordering = ["position", "id"]

@@ -88,7 +88,13 @@ class PortalConfiguration(TenantModel):
         MARK_UNCOLLECTIBLE = "mark_uncollectible", _("Mark invoices uncollectible")
         VOID = "void", _("Void invoices")
 
-    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("portal_configuration"), editable=False)
+    id = models.CharField(
+        primary_key=True,
+        max_length=40,
+        default=ids.factory("portal_configuration"),
+        editable=False,
+        verbose_name=_("id"),
+    )
     active = models.BooleanField(_("active"), default=True)
     is_default = models.BooleanField(_("default"), default=False, editable=False)
     name = models.CharField(_("name"), max_length=256, blank=True, help_text=_("Only you see it."))
@@ -165,7 +171,7 @@ class PortalConfiguration(TenantModel):
 
     # login_page: the token is the capability in the login link; empty while the link is off.
     login_page_enabled = models.BooleanField(_("login link"), default=False)
-    login_page_token = models.CharField(max_length=64, blank=True, editable=False)
+    login_page_token = models.CharField(max_length=64, blank=True, editable=False, verbose_name=_("login page token"))
 
     # Extension: customers pause and resume payment collection themselves.
     pause_collection_enabled = models.BooleanField(_("customers may pause payments"), default=False)
@@ -257,7 +263,9 @@ class PortalConfiguration(TenantModel):
 class PortalConfigurationProduct(models.Model):
     """One entry of ``features.subscription_update.products``: a product and the prices customers may switch to."""
 
-    configuration = models.ForeignKey(PortalConfiguration, on_delete=models.CASCADE, related_name="products")
+    configuration = models.ForeignKey(
+        PortalConfiguration, on_delete=models.CASCADE, related_name="products", verbose_name=_("configuration")
+    )
     product = models.ForeignKey(
         "billing.Product", on_delete=models.PROTECT, related_name="+", verbose_name=_("product")
     )
@@ -290,8 +298,15 @@ class CancellationOffer(models.Model):
         SWITCH = "switch", _("Switch to a cheaper price")
         COUPON = "coupon", _("Discount (coupon)")
 
-    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("cancellation_offer"), editable=False)
-    configuration = models.ForeignKey(PortalConfiguration, on_delete=models.CASCADE, related_name="cancellation_offers")
+    id = models.CharField(
+        primary_key=True, max_length=40, default=ids.factory("cancellation_offer"), editable=False, verbose_name=_("id")
+    )
+    configuration = models.ForeignKey(
+        PortalConfiguration,
+        on_delete=models.CASCADE,
+        related_name="cancellation_offers",
+        verbose_name=_("configuration"),
+    )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     type = models.CharField(_("offer"), max_length=8, choices=Type.choices)
     pause_days = models.PositiveIntegerField(_("pause for (days)"), null=True, blank=True)
@@ -435,7 +450,9 @@ class CustomDomain(models.Model):
     hostname = models.CharField(
         _("hostname"), max_length=253, unique=True, help_text=_("For example billing.example.com.")
     )
-    verification_token = models.CharField(max_length=64, default=_verification_token, editable=False)
+    verification_token = models.CharField(
+        max_length=64, default=_verification_token, editable=False, verbose_name=_("verification token")
+    )
     verified_at = models.DateTimeField(_("verified"), null=True, blank=True, editable=False)
     last_checked_at = models.DateTimeField(_("last checked"), null=True, blank=True, editable=False)
     last_error = models.CharField(_("last result"), max_length=500, blank=True, editable=False)
@@ -475,22 +492,33 @@ class PortalSession(TenantModel):
         PREVIEW = "preview", _("staff preview (read-only)")
         STAFF = "staff", _("staff acting as the customer")
 
-    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("portal_session"), editable=False)
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="+")
-    configuration = models.ForeignKey(
-        "configurations.PortalConfiguration", on_delete=models.PROTECT, related_name="sessions"
+    id = models.CharField(
+        primary_key=True, max_length=40, default=ids.factory("portal_session"), editable=False, verbose_name=_("id")
     )
-    return_url = models.URLField(max_length=5000, blank=True)
-    locale = models.CharField(max_length=8, blank=True)  # as requested; "" or "auto" mean: choose per request
-    flow = models.JSONField(null=True, blank=True)
-    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.API)
-    token_digest = models.CharField(max_length=64, unique=True)
-    token_expires_at = models.DateTimeField()
-    redeemed_at = models.DateTimeField(null=True, blank=True)
-    browser_key_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    last_activity_at = models.DateTimeField(null=True, blank=True)
-    flow_completed_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
+    customer = models.ForeignKey(
+        "billing.Customer", on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
+    )
+    configuration = models.ForeignKey(
+        "configurations.PortalConfiguration",
+        on_delete=models.PROTECT,
+        related_name="sessions",
+        verbose_name=_("configuration"),
+    )
+    return_url = models.URLField(max_length=5000, blank=True, verbose_name=_("return url"))
+    locale = models.CharField(
+        max_length=8, blank=True, verbose_name=_("locale")
+    )  # as requested; "" or "auto" mean: choose per request
+    flow = models.JSONField(null=True, blank=True, verbose_name=_("flow"))
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.API, verbose_name=_("origin"))
+    token_digest = models.CharField(max_length=64, unique=True, verbose_name=_("token digest"))
+    token_expires_at = models.DateTimeField(verbose_name=_("token expires at"))
+    redeemed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("redeemed at"))
+    browser_key_digest = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, verbose_name=_("browser key digest")
+    )
+    last_activity_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last activity at"))
+    flow_completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("flow completed at"))
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ended at"))
 
     class Meta:
         db_table = "portal_portalsession"

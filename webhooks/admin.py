@@ -19,7 +19,7 @@ from webhooks.models import Attempt, Delivery, WebhookEndpoint
 
 
 class WebhookEndpointForm(TenantModelForm):
-    url = forms.URLField(max_length=2048, assume_scheme="https")
+    url = forms.URLField(label=_("URL"), max_length=2048, assume_scheme="https")
     enabled_events = forms.MultipleChoiceField(
         label=_("Events to send"),
         choices=event_types.choices,

@@ -6,6 +6,8 @@ Types only in ``STRIPE_OTHER`` are accepted so integrations written for Stripe c
 endpoint unchanged; they simply never fire here yet.
 """
 
+from django.utils.translation import gettext
+
 WILDCARD = "*"
 
 # Sent by our "Send test event" action; never emitted by the billing engine, not subscribable.
@@ -129,6 +131,7 @@ KNOWN = EMITTED | STRIPE_OTHER
 
 def choices() -> list[tuple[str, str]]:
     """For forms: the wildcard first, then every known type, emitted ones marked."""
-    return [(WILDCARD, "* (all events)")] + [
-        (name, name if name in EMITTED else f"{name} (not emitted yet)") for name in sorted(KNOWN)
+    not_emitted = gettext("%(type)s (not emitted yet)")
+    return [(WILDCARD, gettext("* (all events)"))] + [
+        (name, name if name in EMITTED else not_emitted % {"type": name}) for name in sorted(KNOWN)
     ]

@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from billing import ids
 from billing.models.base import TenantModel
@@ -18,35 +19,42 @@ RESPONSE_BODY_LIMIT = 1024
 
 class WebhookEndpoint(TenantModel):
     class Status(models.TextChoices):
-        ENABLED = "enabled", "Enabled"
-        DISABLED = "disabled", "Disabled"
+        ENABLED = "enabled", _("Enabled")
+        DISABLED = "disabled", _("Disabled")
 
     class DisabledReason(models.TextChoices):
-        NONE = "", "—"
-        MANUAL = "manual", "Disabled by the merchant"
-        GONE = "gone", "The endpoint answered 410 Gone"
-        FAILING = "failing", "Deliveries failed for 3 days"
+        NONE = "", _("—")
+        MANUAL = "manual", _("Disabled by the merchant")
+        GONE = "gone", _("The endpoint answered 410 Gone")
+        FAILING = "failing", _("Deliveries failed for 3 days")
 
-    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("webhook_endpoint"), editable=False)
-    url = models.URLField(max_length=2048)
-    description = models.CharField(max_length=5000, blank=True)
-    enabled_events = models.JSONField(default=list)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ENABLED)
+    id = models.CharField(
+        primary_key=True, max_length=40, default=ids.factory("webhook_endpoint"), editable=False, verbose_name=_("id")
+    )
+    url = models.URLField(max_length=2048, verbose_name=_("url"))
+    description = models.CharField(max_length=5000, blank=True, verbose_name=_("description"))
+    enabled_events = models.JSONField(default=list, verbose_name=_("enabled events"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ENABLED, verbose_name=_("status"))
     # The signing secret must be stored in the clear: every attempt is signed with it.
-    secret = models.CharField(max_length=100, default=signing.generate_secret, editable=False)
+    secret = models.CharField(max_length=100, default=signing.generate_secret, editable=False, verbose_name=_("secret"))
     # After a roll the old secret keeps signing (a second v1) until it expires.
-    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
-    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
-    api_version = models.CharField(max_length=40, blank=True)
-    disabled_reason = models.CharField(max_length=16, choices=DisabledReason.choices, blank=True)
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False, verbose_name=_("previous secret"))
+    previous_secret_expires_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("previous secret expires at")
+    )
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
+    api_version = models.CharField(max_length=40, blank=True, verbose_name=_("api version"))
+    disabled_reason = models.CharField(
+        max_length=16, choices=DisabledReason.choices, blank=True, verbose_name=_("disabled reason")
+    )
     # Start of the current unbroken run of failed attempts; cleared by any success.
-    failing_since = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True, verbose_name=_("failing since"))
 
     class Meta:
         ordering = ["-id"]
         verbose_name = "webhook endpoint"
         indexes = [models.Index(fields=["account", "livemode", "status"], name="webhookendpoint_tenant_status")]
+        verbose_name_plural = _("webhook endpoints")
 
     def __str__(self) -> str:
         return self.url
@@ -83,34 +91,41 @@ class Delivery(TenantModel):
     Attempt rows with ``manual=True`` that update the ``last_*`` columns but not the retry schedule."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"  # automatic retries exhausted
-        ABANDONED = "abandoned", "Abandoned"  # the endpoint was disabled or lost before success
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")  # automatic retries exhausted
+        ABANDONED = "abandoned", _("Abandoned")  # the endpoint was disabled or lost before success
 
-    event = models.ForeignKey("billing.Event", on_delete=models.CASCADE, related_name="webhook_deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    event = models.ForeignKey(
+        "billing.Event", on_delete=models.CASCADE, related_name="webhook_deliveries", verbose_name=_("event")
+    )
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("endpoint")
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
     # When the next automatic attempt is due; while an attempt is in flight, when its lease expires.
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("next attempt at"))
     # When a task for the due attempt was last put on the queue (the sweeper does not queue it twice).
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    first_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_response_body = models.TextField(blank=True)
-    last_error = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, verbose_name=_("enqueued at"))
+    first_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("first attempt at"))
+    last_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last attempt at"))
+    last_response_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("last response status")
+    )
+    last_response_body = models.TextField(blank=True, verbose_name=_("last response body"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("duration ms"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
 
     objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
-        verbose_name_plural = "deliveries"
+        verbose_name_plural = _("deliveries")
         constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="delivery_unique_event_endpoint")]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due")]
+        verbose_name = _("delivery")
 
     def __str__(self) -> str:
         return f"{self.event_id} → {self.endpoint_id}"
@@ -134,19 +149,23 @@ class Delivery(TenantModel):
 class Attempt(models.Model):
     """One HTTP request (or a refusal to send one) for a delivery, kept for the admin's history."""
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
-    manual = models.BooleanField(default=False)
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("delivery")
+    )
+    manual = models.BooleanField(default=False, verbose_name=_("manual"))
     # A manual resend is queued with ``started_at`` empty; the task that sets it owns the attempt.
-    requested_at = models.DateTimeField()
-    started_at = models.DateTimeField(null=True, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.TextField(blank=True)
-    error = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    succeeded = models.BooleanField(default=False)
+    requested_at = models.DateTimeField(verbose_name=_("requested at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("response status"))
+    response_body = models.TextField(blank=True, verbose_name=_("response body"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("duration ms"))
+    succeeded = models.BooleanField(default=False, verbose_name=_("succeeded"))
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
 
     def __str__(self) -> str:
         outcome = self.response_status or self.error[:40] or "queued"

@@ -1,6 +1,7 @@
 """Coupons, promotion codes that reach them, and discounts applied to customers' subscriptions."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from billing import ids
 from billing.models.base import TenantModel
@@ -8,24 +9,28 @@ from billing.models.base import TenantModel
 
 class Coupon(TenantModel):
     class Duration(models.TextChoices):
-        ONCE = "once", "Once"
-        REPEATING = "repeating", "Repeating"
-        FOREVER = "forever", "Forever"
+        ONCE = "once", _("Once")
+        REPEATING = "repeating", _("Repeating")
+        FOREVER = "forever", _("Forever")
 
     # Stripe lets merchants choose coupon ids, so the public id is unique per account and mode only.
     coupon_id = models.CharField("ID", max_length=64)
-    name = models.CharField(max_length=40, blank=True)
-    percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
-    amount_off = models.BigIntegerField(null=True, blank=True)
-    currency = models.CharField(max_length=3, blank=True)
-    duration = models.CharField(max_length=16, choices=Duration.choices, default=Duration.ONCE)
-    duration_in_months = models.PositiveIntegerField(null=True, blank=True)
-    max_redemptions = models.PositiveIntegerField(null=True, blank=True)
-    times_redeemed = models.PositiveIntegerField(default=0)
-    redeem_by = models.DateTimeField(null=True, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
+    name = models.CharField(max_length=40, blank=True, verbose_name=_("name"))
+    percent_off = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, verbose_name=_("percent off")
+    )
+    amount_off = models.BigIntegerField(null=True, blank=True, verbose_name=_("amount off"))
+    currency = models.CharField(max_length=3, blank=True, verbose_name=_("currency"))
+    duration = models.CharField(
+        max_length=16, choices=Duration.choices, default=Duration.ONCE, verbose_name=_("duration")
+    )
+    duration_in_months = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("duration in months"))
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("max redemptions"))
+    times_redeemed = models.PositiveIntegerField(default=0, verbose_name=_("times redeemed"))
+    redeem_by = models.DateTimeField(null=True, blank=True, verbose_name=_("redeem by"))
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
     # Deleting a coupon hides it from the API and stops new redemptions; discounts already applied keep it.
-    deleted = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False, verbose_name=_("deleted"))
 
     class Meta:
         ordering = ["-created"]
@@ -37,6 +42,8 @@ class Coupon(TenantModel):
                 name="coupon_percent_xor_amount",
             ),
         ]
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
 
     def __str__(self) -> str:
         return self.name or self.coupon_id
@@ -50,18 +57,24 @@ class Coupon(TenantModel):
 
 
 class PromotionCode(TenantModel):
-    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("promotion_code"), editable=False)
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="promotion_codes")
-    code = models.CharField(max_length=64)
-    active = models.BooleanField(default=True)
-    customer = models.ForeignKey("billing.Customer", null=True, blank=True, on_delete=models.CASCADE)
-    max_redemptions = models.PositiveIntegerField(null=True, blank=True)
-    times_redeemed = models.PositiveIntegerField(default=0)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    first_time_transaction = models.BooleanField(default=False)
-    minimum_amount = models.BigIntegerField(null=True, blank=True)
-    minimum_amount_currency = models.CharField(max_length=3, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
+    id = models.CharField(
+        primary_key=True, max_length=40, default=ids.factory("promotion_code"), editable=False, verbose_name=_("id")
+    )
+    coupon = models.ForeignKey(
+        Coupon, on_delete=models.PROTECT, related_name="promotion_codes", verbose_name=_("coupon")
+    )
+    code = models.CharField(max_length=64, verbose_name=_("code"))
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    customer = models.ForeignKey(
+        "billing.Customer", null=True, blank=True, on_delete=models.CASCADE, verbose_name=_("customer")
+    )
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("max redemptions"))
+    times_redeemed = models.PositiveIntegerField(default=0, verbose_name=_("times redeemed"))
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
+    first_time_transaction = models.BooleanField(default=False, verbose_name=_("first time transaction"))
+    minimum_amount = models.BigIntegerField(null=True, blank=True, verbose_name=_("minimum amount"))
+    minimum_amount_currency = models.CharField(max_length=3, blank=True, verbose_name=_("minimum amount currency"))
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
 
     class Meta:
         ordering = ["-id"]
@@ -72,6 +85,8 @@ class PromotionCode(TenantModel):
                 name="promotion_code_unique_active_code",
             )
         ]
+        verbose_name = _("promotion code")
+        verbose_name_plural = _("promotion codes")
 
     def __str__(self) -> str:
         return self.code
@@ -80,20 +95,33 @@ class PromotionCode(TenantModel):
 class Discount(TenantModel):
     """A coupon in effect for a subscription from ``start`` until ``end`` (null: forever)."""
 
-    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("discount"), editable=False)
-    customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="discounts")
-    subscription = models.ForeignKey(
-        "billing.Subscription", null=True, blank=True, on_delete=models.CASCADE, related_name="discounts"
+    id = models.CharField(
+        primary_key=True, max_length=40, default=ids.factory("discount"), editable=False, verbose_name=_("id")
     )
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="discounts")
-    promotion_code = models.ForeignKey(PromotionCode, null=True, blank=True, on_delete=models.SET_NULL)
-    start = models.DateTimeField()
-    end = models.DateTimeField(null=True, blank=True)
+    customer = models.ForeignKey(
+        "billing.Customer", on_delete=models.CASCADE, related_name="discounts", verbose_name=_("customer")
+    )
+    subscription = models.ForeignKey(
+        "billing.Subscription",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="discounts",
+        verbose_name=_("subscription"),
+    )
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="discounts", verbose_name=_("coupon"))
+    promotion_code = models.ForeignKey(
+        PromotionCode, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("promotion code")
+    )
+    start = models.DateTimeField(verbose_name=_("start"))
+    end = models.DateTimeField(null=True, blank=True, verbose_name=_("end"))
     # A "once" coupon is spent on the first invoice it discounts.
-    used = models.BooleanField(default=False)
+    used = models.BooleanField(default=False, verbose_name=_("used"))
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("discount")
+        verbose_name_plural = _("discounts")
 
     def __str__(self) -> str:
         return f"{self.coupon} on {self.subscription_id or self.customer_id}"

@@ -1,6 +1,7 @@
 """Billing meters (Stripe's ``billing.meter``) and the usage events they aggregate."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from billing import ids
 from billing.models.base import TenantModel
@@ -10,13 +11,13 @@ class Meter(TenantModel):
     """What a metered price bills: the events named ``event_name`` of a customer, aggregated over a period."""
 
     class Formula(models.TextChoices):
-        SUM = "sum", "Sum"
-        COUNT = "count", "Count"
-        LAST = "last", "Last"
+        SUM = "sum", _("Sum")
+        COUNT = "count", _("Count")
+        LAST = "last", _("Last value")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        INACTIVE = "inactive", "Inactive"
+        ACTIVE = "active", _("Active")
+        INACTIVE = "inactive", _("Inactive")
 
     id = models.CharField(primary_key=True, max_length=40, default=ids.factory("meter"), editable=False)
     display_name = models.CharField(max_length=250)
@@ -29,6 +30,8 @@ class Meter(TenantModel):
     updated = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("meter")
+        verbose_name_plural = _("meters")
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
@@ -54,6 +57,8 @@ class MeterEvent(TenantModel):
     timestamp = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("meter event")
+        verbose_name_plural = _("meter events")
         constraints = [
             models.UniqueConstraint(fields=["account", "livemode", "identifier"], name="meter_event_identifier_unique")
         ]

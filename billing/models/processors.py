@@ -13,8 +13,8 @@ class ProcessorAccount(TenantModel):
 
     class Processor(models.TextChoices):
         TEST = "test", _("Test gateway (test mode only)")
-        STRIPE = "stripe", "Stripe"
-        MOLLIE = "mollie", "Mollie"
+        STRIPE = "stripe", _("Stripe")
+        MOLLIE = "mollie", _("Mollie")
 
     # The secrets of each processor, by name; the column of ``name`` is ``f"{name}_ciphertext"``.
     SECRETS = {
@@ -25,14 +25,20 @@ class ProcessorAccount(TenantModel):
     SECRET_NAMES = ("stripe_secret_key", "stripe_webhook_secret", "mollie_api_key")
 
     processor = models.CharField(_("processor"), max_length=16, choices=Processor.choices)
-    stripe_secret_key_ciphertext = models.TextField(blank=True, default="", editable=False)
-    stripe_webhook_secret_ciphertext = models.TextField(blank=True, default="", editable=False)
-    mollie_api_key_ciphertext = models.TextField(blank=True, default="", editable=False)
+    stripe_secret_key_ciphertext = models.TextField(
+        blank=True, default="", editable=False, verbose_name=_("stripe secret key ciphertext")
+    )
+    stripe_webhook_secret_ciphertext = models.TextField(
+        blank=True, default="", editable=False, verbose_name=_("stripe webhook secret ciphertext")
+    )
+    mollie_api_key_ciphertext = models.TextField(
+        blank=True, default="", editable=False, verbose_name=_("mollie api key ciphertext")
+    )
     stripe_publishable_key = models.CharField(_("Stripe publishable key"), max_length=255, blank=True, default="")
     mollie_profile_id = models.CharField(_("Mollie profile ID"), max_length=64, blank=True, default="")
     verified_at = models.DateTimeField(_("connection verified"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True, default="")
-    updated = models.DateTimeField(default=clock.now)
+    updated = models.DateTimeField(default=clock.now, verbose_name=_("updated"))
 
     class Meta:
         verbose_name = _("payment processor")
@@ -87,18 +93,22 @@ class ProcessorEventReceipt(models.Model):
     """A processor's webhook event that was applied (or found to concern none of our objects): written in the
     transaction that applied it, so the same event delivered again, or twice at once, changes nothing twice."""
 
-    account = models.ForeignKey("billing.Account", on_delete=models.CASCADE, related_name="+")
-    livemode = models.BooleanField(default=False)
-    processor = models.CharField(max_length=16, choices=ProcessorAccount.Processor.choices)
-    event_id = models.CharField(max_length=255)
+    account = models.ForeignKey(
+        "billing.Account", on_delete=models.CASCADE, related_name="+", verbose_name=_("account")
+    )
+    livemode = models.BooleanField(default=False, verbose_name=_("livemode"))
+    processor = models.CharField(max_length=16, choices=ProcessorAccount.Processor.choices, verbose_name=_("processor"))
+    event_id = models.CharField(max_length=255, verbose_name=_("event id"))
     # Our PaymentIntent, SetupIntent or Refund the event concerned; blank when it was none of ours.
-    object_id = models.CharField(max_length=40, blank=True, default="")
-    received_at = models.DateTimeField(default=clock.now, db_index=True)
+    object_id = models.CharField(max_length=40, blank=True, default="", verbose_name=_("object id"))
+    received_at = models.DateTimeField(default=clock.now, db_index=True, verbose_name=_("received at"))
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["account", "processor", "event_id"], name="processoreventreceipt_unique")
         ]
+        verbose_name = _("processor event receipt")
+        verbose_name_plural = _("processor event receipts")
 
     def __str__(self) -> str:
         return f"{self.processor} {self.event_id}"

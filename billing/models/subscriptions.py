@@ -4,6 +4,8 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing import clock, ids
 from billing.models.base import TenantModel
@@ -62,102 +64,130 @@ WHOLE_SECOND_FIELDS = (
 
 class Subscription(TenantModel):
     class Status(models.TextChoices):
-        INCOMPLETE = "incomplete", "Incomplete"
-        INCOMPLETE_EXPIRED = "incomplete_expired", "Incomplete, expired"
-        TRIALING = "trialing", "Trialing"
-        ACTIVE = "active", "Active"
-        PAST_DUE = "past_due", "Past due"
-        CANCELED = "canceled", "Canceled"
-        UNPAID = "unpaid", "Unpaid"
-        PAUSED = "paused", "Paused"
+        INCOMPLETE = "incomplete", _("Incomplete")
+        INCOMPLETE_EXPIRED = "incomplete_expired", _("Incomplete, expired")
+        TRIALING = "trialing", _("Trialing")
+        ACTIVE = "active", _("Active")
+        PAST_DUE = "past_due", _("Past due")
+        # A canceled subscription is "gekündigt"; a canceled payment ("storniert") uses the plain msgid.
+        CANCELED = "canceled", pgettext_lazy("subscription status", "Canceled")
+        UNPAID = "unpaid", _("Unpaid")
+        PAUSED = "paused", _("Paused")
 
     class CollectionMethod(models.TextChoices):
-        CHARGE_AUTOMATICALLY = "charge_automatically", "Charge automatically"
-        SEND_INVOICE = "send_invoice", "Send invoice"
+        CHARGE_AUTOMATICALLY = "charge_automatically", _("Charge automatically")
+        SEND_INVOICE = "send_invoice", _("Send invoice")
 
     class PauseBehavior(models.TextChoices):
-        KEEP_AS_DRAFT = "keep_as_draft", "Keep invoices as drafts"
-        MARK_UNCOLLECTIBLE = "mark_uncollectible", "Mark invoices uncollectible"
-        VOID = "void", "Void invoices"
+        KEEP_AS_DRAFT = "keep_as_draft", _("Keep invoices as drafts")
+        MARK_UNCOLLECTIBLE = "mark_uncollectible", _("Mark invoices uncollectible")
+        VOID = "void", _("Void invoices")
 
     class CancellationFeedback(models.TextChoices):
-        CUSTOMER_SERVICE = "customer_service", "Customer service was less than expected"
-        LOW_QUALITY = "low_quality", "Quality was less than expected"
-        MISSING_FEATURES = "missing_features", "Some features are missing"
-        OTHER = "other", "Other reason"
-        SWITCHED_SERVICE = "switched_service", "I'm switching to a different service"
-        TOO_COMPLEX = "too_complex", "Ease of use was less than expected"
-        TOO_EXPENSIVE = "too_expensive", "It's too expensive"
-        UNUSED = "unused", "I don't use the service enough"
+        CUSTOMER_SERVICE = "customer_service", _("Customer service was less than expected")
+        LOW_QUALITY = "low_quality", _("Quality was less than expected")
+        MISSING_FEATURES = "missing_features", _("Some features are missing")
+        OTHER = "other", _("Other reason")
+        SWITCHED_SERVICE = "switched_service", _("I'm switching to a different service")
+        TOO_COMPLEX = "too_complex", _("Ease of use was less than expected")
+        TOO_EXPENSIVE = "too_expensive", _("It's too expensive")
+        UNUSED = "unused", _("I don't use the service enough")
 
     class CancellationReason(models.TextChoices):
-        CANCELLATION_REQUESTED = "cancellation_requested", "Cancellation requested"
-        PAYMENT_FAILED = "payment_failed", "Payment failed"
-        PAYMENT_DISPUTED = "payment_disputed", "Payment disputed"
+        CANCELLATION_REQUESTED = "cancellation_requested", _("Cancellation requested")
+        PAYMENT_FAILED = "payment_failed", _("Payment failed")
+        PAYMENT_DISPUTED = "payment_disputed", _("Payment disputed")
 
     ENDED_STATUSES = (Status.CANCELED, Status.INCOMPLETE_EXPIRED)
     # Statuses in which the customer must keep a chargeable payment method.
     NEEDS_PAYMENT_METHOD = (Status.ACTIVE, Status.TRIALING, Status.PAST_DUE)
 
-    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("subscription"), editable=False)
-    customer = models.ForeignKey("billing.Customer", on_delete=models.PROTECT, related_name="subscriptions")
-    status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
-    currency = models.CharField(max_length=3)
-    collection_method = models.CharField(
-        max_length=24, choices=CollectionMethod.choices, default=CollectionMethod.CHARGE_AUTOMATICALLY
+    id = models.CharField(
+        primary_key=True, max_length=40, default=ids.factory("subscription"), editable=False, verbose_name=_("id")
     )
-    days_until_due = models.PositiveIntegerField(null=True, blank=True)
-    billing_cycle_anchor = models.DateTimeField()
+    customer = models.ForeignKey(
+        "billing.Customer", on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("customer")
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, db_index=True, verbose_name=_("status"))
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
+    collection_method = models.CharField(
+        max_length=24,
+        choices=CollectionMethod.choices,
+        default=CollectionMethod.CHARGE_AUTOMATICALLY,
+        verbose_name=_("collection method"),
+    )
+    days_until_due = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("days until due"))
+    billing_cycle_anchor = models.DateTimeField(verbose_name=_("billing cycle anchor"))
     # Stripe's billing_cycle_anchor_config (day_of_month, month, hour, minute, second) when the anchor was set by one:
     # its day_of_month keeps month-end anchors on the month's end (31 -> Feb 28 -> Mar 31). A "stub" key tells how
     # the time from a trial's end to a later anchor is billed ("prorate" or "none").
-    billing_cycle_anchor_config = models.JSONField(null=True, blank=True)
-    current_period_start = models.DateTimeField()
-    current_period_end = models.DateTimeField(db_index=True)
+    billing_cycle_anchor_config = models.JSONField(null=True, blank=True, verbose_name=_("billing cycle anchor config"))
+    current_period_start = models.DateTimeField(verbose_name=_("current period start"))
+    current_period_end = models.DateTimeField(db_index=True, verbose_name=_("current period end"))
     # How many whole periods after the anchor the current period ends (keeps month-end clamping exact).
-    period_index = models.PositiveIntegerField(default=1)
-    trial_start = models.DateTimeField(null=True, blank=True)
-    trial_end = models.DateTimeField(null=True, blank=True)
-    start_date = models.DateTimeField()
-    cancel_at_period_end = models.BooleanField(default=False)
-    cancel_at = models.DateTimeField(null=True, blank=True)
-    canceled_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    cancellation_comment = models.CharField(max_length=5000, blank=True)
-    cancellation_feedback = models.CharField(max_length=20, choices=CancellationFeedback.choices, blank=True)
-    cancellation_reason = models.CharField(max_length=24, choices=CancellationReason.choices, blank=True)
-    default_payment_method = models.ForeignKey(
-        "billing.PaymentMethod", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    period_index = models.PositiveIntegerField(default=1, verbose_name=_("period index"))
+    trial_start = models.DateTimeField(null=True, blank=True, verbose_name=_("trial start"))
+    trial_end = models.DateTimeField(null=True, blank=True, verbose_name=_("trial end"))
+    start_date = models.DateTimeField(verbose_name=_("start date"))
+    cancel_at_period_end = models.BooleanField(default=False, verbose_name=_("cancel at period end"))
+    cancel_at = models.DateTimeField(null=True, blank=True, verbose_name=_("cancel at"))
+    canceled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("canceled at"))
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ended at"))
+    cancellation_comment = models.CharField(max_length=5000, blank=True, verbose_name=_("cancellation comment"))
+    cancellation_feedback = models.CharField(
+        max_length=20, choices=CancellationFeedback.choices, blank=True, verbose_name=_("cancellation feedback")
     )
-    default_tax_rates = models.ManyToManyField("billing.TaxRate", blank=True, related_name="+")
-    pause_collection_behavior = models.CharField(max_length=20, choices=PauseBehavior.choices, blank=True)
-    pause_collection_resumes_at = models.DateTimeField(null=True, blank=True)
+    cancellation_reason = models.CharField(
+        max_length=24, choices=CancellationReason.choices, blank=True, verbose_name=_("cancellation reason")
+    )
+    default_payment_method = models.ForeignKey(
+        "billing.PaymentMethod",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("default payment method"),
+    )
+    default_tax_rates = models.ManyToManyField(
+        "billing.TaxRate", blank=True, related_name="+", verbose_name=_("default tax rates")
+    )
+    pause_collection_behavior = models.CharField(
+        max_length=20, choices=PauseBehavior.choices, blank=True, verbose_name=_("pause collection behavior")
+    )
+    pause_collection_resumes_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("pause collection resumes at")
+    )
     latest_invoice = models.ForeignKey(
-        "billing.Invoice", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "billing.Invoice",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("latest invoice"),
     )
     # An item change that waits for the end of the current period (a downgrade the portal configuration defers):
     # {"items": [{"item": "si_…" | null, "price": "price_…" | null, "quantity": int | null, "deleted": bool}]}.
-    scheduled_change = models.JSONField(null=True, blank=True)
+    scheduled_change = models.JSONField(null=True, blank=True, verbose_name=_("scheduled change"))
     # Stripe's payment_settings: {"save_default_payment_method": "off" | "on_subscription",
     # "payment_method_types": [...] | null}.
-    payment_settings = models.JSONField(default=dict, blank=True)
+    payment_settings = models.JSONField(default=dict, blank=True, verbose_name=_("payment settings"))
     # A change waiting for its invoice to be paid (``payment_behavior=pending_if_incomplete``): Stripe's
     # ``pending_update`` (billing_cycle_anchor, expires_at, subscription_items, trial_end, trial_from_plan) plus
     # what applying it writes ("apply"), its invoice ("invoice") and, until its first payment attempt is answered,
     # what the subscription showed before ("previous"). See ``billing.services.subscriptions.pending``.
-    pending_update = models.JSONField(null=True, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
+    pending_update = models.JSONField(null=True, blank=True, verbose_name=_("pending update"))
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
     # Stripe's ``description``: meant to be shown to the customer (Checkout's ``subscription_data.description``).
-    description = models.CharField(max_length=500, blank=True)
+    description = models.CharField(max_length=500, blank=True, verbose_name=_("description"))
     # Extension ``retention``: the cancellation offers this subscription was shown and what the customer decided,
     # {"offers": [{"offer", "type", "terms", "outcome", "decided_at"}], "reason": the survey reason | None}; the
     # rows of ``CancellationOfferOutcome`` are the same decisions, for reports.
-    retention = models.JSONField(default=dict, blank=True)
+    retention = models.JSONField(default=dict, blank=True, verbose_name=_("retention"))
     # Bumped by every save: a page or a batch that read the subscription acts only if it is still this version.
-    version = models.PositiveBigIntegerField(default=0)
+    version = models.PositiveBigIntegerField(default=0, verbose_name=_("version"))
     # When the billing cycle next has something to do (renew, resume, cancel, expire); None once it has ended.
     # Kept by ``save()``; the cycle plans its batches over this column's index.
-    next_action_at = models.DateTimeField(null=True, blank=True)
+    next_action_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next action at"))
 
     objects = SubscriptionQuerySet.as_manager()
 
@@ -182,6 +212,8 @@ class Subscription(TenantModel):
                 name="subscription_resumes_at_needs_pause",
             ),
         ]
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
 
     def __str__(self) -> str:
         return self.id
@@ -336,17 +368,19 @@ class CancellationOfferOutcome(TenantModel):
     followed (``canceled``, with the reason chosen in the survey)."""
 
     class Outcome(models.TextChoices):
-        ACCEPTED = "accepted", "Accepted"
-        DECLINED = "declined", "Declined"
-        CANCELED = "canceled", "Canceled"
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+        CANCELED = "canceled", pgettext_lazy("subscription status", "Canceled")
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="offer_outcomes")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="offer_outcomes", verbose_name=_("subscription")
+    )
     # The offer's id in its portal configuration (kept when the offer is removed later), empty for ``canceled``.
-    offer = models.CharField(max_length=40, blank=True, db_index=True)
-    offer_type = models.CharField(max_length=8, blank=True)
-    terms = models.JSONField(default=dict, blank=True)
-    outcome = models.CharField(max_length=8, choices=Outcome.choices)
-    reason = models.CharField(max_length=20, blank=True)
+    offer = models.CharField(max_length=40, blank=True, db_index=True, verbose_name=_("offer"))
+    offer_type = models.CharField(max_length=8, blank=True, verbose_name=_("offer type"))
+    terms = models.JSONField(default=dict, blank=True, verbose_name=_("terms"))
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, verbose_name=_("outcome"))
+    reason = models.CharField(max_length=20, blank=True, verbose_name=_("reason"))
 
     class Meta:
         ordering = ["created", "id"]
@@ -355,21 +389,29 @@ class CancellationOfferOutcome(TenantModel):
                 fields=["subscription", "offer"], condition=~models.Q(offer=""), name="offer_outcome_once"
             ),
         ]
+        verbose_name = _("cancellation offer outcome")
+        verbose_name_plural = _("cancellation offer outcomes")
 
     def __str__(self) -> str:
         return f"{self.subscription_id} {self.offer or '-'} {self.outcome}"
 
 
 class SubscriptionItem(TenantModel):
-    id = models.CharField(primary_key=True, max_length=40, default=ids.factory("subscription_item"), editable=False)
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="items")
-    price = models.ForeignKey("billing.Price", on_delete=models.PROTECT, related_name="+")
-    quantity = models.PositiveIntegerField(default=1)
-    tax_rates = models.ManyToManyField("billing.TaxRate", blank=True, related_name="+")
-    metadata = models.JSONField(default=dict, blank=True)
+    id = models.CharField(
+        primary_key=True, max_length=40, default=ids.factory("subscription_item"), editable=False, verbose_name=_("id")
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="items", verbose_name=_("subscription")
+    )
+    price = models.ForeignKey("billing.Price", on_delete=models.PROTECT, related_name="+", verbose_name=_("price"))
+    quantity = models.PositiveIntegerField(default=1, verbose_name=_("quantity"))
+    tax_rates = models.ManyToManyField("billing.TaxRate", blank=True, related_name="+", verbose_name=_("tax rates"))
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
 
     class Meta:
         ordering = ["id"]
+        verbose_name = _("subscription item")
+        verbose_name_plural = _("subscription items")
 
     def __str__(self) -> str:
         return f"{self.price} × {self.quantity}"
@@ -379,17 +421,19 @@ class BillingCycleRun(models.Model):
     """One planned pass of the billing cycle: how many batches were queued and how many have finished. A new pass is
     planned only when the previous one has finished or expired (its batch messages expire with it)."""
 
-    started_at = models.DateTimeField(default=clock.now)
-    expires_at = models.DateTimeField()
-    batches_planned = models.PositiveIntegerField(default=0)
-    batches_done = models.PositiveIntegerField(default=0)
-    subscriptions = models.PositiveIntegerField(default=0)
-    steps = models.PositiveIntegerField(default=0)
-    retries = models.PositiveIntegerField(default=0)
-    errors = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=clock.now, verbose_name=_("started at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    batches_planned = models.PositiveIntegerField(default=0, verbose_name=_("batches planned"))
+    batches_done = models.PositiveIntegerField(default=0, verbose_name=_("batches done"))
+    subscriptions = models.PositiveIntegerField(default=0, verbose_name=_("subscriptions"))
+    steps = models.PositiveIntegerField(default=0, verbose_name=_("steps"))
+    retries = models.PositiveIntegerField(default=0, verbose_name=_("retries"))
+    errors = models.PositiveIntegerField(default=0, verbose_name=_("errors"))
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = _("billing cycle run")
+        verbose_name_plural = _("billing cycle runs")
 
     def __str__(self) -> str:
         return f"billing cycle {self.pk} ({self.batches_done}/{self.batches_planned})"

@@ -2,8 +2,9 @@
 
 import re
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from billing import audit, money
@@ -49,29 +50,46 @@ def api_key_create(*, account: Account, livemode: bool, name: str = "") -> tuple
 
 @service
 def account_create(
-    *, name: str, plan: str = Account.Plan.STARTER, staff_email: str | None = None, actor: Actor | None = None
+    *,
+    name: str,
+    plan: str = Account.Plan.STARTER,
+    staff_email: str | None = None,
+    staff_password: str | None = None,
+    actor: Actor | None = None,
 ):
+    """``staff_password`` (checked by the password validators before anything is written) is set on the staff user."""
     name = (name or "").strip()
     if not name:
         raise InvalidRequest("An account needs a name.", param="name")
     if plan not in Account.Plan.values:
         raise InvalidRequest(f"Unknown plan {plan!r}: choose starter or billing.", param="plan")
+    if staff_password is not None:
+        if not staff_email:
+            raise InvalidRequest("A password needs a staff user: give --staff EMAIL too.", param="staff_password")
+        try:
+            password_validation.validate_password(
+                staff_password, get_user_model()(username=staff_email, email=staff_email)
+            )
+        except ValidationError as error:
+            raise InvalidRequest(" ".join(error.messages), param="staff_password") from None
     account = Account.objects.create(name=name, plan=plan)
     _, test_secret = api_key_create(account=account, livemode=False, name="Default test key")
     _, live_secret = api_key_create(account=account, livemode=True, name="Default live key")
     user = None
     if staff_email:
-        user = staff_user_add(account=account, email=staff_email)
+        user = staff_user_add(account=account, email=staff_email, password=staff_password)
     audit.record(actor or Actor.system("command line"), "account.create", account)
     return account, test_secret, live_secret, user
 
 
-def staff_user_add(*, account: Account, email: str):
+def staff_user_add(*, account: Account, email: str, password: str | None = None):
     User = get_user_model()
-    user = User.objects.filter(email__iexact=email).first() or User.objects.filter(username__iexact=email).first()
+    user = _staff_user_find(email)
     if user is None:
         user = User.objects.create_user(username=email, email=email)
         user.set_unusable_password()
+    if password is not None:
+        user.set_password(password)
     user.is_staff = True
     user.save()
     user.groups.add(staff_group())
@@ -149,3 +167,14 @@ def membership_delete(*, membership: Membership, actor: Actor) -> None:
     """The user keeps their login; they no longer see the account's rows in the admin."""
     audit.record(actor, "membership.delete", membership, {"user": membership.user.get_username()})
     Membership.objects.filter(pk=membership.pk).delete()
+
+
+def staff_user_has_password(email: str) -> bool:
+    """Whether the staff user ``--staff EMAIL`` would reuse can already log in with a password."""
+    user = _staff_user_find(email)
+    return user is not None and user.has_usable_password()
+
+
+def _staff_user_find(email: str):
+    User = get_user_model()
+    return User.objects.filter(email__iexact=email).first() or User.objects.filter(username__iexact=email).first()

@@ -294,6 +294,7 @@ def send_test_event(*, endpoint: WebhookEndpoint, actor: Actor) -> Delivery:
             type=event_types.TEST_EVENT,
             api_version=billing_events.API_VERSION,
             data_object=representations.webhook_endpoint(endpoint),
+            object_id=endpoint.id,
             request_id=request.request_id,
             idempotency_key=request.idempotency_key,
             fanned_out_at=now,  # never fanned out to other endpoints
