@@ -412,7 +412,7 @@ def subscription(obj: Subscription) -> dict:
         "schedule": None,
         "start_date": ts(obj.start_date),
         "status": obj.status,
-        "test_clock": None,
+        "test_clock": obj.test_clock_id,
         "transfer_data": None,
         "trial_end": ts(obj.trial_end),
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
@@ -562,6 +562,7 @@ def invoice(obj: Invoice) -> dict:
         "subtotal": obj.subtotal,
         "subtotal_excluding_tax": obj.subtotal - sum(line.tax_amount for line in obj.lines.all() if line.tax_inclusive),
         "tax": obj.tax,
+        "test_clock": obj.test_clock_id,
         "total": obj.total,
         "total_discount_amounts": [{"amount": obj.total_discount, "discount": _sole_discount(obj)}]
         if obj.total_discount
@@ -602,7 +603,7 @@ def invoice_item(obj: InvoiceItem) -> dict:
         "proration_details": {"credited_items": None},
         "quantity": obj.quantity,
         "tax_rates": [tax_rate(obj.tax_rate)] if obj.tax_rate_id else [],
-        "test_clock": None,
+        "test_clock": obj.test_clock_id,
     }
 
 

@@ -35,6 +35,11 @@ class Invoice(TenantModel):
 
     id = models.CharField(primary_key=True, max_length=40, default=ids.factory("invoice"), editable=False)
     customer = models.ForeignKey("billing.Customer", on_delete=models.PROTECT, related_name="invoices")
+    # The customer's test clock, copied when the row is made (a customer never changes clocks): Stripe's
+    # ``test_clock``, rendered without a look-up of the customer.
+    test_clock = models.ForeignKey(
+        "billing.TestClock", null=True, blank=True, editable=False, on_delete=models.PROTECT, related_name="+"
+    )
     subscription = models.ForeignKey(
         "billing.Subscription", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
     )
@@ -121,6 +126,11 @@ class InvoiceItem(TenantModel):
 
     id = models.CharField(primary_key=True, max_length=40, default=ids.factory("invoice_item"), editable=False)
     customer = models.ForeignKey("billing.Customer", on_delete=models.CASCADE, related_name="invoice_items")
+    # The customer's test clock, copied when the row is made (a customer never changes clocks): Stripe's
+    # ``test_clock``, rendered without a look-up of the customer.
+    test_clock = models.ForeignKey(
+        "billing.TestClock", null=True, blank=True, editable=False, on_delete=models.PROTECT, related_name="+"
+    )
     subscription = models.ForeignKey(
         "billing.Subscription", null=True, blank=True, on_delete=models.CASCADE, related_name="invoice_items"
     )

@@ -101,6 +101,11 @@ class Subscription(TenantModel):
 
     id = models.CharField(primary_key=True, max_length=40, default=ids.factory("subscription"), editable=False)
     customer = models.ForeignKey("billing.Customer", on_delete=models.PROTECT, related_name="subscriptions")
+    # The customer's test clock, copied when the row is made (a customer never changes clocks): Stripe's
+    # ``test_clock``, rendered without a look-up of the customer.
+    test_clock = models.ForeignKey(
+        "billing.TestClock", null=True, blank=True, editable=False, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=20, choices=Status.choices, db_index=True)
     currency = models.CharField(max_length=3)
     collection_method = models.CharField(
