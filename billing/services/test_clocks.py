@@ -15,6 +15,8 @@ import contextlib
 import datetime as dt
 import logging
 
+from django.utils import timezone
+
 from billing import audit, broker, clock
 from billing.audit import SYSTEM, Actor
 from billing.exceptions import InvalidRequest, StateConflict
@@ -27,7 +29,9 @@ from billing.services.door import after_commit, service
 logger = logging.getLogger(__name__)
 
 ADVANCE_TASK = "billing.tasks.advance_test_clock"
-LIFETIME = dt.timedelta(days=7)  # Stripe's deletes_after (created + 7 days in the API reference's example)
+# Stripe deletes a clock, and its customers with it, 30 days after it was made (``deletes_after``);
+# ``clocks_delete_expired`` (beat, hourly) does it here.
+LIFETIME = dt.timedelta(days=30)
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST_YEARS_AHEAD = 5
 MAX_STEPS = 10_000  # due moments one advance may visit; two intervals of a daily subscription need few
@@ -179,6 +183,30 @@ def clock_delete(*, test_clock: TestClock, actor: Actor) -> TestClock:
     test_clock.save(update_fields=["deleted", "status", "target_frozen_time"])
     audit.record(actor, "test_clock.delete", test_clock, {"deleted_customers": deleted})
     return test_clock
+
+
+def clocks_delete_expired(*, limit: int = 100) -> list[str]:
+    """Delete (as ``DELETE`` does, with ``test_helpers.test_clock.deleted``) the clocks past their ``deletes_after``,
+    oldest first, at most ``limit`` per call, each in its own transaction. Returns their ids."""
+    now = timezone.now()  # real time: a clock's lifetime is not its own simulated time
+    expired = TestClock.objects.filter(deleted=False, deletes_after__lte=now).order_by("deletes_after", "pk")
+    done = []
+    for clock_id in list(expired.values_list("pk", flat=True)[:limit]):
+        try:
+            if _delete_if_expired(clock_id, now):
+                done.append(clock_id)
+        except Exception:
+            logger.exception("test clock %s: the expiry delete failed", clock_id)
+    return done
+
+
+@service
+def _delete_if_expired(clock_id: str, now: dt.datetime) -> bool:
+    test_clock = lock(TestClock, clock_id)
+    if test_clock.deleted or test_clock.deletes_after > now:
+        return False  # deleted by its owner meanwhile
+    clock_delete(test_clock=test_clock, actor=SYSTEM)
+    return True
 
 
 def in_clock_time(test_clock: TestClock | None):

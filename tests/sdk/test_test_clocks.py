@@ -237,3 +237,30 @@ def test_listing_with_the_clock_expanded_costs_the_same_for_any_number_of_rows(
             counts.append(len(captured))
     assert counts[:2] == counts[2:]  # 3 rows or 6: the same queries
 
+
+def test_a_clock_is_deleted_with_its_customers_30_days_after_it_was_made(client, test_clock, price, settings):
+    import time_machine
+
+    from billing.tasks import delete_expired_test_clocks
+
+    assert test_clock.deletes_after == test_clock.created + 30 * 24 * 3600
+    assert settings.CELERY_BEAT_SCHEDULE["test-clocks-expiry"]["task"] == delete_expired_test_clocks.name
+    customer = _customer(client, test_clock)
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    made = dt.datetime.fromtimestamp(test_clock.created, tz=dt.UTC)
+    with time_machine.travel(made + dt.timedelta(days=20), tick=False):
+        younger = client.v1.test_helpers.test_clocks.create({"frozen_time": ts(T0)})
+    with time_machine.travel(made + dt.timedelta(days=30) - dt.timedelta(seconds=1), tick=False):
+        assert delete_expired_test_clocks() == []
+    with time_machine.travel(made + dt.timedelta(days=30, seconds=1), tick=False):
+        assert delete_expired_test_clocks() == [test_clock.id]
+        assert delete_expired_test_clocks() == []  # run again: nothing left to do
+
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.test_helpers.test_clocks.retrieve(test_clock.id)
+    assert error.value.http_status == 404
+    assert client.v1.customers.retrieve(customer.id).deleted
+    assert client.v1.subscriptions.retrieve(sub.id).status == "canceled"
+    assert [c.id for c in client.v1.test_helpers.test_clocks.list().data] == [younger.id]
+    deleted = Event.objects.get(type="test_helpers.test_clock.deleted")
+    assert deleted.data_object["id"] == test_clock.id
