@@ -22,6 +22,9 @@ class TestClock(TenantModel):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY)
     # While advancing: the time it is advancing to (Stripe's ``status_details.advancing.target_frozen_time``).
     target_frozen_time = models.DateTimeField(null=True, blank=True)
+    # While an advance runs: until when its runner holds it (renewed at every step). A second delivery of the
+    # advance task (Celery's redelivery) runs it only once this has passed, i.e. when the first runner died.
+    advance_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     deletes_after = models.DateTimeField()
     # Stripe's delete: the clock is gone for the API; the row stays, as its customers' do.
     deleted = models.BooleanField(default=False)
