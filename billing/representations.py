@@ -4,6 +4,7 @@ Callers that render many objects prefetch the relations named in ``PREFETCH``.
 """
 
 from django.conf import settings
+from django.db.models import Prefetch
 
 from billing.clock import to_unix as ts
 from billing.models import (
@@ -25,9 +26,15 @@ from billing.models import (
     TestClock,
 )
 
+# An item's price and a line's price and tax rate come with it (a join, not one more query per list).
 PREFETCH = {
-    Subscription: ["items__price", "items__tax_rates", "default_tax_rates", "discounts__coupon"],
-    Invoice: ["lines__price", "lines__tax_rate", "subscription"],
+    Subscription: [
+        Prefetch("items", queryset=SubscriptionItem.objects.select_related("price")),
+        "items__tax_rates",
+        "default_tax_rates",
+        "discounts__coupon",
+    ],
+    Invoice: [Prefetch("lines", queryset=InvoiceLineItem.objects.select_related("price", "tax_rate")), "subscription"],
     Customer: [],
 }
 
