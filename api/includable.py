@@ -3,7 +3,7 @@ one expansion step at once (one query per field and step, whatever the number of
 
 Each entry of ``FIELDS`` is listed in Stripe's ``x-expandableFields`` for its object. Where this server keeps what
 the field describes, it is computed (a customer's subscriptions and tax ids, a price's currency options, a refund's
-customer and payment method); where it keeps nothing (sources, cash balances, test clocks, Connect fields of an
+customer and payment method); where it keeps nothing (sources, cash balances, Connect fields of an
 invoice), the field gets the value Stripe returns when there is nothing: an empty list, null.
 """
 
@@ -187,7 +187,6 @@ NOTHING_OF_INVOICE = {
     "shipping_cost": None,
     "shipping_details": None,
     "status_details": None,
-    "test_clock": None,
     "threshold_reason": None,
     "total_pretax_credit_amounts": [],
 }

@@ -19,7 +19,7 @@ from api.params import Object
 from billing import clock
 from billing.events import API_VERSION
 from billing.exceptions import BillingError
-from billing.models import Customer, Invoice, Subscription, TestClock
+from billing.models import Customer, Invoice, Subscription
 from billing.services.door import retryable
 
 logger = logging.getLogger(__name__)
@@ -85,13 +85,10 @@ class Context:
         """The rest of the request runs in the test clock's time of the customer ``obj`` is (or belongs to)."""
         if self.in_clock_time:
             return
-        if isinstance(obj, Customer):
-            test_clock = obj.test_clock if obj.test_clock_id else None
-        elif isinstance(obj, Subscription | Invoice) and obj.customer_id:
-            test_clock = TestClock.objects.filter(customers=obj.customer_id).first()
-        else:
-            return
-        if test_clock is not None and not test_clock.deleted:
+        if not isinstance(obj, Customer | Subscription | Invoice) or not obj.test_clock_id:
+            return  # subscriptions and invoices carry their customer's clock
+        test_clock = obj.test_clock
+        if not test_clock.deleted:
             self.clock_scope.enter_context(clock.simulated_at(test_clock.frozen_time))
             self.in_clock_time = True
 

@@ -4,6 +4,7 @@ Callers that render many objects prefetch the relations named in ``PREFETCH``.
 """
 
 from django.conf import settings
+from django.db.models import Prefetch
 
 from billing.clock import to_unix as ts
 from billing.models import (
@@ -25,9 +26,15 @@ from billing.models import (
     TestClock,
 )
 
+# An item's price and a line's price and tax rate come with it (a join, not one more query per list).
 PREFETCH = {
-    Subscription: ["items__price", "items__tax_rates", "default_tax_rates", "discounts__coupon"],
-    Invoice: ["lines__price", "lines__tax_rate", "subscription"],
+    Subscription: [
+        Prefetch("items", queryset=SubscriptionItem.objects.select_related("price")),
+        "items__tax_rates",
+        "default_tax_rates",
+        "discounts__coupon",
+    ],
+    Invoice: [Prefetch("lines", queryset=InvoiceLineItem.objects.select_related("price", "tax_rate")), "subscription"],
     Customer: [],
 }
 
@@ -412,7 +419,7 @@ def subscription(obj: Subscription) -> dict:
         "schedule": None,
         "start_date": ts(obj.start_date),
         "status": obj.status,
-        "test_clock": None,
+        "test_clock": obj.test_clock_id,
         "transfer_data": None,
         "trial_end": ts(obj.trial_end),
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
@@ -562,6 +569,7 @@ def invoice(obj: Invoice) -> dict:
         "subtotal": obj.subtotal,
         "subtotal_excluding_tax": obj.subtotal - sum(line.tax_amount for line in obj.lines.all() if line.tax_inclusive),
         "tax": obj.tax,
+        "test_clock": obj.test_clock_id,
         "total": obj.total,
         "total_discount_amounts": [{"amount": obj.total_discount, "discount": _sole_discount(obj)}]
         if obj.total_discount
@@ -602,7 +610,7 @@ def invoice_item(obj: InvoiceItem) -> dict:
         "proration_details": {"credited_items": None},
         "quantity": obj.quantity,
         "tax_rates": [tax_rate(obj.tax_rate)] if obj.tax_rate_id else [],
-        "test_clock": None,
+        "test_clock": obj.test_clock_id,
     }
 
 

@@ -48,3 +48,12 @@ def advance_test_clock(test_clock_id: str) -> str | None:
     from billing.services.test_clocks import clock_advance_run
 
     return clock_advance_run(test_clock_id=test_clock_id)
+
+
+@shared_task(name="billing.tasks.delete_expired_test_clocks", acks_late=True, ignore_result=True)
+def delete_expired_test_clocks() -> list[str]:
+    """Stripe's end of a test clock's life (beat, hourly): clocks past ``deletes_after`` are deleted with their
+    customers, see ``billing.services.test_clocks.clocks_delete_expired``."""
+    from billing.services.test_clocks import clocks_delete_expired
+
+    return clocks_delete_expired()

@@ -173,6 +173,7 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "webhooks.tasks.sweep", "schedule": 60.0},
     "webhooks-purge-events": {"task": "webhooks.tasks.purge_events", "schedule": 3600.0},
     "checkout-sweep": {"task": "checkout.tasks.sweep_sessions", "schedule": 60.0},
+    "test-clocks-expiry": {"task": "billing.tasks.delete_expired_test_clocks", "schedule": 3600.0},
 }
 # Webhook tasks (also billing's by-name fan-out) go to WEBHOOK_QUEUE, billing's to BILLING_QUEUE; the routers read
 # them on each call.

@@ -25,6 +25,11 @@ class TestClock(TenantModel):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.READY, verbose_name=_("status"))
     # While advancing: the time it is advancing to (Stripe's ``status_details.advancing.target_frozen_time``).
     target_frozen_time = models.DateTimeField(null=True, blank=True, verbose_name=_("target frozen time"))
+    # While an advance runs: until when its runner holds it (renewed at every step). A second delivery of the
+    # advance task (Celery's redelivery) runs it only once this has passed, i.e. when the first runner died.
+    advance_lease_until = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("advance lease until")
+    )
     deletes_after = models.DateTimeField(verbose_name=_("deletes after"))
     # Stripe's delete: the clock is gone for the API; the row stays, as its customers' do.
     deleted = models.BooleanField(default=False, verbose_name=_("deleted"))

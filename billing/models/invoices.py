@@ -41,6 +41,17 @@ class Invoice(TenantModel):
     customer = models.ForeignKey(
         "billing.Customer", on_delete=models.PROTECT, related_name="invoices", verbose_name=_("customer")
     )
+    # The customer's test clock, copied when the row is made (a customer never changes clocks): Stripe's
+    # ``test_clock``, rendered without a look-up of the customer.
+    test_clock = models.ForeignKey(
+        "billing.TestClock",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("test clock"),
+    )
     subscription = models.ForeignKey(
         "billing.Subscription",
         null=True,
@@ -155,6 +166,17 @@ class InvoiceItem(TenantModel):
     )
     customer = models.ForeignKey(
         "billing.Customer", on_delete=models.CASCADE, related_name="invoice_items", verbose_name=_("customer")
+    )
+    # The customer's test clock, copied when the row is made (a customer never changes clocks): Stripe's
+    # ``test_clock``, rendered without a look-up of the customer.
+    test_clock = models.ForeignKey(
+        "billing.TestClock",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("test clock"),
     )
     subscription = models.ForeignKey(
         "billing.Subscription",

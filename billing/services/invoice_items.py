@@ -127,6 +127,7 @@ def invoice_item_create(
         account_id=customer.account_id,
         livemode=customer.livemode,
         customer=customer,
+        test_clock_id=customer.test_clock_id,
         subscription=subscription,
         price=price,
         description=(description or (price.product.name if price is not None else "")).strip()[:500],

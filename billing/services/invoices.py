@@ -97,6 +97,7 @@ def invoice_build(
         livemode=customer.livemode,
         created=now,
         customer=customer,
+        test_clock_id=customer.test_clock_id,
         subscription=subscription,
         currency=currency,
         billing_reason=billing_reason,

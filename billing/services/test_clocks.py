@@ -15,6 +15,9 @@ import contextlib
 import datetime as dt
 import logging
 
+from django.db.models import Q
+from django.utils import timezone
+
 from billing import audit, broker, clock
 from billing.audit import SYSTEM, Actor
 from billing.exceptions import InvalidRequest, StateConflict
@@ -27,9 +30,14 @@ from billing.services.door import after_commit, service
 logger = logging.getLogger(__name__)
 
 ADVANCE_TASK = "billing.tasks.advance_test_clock"
-LIFETIME = dt.timedelta(days=7)  # Stripe's deletes_after (created + 7 days in the API reference's example)
+# Stripe deletes a clock, and its customers with it, 30 days after it was made (``deletes_after``);
+# ``clocks_delete_expired`` (beat, hourly) does it here.
+LIFETIME = dt.timedelta(days=30)
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST_YEARS_AHEAD = 5
+# How long a run holds an advancing clock without renewing (each step renews): shorter than the broker's
+# redelivery timeout (CELERY_VISIBILITY_TIMEOUT_SECONDS), so a redelivered advance whose runner died goes on.
+ADVANCE_LEASE = dt.timedelta(seconds=120)
 MAX_STEPS = 10_000  # due moments one advance may visit; two intervals of a daily subscription need few
 
 
@@ -82,8 +90,11 @@ def clock_advance(*, test_clock: TestClock, frozen_time: dt.datetime, actor: Act
     """Start advancing the clock to ``frozen_time`` (see the module docstring); the clock answers ``advancing``."""
     test_clock = lock(TestClock, test_clock.pk)
     if test_clock.status == TestClock.Status.ADVANCING:
+        # The row lock above makes this the one check two concurrent requests meet in turn: one advance only.
         raise StateConflict(
-            f"The test clock {test_clock.pk} is already advancing; wait until its status is ready.", param="id"
+            f"The test clock {test_clock.pk} is currently advancing. Wait until its status is `ready` before "
+            "advancing it again.",
+            code="",  # Stripe's answer: an invalid_request_error without a code
         )
     if test_clock.status == TestClock.Status.INTERNAL_FAILURE:
         raise StateConflict(
@@ -104,7 +115,8 @@ def clock_advance(*, test_clock: TestClock, frozen_time: dt.datetime, actor: Act
         )
     test_clock.status = TestClock.Status.ADVANCING
     test_clock.target_frozen_time = frozen_time
-    test_clock.save(update_fields=["status", "target_frozen_time"])
+    test_clock.advance_lease_until = None
+    test_clock.save(update_fields=["status", "target_frozen_time", "advance_lease_until"])
     emit("test_helpers.test_clock.advancing", test_clock)
     audit.record(actor, "test_clock.advance", test_clock, {"target_frozen_time": clock.to_unix(frozen_time)})
     clock_id = test_clock.pk
@@ -122,9 +134,11 @@ def _queue_advance(clock_id: str) -> None:
 def clock_advance_run(*, test_clock_id: str) -> str | None:
     """The advance itself (the task's work): every due moment of the clock's customers up to the target, in order,
     each in the clock's time; then ``ready``. Any failure leaves the clock ``internal_failure``, as Stripe's. Safe to
-    run twice: every step claims only what is still due. Returns the clock's final status."""
-    test_clock = TestClock.objects.filter(pk=test_clock_id, deleted=False).first()
-    if test_clock is None or test_clock.status != TestClock.Status.ADVANCING:
+    run twice: a run first takes the clock's lease (``_claim``), so a second delivery of the task returns at once
+    while the first runs (and takes over only from a runner that died); after the advance it finds the clock
+    ``ready``. Every step also claims only what is still due. Returns the clock's final status (None: not run)."""
+    test_clock = _claim(test_clock_id)
+    if test_clock is None:
         return None
     target = test_clock.target_frozen_time
     try:
@@ -143,9 +157,22 @@ def clock_advance_run(*, test_clock_id: str) -> str | None:
     return _finish(test_clock_id, TestClock.Status.READY, "test_helpers.test_clock.ready", frozen_time=target)
 
 
+def _claim(clock_id: str) -> TestClock | None:
+    """The advancing clock, leased to this run; None when it is not advancing or another run holds it. One
+    conditional UPDATE: of two concurrent runs, PostgreSQL lets the second see the first's lease and match nothing."""
+    now = timezone.now()  # leases go by real time
+    claimed = (
+        TestClock.objects.filter(pk=clock_id, deleted=False, status=TestClock.Status.ADVANCING)
+        .filter(Q(advance_lease_until__isnull=True) | Q(advance_lease_until__lt=now))
+        .update(advance_lease_until=now + ADVANCE_LEASE)
+    )
+    return TestClock.objects.get(pk=clock_id) if claimed else None
+
+
 def _record_progress(clock_id: str, moment: dt.datetime) -> None:
-    """The clock's time so far (an advance that fails halfway shows how far it came)."""
+    """The clock's time so far (an advance that fails halfway shows how far it came), and the lease renewed."""
     TestClock.objects.filter(pk=clock_id, frozen_time__lt=moment).update(frozen_time=moment)
+    TestClock.objects.filter(pk=clock_id).update(advance_lease_until=timezone.now() + ADVANCE_LEASE)
 
 
 @service
@@ -157,7 +184,8 @@ def _finish(clock_id: str, status: str, event: str, frozen_time: dt.datetime | N
     if frozen_time is not None:
         test_clock.frozen_time = frozen_time
     test_clock.target_frozen_time = None
-    test_clock.save(update_fields=["status", "frozen_time", "target_frozen_time"])
+    test_clock.advance_lease_until = None
+    test_clock.save(update_fields=["status", "frozen_time", "target_frozen_time", "advance_lease_until"])
     emit(event, test_clock)
     audit.record(SYSTEM, f"test_clock.{status}", test_clock)
     return status
@@ -179,6 +207,30 @@ def clock_delete(*, test_clock: TestClock, actor: Actor) -> TestClock:
     test_clock.save(update_fields=["deleted", "status", "target_frozen_time"])
     audit.record(actor, "test_clock.delete", test_clock, {"deleted_customers": deleted})
     return test_clock
+
+
+def clocks_delete_expired(*, limit: int = 100) -> list[str]:
+    """Delete (as ``DELETE`` does, with ``test_helpers.test_clock.deleted``) the clocks past their ``deletes_after``,
+    oldest first, at most ``limit`` per call, each in its own transaction. Returns their ids."""
+    now = timezone.now()  # real time: a clock's lifetime is not its own simulated time
+    expired = TestClock.objects.filter(deleted=False, deletes_after__lte=now).order_by("deletes_after", "pk")
+    done = []
+    for clock_id in list(expired.values_list("pk", flat=True)[:limit]):
+        try:
+            if _delete_if_expired(clock_id, now):
+                done.append(clock_id)
+        except Exception:
+            logger.exception("test clock %s: the expiry delete failed", clock_id)
+    return done
+
+
+@service
+def _delete_if_expired(clock_id: str, now: dt.datetime) -> bool:
+    test_clock = lock(TestClock, clock_id)
+    if test_clock.deleted or test_clock.deletes_after > now:
+        return False  # deleted by its owner meanwhile
+    clock_delete(test_clock=test_clock, actor=SYSTEM)
+    return True
 
 
 def in_clock_time(test_clock: TestClock | None):

@@ -150,6 +150,23 @@ def test_tax_ids_are_listed_by_owner_and_retrieved_account_wide(client, other_cl
     assert error.value.param == "owner[customer]"
 
 
+def test_tax_ids_are_listed_by_a_customers_id_as_dj_stripe_asks(client, other_client):
+    customer = client.v1.customers.create({"email": "tax@example.com"})
+    first = client.v1.customers.tax_ids.create(customer.id, {"type": "eu_vat", "value": "DE123456789"})
+    second = client.v1.customers.tax_ids.create(customer.id, {"type": "gb_vat", "value": "GB123456789"})
+    client.v1.customers.tax_ids.create(client.v1.customers.create().id, {"type": "eu_vat", "value": "DE987654321"})
+    listed = client.v1.tax_ids.list({"id": customer.id, "limit": 1})  # extension: Stripe's list has no ``id``
+    assert [t.id for t in listed.auto_paging_iter()] == [second.id, first.id]
+    for call, param in (
+        (lambda: client.v1.tax_ids.list({"id": "cus_nope"}), "id"),
+        (lambda: other_client.v1.tax_ids.list({"id": customer.id}), "id"),
+        (lambda: client.v1.tax_ids.list({"id": customer.id, "owner": {"type": "self"}}), "id"),
+    ):
+        with pytest.raises(stripe.InvalidRequestError) as error:
+            call()
+        assert error.value.param == param and error.value.http_status in (400, 404)
+
+
 def test_customer_sources_are_an_empty_list(client):
     customer = client.v1.customers.create({"email": "sources@example.com"})
     client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})

@@ -132,7 +132,7 @@ def djstripe(djstripe_schema, tmp_path, live_server, merchant) -> DjStripeProjec
 @pytest.fixture
 def catalog(client):
     """What a merchant has after a first month: a product with a monthly price and a set-up fee, a coupon and
-    its promotion code, a tax rate, a customer with a card, a tax id and a balance, a discounted, taxed
+    its promotion code, a tax rate, a customer with a card, two tax ids and a balance, a discounted, taxed
     subscription whose first invoice was paid, a partial refund, a pending invoice item and a setup intent."""
     product = client.v1.products.create({"name": "Pro plan", "description": "Everything", "metadata": {"tier": "pro"}})
     monthly = client.v1.prices.create(
@@ -165,6 +165,7 @@ def catalog(client):
     payment_method = client.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
     client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": payment_method.id}})
     tax_id = client.v1.customers.tax_ids.create(customer.id, {"type": "eu_vat", "value": "DE123456789"})
+    second_tax_id = client.v1.customers.tax_ids.create(customer.id, {"type": "us_ein", "value": "12-3456789"})
     subscription = client.v1.subscriptions.create(
         {
             "customer": customer.id,
@@ -198,6 +199,7 @@ def catalog(client):
         "customer": client.v1.customers.retrieve(customer.id),
         "payment_method": payment_method,
         "tax_id": tax_id,
+        "second_tax_id": second_tax_id,
         "subscription": client.v1.subscriptions.retrieve(subscription.id),
         "invoice": client.v1.invoices.retrieve(invoice.id),
         "payment_intent": client.v1.payment_intents.retrieve(payment_intent.id),
@@ -215,14 +217,8 @@ def _synced_counts(stdout: str) -> dict[str, int]:
 
 def test_sync_models_syncs_every_served_model_with_our_values(djstripe, catalog, merchant):
     # dj-stripe lists tax ids with GET /v1/tax_ids?id=<customer>, a parameter Stripe's list does not have (it filters
-    # with owner[customer]); we answer as Stripe does, so that listing fails in dj-stripe itself. Tax ids reach
-    # dj-stripe through customer.tax_id.* webhooks instead (test below).
-    tax_ids = djstripe.manage("djstripe_sync_models", "TaxId", check=False)
-    assert tax_ids.returncode != 0
-    assert "Error listing TaxId: InvalidRequestError(message='Received unknown parameter: id'" in tax_ids.stderr
-
-    models = [model for model in SERVED_MODELS if model != "TaxId"]
-    done = djstripe.manage("djstripe_sync_models", *models, check=False)
+    # with owner[customer]); this server takes it as an extension, so the TaxId sync works too.
+    done = djstripe.manage("djstripe_sync_models", *SERVED_MODELS, check=False)
     assert done.returncode == 0, done.stderr
     assert "Error" not in done.stderr, done.stderr
     scope = {"account": merchant, "livemode": False}
@@ -234,6 +230,7 @@ def test_sync_models_syncs_every_served_model_with_our_values(djstripe, catalog,
         "PromotionCode": 1,
         "TaxRate": 1,
         "Customer": 1,
+        "TaxId": 2,
         "PaymentMethod": 1,
         "SetupIntent": 1,
         "Subscription": 1,
@@ -262,6 +259,15 @@ def test_sync_models_syncs_every_served_model_with_our_values(djstripe, catalog,
     assert data["address"]["city"] == "Berlin" and data["preferred_locales"] == ["de"]
 
     assert synced["Account"][merchant.id]["stripe_data"]["object"] == "account"
+
+    for tax_id in (catalog["tax_id"], catalog["second_tax_id"]):
+        row = synced["TaxId"][tax_id.id]
+        assert row["customer_id"] == customer.id
+        assert (row["stripe_data"]["type"], row["stripe_data"]["value"]) == (tax_id.type, tax_id.value)
+    assert {(r["stripe_data"]["type"], r["stripe_data"]["value"]) for r in synced["TaxId"].values()} == {
+        ("eu_vat", "DE123456789"),
+        ("us_ein", "12-3456789"),
+    }
 
     product = synced["Product"][catalog["product"].id]
     assert (product["name"], product["active"]) == ("Pro plan", True)

@@ -198,3 +198,20 @@ def test_update_with_billing_cycle_anchor_now_and_error_if_incomplete(client, me
         )
     unchanged = client.v1.subscriptions.retrieve(sub.id)
     assert unchanged["items"].data[0].price.id == bigger.id and unchanged.status == "active"
+
+
+def test_the_list_with_customers_expanded_takes_seven_queries(merchant, customer, price, django_assert_num_queries):
+    """The API key, the page, its items with their prices (one join), the items' and the subscriptions' tax rates,
+    their discounts and, for the expansion, the customers: bench/api.py's list, whatever the number of rows."""
+    from billing.services.subscriptions import ItemSpec, subscription_create
+    from tests.factories.billing import ACTOR
+
+    for _ in range(5):
+        subscription_create(customer=customer, items=[ItemSpec(price)], actor=ACTOR)
+    http = Client(HTTP_AUTHORIZATION=f"Bearer {merchant.test_secret}")
+    http.get("/v1/subscriptions")  # the key's first use of the minute also records it (one UPDATE)
+    with django_assert_num_queries(7):
+        response = http.get("/v1/subscriptions?limit=10&expand[]=data.customer")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert len(data) == 5 and all(s["items"]["data"][0]["price"]["id"] == price.id for s in data)

@@ -193,3 +193,74 @@ def test_delete_removes_the_clock_and_its_customers(client, test_clock, price):
     assert error.value.http_status == 404
     assert Customer.objects.get(pk=customer.id).deleted
     assert Event.objects.filter(type="test_helpers.test_clock.deleted").count() == 1
+
+
+def test_subscriptions_invoices_and_items_carry_the_customers_clock(client, test_clock, price):
+    customer = _customer(client, test_clock)
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    item = client.v1.invoice_items.create({"customer": customer.id, "amount": 500, "currency": "eur"})
+    assert sub.test_clock == test_clock.id and item.test_clock == test_clock.id
+    invoice = client.v1.invoices.retrieve(sub.latest_invoice)
+    assert invoice.test_clock == test_clock.id
+
+    expanded = client.v1.subscriptions.retrieve(sub.id, {"expand": ["test_clock", "latest_invoice.test_clock"]})
+    assert expanded.test_clock.id == test_clock.id and expanded.test_clock.object == "test_helpers.test_clock"
+    assert expanded.latest_invoice.test_clock.frozen_time == ts(T0)
+    listed = client.v1.invoices.list({"customer": customer.id, "expand": ["data.test_clock"]}).data
+    assert [i.test_clock.id for i in listed] == [test_clock.id]
+
+    other = client.v1.customers.create({"email": "no-clock@example.com"})
+    pm = client.v1.payment_methods.attach("pm_card_visa", {"customer": other.id})
+    plain = client.v1.subscriptions.create(
+        {"customer": other.id, "items": [{"price": price.id}], "default_payment_method": pm.id}
+    )
+    assert plain.test_clock is None
+    assert client.v1.invoices.retrieve(plain.latest_invoice, {"expand": ["test_clock"]}).test_clock is None
+
+
+def test_listing_with_the_clock_expanded_costs_the_same_for_any_number_of_rows(
+    client, merchant, test_clock, price, django_assert_max_num_queries
+):
+    from django.test import Client
+
+    http = Client(HTTP_AUTHORIZATION=f"Bearer {merchant.test_secret}")
+    counts = []
+    for _ in range(2):
+        for _ in range(3):
+            customer = _customer(client, test_clock)
+            client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+        for url in ("/v1/subscriptions", "/v1/invoices"):
+            with django_assert_max_num_queries(14) as captured:
+                response = http.get(url, {"limit": 100, "expand[]": ["data.test_clock"]})
+            assert response.status_code == 200
+            assert {row["test_clock"]["id"] for row in response.json()["data"]} == {test_clock.id}
+            counts.append(len(captured))
+    assert counts[:2] == counts[2:]  # 3 rows or 6: the same queries
+
+
+def test_a_clock_is_deleted_with_its_customers_30_days_after_it_was_made(client, test_clock, price, settings):
+    import time_machine
+
+    from billing.tasks import delete_expired_test_clocks
+
+    assert test_clock.deletes_after == test_clock.created + 30 * 24 * 3600
+    assert settings.CELERY_BEAT_SCHEDULE["test-clocks-expiry"]["task"] == delete_expired_test_clocks.name
+    customer = _customer(client, test_clock)
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": price.id}]})
+    made = dt.datetime.fromtimestamp(test_clock.created, tz=dt.UTC)
+    with time_machine.travel(made + dt.timedelta(days=20), tick=False):
+        younger = client.v1.test_helpers.test_clocks.create({"frozen_time": ts(T0)})
+    with time_machine.travel(made + dt.timedelta(days=30) - dt.timedelta(seconds=1), tick=False):
+        assert delete_expired_test_clocks() == []
+    with time_machine.travel(made + dt.timedelta(days=30, seconds=1), tick=False):
+        assert delete_expired_test_clocks() == [test_clock.id]
+        assert delete_expired_test_clocks() == []  # run again: nothing left to do
+
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        client.v1.test_helpers.test_clocks.retrieve(test_clock.id)
+    assert error.value.http_status == 404
+    assert client.v1.customers.retrieve(customer.id).deleted
+    assert client.v1.subscriptions.retrieve(sub.id).status == "canceled"
+    assert [c.id for c in client.v1.test_helpers.test_clocks.list().data] == [younger.id]
+    deleted = Event.objects.get(type="test_helpers.test_clock.deleted")
+    assert deleted.data_object["id"] == test_clock.id

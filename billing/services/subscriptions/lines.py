@@ -226,6 +226,7 @@ def save_pending(subscription: Subscription, line: LineSpec) -> InvoiceItem:
         account_id=subscription.account_id,
         livemode=subscription.livemode,
         customer_id=subscription.customer_id,
+        test_clock_id=subscription.test_clock_id,
         subscription=subscription,
         price=line.price,
         description=line.description,
