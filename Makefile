@@ -57,8 +57,16 @@ staff-password: $(VENV)/.runtime
 	@test -n "$(STAFF)" || { echo "usage: make staff-password STAFF=EMAIL"; exit 2; }
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py changepassword "$(STAFF)"
 
+# The suite in two parts: first everything but the `services` tests, spread over PYTEST_WORKERS processes
+# (pytest-xdist; default one per core, 0 runs them in this process), then the `services` tests (real Celery
+# workers, gunicorn, benchmarks, killed processes) alone, so that their timings and kills see no other load.
+# Either part may select nothing for a given PYTEST_ARGS (pytest's exit status 5); both selecting nothing fails.
+PYTEST_WORKERS ?= auto
 test: $(VENV)/.dev translations
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not services" $(PYTEST_ARGS); first=$$?; \
+	[ $$first -eq 0 ] || [ $$first -eq 5 ] || exit $$first; \
+	$(BIN)/python -m pytest -m services $(PYTEST_ARGS); second=$$?; \
+	[ $$second -eq 0 ] || { [ $$second -eq 5 ] && [ $$first -eq 0 ]; } || exit $$second
 
 bench: $(VENV)/.dev translations
 	$(BIN)/python bench/run.py

@@ -110,6 +110,13 @@ REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_CACHE_URL = env.str("REDIS_CACHE_URL", default="")
 if REDIS_URL and not REDIS_CACHE_URL:
     REDIS_CACHE_URL = urlunsplit(urlsplit(REDIS_URL)._replace(path="/1"))
+_TEST_PROCESS = env.str("PYTEST_XDIST_WORKER", default="")
+if REDIS_URL and _TEST_PROCESS.startswith("gw"):
+    # Parallel test processes (gw0, gw1, …) clear the cache between tests: each uses its own database, numbered
+    # after the shared one.
+    _cache = urlsplit(REDIS_CACHE_URL)
+    _database = int(_cache.path.strip("/") or 0) + 1 + int(_TEST_PROCESS[2:])
+    REDIS_CACHE_URL = urlunsplit(_cache._replace(path=f"/{_database % 16}"))
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_CACHE_URL}}
 else:

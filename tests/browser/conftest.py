@@ -1,6 +1,7 @@
 """Real Chromium for the browser tests: Debian's /usr/bin/chromium driven by Playwright, screenshots saved to
 test-artifacts/, and axe-core (fetched once from the npm registry) to check pages for accessibility problems."""
 
+import fcntl
 import json
 import subprocess
 import tarfile
@@ -64,25 +65,30 @@ def watch(page) -> list[str]:
 
 
 def _fetch_axe() -> str:
-    if not AXE_CACHE.exists():
-        AXE_CACHE.parent.mkdir(parents=True, exist_ok=True)
-        workdir = AXE_CACHE.parent
-        output = (
-            subprocess.run(
-                ["npm", "pack", f"axe-core@{AXE_VERSION}", "--silent"],
-                cwd=workdir,
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=120,
+    """axe-core from the cache, fetched first when missing; parallel test processes (pytest-xdist) take turns
+    under a file lock, and the cache file appears whole (written aside, then renamed)."""
+    AXE_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with open(AXE_CACHE.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not AXE_CACHE.exists():
+            workdir = AXE_CACHE.parent
+            output = (
+                subprocess.run(
+                    ["npm", "pack", f"axe-core@{AXE_VERSION}", "--silent"],
+                    cwd=workdir,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
             )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        with tarfile.open(workdir / output) as archive:
-            member = archive.extractfile("package/axe.min.js")
-            AXE_CACHE.write_bytes(member.read())
-        (workdir / output).unlink()
+            partial = AXE_CACHE.with_suffix(".partial")
+            with tarfile.open(workdir / output) as archive:
+                partial.write_bytes(archive.extractfile("package/axe.min.js").read())
+            partial.replace(AXE_CACHE)
+            (workdir / output).unlink()
     return AXE_CACHE.read_text()
 
 
