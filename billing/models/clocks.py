@@ -41,3 +41,18 @@ class TestClock(TenantModel):
 
     def __str__(self) -> str:
         return self.name or self.id
+
+
+def customer_test_clock() -> models.ForeignKey:
+    """The field for a row's customer's test clock, copied when the row is made (a customer never changes clocks):
+    Stripe's ``test_clock`` on subscriptions, invoices and invoice items, rendered without a look-up of the
+    customer."""
+    return models.ForeignKey(
+        TestClock,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("test clock"),
+    )

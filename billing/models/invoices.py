@@ -6,6 +6,7 @@ from django.utils.translation import pgettext_lazy
 
 from billing import ids
 from billing.models.base import TenantModel
+from billing.models.clocks import customer_test_clock
 
 
 class InvoiceQuerySet(models.QuerySet):
@@ -41,17 +42,7 @@ class Invoice(TenantModel):
     customer = models.ForeignKey(
         "billing.Customer", on_delete=models.PROTECT, related_name="invoices", verbose_name=_("customer")
     )
-    # The customer's test clock, copied when the row is made (a customer never changes clocks): Stripe's
-    # ``test_clock``, rendered without a look-up of the customer.
-    test_clock = models.ForeignKey(
-        "billing.TestClock",
-        null=True,
-        blank=True,
-        editable=False,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("test clock"),
-    )
+    test_clock = customer_test_clock()
     subscription = models.ForeignKey(
         "billing.Subscription",
         null=True,
@@ -167,17 +158,7 @@ class InvoiceItem(TenantModel):
     customer = models.ForeignKey(
         "billing.Customer", on_delete=models.CASCADE, related_name="invoice_items", verbose_name=_("customer")
     )
-    # The customer's test clock, copied when the row is made (a customer never changes clocks): Stripe's
-    # ``test_clock``, rendered without a look-up of the customer.
-    test_clock = models.ForeignKey(
-        "billing.TestClock",
-        null=True,
-        blank=True,
-        editable=False,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("test clock"),
-    )
+    test_clock = customer_test_clock()
     subscription = models.ForeignKey(
         "billing.Subscription",
         null=True,

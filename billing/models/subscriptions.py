@@ -9,6 +9,7 @@ from django.utils.translation import pgettext_lazy
 
 from billing import clock, ids
 from billing.models.base import TenantModel
+from billing.models.clocks import customer_test_clock
 
 
 def collection_paused_q(behavior: str | None = None) -> models.Q:
@@ -108,17 +109,7 @@ class Subscription(TenantModel):
     customer = models.ForeignKey(
         "billing.Customer", on_delete=models.PROTECT, related_name="subscriptions", verbose_name=_("customer")
     )
-    # The customer's test clock, copied when the row is made (a customer never changes clocks): Stripe's
-    # ``test_clock``, rendered without a look-up of the customer.
-    test_clock = models.ForeignKey(
-        "billing.TestClock",
-        null=True,
-        blank=True,
-        editable=False,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("test clock"),
-    )
+    test_clock = customer_test_clock()
     status = models.CharField(max_length=20, choices=Status.choices, db_index=True, verbose_name=_("status"))
     currency = models.CharField(max_length=3, verbose_name=_("currency"))
     collection_method = models.CharField(
