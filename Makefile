@@ -63,9 +63,9 @@ staff-password: $(VENV)/.runtime
 # Either part may select nothing for a given PYTEST_ARGS (pytest's exit status 5); both selecting nothing fails.
 PYTEST_WORKERS ?= auto
 test: $(VENV)/.dev translations
-	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not services" $(PYTEST_ARGS); first=$$?; \
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not services" --durations=15 $(PYTEST_ARGS); first=$$?; \
 	[ $$first -eq 0 ] || [ $$first -eq 5 ] || exit $$first; \
-	$(BIN)/python -m pytest -m services $(PYTEST_ARGS); second=$$?; \
+	$(BIN)/python -m pytest -m services --durations=5 $(PYTEST_ARGS); second=$$?; \
 	[ $$second -eq 0 ] || { [ $$second -eq 5 ] && [ $$first -eq 0 ]; } || exit $$second
 
 bench: $(VENV)/.dev translations

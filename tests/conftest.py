@@ -1,5 +1,6 @@
 """Shared fixtures. Under REQUIRE_SERVICES=1 (CI) a skipped test fails the run."""
 
+import asyncio
 import datetime as dt
 import os
 
@@ -8,6 +9,8 @@ import pytest
 from billing.audit import Actor
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -75,3 +78,41 @@ def account(db):
 def t0():
     """A fixed moment to travel to: Jan 31 2026, 10:00 UTC (a month-end anchor)."""
     return dt.datetime(2026, 1, 31, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    """One Chromium per test process, started by the first test that asks for ``browser``.
+
+    Playwright's sync API runs its event loop in a greenlet of this thread, and while it lives the thread counts
+    as running that loop (Django would then refuse the ORM in every later test). So the loop is marked running
+    only while a browser test runs (``browser`` below) and hidden in between; nothing drives Playwright then."""
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    loop = asyncio.get_running_loop()
+    try:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    finally:
+        asyncio.events._set_running_loop(None)
+    yield chromium, loop
+    asyncio.events._set_running_loop(loop)
+    try:
+        chromium.close()
+        playwright.stop()
+    finally:
+        asyncio.events._set_running_loop(None)
+
+
+@pytest.fixture
+def browser(_chromium, monkeypatch):
+    """The process's Chromium for one test; the contexts and pages the test opened are closed after it."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    chromium, loop = _chromium
+    asyncio.events._set_running_loop(loop)
+    try:
+        yield chromium
+        for context in chromium.contexts:
+            context.close()
+    finally:
+        asyncio.events._set_running_loop(None)

@@ -1,5 +1,7 @@
 """The OpenAPI document describes the API, and no generated request makes it answer 5xx."""
 
+import functools
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -12,6 +14,12 @@ from config.wsgi import application
 from tests.factories.billing import AccountFactory, CustomerFactory
 
 
+@functools.cache
+def _loaded_schema():
+    """The served document, loaded once per test process (the fuzz test runs once per operation)."""
+    return schemathesis.openapi.from_wsgi("/v1/openapi.json", application)
+
+
 @pytest.fixture
 def api_schema(db):
     # Calling the WSGI app directly fires request_finished, which would close the test's database
@@ -19,7 +27,7 @@ def api_schema(db):
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
-        yield schemathesis.openapi.from_wsgi("/v1/openapi.json", application)
+        yield _loaded_schema()
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)

@@ -1,4 +1,4 @@
-"""Real Chromium for the browser tests: Debian's /usr/bin/chromium driven by Playwright, screenshots saved to
+"""Real Chromium for the browser tests (the ``browser`` fixture in tests/conftest.py): screenshots saved to
 test-artifacts/, and axe-core (fetched once from the npm registry) to check pages for accessibility problems."""
 
 import fcntl
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.conftest import CHROMIUM
+
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 AXE_VERSION = "4.10.3"
 AXE_CACHE = Path.home() / ".cache" / "billing-portal-tests" / f"axe-core-{AXE_VERSION}.min.js"
 
@@ -23,19 +23,6 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
             if not Path(CHROMIUM).exists():
                 item.add_marker(pytest.mark.skip(reason="needs Debian's chromium at /usr/bin/chromium"))
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; scoped to the test so it never leaks into
-    # other tests (the deploy check refuses to run with it set).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

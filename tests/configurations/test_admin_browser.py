@@ -10,28 +10,16 @@ from django.urls import reverse
 from billing.audit import Actor
 from billing.services.accounts import staff_user_add
 from configurations.services.portal_configurations import configuration_create
+from tests.conftest import CHROMIUM
 from tests.factories.billing import AccountFactory, PriceFactory, ProductFactory
 
 ACTOR = Actor.system("test")
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
 ]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_configuration_admin_in_chromium(transactional_db, live_server, browser, client):

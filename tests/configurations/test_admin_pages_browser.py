@@ -15,7 +15,7 @@ from billing.services.accounts import staff_user_add
 from configurations.models import PortalConfiguration
 from configurations.services.custom_domains import custom_domain_set
 from tests.billing.helpers import subscribed
-from tests.configurations.test_admin_browser import ACTOR, ARTIFACTS, CHROMIUM, browser  # noqa: F401
+from tests.configurations.test_admin_browser import ACTOR, ARTIFACTS, CHROMIUM
 from tests.factories.billing import CustomerFactory, PriceFactory, ProductFactory
 from tests.factories.portal import full_configuration
 
@@ -25,7 +25,7 @@ pytestmark = [
 ]
 
 
-def _context(browser, live_server, client, staff, locale):  # noqa: F811
+def _context(browser, live_server, client, staff, locale):
     client.force_login(staff)
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale=locale)
     context.add_cookies(
@@ -46,7 +46,7 @@ def _context(browser, live_server, client, staff, locale):  # noqa: F811
 
 
 @pytest.mark.parametrize("locale", ["en-US", "de-DE"])
-def test_admin_pages_for_non_developers(transactional_db, live_server, browser, client, locale, settings):  # noqa: F811
+def test_admin_pages_for_non_developers(transactional_db, live_server, browser, client, locale, settings):
     settings.PORTAL_BASE_URL = live_server.url
     subscription = subscribed(dt.datetime(2026, 3, 1, tzinfo=dt.UTC), amount=1690)
     account = subscription.customer.account
