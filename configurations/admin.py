@@ -328,15 +328,7 @@ class ProductInline(ConfigurationRowInline):
             kwargs["queryset"] = queryset.select_related("product").order_by("product__name", "unit_amount", "id")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    fields = (
-        "position",
-        "product",
-        "prices",
-        "adjustable_quantity_enabled",
-        "adjustable_quantity_minimum",
-        "adjustable_quantity_maximum",
-        "add_on",
-    )
+    fields = ProductRowForm.Meta.fields
     extra = 1
     max_num = validation.MAX_PRODUCTS
     verbose_name = _("product customers may switch to")
