@@ -11,10 +11,12 @@ INSERT when the door's transaction is about to commit; elsewhere each is written
 import contextlib
 import contextvars
 import logging
+from collections.abc import Callable
 
 from django.db import connection, transaction
+from django.utils import timezone
 
-from billing import broker, clock, context
+from billing import broker, clock, context, statements
 from billing.models import Event
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,31 @@ _buffer: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar("bi
 # Committed events waiting to be handed over together (a billing-cycle batch); None: hand over at once.
 _gathered: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("billing_hand_off", default=None)
 HAND_OFF_BATCH = 500
+# Which of some events an enabled webhook endpoint subscribes to (their ids), set by the webhooks app; unset, every
+# event counts as heard.
+_heard: Callable[[list[Event]], set[str]] | None = None
+
+
+def heard_by(check: Callable[[list[Event]], set[str]]) -> None:
+    """Register the check of which events anyone listens to (``webhooks.apps``)."""
+    global _heard
+    _heard = check
+
+
+def _to_hand_off(events: list[Event]) -> list[str]:
+    """The ids of the events to hand to the fan-out. An event no endpoint listens to is written already taken
+    (``fanned_out_at``, in real time even in a test clock's): its fan-out would write nothing, so it costs no task,
+    no transaction and no sweep. The check reads the endpoints in the recording transaction: an endpoint added while
+    it runs hears the events recorded after it, as Stripe's do. Within a billing-cycle batch (``handoffs_gathered``)
+    the events are handed over a few hundred at a time, where one fan-out costs less than a check per transaction."""
+    if _heard is None or _gathered.get() is not None:
+        return [event.id for event in events]
+    heard = _heard(events)
+    taken = timezone.now()
+    for event in events:
+        if event.id not in heard:
+            event.fanned_out_at = taken
+    return [event.id for event in events if event.id in heard]
 
 
 def changed_attributes(before: dict, after: dict) -> dict:
@@ -53,8 +80,9 @@ def record(*, type: str, obj, data: dict, previous_attributes: dict | None = Non
     if buffered is not None:
         buffered.append(event)
     else:
+        heard = _to_hand_off([event])
         event.save(force_insert=True)
-        _hand_off([event.id])
+        _hand_off(heard)
     return event
 
 
@@ -68,8 +96,9 @@ def write_collected(token: contextvars.Token) -> list[Event]:
     collected = _buffer.get() or []
     _buffer.reset(token)
     if collected:
-        Event.objects.bulk_create(collected)
-        _hand_off([event.id for event in collected])
+        heard = _to_hand_off(collected)
+        statements.insert(Event, collected)
+        _hand_off(heard)
     return collected
 
 
@@ -96,6 +125,8 @@ def forget_collected_after(mark: int) -> None:
 
 def _hand_off(event_ids: list[str]) -> None:
     """One fan-out task per transaction: the ids are gathered on the connection and sent after commit."""
+    if not event_ids:
+        return
     if not connection.in_atomic_block:
         enqueue_fan_out(event_ids)
         return

@@ -1,11 +1,15 @@
 """Objects -> Stripe JSON. Every field Stripe documents is present (null when empty).
 
-Callers that render many objects prefetch the relations named in ``PREFETCH``.
+Callers that render many objects prefetch the relations named in ``PREFETCH`` (a page of subscriptions:
+``subscriptions_flagged`` and ``subscriptions_prefetch``).
 """
 
-from django.conf import settings
-from django.db.models import Prefetch
+import functools
 
+from django.conf import settings
+from django.db.models import Prefetch, prefetch_related_objects
+
+from billing import statements
 from billing.clock import to_unix as ts
 from billing.models import (
     Coupon,
@@ -25,6 +29,7 @@ from billing.models import (
     TaxRate,
     TestClock,
 )
+from billing.prefetch import mark_prefetched_by, mark_prefetched_empty, related_exists
 
 # An item's price and a line's price and tax rate come with it (a join, not one more query per list).
 PREFETCH = {
@@ -37,6 +42,58 @@ PREFETCH = {
     Invoice: [Prefetch("lines", queryset=InvoiceLineItem.objects.select_related("price", "tax_rate")), "subscription"],
     Customer: [],
 }
+
+# Most subscriptions and items have no tax rates and no discounts: a page asks the database which have any
+# along with the rows (EXISTS flags) and loads those relations only for them, instead of one query each for all.
+_HAS_DEFAULT_TAX_RATES = "rendering_has_default_tax_rates"
+_HAS_DISCOUNTS = "rendering_has_discounts"
+_HAS_TAX_RATES = "rendering_has_tax_rates"
+
+
+@functools.cache
+def _item_flags() -> tuple:
+    return ((_HAS_TAX_RATES, related_exists(SubscriptionItem.tax_rates.through, "subscriptionitem", SubscriptionItem)),)
+
+
+def subscriptions_flagged(queryset):
+    """Subscriptions with the flags ``subscriptions_prefetch`` reads (whether each has tax rates, discounts)."""
+    return queryset.annotate(
+        **{
+            _HAS_DEFAULT_TAX_RATES: related_exists(
+                Subscription.default_tax_rates.through, "subscription", Subscription
+            ),
+            _HAS_DISCOUNTS: related_exists(Discount, "subscription", Subscription),
+        }
+    )
+
+
+def subscriptions_prefetch(subscriptions: list[Subscription]) -> None:
+    """Load what ``subscription()`` renders for these rows: the items with their prices (one query), and the tax
+    rates and discounts only of the rows that have any (read from ``subscriptions_flagged``'s flags; rows without
+    the flags get every relation loaded)."""
+    items = statements.rows_where(
+        SubscriptionItem,
+        "subscription",
+        [subscription.pk for subscription in subscriptions],
+        ("id",),
+        related=("price",),
+        flags=_item_flags(),
+    )
+    mark_prefetched_by(subscriptions, "items", SubscriptionItem, items, "subscription_id")
+    _prefetch_where(subscriptions, _HAS_DEFAULT_TAX_RATES, "default_tax_rates", TaxRate)
+    _prefetch_where(subscriptions, _HAS_DISCOUNTS, "discounts", Discount, Discount.objects.select_related("coupon"))
+    _prefetch_where([item for sub in subscriptions for item in sub.items.all()], _HAS_TAX_RATES, "tax_rates", TaxRate)
+
+
+def _prefetch_where(objects: list, flag: str, relation: str, model, queryset=None) -> None:
+    """Prefetch ``relation`` for the objects whose ``flag`` is true; the others get it empty, as a prefetch that found
+    nothing leaves it (without going through the prefetch machinery, which builds a query even for nothing)."""
+    flagged = [obj for obj in objects if getattr(obj, flag, True)]
+    if flagged:
+        prefetch_related_objects(flagged, Prefetch(relation, queryset=queryset))
+    for obj in objects:
+        if not getattr(obj, flag, True):
+            mark_prefetched_empty(obj, relation, model)
 
 
 def hosted_invoice_url(invoice: Invoice) -> str:

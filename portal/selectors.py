@@ -1,24 +1,32 @@
 """What the portal reads for one customer: every query here is scoped to that customer."""
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, Q, prefetch_related_objects
+from django.db import connection
+from django.db.models import BooleanField, Prefetch, Q, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 
-from billing import clock
+from billing import clock, statements
 from billing.exceptions import NotFound
 from billing.models import (
     Coupon,
     Customer,
+    Discount,
     Invoice,
+    InvoiceItem,
     Meter,
     PaymentMethod,
     Price,
     PromotionCode,
     Subscription,
     SubscriptionItem,
+    TaxId,
+    TaxRate,
 )
 from billing.periods import period_end
+from billing.prefetch import mark_prefetched, mark_prefetched_by, mark_prefetched_empty, related_exists
 from billing.selectors import invoices_with_refunds
 from billing.services.payment_methods import currencies_needing_payment_method, detach_blocked_reason
 from billing.services.subscriptions import ItemSpec, scheduled_items, upcoming_invoice
@@ -26,6 +34,8 @@ from billing.services.subscriptions.usage import usage_so_far
 from configurations.models import PortalConfiguration, PortalConfigurationProduct
 
 INVOICE_PAGE_SIZE = 10
+# What a row of the invoice list (portal/partials/invoice_rows.html) shows: only these columns are read.
+INVOICE_ROW_FIELDS = ("id", "hosted_token", "finalized_at", "number", "total", "currency", "status")
 
 
 @dataclass
@@ -96,25 +106,20 @@ def subscriptions(customer: Customer, configuration: PortalConfiguration | None 
     portal configuration, whether their plan may be changed."""
     if configuration is not None:
         plan_catalog(configuration)
-    queryset = (
-        Subscription.objects.filter(customer=customer)
-        .exclude(status__in=Subscription.ENDED_STATUSES)
-        .select_related("default_payment_method")
-        .prefetch_related(
-            # What the next-invoice preview reads, fetched once for all the customer's subscriptions.
-            Prefetch(
-                "items",
-                queryset=SubscriptionItem.objects.select_related("price__product")
-                .prefetch_related("tax_rates")
-                .order_by("id"),
-            ),
-            "default_tax_rates",
-            "discounts__coupon",
-        )
-        .order_by("created", "id")
+    # One query for the subscriptions, which also tells which of the relations the next-invoice preview reads are
+    # empty for all of them (often: no tax rates, discounts or pending items), so those are not asked for.
+    loaded = statements.rows_where(
+        Subscription,
+        "customer",
+        [customer.pk],
+        ("created", "id"),
+        related=("default_payment_method",),
+        flags=tuple(_preview_probes().items()),
+        excluding=(("status", tuple(Subscription.ENDED_STATUSES)),),
     )
+    _read_preview_relations(loaded)
     rows = []
-    for subscription in queryset:
+    for subscription in loaded:
         row = SubscriptionRow(subscription, list(subscription.items.all()))
         usage = metered_usage(subscription)
         for item in row.items:
@@ -129,6 +134,76 @@ def subscriptions(customer: Customer, configuration: PortalConfiguration | None 
             row.scheduled_items = scheduled_items(subscription)
         rows.append(row)
     return rows
+
+
+PREVIEW_PROBES = ("has_item_tax_rates", "has_default_tax_rates", "has_discounts", "has_pending_items")
+
+
+@functools.cache
+def _preview_probes() -> dict[str, RawSQL]:
+    """An EXISTS per relation, over the tables the ORM names for them (``related_exists`` where the link is one
+    column). Written out once per process: the same four as ``Exists(…filter(subscription=OuterRef("pk")))`` cost
+    the page about a millisecond to resolve and compile on every request, as much as the rest of its query."""
+    qn = connection.ops.quote_name
+    outer = f"{qn(Subscription._meta.db_table)}.{qn(Subscription._meta.pk.column)}"
+
+    def column(model, name: str) -> str:
+        return f"{qn(model._meta.db_table)}.{qn(model._meta.get_field(name).column)}"
+
+    def exists(model, link: str, *, join: str = "", where: str = "") -> RawSQL:
+        # Only table and column names from the models, quoted: nothing here comes from a request.
+        sql = f"EXISTS (SELECT 1 FROM {qn(model._meta.db_table)}{join} WHERE {link} = {outer}{where})"  # noqa: S608
+        return RawSQL(sql, (), output_field=BooleanField())  # noqa: S611
+
+    item_rates = SubscriptionItem.tax_rates.through
+    item = item_rates._meta.get_field("subscriptionitem")
+    return {
+        "has_item_tax_rates": exists(
+            item_rates,
+            column(SubscriptionItem, "subscription"),
+            join=f" INNER JOIN {qn(SubscriptionItem._meta.db_table)} ON "
+            f"{column(SubscriptionItem, 'id')} = {qn(item_rates._meta.db_table)}.{qn(item.column)}",
+        ),
+        "has_default_tax_rates": related_exists(Subscription.default_tax_rates.through, "subscription", Subscription),
+        "has_discounts": related_exists(Discount, "subscription", Subscription),
+        "has_pending_items": exists(
+            InvoiceItem, column(InvoiceItem, "subscription"), where=f" AND {column(InvoiceItem, 'invoice')} IS NULL"
+        ),
+    }
+
+
+def _read_preview_relations(loaded: list[Subscription]) -> None:
+    """What the next-invoice preview reads, fetched once for all the subscriptions (annotated with
+    ``_preview_probes``): a relation that is empty for every one of them is marked empty instead of read."""
+    if not loaded:
+        return
+    wanted = {probe: any(getattr(subscription, probe) for subscription in loaded) for probe in PREVIEW_PROBES}
+    items = statements.rows_where(
+        SubscriptionItem, "subscription", [sub.pk for sub in loaded], ("id",), related=("price", "price__product")
+    )
+    mark_prefetched_by(loaded, "items", SubscriptionItem, items, "subscription_id")
+    if wanted["has_item_tax_rates"]:
+        prefetch_related_objects(items, "tax_rates")
+    lookups = []
+    if wanted["has_default_tax_rates"]:
+        lookups.append("default_tax_rates")
+    if wanted["has_discounts"]:
+        lookups.append(Prefetch("discounts", queryset=Discount.objects.select_related("coupon")))
+    if wanted["has_pending_items"]:
+        pending = InvoiceItem.objects.filter(invoice__isnull=True).select_related("price", "tax_rate")
+        lookups.append(Prefetch("invoice_items", queryset=pending, to_attr="pending_items"))
+    if lookups:
+        prefetch_related_objects(loaded, *lookups)
+    for subscription in loaded:
+        if not wanted["has_item_tax_rates"]:
+            for item in subscription.items.all():
+                mark_prefetched_empty(item, "tax_rates", TaxRate)
+        if not wanted["has_default_tax_rates"]:
+            mark_prefetched_empty(subscription, "default_tax_rates", TaxRate)
+        if not wanted["has_discounts"]:
+            mark_prefetched_empty(subscription, "discounts", Discount)
+        if not wanted["has_pending_items"]:
+            subscription.pending_items = []
 
 
 def _during_pause(row: SubscriptionRow) -> None:
@@ -155,19 +230,48 @@ def _during_pause(row: SubscriptionRow) -> None:
 
 
 def plan_catalog(configuration: PortalConfiguration) -> PortalConfiguration:
-    """Loads what plan changes may choose from, the configuration's products with their prices, once per request."""
-    prices = Price.objects.select_related("product").order_by("unit_amount", "id")
-    entries = PortalConfigurationProduct.objects.select_related("product").prefetch_related(
-        Prefetch("prices", queryset=prices)
+    """Loads what plan changes may choose from, the configuration's products with their prices, once per request:
+    one query, over the links between the entries and their prices (an entry lists at least one price), marked
+    as prefetched as ``prefetch_related("products__prices")`` would (entries by position, prices cheapest first)."""
+    if "products" in getattr(configuration, "_prefetched_objects_cache", {}):
+        return configuration
+    links = statements.rows_where(
+        PortalConfigurationProduct.prices.through,
+        "portalconfigurationproduct__configuration",
+        [configuration.pk],
+        (),
+        related=("portalconfigurationproduct", "price", "price__product"),
     )
-    prefetch_related_objects([configuration], Prefetch("products", queryset=entries))
+    entries: dict[int, PortalConfigurationProduct] = {}
+    prices: dict[int, list[Price]] = {}
+    for link in links:
+        entry = entries.setdefault(link.portalconfigurationproduct_id, link.portalconfigurationproduct)
+        prices.setdefault(entry.pk, []).append(link.price)
+    # Sorted here rather than by the query (entries as their Meta orders them, prices cheapest first, no amount last,
+    # then by id): an ORDER BY over the joined tables costs more to build than these few rows take to sort.
+    entries = dict(sorted(entries.items(), key=lambda pair: (pair[1].position, pair[0])))
+    for rows in prices.values():
+        rows.sort(key=lambda price: (price.unit_amount is None, price.unit_amount or 0, price.id))
+    for entry in entries.values():
+        PortalConfigurationProduct.configuration.field.set_cached_value(entry, configuration)
+        first = prices[entry.pk][0]
+        if first.product_id == entry.product_id:  # as validation wants it: an entry's prices are its product's
+            PortalConfigurationProduct.product.field.set_cached_value(entry, first.product)
+        mark_prefetched(entry, "prices", Price, prices[entry.pk])
+    mark_prefetched(configuration, "products", PortalConfigurationProduct, list(entries.values()))
     return configuration
 
 
-def payment_methods(customer: Customer) -> list[PaymentMethodRow]:
-    """Newest first, each with whether the keep-one rule forbids removing it."""
-    methods = list(PaymentMethod.objects.filter(customer=customer).order_by("-created", "-id"))
-    currencies = currencies_needing_payment_method(customer)
+def payment_methods(
+    customer: Customer, *, subscription_rows: list[SubscriptionRow] | None = None
+) -> list[PaymentMethodRow]:
+    """Newest first, each with whether the keep-one rule forbids removing it.
+
+    ``subscription_rows``: the customer's subscriptions as ``subscriptions()`` just read them (every one that has
+    not ended), which tell the currencies the rule keeps a method for without asking the database again."""
+    methods = statements.rows_where(PaymentMethod, "customer", [customer.pk], ("-created", "-id"))
+    loaded = None if subscription_rows is None else [row.subscription for row in subscription_rows]
+    currencies = currencies_needing_payment_method(customer, loaded=loaded)
     rows = []
     for method in methods:
         remaining = [other for other in methods if other.pk != method.pk]
@@ -182,13 +286,18 @@ def payment_methods(customer: Customer) -> list[PaymentMethodRow]:
     return rows
 
 
+def tax_ids(customer: Customer) -> list[TaxId]:
+    """The customer's tax ids, oldest first."""
+    return statements.rows_where(TaxId, "customer", [customer.pk], ("id",))
+
+
 def invoices(
     customer: Customer, *, after: str | None = None, before: str | None = None, limit: int = INVOICE_PAGE_SIZE
 ) -> InvoicePage:
     """Finalized invoices, newest first, ``limit`` at a time: older than the cursor ``after`` or newer than the
-    cursor ``before`` (invoice ids, which order by creation), each with what of it was refunded. Two queries
-    whatever the page."""
-    queryset = invoices_with_refunds(Invoice.objects.finalized().filter(customer=customer))
+    cursor ``before`` (invoice ids, which order by creation), each with what of it was refunded, and only the
+    columns a row of the list shows (``INVOICE_ROW_FIELDS``). Two queries whatever the page."""
+    queryset = invoices_with_refunds(Invoice.objects.finalized().filter(customer=customer).only(*INVOICE_ROW_FIELDS))
     if before and not after:
         newer = list(queryset.filter(id__gt=before).order_by("id")[: limit + 1])
         page = newer[:limit][::-1]

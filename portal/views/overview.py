@@ -22,10 +22,10 @@ def overview(request: HttpRequest) -> HttpResponse:
         "subscription_start": not subscriptions and selectors.subscription_start_offered(portal.configuration),
         "custom_text": custom_text(portal.configuration, "overview"),
         "billing_address_lines": address_lines(customer.address),
-        "tax_ids": list(customer.tax_ids.all()),
+        "tax_ids": selectors.tax_ids(customer),
     }
     if portal.enabled("payment_method_update"):
-        context["payment_methods"] = selectors.payment_methods(customer)
+        context["payment_methods"] = selectors.payment_methods(customer, subscription_rows=subscriptions)
     if portal.enabled("invoice_history"):
         context["invoice_page"] = selectors.invoices(customer)
     return page(request, "portal/overview.html", context)

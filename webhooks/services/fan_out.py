@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
-from billing import clock
+from billing import clock, statements
 from billing.models import Event
 from webhooks.models import Delivery, WebhookEndpoint
 from webhooks.services.attempts import BATCH_SIZE, Claimed, chunks, enqueue_deliveries, send_claimed
@@ -139,11 +139,35 @@ def _take_events(event_ids: list[str], now: dt.datetime, *, more: int) -> list[E
     return events
 
 
-def _enabled_endpoints(events: list[Event]) -> dict[tuple[str, bool], list[WebhookEndpoint]]:
+def events_heard(events: list[Event]) -> set[str]:
+    """The ids of those of ``events`` that an enabled endpoint of their account and mode subscribes to (one query;
+    billing asks before it writes events, see ``billing.events.heard_by``). A statement written once per process
+    and number of accounts (``billing.statements``): nearly every write through the API or the portal asks."""
+    endpoints = defaultdict(list)
+    for endpoint in statements.rows_where(
+        WebhookEndpoint,
+        "account",
+        sorted({event.account_id for event in events}),
+        (),
+        matching=(("status", (WebhookEndpoint.Status.ENABLED,)),),
+    ):
+        endpoints[(endpoint.account_id, endpoint.livemode)].append(endpoint)
+    return {
+        event.id
+        for event in events
+        if any(endpoint.subscribes_to(event.type) for endpoint in endpoints[(event.account_id, event.livemode)])
+    }
+
+
+def _endpoints_of(events: list[Event]):
     condition = Q()
     for account_id, livemode in {(event.account_id, event.livemode) for event in events}:
         condition |= Q(account_id=account_id, livemode=livemode)
+    return WebhookEndpoint.objects.filter(condition, status=WebhookEndpoint.Status.ENABLED)
+
+
+def _enabled_endpoints(events: list[Event]) -> dict[tuple[str, bool], list[WebhookEndpoint]]:
     endpoints = defaultdict(list)
-    for endpoint in WebhookEndpoint.objects.filter(condition, status=WebhookEndpoint.Status.ENABLED):
+    for endpoint in _endpoints_of(events):
         endpoints[(endpoint.account_id, endpoint.livemode)].append(endpoint)
     return endpoints

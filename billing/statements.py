@@ -1,0 +1,177 @@
+"""Statements written once per process from the models' metadata, for the few reads that happen on nearly every
+request (the API key, the endpoints that hear an action's events, a page's subscriptions and items, the audit entry
+and events every write records); what the ORM would build and compile again on every call. The rows come back as the ORM makes them: its converters, then ``Model.from_db``."""
+
+import functools
+from dataclasses import dataclass
+
+from django.db import DEFAULT_DB_ALIAS, connection
+
+
+@dataclass(frozen=True)
+class Column:
+    col: object  # the ORM's column expression: its field and converters
+    sql: str  # ``alias."column"``
+    converters: tuple
+
+
+def columns(model, alias: str) -> list[Column]:
+    """The concrete fields of ``model``, as selected from the table aliased ``alias``."""
+    quote = connection.ops.quote_name
+    selected = []
+    for field in model._meta.concrete_fields:
+        col = field.get_col(alias)
+        converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        selected.append(Column(col, f"{alias}.{quote(field.column)}", tuple(converters)))
+    return selected
+
+
+def select_list(*groups: list[Column]) -> str:
+    return ", ".join(column.sql for group in groups for column in group)
+
+
+def instance(model, selected: list[Column], values: tuple):
+    """A ``model`` instance from the values the database sent for ``selected``."""
+    converted = []
+    for column, value in zip(selected, values, strict=True):
+        for convert in column.converters:
+            value = convert(value, column.col, connection)
+        converted.append(value)
+    return model.from_db(DEFAULT_DB_ALIAS, [column.col.target.attname for column in selected], converted)
+
+
+def rows_where(
+    model,
+    field: str,
+    values: list,
+    order_by: tuple[str, ...],
+    *,
+    related: tuple[str, ...] = (),
+    flags: tuple = (),
+    matching: tuple = (),
+    excluding: tuple = (),
+) -> list:
+    """``model.objects.select_related(*related).annotate(**flags).filter(<field>__in=values, …).exclude(…)
+    .order_by(*order_by)``, the statement written once per process, shape and number of values.
+
+    ``related``: paths of foreign keys (``"price"``, ``"price__product"``), joined (outer joins for those that may be
+    empty, which leave the relation ``None``); ``field`` is a column of the model or of one of them. ``flags``:
+    ``(name, RawSQL)`` pairs of boolean expressions over the model's table (``billing.prefetch.related_exists``), set
+    on each row as attributes. ``matching`` and ``excluding``: ``(field, values)`` pairs, the rows whose field has
+    one of the values kept, or left out."""
+    if not values:
+        return []
+    statement, selected, joins = _rows_where_statement(
+        connection.vendor, model, field, len(values), order_by, related, flags, matching, excluding
+    )
+    extra = [value for _, listed in (*matching, *excluding) for value in listed]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*values, *extra])
+        rows = cursor.fetchall()
+    loaded = []
+    for row in rows:
+        start = len(selected)
+        obj = instance(model, selected, row[:start])
+        reached = {"": obj}
+        for path, descriptor_field, related_model, related_columns, pk_index in joins:
+            parent, end = reached[path.rpartition("__")[0]], start + len(related_columns)
+            values_of_related = row[start:end]
+            reached[path] = None
+            if parent is not None and values_of_related[pk_index] is not None:
+                reached[path] = instance(related_model, related_columns, values_of_related)
+            if parent is not None:
+                descriptor_field.set_cached_value(parent, reached[path])
+            start = end
+        for (name, _), value in zip(flags, row[start:], strict=True):
+            setattr(obj, name, bool(value))
+        loaded.append(obj)
+    return loaded
+
+
+@functools.cache
+def _rows_where_statement(
+    vendor: str,
+    model,
+    field: str,
+    count: int,
+    order_by: tuple[str, ...],
+    related: tuple[str, ...],
+    flags: tuple,
+    matching: tuple,
+    excluding: tuple,
+) -> tuple[str, list, list]:
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    selected = columns(model, table)
+    joins, join_sql, aliases = [], [], {"": (model, table, False)}
+    for path in related:
+        parent_path, _, name = path.rpartition("__")
+        parent_model, parent_alias, parent_outer = aliases[parent_path]
+        fk = parent_model._meta.get_field(name)
+        related_model, alias, outer = fk.related_model, quote(f"r{len(joins)}"), parent_outer or fk.null
+        aliases[path] = (related_model, alias, outer)
+        related_columns = columns(related_model, alias)
+        pk_index = [column.col.target for column in related_columns].index(related_model._meta.pk)
+        joins.append((path, fk, related_model, related_columns, pk_index))
+        join_sql.append(
+            f" {'LEFT OUTER' if outer else 'INNER'} JOIN {quote(related_model._meta.db_table)} {alias} "
+            f"ON {alias}.{quote(fk.target_field.column)} = {parent_alias}.{quote(fk.column)}"
+        )
+
+    def column(name: str) -> str:
+        """A column of the model, or of a joined row (``portalconfigurationproduct__configuration``)."""
+        path, _, name = name.rpartition("__")
+        owner, alias, _outer = aliases[path]
+        return f"{alias}.{quote(owner._meta.get_field(name).column)}"
+
+    ordering = ", ".join(
+        f"{column(name.removeprefix('-'))} {'DESC' if name.startswith('-') else 'ASC'}" for name in order_by
+    )
+
+    def among(name: str, count: int) -> str:
+        return f"{column(name)} IN ({', '.join(['%s'] * count)})"
+
+    conditions = [among(field, count), *(among(name, len(listed)) for name, listed in matching)]
+    conditions += [f"NOT ({among(name, len(listed))})" for name, listed in excluding]
+    selects = [select_list(selected, *(join[3] for join in joins)), *(expression.sql for _, expression in flags)]
+    # Names from the models' metadata and expressions written from them; the values are parameters.
+    statement = (
+        f"SELECT {', '.join(selects)} FROM {table}{''.join(join_sql)} "  # noqa: S608
+        f"WHERE {' AND '.join(conditions)}" + (f" ORDER BY {ordering}" if ordering else "")
+    )
+    return statement, selected, joins
+
+
+INSERT_ROWS = 16
+
+
+def insert(model, objs: list) -> None:
+    """``model.objects.bulk_create(objs)`` where nothing reads a key the database generates back: the statement
+    written once per process, model and number of rows (every write through a service door records an audit entry
+    and its events). More than ``INSERT_ROWS`` rows go through ``bulk_create``, which splits them into batches the
+    database accepts; one statement per row count is kept only for the few rows a single action writes."""
+    if not objs:
+        return
+    if len(objs) > INSERT_ROWS:
+        model.objects.bulk_create(objs)
+        return
+    statement, fields = _insert_statement(connection.vendor, model, len(objs))
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, DEFAULT_DB_ALIAS
+
+
+@functools.cache
+def _insert_statement(vendor: str, model, count: int) -> tuple[str, list]:
+    quote = connection.ops.quote_name
+    # A key the database generates (an auto-increment id) is left to it, as bulk_create does.
+    fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.db_returning)]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    # Names from the model's metadata; every value is a parameter.
+    statement = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
+        f"VALUES {', '.join([row] * count)}"
+    )
+    return statement, fields

@@ -1,0 +1,134 @@
+"""``billing.statements``: the statements written once per process give the rows the ORM's querysets give, with
+their related rows, flags and converted values."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from billing import statements
+from billing.audit import Actor
+from billing.models import AuditEntry, PaymentMethod, SubscriptionItem, TaxId
+from billing.prefetch import related_exists
+from billing.services.customers import tax_id_create
+from billing.services.subscriptions import ItemSpec, subscription_create
+from tests.factories.billing import CustomerFactory, PriceFactory, TaxRateFactory, card, sepa
+
+ACTOR = Actor.system("test")
+
+
+def _fields(obj) -> dict:
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+
+
+@pytest.mark.django_db
+def test_rows_where_gives_the_querysets_rows_in_its_order_with_converted_values():
+    customer, other = CustomerFactory(), CustomerFactory()
+    card(customer)
+    sepa(customer)
+    card(other)
+    tax_id_create(customer=customer, type="eu_vat", value="DE123456789", actor=ACTOR)
+
+    expected = list(PaymentMethod.objects.filter(customer=customer).order_by("-created", "-id"))
+    loaded = statements.rows_where(PaymentMethod, "customer", [customer.pk], ("-created", "-id"))
+
+    assert [_fields(row) for row in loaded] == [_fields(row) for row in expected] and len(loaded) == 2
+    assert isinstance(loaded[0].billing_details, dict) and loaded[0].created.tzinfo is not None  # JSON, aware times
+    taxes = statements.rows_where(TaxId, "customer", [customer.pk, other.pk], ("id",))
+    assert [_fields(row) for row in taxes] == [_fields(row) for row in TaxId.objects.filter(customer=customer)]
+    assert statements.rows_where(TaxId, "customer", [], ("id",)) == []
+
+
+@pytest.mark.django_db
+def test_rows_where_joins_related_rows_and_sets_flags_in_one_query():
+    customer = CustomerFactory()
+    card(customer)
+    basic, storage = PriceFactory(account=customer.account), PriceFactory(account=customer.account)
+    first = subscription_create(customer=customer, items=[ItemSpec(basic), ItemSpec(storage, 2)], actor=ACTOR)
+    second = subscription_create(customer=customer, items=[ItemSpec(basic)], actor=ACTOR)
+    taxed = first.items.get(price=storage)
+    taxed.tax_rates.add(TaxRateFactory(account=customer.account))
+    flag = related_exists(SubscriptionItem.tax_rates.through, "subscriptionitem", SubscriptionItem)
+
+    with CaptureQueriesContext(connection) as queries:
+        items = statements.rows_where(
+            SubscriptionItem,
+            "subscription",
+            [first.pk, second.pk],
+            ("id",),
+            related=("price", "price__product"),
+            flags=(("has_tax_rates", flag),),
+        )
+        seen = [(item.price.unit_amount, item.price.product.name, item.has_tax_rates) for item in items]
+
+    assert len(queries) == 1
+    expected = SubscriptionItem.objects.filter(subscription__in=[first, second]).order_by("id")
+    assert [_fields(item) for item in items] == [_fields(item) for item in expected]
+    assert seen == [(item.price.unit_amount, item.price.product.name, item.pk == taxed.pk) for item in expected]
+
+
+@pytest.mark.django_db
+def test_a_foreign_key_that_may_be_empty_is_outer_joined_and_exclusions_leave_rows_out():
+    customer = CustomerFactory()
+    attached, detached = card(customer), card(customer, default=False)
+    PaymentMethod.objects.filter(pk=detached.pk).update(customer=None)
+
+    rows = statements.rows_where(
+        PaymentMethod, "account", [customer.account_id], ("id",), related=("customer", "customer__account")
+    )
+    assert [(row.pk, row.customer and row.customer.pk) for row in rows] == [
+        (attached.pk, customer.pk),
+        (detached.pk, None),
+    ]
+    assert rows[0].customer.account.name == customer.account.name
+    kept = statements.rows_where(
+        PaymentMethod, "account", [customer.account_id], ("id",), excluding=(("id", (attached.pk,)),)
+    )
+    assert [row.pk for row in kept] == [detached.pk]
+    matched = statements.rows_where(
+        PaymentMethod, "account", [customer.account_id], ("id",), matching=(("id", (attached.pk,)),)
+    )
+    assert [row.pk for row in matched] == [attached.pk]
+
+
+@pytest.mark.django_db
+def test_rows_where_filters_on_a_column_of_a_joined_row():
+    customer, other = CustomerFactory(), CustomerFactory()
+    for buyer in (customer, other):
+        card(buyer)
+        subscription_create(customer=buyer, items=[ItemSpec(PriceFactory(account=buyer.account))], actor=ACTOR)
+
+    items = statements.rows_where(
+        SubscriptionItem, "subscription__customer", [customer.pk], ("-id",), related=("subscription",)
+    )
+
+    expected = SubscriptionItem.objects.filter(subscription__customer=customer).order_by("-id")
+    assert [item.pk for item in items] == [item.pk for item in expected] and len(items) == 1
+    assert items[0].subscription.customer_id == customer.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [1, 3, statements.INSERT_ROWS + 1])
+def test_insert_writes_the_rows_bulk_create_would(count):
+    customer = CustomerFactory()
+    entries = [
+        AuditEntry(
+            account_id=customer.account_id,
+            actor_type=AuditEntry.ActorType.SYSTEM,
+            actor_label="test",
+            action=f"customer.update.{index}",
+            object_type="customer",
+            object_id=customer.pk,
+            changes={"name": [f"Old {index}", "Ünïcode"]},
+        )
+        for index in range(count)
+    ]
+
+    statements.insert(AuditEntry, entries)
+
+    written = list(
+        AuditEntry.objects.filter(object_id=customer.pk, action__startswith="customer.update.").order_by("id")
+    )
+    assert [(row.action, row.changes, row.created, row.livemode) for row in written] == [
+        (entry.action, entry.changes, entry.created, False) for entry in entries
+    ]
+    assert not entries[0]._state.adding
