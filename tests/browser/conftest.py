@@ -51,6 +51,16 @@ def watch(page) -> list[str]:
     return problems
 
 
+def summary_after(page, action) -> None:
+    """Does `action` and waits, as a person would, until the summary it asks for has arrived and been swapped in
+    (htmx drops the class `htmx-request` last). A faster next choice would cancel a request whose answer is still
+    being read (the form's `hx-sync="this:replace"`), and a navigation would abort it."""
+    with page.expect_response(lambda response: "/update/confirm" in response.url) as answer:
+        action()
+    answer.value.finished()
+    page.wait_for_function("!document.querySelector('.htmx-request')")
+
+
 def _fetch_axe() -> str:
     """axe-core from the cache, fetched first when missing; parallel test processes (pytest-xdist) take turns
     under a file lock, and the cache file appears whole (written aside, then renamed)."""

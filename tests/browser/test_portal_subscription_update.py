@@ -10,7 +10,7 @@ from billing.audit import Actor
 from billing.models import Invoice, Price
 from billing.services.subscriptions import ItemChange, ItemSpec, subscription_change_items, subscription_create
 from tests.billing.helpers import subscribed
-from tests.browser.conftest import axe_violations, watch
+from tests.browser.conftest import axe_violations, summary_after, watch
 from tests.factories.billing import PriceFactory, ProductFactory
 from tests.factories.portal import session_url
 from tests.portal.test_subscription_update import configure
@@ -61,8 +61,7 @@ def _choose_yearly(page, premium_yearly, *, yearly: str, javascript=True):
     (a faster second choice would cancel the first summary's request)."""
     for choice in (page.get_by_role("radio", name=yearly), page.locator(f"#price-{premium_yearly.id}")):
         if javascript:
-            with page.expect_response(lambda response: "/update/confirm" in response.url):
-                choice.check()
+            summary_after(page, choice.check)
         else:
             choice.check()
 
