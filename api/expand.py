@@ -1,5 +1,7 @@
 """``expand[]``: replace ids in a response with the objects, loaded in one query per step and type."""
 
+from django.db.models import prefetch_related_objects
+
 from api import errors, includable
 from billing import api_versions, payment_representations, representations
 from billing.models import (
@@ -57,7 +59,13 @@ def _kind(value) -> str | None:
     return None
 
 
-def apply(data: dict, paths: list[str], caller) -> dict:
+def wants(params: dict, path: str) -> bool:
+    """Whether ``expand[]`` asks for ``path`` (or for something under it)."""
+    return any(wanted == path or wanted.startswith(path + ".") for wanted in params.get("expand") or [])
+
+
+def apply(data: dict, paths: list[str], caller, loaded: dict | None = None) -> dict:
+    """``loaded``: objects the request has already read (id -> instance), used instead of reading them again."""
     for path in paths:
         parts = path.split(".")
         depth = len(parts) - (1 if parts[0] == "data" else 0)
@@ -71,11 +79,12 @@ def apply(data: dict, paths: list[str], caller) -> dict:
                 path,
                 expand=not (part == "data" and i == 0 and data.get("object") in ("list", "search_result")),
                 caller=caller,
+                loaded=loaded or {},
             )
     return data
 
 
-def _step(nodes: list, part: str, path: str, *, expand: bool, caller) -> list:
+def _step(nodes: list, part: str, path: str, *, expand: bool, caller, loaded: dict) -> list:
     pending: dict[str, list[tuple[dict, str]]] = {}
     following = []
     includable.fill(nodes, part, caller)
@@ -101,12 +110,21 @@ def _step(nodes: list, part: str, path: str, *, expand: bool, caller) -> list:
     for kind, places in pending.items():
         model, render, prefetch = EXPANDABLE[kind]
         wanted = {node[key] for node, key in places}
-        found = {
-            obj.pk: render(obj)
-            for obj in model.objects.filter(
-                pk__in=wanted, account=caller.account, livemode=caller.livemode
-            ).prefetch_related(*prefetch)
-        }
+        known = [
+            obj
+            for obj in map(loaded.get, wanted)
+            if type(obj) is model and obj.account_id == caller.account.pk and obj.livemode == caller.livemode
+        ]
+        if known and prefetch:
+            prefetch_related_objects(known, *prefetch)
+        found = {obj.pk: render(obj) for obj in known}
+        if missing := wanted - found.keys():
+            found.update(
+                (obj.pk, render(obj))
+                for obj in model.objects.filter(
+                    pk__in=missing, account=caller.account, livemode=caller.livemode
+                ).prefetch_related(*prefetch)
+            )
         for node, key in places:
             node[key] = found.get(node[key], node[key])
             following.append(node[key])

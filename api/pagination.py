@@ -1,9 +1,14 @@
 """Cursor pagination by id (ids sort by creation), newest first, as Stripe lists do."""
 
+from collections.abc import Callable
+
 from api import errors
 
 
-def page(queryset, params: dict, *, url: str, render, label: str) -> dict:
+def page(
+    queryset, params: dict, *, url: str, render, label: str, prepare: Callable[[list], None] | None = None
+) -> dict:
+    """``prepare`` gets the page's rows before they are rendered (to load what rendering them reads, at once)."""
     limit = params.get("limit") or 10
     after, before = params.get("starting_after"), params.get("ending_before")
     if after and before:
@@ -23,4 +28,6 @@ def page(queryset, params: dict, *, url: str, render, label: str) -> dict:
         rows = list(queryset.order_by("-pk")[: limit + 1])
         has_more = len(rows) > limit
         rows = rows[:limit]
+    if prepare is not None:
+        prepare(rows)
     return {"object": "list", "data": [render(row) for row in rows], "has_more": has_more, "url": url}

@@ -5,6 +5,7 @@ from decimal import Decimal as D
 from decimal import InvalidOperation
 
 from api import errors
+from billing.metadata import metadata_error
 
 MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 UNSET = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": lambda self: False})()
@@ -205,6 +206,17 @@ class Map(Field):
 
     def base_schema(self):
         return {"type": "object", "additionalProperties": {"type": "string", "maxLength": 500}}
+
+
+class Metadata(Map):
+    """A metadata map (``""`` clears it, a key with ``""`` removes that key), refused in the services' words
+    (``billing.metadata``): the API and the admin word one problem the same way."""
+
+    def convert(self, value, path):
+        error = metadata_error(value, param=path)
+        if error is not None:
+            raise errors.invalid(error.param, error.message, "parameter_invalid_string")
+        return dict(value)
 
 
 class Array(Field):

@@ -49,6 +49,8 @@ class Context:
     # A request that reads a test-clock customer (or its subscription or invoice) runs in the clock's time.
     clock_scope: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     in_clock_time: bool = False
+    # Objects the handler has read (id -> instance): an expansion of their ids uses them instead of reading again.
+    loaded: dict = field(default_factory=dict)
 
     @property
     def account(self):
@@ -65,6 +67,10 @@ class Context:
     def scope(self, model):
         """Every read goes through here: rows of this account and mode only."""
         return model.objects.filter(account=self.account, livemode=self.livemode)
+
+    def remember(self, objects) -> None:
+        """Offer rows already read to the expansion (``expand[]``) of this response."""
+        self.loaded.update((obj.pk, obj) for obj in objects)
 
     def get(self, model, object_id: str, label: str, *, param: str = "id", queryset=None):
         if queryset is None:
@@ -142,7 +148,7 @@ def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
         else:
             version = request.headers.get("Stripe-Version")
             expand.legacy_invoice_fields(body, version, caller)
-            body = expand.apply(body, params.get("expand") or [], caller)
+            body = expand.apply(body, params.get("expand") or [], caller, ctx.loaded)
             expand.legacy_invoice_fields(body, version, caller)  # invoices the expansion brought in
             response = JsonResponse(body)
     except errors.ApiError as error:

@@ -998,13 +998,17 @@ def mark_committed(calls: list[Call], account) -> None:
 
 
 def undelivered(receiver: Receiver, broker: Broker, account) -> dict[str, int]:
-    """The merchant's events the receiver never got, by where each one is stuck: still on the queue (late), held
-    unacknowledged by a killed worker, or in the database only (lost messages: only the sweeper sends them)."""
+    """The merchant's events the receiver never got (of those recorded since its endpoint exists), by where each one
+    is stuck: still on the queue (late), held unacknowledged by a killed worker, or in the database only (lost
+    messages: only the sweeper sends them)."""
     from billing.models import Event
-    from webhooks.models import Delivery
+    from webhooks.models import Delivery, WebhookEndpoint
 
     received = receiver.received()
-    events = Event.objects.filter(account=account, livemode=False)
+    # The events from the endpoint's creation on: those before it (the merchant's first product and price) were
+    # heard by nobody, as Stripe's would be.
+    listening_since = WebhookEndpoint.objects.filter(account=account, livemode=False).earliest("created").created
+    events = Event.objects.filter(account=account, livemode=False, created__gte=listening_since)
     missing = [pk for pk in events.values_list("pk", flat=True) if pk not in received]
     held = broker.queued_work()
     states: Counter[str] = Counter()

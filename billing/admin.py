@@ -977,9 +977,8 @@ class SubscriptionAdmin(ReadOnlyTenantAdmin):
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(f"{reverse('admin:billing_subscription_changelist')}?{ERROR_FLAG}=1")
-        rows = exports.subscription_rows(changelist.queryset)
         response = StreamingHttpResponse(
-            exports.csv_chunks(rows, delimiter=delimiter), content_type="text/csv; charset=utf-8"
+            exports.subscription_csv(changelist.queryset, delimiter=delimiter), content_type="text/csv; charset=utf-8"
         )
         response["Content-Disposition"] = f'attachment; filename="subscriptions-{clock.now():%Y%m%d-%H%M%S}.csv"'
         return response
@@ -1403,7 +1402,7 @@ class ChargeAdmin(ReadOnlyTenantAdmin):
                     actor=Actor.staff(request.user),
                 )
             except BillingError as error:
-                form.add_error(None, error.message)
+                form.add_error(None, error.localized)
             else:
                 refund.refresh_from_db()
                 self.message_user(

@@ -137,7 +137,7 @@ class ProcessorAccountAdmin(TenantScopedAdmin):
                 account=obj.account, livemode=obj.livemode, actor=Actor.staff(request.user)
             )
         except BillingError as error:
-            self.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+            self.message_user(request, f"{obj}: {error.localized}", messages.ERROR)
             return
         values = {"processor": row, "error": row.last_error}
         if row.last_error:

@@ -142,7 +142,7 @@ class TenantModelForm(MoneyFormMixin, forms.ModelForm):
         self._check_same_tenant(cleaned)
         self._check_livemode_allowed(cleaned)
         if self.service_error is not None:
-            self.add_error(self._field_for(self.service_error.param), self.service_error.message)
+            self.add_error(self._field_for(self.service_error.param), self.service_error.localized)
         return cleaned
 
     def _anchor(self, cleaned) -> tuple | None:
@@ -360,7 +360,7 @@ def run_each(model_admin, request, queryset, call, done_message) -> None:
         try:
             call(obj, actor)
         except BillingError as error:
-            model_admin.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+            model_admin.message_user(request, f"{obj}: {error.localized}", messages.ERROR)
         else:
             done += 1
     if done:

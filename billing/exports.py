@@ -1,4 +1,7 @@
-"""CSV exports for the back office: subscriptions as rows that spreadsheets open cleanly, streamed in chunks."""
+"""CSV exports for the back office: subscriptions as rows that spreadsheets open cleanly, streamed in chunks.
+
+Two writers produce the same bytes: on PostgreSQL the database formats the cells and writes the CSV itself
+(``COPY (SELECT …) TO STDOUT``), elsewhere Python's csv module writes the cells of ``subscription_rows``."""
 
 import csv
 import datetime as dt
@@ -6,8 +9,9 @@ import io
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
-from django.db import connections
-from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.core.exceptions import EmptyResultSet
+from django.db import connections, transaction
+from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, TextField
 from django.db.models.functions import Coalesce
 
 from billing import money
@@ -214,3 +218,181 @@ def write_csv(rows: Iterable[tuple[str, ...]], out, *, delimiter: str = ",") -> 
     for chunk in csv_chunks(counting(), delimiter=delimiter):
         out.write(chunk)
     return counted
+
+
+def subscription_csv(queryset: QuerySet, *, delimiter: str = ",") -> Iterator[bytes]:
+    """The export of ``queryset`` (its rows in its order) as UTF-8 CSV in pieces: the bytes of ``csv_chunks`` of
+    ``subscription_rows``. On PostgreSQL the database formats and writes the rows (one ``COPY``), which is
+    several times faster than Python's csv module; memory stays constant in the number of rows either way."""
+    if delimiter not in DELIMITERS.values():
+        raise ValueError(f"Unknown delimiter {delimiter!r}.")
+    if connections[queryset.db].vendor == "postgresql" and not queryset.query.distinct:
+        # (A DISTINCT query selects its ordering's columns too; the csv module writes those exports.)
+        return _copy_chunks(queryset, delimiter)
+    return (chunk.encode() for chunk in csv_chunks(subscription_rows(queryset), delimiter=delimiter))
+
+
+# ---------------------------------------------------------------------------------------------- PostgreSQL
+# The SELECT formats every cell as ``_cells``, ``csv_chunks`` and ``escape_cell`` do, and COPY's CSV quotes as
+# csv.writer does (a cell holding the delimiter, a double quote, "\r" or "\n" is quoted, its quotes doubled).
+# Two differences are taken care of:
+# - COPY writes NULL as an empty cell but "" as a quoted one (""): a cell that can be "" is NULL instead.
+# - COPY ends a row with "\n", csv.writer with "\r\n" and keeps a "\n" inside a quoted cell as it is. The
+#   SELECT writes a cell's "\n" as "\r\n"; the stream then turns every "\n" into "\r\n" and "\r\r\n" back into
+#   "\n". The end of a row never follows a "\r": a last cell holding "\r" is quoted.
+# Ids are generated tokens (``billing.ids``), statuses and currencies come from fixed lists, dates start with
+# a digit and amounts are never negative: those cells need neither escaping nor NULLIF.
+
+_SQL_FORMULA_TRIGGERS = ", ".join(
+    f"'{char}'" if char.isprintable() else f"E'\\x{ord(char):02x}'" for char in sorted(FORMULA_TRIGGERS)
+)
+_ISO_UTC = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+
+def _sql_text_cell(value: str) -> str:
+    """SQL for the CSV cell of the text ``value`` (SQL without parameters): escaped against formulas as
+    ``escape_cell`` does, "\\n" written "\\r\\n", "" as NULL."""
+    escaped = f"CASE WHEN left({value}, 1) IN ({_SQL_FORMULA_TRIGGERS}) THEN '''' || {value} ELSE {value} END"
+    return f"NULLIF(replace({escaped}, E'\\n', E'\\r\\n'), '')"
+
+
+class _TextCell(Func):
+    """A free-text column (customer email, name) as its CSV cell."""
+
+    output_field = TextField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        if params:
+            raise ValueError("A text cell is a column, without parameters.")
+        return _sql_text_cell(sql), []
+
+
+class _ChoiceCell(Func):
+    """A choice column that may be blank as its CSV cell (blank as NULL)."""
+
+    template = "NULLIF(%(expressions)s, '')"
+    output_field = TextField()
+
+
+class _IsoUtcCell(Func):
+    """A moment as ``iso_utc`` writes it."""
+
+    template = _ISO_UTC.format("%(expressions)s")
+    output_field = TextField()
+
+
+class _MajorUnitsCell(Func):
+    """``major_units(amount, currency)``, with a decimal comma if ``decimal_comma``."""
+
+    output_field = TextField()
+
+    def __init__(self, amount, currency, *, decimal_comma: bool):
+        super().__init__(amount, currency)
+        self.decimal_comma = decimal_comma
+
+    def as_sql(self, compiler, connection, **extra_context):
+        amount, amount_params = compiler.compile(self.source_expressions[0])
+        currency, currency_params = compiler.compile(self.source_expressions[1])
+
+        def listed(currencies: frozenset[str]) -> str:
+            if not all(code.isalpha() for code in currencies):
+                raise ValueError("Currency codes are letters.")
+            return ", ".join(f"'{code}'" for code in sorted(currencies))
+
+        # The factor's scale is the exponent: 1999 * 0.01 = 19.99, 0 * 0.01 = 0.00, 500 * 1 = 500.
+        factor = (
+            f"CASE WHEN lower({currency}) IN ({listed(money.ZERO_DECIMAL)}) THEN 1 "
+            f"WHEN lower({currency}) IN ({listed(money.THREE_DECIMAL)}) THEN 0.001 ELSE 0.01 END"
+        )
+        sql = f"(({amount})::numeric * {factor})::text"
+        if self.decimal_comma:
+            sql = f"replace({sql}, '.', ',')"
+        return sql, [*amount_params, *currency_params, *currency_params]
+
+
+class _OffersCell(Func):
+    """The types of the retention offers answered ``outcome``, space-separated in the order answered (as
+    ``_cells``), from the ``retention`` JSON column."""
+
+    output_field = TextField()
+    OUTCOMES = ("accepted", "declined")
+
+    def __init__(self, retention, *, outcome: str):
+        if outcome not in self.OUTCOMES:
+            raise ValueError(f"Unknown outcome {outcome!r}.")
+        super().__init__(retention)
+        self.outcome = outcome
+
+    def as_sql(self, compiler, connection, **extra_context):
+        retention, params = compiler.compile(self.source_expressions[0])
+        if params:
+            raise ValueError("The retention cell reads a column, without parameters.")
+        offers = f"({retention} -> 'offers')"
+        # Only compiled column SQL and constants go into the text; the outcome is a parameter.
+        types = (
+            "SELECT string_agg(offer.value ->> 'type', ' ' ORDER BY offer.position) AS types "  # noqa: S608
+            f"FROM jsonb_array_elements({offers}) WITH ORDINALITY AS offer(value, position) "
+            "WHERE offer.value ->> 'outcome' = %s"
+        )
+        sql = (
+            f"CASE WHEN jsonb_typeof({offers}) = 'array' "  # noqa: S608
+            f"THEN (SELECT {_sql_text_cell('answered.types')} FROM ({types}) AS answered) END"
+        )
+        return sql, [self.outcome]
+
+
+def _copy_cells(*, decimal_comma: bool) -> dict:
+    """The export's cells as SQL expressions, in ``HEADER`` order."""
+    cells = {
+        "subscription_id": F("pk"),
+        "customer_id": F("customer_id"),
+        "customer_email": _TextCell("customer__email"),
+        "customer_name": _TextCell("customer__name"),
+        "status": F("status"),
+        "pause_collection_behavior": _ChoiceCell("pause_collection_behavior"),
+        "pause_collection_resumes_at": _IsoUtcCell("pause_collection_resumes_at"),
+        "current_period_end": _IsoUtcCell("current_period_end"),
+        "price_ids": _price_ids_subquery(),
+        "amount": _MajorUnitsCell(_amount_per_period(), "currency", decimal_comma=decimal_comma),
+        "currency": F("currency"),
+        "created": _IsoUtcCell("created"),
+        "cancellation_feedback": _ChoiceCell("cancellation_feedback"),
+        "retention_offers_accepted": _OffersCell("retention", outcome="accepted"),
+        "retention_offers_declined": _OffersCell("retention", outcome="declined"),
+    }
+    assert tuple(cells) == HEADER
+    return {f"csv_{name}": expression for name, expression in cells.items()}
+
+
+def _copy_chunks(queryset: QuerySet, delimiter: str) -> Iterator[bytes]:
+    connection = connections[queryset.db]
+    cells = _copy_cells(decimal_comma=delimiter == DECIMAL_COMMA_DELIMITER)
+    rows = queryset.annotate(**cells).values_list(*cells)
+    # The header ends as COPY's rows do; _crlf turns the "\n" into "\r\n".
+    buffer = bytearray((BOM + delimiter.join(HEADER) + "\n").encode())
+    try:
+        select, params = rows.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # a filter that can match nothing (``pk__in=[]``)
+        yield _crlf(buffer)
+        return
+    statement = f"COPY ({select}) TO STDOUT WITH (FORMAT csv, DELIMITER '{delimiter}')"
+    with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
+        # The per-row subqueries put the plan's cost far past jit_above_cost, and compiling the expressions (in
+        # every parallel worker) takes more time than it saves on a scan like this one: without JIT the export
+        # of 100 000 subscriptions takes about 30 % less of the database's CPU. SET LOCAL: this COPY only.
+        cursor.execute("SET LOCAL jit = off")
+        with connection.wrap_database_errors, cursor.cursor.copy(statement, params) as copy:
+            for block in copy:  # one row each
+                buffer += block
+                if len(buffer) >= BUFFER_SIZE:
+                    end = buffer.rfind(b"\n") + 1
+                    yield _crlf(buffer[:end])
+                    del buffer[:end]
+    yield _crlf(buffer)
+
+
+def _crlf(data: bytes | bytearray) -> bytes:
+    """COPY's rows, ended "\\n", as csv.writer ends them ("\\r\\n"); a cell's "\\n", written "\\r\\n" by the
+    SELECT, back as "\\n"."""
+    return bytes(data).replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\n")

@@ -1,8 +1,11 @@
 """Integer minor-unit money: the currency table, half-up rounding and Babel display."""
 
+import functools
 from decimal import ROUND_HALF_UP, Decimal
 
 from babel.numbers import format_currency
+from django.utils.functional import Promise, lazy
+from django.utils.translation import gettext
 
 # Stripe's zero-decimal and three-decimal currencies; every other currency has two decimals.
 ZERO_DECIMAL = frozenset(
@@ -71,6 +74,7 @@ def babel_locale(locale: str) -> str:
     return (locale or "en").replace("-", "_")
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of its arguments: previews and lists repeat the same amounts
 def format_amount(amount: int, currency: str, locale: str = "en") -> str:
     """``123450, "eur", "de"`` -> ``1.234,50 €``."""
     return format_currency(to_major(amount, currency), currency.upper(), locale=babel_locale(locale))
@@ -97,14 +101,35 @@ def chargeable(amount: int, currency: str) -> int:
     return round_half_up(Decimal(amount) / 10) * 10
 
 
-def charge_amount_error(amount: int, currency: str) -> str | None:
-    """Why ``amount`` cannot be charged or refunded in ``currency`` (None when it can): Stripe's API takes
-    three-decimal currencies only in multiples of 10 minor units ("these API calls require the least-significant
-    (last) digit to be 0", docs.stripe.com/currencies#three-decimal)."""
+def _charge_amount_text(amount: int, currency: str, total: bool) -> str:
+    params = {"currency": currency.upper(), "chargeable": chargeable(amount, currency), "amount": amount}
+    if total:
+        return (
+            gettext(
+                "Invalid total: %(currency)s amounts must be in multiples of 10 (the last digit must be 0), as "
+                "three-decimal currencies are charged to the nearest ten; for example %(chargeable)s instead of "
+                "%(amount)s."
+            )
+            % params
+        )
+    return (
+        gettext(
+            "Invalid amount: %(currency)s amounts must be in multiples of 10 (the last digit must be 0), as "
+            "three-decimal currencies are charged to the nearest ten; for example %(chargeable)s instead of %(amount)s."
+        )
+        % params
+    )
+
+
+# Rendered when read: in English for the API, in the reader's language in the admin (``BillingError.localized``).
+_charge_amount_text_lazy = lazy(_charge_amount_text, str)
+
+
+def charge_amount_error(amount: int, currency: str, *, total: bool = False) -> Promise | None:
+    """Why ``amount`` (``total``: a checkout session's total) cannot be charged or refunded in ``currency`` (None when
+    it can), in the language active when read: Stripe's API takes three-decimal currencies only in multiples of 10
+    minor units ("these API calls require the least-significant (last) digit to be 0",
+    docs.stripe.com/currencies#three-decimal)."""
     if amount is None or currency.lower() not in THREE_DECIMAL or amount % 10 == 0:
         return None
-    return (
-        f"Invalid amount: {currency.upper()} amounts must be in multiples of 10 (the last digit must be 0), as "
-        f"three-decimal currencies are charged to the nearest ten; for example {chargeable(amount, currency)} "
-        f"instead of {amount}."
-    )
+    return _charge_amount_text_lazy(amount, currency, total)

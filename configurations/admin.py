@@ -1,7 +1,6 @@
 """The merchant admin for portal configurations, branding and custom domains; every write goes through the services."""
 
 import base64
-import copy
 import re
 from urllib.parse import urlsplit
 
@@ -121,6 +120,8 @@ API_PARAM = re.compile(
     r"customer_group|subscription_start)(?:\[\w*\])+"
 )
 MISSING_PARAM = re.compile(r"^Missing required param: ([^ ]+?)\.?$")
+# The id the API's messages give beside a quoted name (“Basic” (prod_…), „Basic“ (prod_…)): the page names rows.
+ID_BESIDE_NAME = re.compile(r"(?<=[”“»«\"]) \([A-Za-z0-9_-]+\)")
 
 
 def param_label(param: str) -> str:
@@ -137,10 +138,11 @@ def param_label(param: str) -> str:
 
 
 def merchant_wording(text: str) -> str:
-    """A service message with its API parameters named as the admin page names them."""
+    """A service message with its API parameters named as the admin page names them, and its products, prices and
+    coupons by their names alone."""
     if match := MISSING_PARAM.match(text):
         return gettext("Fill in %(field)s.") % {"field": param_label(match.group(1))}
-    return API_PARAM.sub(lambda found: param_label(found.group(0)), text)
+    return ID_BESIDE_NAME.sub("", API_PARAM.sub(lambda found: param_label(found.group(0)), text))
 
 
 def message_once(request, text, level) -> None:
@@ -186,9 +188,7 @@ class PortalConfigurationForm(TenantModelForm):
 
     def clean(self):
         if self.service_error is not None:
-            error = copy.copy(self.service_error)
-            error.message = merchant_wording(error.message)
-            self.service_error = error
+            self.service_error = self.service_error.reworded(merchant_wording(self.service_error.localized))
         return super().clean()
 
 
@@ -262,9 +262,9 @@ class ProductFormSet(BaseInlineFormSet):
             field = match.group(2)
             field = "adjustable_quantity_enabled" if field == "adjustable_quantity" else field
             form = forms_in_order[int(match.group(1))]
-            form.add_error(field if field in form.fields else None, merchant_wording(error.message))
+            form.add_error(field if field in form.fields else None, merchant_wording(error.localized))
         else:
-            raise ValidationError(merchant_wording(error.message))
+            raise ValidationError(merchant_wording(error.localized))
 
 
 class PricesOfProductSelect(forms.SelectMultiple):
@@ -361,9 +361,9 @@ class OfferFormSet(BaseInlineFormSet):
         if match and int(match.group(1)) < len(forms_in_order):
             field = OFFER_FIELDS.get(match.group(2) or "", match.group(2))
             form = forms_in_order[int(match.group(1))]
-            form.add_error(field if field in form.fields else None, merchant_wording(error.message))
+            form.add_error(field if field in form.fields else None, merchant_wording(error.localized))
         else:
-            raise ValidationError(merchant_wording(error.message))
+            raise ValidationError(merchant_wording(error.localized))
 
 
 class CancellationOfferInline(ConfigurationRowInline):
@@ -841,7 +841,7 @@ class PortalConfigurationAdmin(TenantScopedAdmin):
         try:
             configuration = configuration_make_default(configuration=selected[0], actor=Actor.staff(request.user))
         except BillingError as error:
-            self.message_user(request, f"{selected[0]}: {error.message}", messages.ERROR)
+            self.message_user(request, f"{selected[0]}: {error.localized}", messages.ERROR)
             return
         mode = gettext("live") if configuration.livemode else gettext("test")
         self.message_user(
@@ -1090,7 +1090,7 @@ class CustomDomainAdmin(TenantScopedAdmin):
             try:
                 domain = custom_domain_verify(domain=domain, actor=Actor.staff(request.user))
             except BillingError as error:
-                self.message_user(request, f"{domain}: {error.message}", messages.ERROR)
+                self.message_user(request, f"{domain}: {error.localized}", messages.ERROR)
                 continue
             if domain.is_verified:
                 verified += 1

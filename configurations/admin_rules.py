@@ -7,8 +7,8 @@ from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from billing.metadata import METADATA_KEY_MAX, METADATA_MAX_KEYS, METADATA_VALUE_MAX
 from billing.models import Customer
-from billing.services.common import METADATA_KEY_MAX, METADATA_MAX_KEYS, METADATA_VALUE_MAX
 from configurations.models import PortalConfiguration
 from configurations.selectors import group_configuration_for, group_configurations
 

@@ -1,9 +1,11 @@
 """Tenant-scoped reads of portal configurations, branding and custom domains (for the API and the portal)."""
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
+from django.db.models.functions import TruncSecond
 from django.utils.translation import gettext, ngettext
 
 from billing.models import Account, CancellationOfferOutcome, Customer
@@ -54,6 +56,12 @@ def configuration_for_login_token(*, token: str) -> PortalConfiguration | None:
 
 
 def branding_for(account: Account) -> Branding | None:
+    """The account's branding; without a query when it was loaded with the account (``select_related``)."""
+    if Account.branding.is_cached(account):
+        try:
+            return account.branding
+        except Branding.DoesNotExist:
+            return None
     return Branding.objects.filter(account=account).first()
 
 
@@ -125,7 +133,11 @@ def cancellation_offer_report(configuration: PortalConfiguration) -> list[OfferR
             shown=Count("id"),
             accepted=Count("id", filter=accepted),
             declined=Count("id", filter=Q(outcome=CancellationOfferOutcome.Outcome.DECLINED)),
-            canceled_anyway=Count("id", filter=accepted & Q(subscription__canceled_at__gte=F("created"))),
+            # The subscription keeps canceled_at in whole seconds: a cancellation in the second of the acceptance
+            # counts.
+            canceled_anyway=Count(
+                "id", filter=accepted & Q(subscription__canceled_at__gte=TruncSecond("created", tzinfo=dt.UTC))
+            ),
         )
     }
     empty = {"shown": 0, "accepted": 0, "declined": 0, "canceled_anyway": 0}

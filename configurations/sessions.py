@@ -17,6 +17,8 @@ from configurations.representations import portal_session as render_session
 from configurations.selectors import configuration_for_customer, verified_domain_for
 
 SESSION_TOKEN_TTL = dt.timedelta(minutes=5)
+# The audit entry of a staff member choosing to act as the customer: the portal names them in what they do.
+ACT_AS_CUSTOMER = "portal_session.act_as_customer"
 # Stripe's locale enum for sessions (identical in its 2022 and 2026 specs).
 LOCALES = [
     "auto",
@@ -176,5 +178,5 @@ def portal_session_create(
     audit.record(actor, "portal_session.create", session)
     if origin == PortalSession.Origin.STAFF:
         # Staff chose to make real changes in the customer's name: on record with who they are.
-        audit.record(actor, "portal_session.act_as_customer", session, {"customer": customer.pk})
+        audit.record(actor, ACT_AS_CUSTOMER, session, {"customer": customer.pk})
     return session, session_url(session, token)

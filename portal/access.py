@@ -10,8 +10,10 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
-from billing.models import Account, Customer
+from billing.audit import Actor
+from billing.models import Account, AuditEntry, Customer
 from configurations.models import PortalConfiguration, PortalSession, digest
+from configurations.sessions import ACT_AS_CUSTOMER
 from portal import services
 from portal.locale_selection import DEFAULT_LOCALE, supported_locale
 from portal.views.common import page
@@ -85,6 +87,25 @@ class Portal:
 
     def enabled(self, feature: str) -> bool:
         return bool(getattr(self.configuration, FEATURES[feature]))
+
+    @functools.cached_property
+    def actor(self) -> Actor:
+        """Who the audit log names for what is done here: the customer, or the staff member who chose to act as
+        the customer (the entry recorded when they opened the session says who)."""
+        if self.session.origin != PortalSession.Origin.STAFF:
+            return Actor.customer(self.customer)
+        opened = (
+            AuditEntry.objects.filter(
+                account_id=self.session.account_id,
+                action=ACT_AS_CUSTOMER,
+                object_type="portalsession",
+                object_id=self.session.pk,
+            )
+            .values_list("actor_id", "actor_label")
+            .first()
+        )
+        staff_id, staff_label = opened or ("", "staff")
+        return Actor.staff_acting_as(staff_id=staff_id, staff_label=staff_label, customer=self.customer)
 
 
 def client_ip(request: HttpRequest) -> str:

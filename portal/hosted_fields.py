@@ -7,7 +7,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
+from billing.audit import Actor
 from billing.gateways.vault import VaultGrant, origin, vault_fields_url, vault_origin, vault_token
+from billing.models import AuditEntry
 from billing.services.payment_method_setups import PaymentFields
 from portal.access import Portal
 
@@ -46,11 +48,19 @@ def hosted_fields_context(request: HttpRequest, portal: Portal, fields: PaymentF
         customer_id=portal.customer.pk,
         fields=fields,
         brand=brand,
+        actor=portal.actor,
     )
 
 
 def fields_context(
-    request: HttpRequest, *, account_id: str, livemode: bool, customer_id: str, fields: PaymentFields, brand: dict
+    request: HttpRequest,
+    *,
+    account_id: str,
+    livemode: bool,
+    customer_id: str,
+    fields: PaymentFields,
+    brand: dict,
+    actor: Actor | None = None,
 ) -> dict:
     """The template context of the hosted fields for one page. ``customer_id`` may be empty (hosted Checkout,
     before the customer exists): the vault then makes payment methods of the account that belong to nobody yet."""
@@ -69,6 +79,11 @@ def fields_context(
                 business_name=brand.get("business_name", ""),
                 accent=colors.get("accent", ""),
                 font=colors.get("font", ""),
+                **(
+                    {"staff_id": actor.id, "staff_label": actor.label}
+                    if actor is not None and actor.type == AuditEntry.ActorType.STAFF
+                    else {}
+                ),
             )
         )
         return {"vault_origin": vault_origin(), "vault_frames": [(k, vault_fields_url(token, k)) for k in fields.types]}

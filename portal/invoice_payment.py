@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from billing.audit import Actor
 from billing.exceptions import BillingError, GatewayUnavailable, StateConflict
 from billing.models import Invoice, PaymentIntent, PaymentMethod
 from billing.services.intents import payment_intent_refresh
@@ -89,12 +90,19 @@ def _outcome(intent: PaymentIntent) -> Outcome:
     return Outcome(FAILED, failure_message(intent.last_payment_error))
 
 
-def pay(request: HttpRequest, invoice: Invoice, method: PaymentMethod, *, return_url: str) -> Outcome:
+def pay(
+    request: HttpRequest, invoice: Invoice, method: PaymentMethod, *, return_url: str, actor: Actor | None = None
+) -> Outcome:
     """Pay ``invoice`` with ``method`` (one of the invoice customer's, checked by the caller's form). The service
-    locks the invoice: a second submit, in this tab or another, charges nothing."""
+    locks the invoice: a second submit, in this tab or another, charges nothing. ``actor``: who pays (default: the
+    customer)."""
     try:
         intent = invoice_pay_on_session(
-            invoice=invoice, payment_method=method, return_url=return_url, mandate_data=_mandate_data(request, method)
+            invoice=invoice,
+            payment_method=method,
+            return_url=return_url,
+            mandate_data=_mandate_data(request, method),
+            actor=actor,
         )
     except BillingError as error:
         return _refusal(error)

@@ -1,6 +1,7 @@
 """Emailed login links (portal sessions themselves are ``configurations.models.PortalSession``)."""
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import clock
@@ -28,4 +29,4 @@ class LoginLink(models.Model):
         verbose_name_plural = _("login links")
 
     def __str__(self) -> str:
-        return f"login link for {self.customer_id}"
+        return gettext("login link for %(customer)s") % {"customer": self.customer_id}

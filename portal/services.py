@@ -23,6 +23,10 @@ from portal.locale_selection import DEFAULT_LOCALE, supported_locale
 from portal.models import LoginLink
 
 SESSION_IDLE_TIMEOUT = dt.timedelta(hours=1)
+# A page view moves the session's last activity forward only when the recorded one is older than this (or is the
+# redemption itself): one write a minute at most, not one per request. The idle timeout counts from the recorded
+# activity, so a session may end up to this much short of an hour after the very last page.
+SESSION_ACTIVITY_RESOLUTION = dt.timedelta(minutes=1)
 LOGIN_LINK_TTL = dt.timedelta(minutes=10)
 # Customers sharing one address get one email with a link each; more than this many is not a person's inbox.
 LOGIN_LINKS_PER_EMAIL = 20
@@ -94,22 +98,25 @@ def portal_session_for_browser(*, browser_key: str | None, locale: str | None = 
     if not browser_key:
         return None
     now = clock.now()
-    session = (
-        PortalSession.objects.select_related("account", "customer", "configuration")
-        .filter(
+    sessions = (
+        # The account's branding too: every page shows it.
+        PortalSession.objects.select_related("account__branding", "customer", "configuration").filter(
             browser_key_digest=digest(browser_key),
             ended_at__isnull=True,
             last_activity_at__gt=now - SESSION_IDLE_TIMEOUT,
             customer__deleted=False,  # deleting a customer closes their open portal sessions
         )
-        .first()
     )
+    session = next(iter(sessions[:1]), None)  # the digest is unique: no ORDER BY to compile or run
     if session is None:
         return None
-    changes = {"last_activity_at": now}
+    changes = {}
+    if session.last_activity_at == session.redeemed_at or now - session.last_activity_at >= SESSION_ACTIVITY_RESOLUTION:
+        changes["last_activity_at"] = now
     if locale and locale != session.locale:
         changes["locale"] = locale
-    PortalSession.objects.filter(pk=session.pk).update(**changes)
+    if changes:
+        PortalSession.objects.filter(pk=session.pk).update(**changes)
     for name, value in changes.items():
         setattr(session, name, value)
     return session

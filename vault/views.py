@@ -24,7 +24,7 @@ from billing.audit import Actor
 from billing.exceptions import BillingError, NotFound
 from billing.gateways import gateway_for
 from billing.gateways.vault import SALT, VaultGrant, vault_grant
-from billing.models import Account, Customer
+from billing.models import Account, AuditEntry, Customer
 from billing.refusals import billing_error_message
 from billing.selectors import customer_get_for_account
 from billing.services.payment_methods import payment_method_create
@@ -77,6 +77,13 @@ def _expired_grant(token: str) -> VaultGrant | None:
         return VaultGrant(**(data | {"types": tuple(data["types"])}))
     except (signing.BadSignature, TypeError, KeyError):
         return None
+
+
+def _actor(grant: VaultGrant, customer: Customer | None) -> Actor:
+    """The staff member acting as the customer in the portal (the signed grant names them), else the customer."""
+    if grant.staff_id:
+        return Actor(AuditEntry.ActorType.STAFF, grant.staff_id, grant.staff_label)
+    return Actor.customer(customer) if customer else Actor.system("checkout")
 
 
 def _customer(grant: VaultGrant) -> Customer | None:
@@ -193,7 +200,7 @@ def payment_methods(request: HttpRequest) -> HttpResponse:
             pm = payment_method_create(
                 account=customer.account if customer else Account.objects.get(pk=grant.account_id),
                 livemode=grant.livemode,
-                actor=Actor.customer(customer) if customer else Actor.system("checkout"),
+                actor=_actor(grant, customer),
                 card=form.cleaned_data.get("card"),
                 sepa=form.cleaned_data.get("sepa"),
                 billing_details=form.cleaned_data["billing_details"],

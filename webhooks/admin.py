@@ -140,7 +140,7 @@ class WebhookEndpointAdmin(TenantScopedAdmin):
             try:
                 endpoint = services.webhook_endpoint_roll_secret(endpoint=endpoint, expires_in_hours=24, actor=actor)
             except BillingError as error:
-                self.message_user(request, f"{endpoint}: {error.message}", messages.ERROR)
+                self.message_user(request, f"{endpoint}: {error.localized}", messages.ERROR)
             else:
                 self._show_secret(request, endpoint, _("Secret rolled."))
 

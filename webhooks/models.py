@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import ids
@@ -168,5 +169,9 @@ class Attempt(models.Model):
         verbose_name_plural = _("attempts")
 
     def __str__(self) -> str:
-        outcome = self.response_status or self.error[:40] or "queued"
-        return f"attempt {self.pk} of {self.delivery_id}: {outcome}"
+        outcome = self.response_status or self.error[:40] or gettext("queued")
+        return gettext("attempt %(number)s of %(delivery)s: %(outcome)s") % {
+            "number": self.pk,
+            "delivery": self.delivery_id,
+            "outcome": outcome,
+        }

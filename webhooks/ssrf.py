@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
 
 Resolver = Callable[[str, int], Iterable[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -27,11 +30,19 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class RefusedTarget(Exception):
-    """The URL must not (or cannot) be called; ``message`` says why in words a merchant can act on."""
+    """The URL must not (or cannot) be called; ``message`` says why in words a merchant can act on (English, as
+    delivery attempts record it), ``reason`` the same in the active language (a lazy text)."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message, params: dict | None = None):
+        self._text, self._params = message, params
+        with translation.override("en"):
+            english = self._render()
+        super().__init__(english)
+        self.message = english
+        self.reason = lazy(self._render, str)()
+
+    def _render(self) -> str:
+        return str(self._text) if self._params is None else str(self._text) % self._params
 
 
 class UnsafeTarget(RefusedTarget):
@@ -99,22 +110,24 @@ def check_url(url: str, *, livemode: bool) -> Target:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise UnsafeTarget("The URL is not valid.")
+        raise UnsafeTarget(_("The URL is not valid."))
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise UnsafeTarget("The URL must start with https:// (or http:// for test-mode endpoints).")
+        raise UnsafeTarget(_("The URL must start with https:// (or http:// for test-mode endpoints)."))
     if livemode and scheme != "https":
-        raise UnsafeTarget("Live-mode webhook endpoints must use HTTPS.")
+        raise UnsafeTarget(_("Live-mode webhook endpoints must use HTTPS."))
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise UnsafeTarget("The URL has no host name.")
+        raise UnsafeTarget(_("The URL has no host name."))
     port = port or DEFAULT_PORTS[scheme]
     try:
         addresses = [str(a) for a in _resolver(host, port)]
     except (OSError, UnicodeError) as exc:
-        raise UnresolvableTarget(f"The host {host} could not be resolved ({exc}).")
+        raise UnresolvableTarget(
+            _("The host %(host)s could not be resolved (%(error)s)."), {"host": host, "error": exc}
+        )
     if not addresses:
-        raise UnresolvableTarget(f"The host {host} did not resolve to any address.")
+        raise UnresolvableTarget(_("The host %(host)s did not resolve to any address."), {"host": host})
     allow_private = not livemode and settings.WEBHOOK_ALLOW_PRIVATE_TARGETS
     for address in addresses:
         try:
@@ -123,9 +136,17 @@ def check_url(url: str, *, livemode: bool) -> Target:
             raise UnsafeTarget(f"The host {host} resolved to an invalid address ({address}).")
         reason = None if allow_private else forbidden_reason(parsed)
         if reason:
-            hint = "" if livemode else " (WEBHOOK_ALLOW_PRIVATE_TARGETS allows it for test mode in development)"
-            raise UnsafeTarget(
-                f"The URL's host {host} resolves to {address}, a {reason} address; webhooks are only sent "
-                f"to public internet addresses{hint}."
+            text = (
+                _(
+                    "The URL's host %(host)s resolves to %(address)s, a %(reason)s address; webhooks are only sent "
+                    "to public internet addresses."
+                )
+                if livemode
+                else _(
+                    "The URL's host %(host)s resolves to %(address)s, a %(reason)s address; webhooks are only sent "
+                    "to public internet addresses (WEBHOOK_ALLOW_PRIVATE_TARGETS allows it for test mode in "
+                    "development)."
+                )
             )
+            raise UnsafeTarget(text, {"host": host, "address": address, "reason": reason})
     return Target(scheme=scheme, host=host, port=port, addresses=tuple(addresses))

@@ -106,7 +106,7 @@ def _features(creating: bool) -> p.Object:
                                 "days": p.Integer(min_value=1, max_value=validation.MAX_PAUSE_DAYS),
                                 "price": p.Id(),
                                 "coupon": p.String(max_length=64),
-                                "customer_group": p.Object({"metadata": p.Map()}),
+                                "customer_group": p.Object({"metadata": p.Metadata()}),
                                 "reasons": p.Array(
                                     p.String(choices=C.CancellationReason.values), max_items=8, unsettable=True
                                 ),
@@ -181,7 +181,7 @@ def _fields(creating: bool) -> dict:
         "default_return_url": URL,
         "features": _features(creating),
         "login_page": p.Object({"enabled": p.Boolean(required=True)}),
-        "metadata": p.Map(),
+        "metadata": p.Metadata(),
         "name": p.String(max_length=validation.MAX_NAME, unsettable=True),
         "custom_text": p.Object(
             {
@@ -191,7 +191,7 @@ def _fields(creating: bool) -> dict:
             description="Extension: Markdown shown on the portal's pages (sanitised when rendered).",
         ),
         "customer_group": p.Object(
-            {"metadata": p.Map(), "priority": p.Integer(min_value=0, max_value=validation.MAX_PRIORITY)},
+            {"metadata": p.Metadata(), "priority": p.Integer(min_value=0, max_value=validation.MAX_PRIORITY)},
             description="Extension: sessions without a configuration use the active one whose metadata rule "
             "matches the customer's metadata (highest priority first), else the default.",
         ),

@@ -43,7 +43,7 @@ def retrieve(ctx, params, charge):
 @operation(
     "POST",
     "/v1/charges/{charge}",
-    params={"description": p.String(max_length=1000, unsettable=True), "metadata": p.Map(), "expand": p.EXPAND},
+    params={"description": p.String(max_length=1000, unsettable=True), "metadata": p.Metadata(), "expand": p.EXPAND},
     response="charge",
     summary="Update a charge's description and metadata",
     tags=TAGS,

@@ -44,7 +44,7 @@ CREATE = {
     "subscription_data": p.Object(
         {
             "trial_period_days": p.Integer(min_value=1, max_value=730),
-            "metadata": p.Map(),
+            "metadata": p.Metadata(),
             "description": p.String(max_length=500),
             "default_tax_rates": p.Array(p.Id(), max_items=5),
         }
@@ -64,7 +64,7 @@ CREATE = {
         }
     ),
     "locale": p.String(choices=LOCALES),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "client_reference_id": p.String(max_length=200),
     "expires_at": p.Timestamp(),
     "expand": p.EXPAND,

@@ -23,12 +23,12 @@ CREATE = {
     "expand": p.EXPAND,
     "id": p.String(max_length=64),
     "max_redemptions": p.Integer(),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "name": p.String(max_length=40),
     "percent_off": p.Decimal(),
     "redeem_by": p.Timestamp(),
 }
-UPDATE = {"expand": p.EXPAND, "metadata": p.Map(), "name": p.String(max_length=40, unsettable=True)}
+UPDATE = {"expand": p.EXPAND, "metadata": p.Metadata(), "name": p.String(max_length=40, unsettable=True)}
 
 
 def get_coupon(ctx, coupon_id: str, *, param: str = "id") -> Coupon:

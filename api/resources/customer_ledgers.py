@@ -112,7 +112,7 @@ def balance_transaction_list(ctx, params, customer):
         "amount": p.Integer(required=True),
         "currency": p.String(max_length=3, required=True),
         "description": p.String(max_length=350),
-        "metadata": p.Map(),
+        "metadata": p.Metadata(),
         "expand": p.EXPAND,
     },
     response="customer_balance_transaction",

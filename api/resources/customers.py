@@ -25,7 +25,7 @@ FIELDS = {
     "description": p.String(max_length=500, unsettable=True),
     "email": p.String(max_length=512, unsettable=True),
     "invoice_settings": p.Object({"default_payment_method": p.Id(unsettable=True)}),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "name": p.String(max_length=256, unsettable=True),
     "phone": p.String(max_length=32, unsettable=True),
     "preferred_locales": p.Array(p.String(max_length=10), max_items=10, unsettable=True),

@@ -36,7 +36,7 @@ def _payment_method(ctx, params):
         "days_until_due": p.Integer(min_value=0, max_value=730),
         "currency": p.String(max_length=3),
         "description": p.String(max_length=1500),
-        "metadata": p.Map(),
+        "metadata": p.Metadata(),
         "pending_invoice_items_behavior": p.String(choices=("include", "exclude")),
         "subscription": p.Id(),
         "default_payment_method": p.Id(),
@@ -75,7 +75,7 @@ def create(ctx, params):
         "collection_method": COLLECTION,
         "days_until_due": p.Integer(min_value=0, max_value=730),
         "description": p.String(max_length=1500, unsettable=True),
-        "metadata": p.Map(),
+        "metadata": p.Metadata(),
         "default_payment_method": p.Id(unsettable=True),
         "expand": p.EXPAND,
     },
@@ -111,7 +111,11 @@ ADD_LINE = p.Object({**LINE_FIELDS, "invoice_item": p.Id()})
 @operation(
     "POST",
     "/v1/invoices/{invoice}/add_lines",
-    params={"lines": p.Array(ADD_LINE, max_items=50, required=True), "invoice_metadata": p.Map(), "expand": p.EXPAND},
+    params={
+        "lines": p.Array(ADD_LINE, max_items=50, required=True),
+        "invoice_metadata": p.Metadata(),
+        "expand": p.EXPAND,
+    },
     response="invoice",
     summary="Add lines to a draft invoice (pending invoice items, or new ones)",
     tags=TAGS,
@@ -149,7 +153,7 @@ REMOVE_LINE = p.Object({"id": p.Id(required=True), "behavior": p.String(choices=
     "/v1/invoices/{invoice}/remove_lines",
     params={
         "lines": p.Array(REMOVE_LINE, max_items=50, required=True),
-        "invoice_metadata": p.Map(),
+        "invoice_metadata": p.Metadata(),
         "expand": p.EXPAND,
     },
     response="invoice",
@@ -171,7 +175,7 @@ UPDATE_LINE = p.Object({**LINE_FIELDS, "id": p.Id(required=True)})
     "/v1/invoices/{invoice}/update_lines",
     params={
         "lines": p.Array(UPDATE_LINE, max_items=50, required=True),
-        "invoice_metadata": p.Map(),
+        "invoice_metadata": p.Metadata(),
         "expand": p.EXPAND,
     },
     response="invoice",

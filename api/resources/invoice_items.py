@@ -24,7 +24,7 @@ FIELDS = {
     "period": PERIOD,
     "tax_rates": p.Array(p.Id(), max_items=1, unsettable=True),
     "discountable": p.Boolean(),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "expand": p.EXPAND,
 }
 

@@ -30,7 +30,7 @@ PREVIEW_ITEM = p.Object(
         "deleted": p.Boolean(),
         "clear_usage": p.Boolean(description="Accepted for compatibility: metered usage is not recorded here."),
         "tax_rates": p.Array(p.Id(), max_items=5, unsettable=True),
-        "metadata": p.Map(),
+        "metadata": p.Metadata(),
     }
 )
 DISCOUNT = p.Object({"coupon": p.String(max_length=64), "promotion_code": p.Id(), "discount": p.Id()})

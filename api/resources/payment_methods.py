@@ -51,13 +51,13 @@ CREATE = {
     "card": CARD,
     "sepa_debit": p.Object({"iban": p.String(max_length=64, required=True)}),
     "billing_details": BILLING_DETAILS,
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "expand": p.EXPAND,
 }
 UPDATE = {
     "billing_details": BILLING_DETAILS,
     "card": p.Object({"exp_month": p.Integer(), "exp_year": p.Integer(min_value=0, max_value=9999)}),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "expand": p.EXPAND,
 }
 TYPE_FILTER = p.String(max_length=100, description="Only payment methods of this type.")

@@ -18,11 +18,11 @@ CREATE = {
     "currency": p.String(max_length=3, required=True),
     "expand": p.EXPAND,
     "lookup_key": p.String(max_length=200),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "nickname": p.String(max_length=250),
     "product": p.Id(),
     "product_data": p.Object(
-        {"name": p.String(max_length=250, required=True), "active": p.Boolean(), "metadata": p.Map()}
+        {"name": p.String(max_length=250, required=True), "active": p.Boolean(), "metadata": p.Metadata()}
     ),
     "recurring": p.Object(
         {
@@ -41,7 +41,7 @@ UPDATE = {
     "active": p.Boolean(),
     "expand": p.EXPAND,
     "lookup_key": p.String(max_length=200, unsettable=True),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "nickname": p.String(max_length=250, unsettable=True),
     "tax_behavior": TAX_BEHAVIOR,
     "transfer_lookup_key": p.Boolean(),

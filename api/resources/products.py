@@ -17,7 +17,7 @@ TAGS = ["Products"]
 FIELDS = {
     "active": p.Boolean(),
     "description": p.String(max_length=40000, unsettable=True),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "name": p.String(max_length=250),
     "expand": p.EXPAND,
 }

@@ -23,7 +23,7 @@ CREATE = {
     "expand": p.EXPAND,
     "expires_at": p.Timestamp(),
     "max_redemptions": p.Integer(),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "promotion": p.Object({"coupon": p.Id(), "type": p.String(choices=["coupon"], required=True)}),
     "restrictions": p.Object(
         {
@@ -33,7 +33,7 @@ CREATE = {
         }
     ),
 }
-UPDATE = {"active": p.Boolean(), "expand": p.EXPAND, "metadata": p.Map()}
+UPDATE = {"active": p.Boolean(), "expand": p.EXPAND, "metadata": p.Metadata()}
 LIST = {
     **p.LIST,
     "active": p.Boolean(),

@@ -29,7 +29,7 @@ def _render(refund: Refund) -> dict:
         "payment_intent": p.Id(),
         "amount": p.Integer(min_value=1, description="Minor units; default: all that is left to refund."),
         "reason": p.String(choices=Refund.Reason.values),
-        "metadata": p.Map(),
+        "metadata": p.Metadata(),
         "expand": p.EXPAND,
     },
     response="refund",
@@ -73,7 +73,7 @@ def retrieve(ctx, params, refund):
 @operation(
     "POST",
     "/v1/refunds/{refund}",
-    params={"metadata": p.Map(), "expand": p.EXPAND},
+    params={"metadata": p.Metadata(), "expand": p.EXPAND},
     response="refund",
     summary="Update a refund's metadata",
     tags=TAGS,

@@ -28,7 +28,7 @@ CREATE = {
     "usage": p.String(choices=["off_session", "on_session"]),
     "confirm": p.Boolean(),
     "description": p.String(max_length=1000),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "automatic_payment_methods": p.Object({"enabled": p.Boolean(required=True), "allow_redirects": p.String()}),
     **CONFIRM_PARAMS,
 }
@@ -37,7 +37,7 @@ UPDATE = {
     "payment_method": p.Id(),
     "payment_method_types": TYPES,
     "description": p.String(max_length=1000, unsettable=True),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "expand": p.EXPAND,
 }
 

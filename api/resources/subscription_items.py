@@ -27,7 +27,7 @@ WRITE = {
     **CHANGE,
     "price": p.Id(),
     "quantity": p.Integer(min_value=0, max_value=10**7),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "tax_rates": p.Array(p.Id(), max_items=5, unsettable=True),
     "discounts": DISCOUNTS,
     "off_session": p.Boolean(),

@@ -4,7 +4,7 @@ import base64
 
 from django.db.models import Q
 
-from api import errors
+from api import errors, expand
 from api import params as p
 from api.filters import time_range
 from api.pagination import page
@@ -49,7 +49,7 @@ CREATE_ITEM = p.Object(
         "price": p.Id(required=True),
         "quantity": p.Integer(min_value=0, max_value=10**7),
         "tax_rates": p.Array(p.Id(), max_items=5, unsettable=True),
-        "metadata": p.Map(),
+        "metadata": p.Metadata(),
     }
 )
 UPDATE_ITEM = p.Object(
@@ -58,7 +58,7 @@ UPDATE_ITEM = p.Object(
         "price": p.Id(),
         "quantity": p.Integer(min_value=0, max_value=10**7),
         "deleted": p.Boolean(),
-        "metadata": p.Map(),
+        "metadata": p.Metadata(),
     }
 )
 DISCOUNT = p.Object({"coupon": p.String(max_length=64), "promotion_code": p.Id()})
@@ -133,7 +133,7 @@ CREATE = {
     "promotion_code": p.Id(),
     "discounts": p.Array(DISCOUNT, max_items=1),
     "default_tax_rates": p.Array(p.Id(), max_items=5),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "description": p.String(max_length=500),
     "cancel_at_period_end": p.Boolean(),
     "cancel_at": p.Timestamp(
@@ -235,7 +235,7 @@ UPDATE = {
     "pause_collection": PAUSE,
     "default_payment_method": p.Id(unsettable=True),
     "default_tax_rates": p.Array(p.Id(), max_items=5, unsettable=True),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "payment_behavior": p.String(
         choices=("allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete")
     ),
@@ -405,7 +405,16 @@ STATUSES = (*Subscription.Status.values, "all", "ended")
     tags=TAGS,
 )
 def list_(ctx, params):
-    queryset = ctx.scope(Subscription).prefetch_related(*representations.PREFETCH[Subscription])
+    queryset = representations.subscriptions_flagged(ctx.scope(Subscription))
+    with_customers = expand.wants(params, "data.customer")
+    if with_customers:  # joined here, the expansion takes them from the page
+        queryset = queryset.select_related("customer")
+
+    def prepare(rows: list[Subscription]) -> None:
+        representations.subscriptions_prefetch(rows)
+        if with_customers:
+            ctx.remember(row.customer for row in rows)
+
     status = params.get("status")
     if status is None:
         queryset = queryset.exclude(status=Subscription.Status.CANCELED)
@@ -421,7 +430,7 @@ def list_(ctx, params):
         queryset = queryset.filter(collection_method=params["collection_method"])
     queryset = time_range(queryset, "created", params.get("created"))
     queryset = time_range(queryset, "current_period_end", params.get("current_period_end"))
-    return page(queryset, params, url="/v1/subscriptions", render=_render, label="subscription")
+    return page(queryset, params, url="/v1/subscriptions", render=_render, label="subscription", prepare=prepare)
 
 
 def _pause_behavior(op: str, value) -> Q:
@@ -468,7 +477,7 @@ def search(ctx, params):
     clauses, joiner = parse(params["query"])
     queryset = ctx.scope(Subscription).filter(to_q(clauses, joiner, SEARCH_FIELDS))
     limit = params.get("limit") or 10
-    rows_qs = queryset.order_by("-pk").prefetch_related(*representations.PREFETCH[Subscription])
+    rows_qs = representations.subscriptions_flagged(queryset).order_by("-pk")
     if params.get("page"):
         try:
             cursor = base64.urlsafe_b64decode(params["page"].encode()).decode()
@@ -478,6 +487,7 @@ def search(ctx, params):
     rows = list(rows_qs[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]
+    representations.subscriptions_prefetch(rows)
     result = {
         "object": "search_result",
         "data": [_render(row) for row in rows],

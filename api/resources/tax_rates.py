@@ -16,7 +16,7 @@ UPDATE = {
     "display_name": p.String(max_length=50),
     "expand": p.EXPAND,
     "jurisdiction": p.String(max_length=50, unsettable=True),
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
 }
 CREATE = {
     **UPDATE,

@@ -47,7 +47,7 @@ CREATE = {
     "url": _url(required=True),
     "enabled_events": _enabled_events(required=True),
     "description": DESCRIPTION,
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "api_version": p.String(max_length=40, description="Recorded as given, e.g. 2026-06-24.dahlia."),
     "connect": p.Boolean(description="Connect endpoints are not supported: only false is accepted."),
     "expand": p.EXPAND,
@@ -56,7 +56,7 @@ UPDATE = {
     "url": _url(),
     "enabled_events": _enabled_events(),
     "description": DESCRIPTION,
-    "metadata": p.Map(),
+    "metadata": p.Metadata(),
     "disabled": p.Boolean(description="true disables the endpoint (nothing is sent), false enables it again."),
     "expand": p.EXPAND,
 }

@@ -17,7 +17,8 @@ MAX_AGE_SECONDS = 30 * 60
 class VaultGrant:
     """What a token allows: adding a payment method of one of ``types`` for ``customer_id`` of ``account_id`` in
     the mode, from a page of ``parent_origin``; ``locale``, ``business_name`` (the SEPA mandate names it) and the
-    brand's ``accent`` colour and ``font`` shape the fields."""
+    brand's ``accent`` colour and ``font`` shape the fields. ``staff_id`` and ``staff_label``: the staff member acting
+    as the customer in the portal, named in the audit log for what the fields add."""
 
     account_id: str
     livemode: bool
@@ -29,6 +30,8 @@ class VaultGrant:
     accent: str = ""
     font: str = ""
     nonce: str = ""
+    staff_id: str = ""
+    staff_label: str = ""
 
 
 def vault_token(grant: VaultGrant) -> str:

@@ -6,6 +6,7 @@ import string
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import clock, ids
@@ -45,7 +46,7 @@ class Account(models.Model):
         verbose_name_plural = _("accounts")
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.id})"
+        return self.name or self.id
 
     def allows_livemode(self) -> bool:
         return self.plan == self.Plan.BILLING
@@ -65,7 +66,8 @@ class InvoiceCounter(models.Model):
         verbose_name_plural = _("invoice counters")
 
     def __str__(self) -> str:
-        return f"{self.account_id} {'live' if self.livemode else 'test'}: {self.next_number}"
+        mode = gettext("live mode") if self.livemode else gettext("test mode")
+        return f"{self.account_id} ({mode}): {self.next_number}"
 
 
 class Membership(models.Model):

@@ -1,6 +1,7 @@
 """Products, their prices, and tax rates."""
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import ids
@@ -87,17 +88,12 @@ class Price(TenantModel):
         verbose_name_plural = _("prices")
 
     def __str__(self) -> str:
-        from billing.money import format_amount
+        # In the active language, as the admin shows it: "Alpha Plan: 10,00 € pro Monat".
+        from billing.templatetags.billing_format import money, recurring_price
 
-        amount = format_amount(self.unit_amount or 0, self.currency)
         if self.type == self.Type.RECURRING:
-            every = (
-                self.recurring_interval
-                if self.recurring_interval_count == 1
-                else (f"{self.recurring_interval_count} {self.recurring_interval}s")
-            )
-            return f"{self.product.name}: {amount} / {every}"
-        return f"{self.product.name}: {amount}"
+            return f"{self.product.name}: {recurring_price(self)}"
+        return f"{self.product.name}: {money(self.unit_amount or 0, self.currency)}"
 
     @property
     def is_recurring(self) -> bool:
@@ -132,5 +128,9 @@ class TaxRate(TenantModel):
         verbose_name_plural = _("tax rates")
 
     def __str__(self) -> str:
-        kind = "incl." if self.inclusive else "excl."
-        return f"{self.display_name} {self.percentage.normalize()} % ({kind})"
+        from billing.templatetags.billing_format import percentage
+
+        values = {"name": self.display_name, "percentage": percentage(self.percentage)}
+        if self.inclusive:
+            return gettext("%(name)s %(percentage)s (incl.)") % values
+        return gettext("%(name)s %(percentage)s (excl.)") % values

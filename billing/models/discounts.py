@@ -1,6 +1,7 @@
 """Coupons, promotion codes that reach them, and discounts applied to customers' subscriptions."""
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import ids
@@ -124,7 +125,10 @@ class Discount(TenantModel):
         verbose_name_plural = _("discounts")
 
     def __str__(self) -> str:
-        return f"{self.coupon} on {self.subscription_id or self.customer_id}"
+        return gettext("%(coupon)s on %(target)s") % {
+            "coupon": self.coupon,
+            "target": self.subscription_id or self.customer_id,
+        }
 
     def applies_at(self, moment) -> bool:
         if self.used:

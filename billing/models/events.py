@@ -1,6 +1,7 @@
 """Stripe-shaped events (the transactional outbox for webhooks) and the audit log."""
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing import ids
@@ -66,4 +67,9 @@ class AuditEntry(TenantModel):
         verbose_name = _("audit entry")
 
     def __str__(self) -> str:
-        return f"{self.action} {self.object_id} by {self.actor_label or self.actor_type}"
+        actor = self.actor_label or self.get_actor_type_display()
+        return gettext("%(action)s %(object)s by %(actor)s") % {
+            "action": self.action,
+            "object": self.object_id,
+            "actor": actor,
+        }

@@ -4,8 +4,8 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from billing import clock, ids
 from billing.models.base import TenantModel
@@ -395,7 +395,7 @@ class CancellationOfferOutcome(TenantModel):
         verbose_name_plural = _("cancellation offer outcomes")
 
     def __str__(self) -> str:
-        return f"{self.subscription_id} {self.offer or '-'} {self.outcome}"
+        return f"{self.subscription_id} {self.offer or '-'} {self.get_outcome_display()}"
 
 
 class SubscriptionItem(TenantModel):
@@ -438,7 +438,11 @@ class BillingCycleRun(models.Model):
         verbose_name_plural = _("billing cycle runs")
 
     def __str__(self) -> str:
-        return f"billing cycle {self.pk} ({self.batches_done}/{self.batches_planned})"
+        return gettext("billing cycle %(number)s (%(done)s/%(planned)s batches)") % {
+            "number": self.pk,
+            "done": self.batches_done,
+            "planned": self.batches_planned,
+        }
 
     @property
     def in_progress(self) -> bool:

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, money
 from billing.audit import Actor
@@ -60,7 +61,7 @@ def account_create(
     """``staff_password`` (checked by the password validators before anything is written) is set on the staff user."""
     name = (name or "").strip()
     if not name:
-        raise InvalidRequest("An account needs a name.", param="name")
+        raise InvalidRequest(_("An account needs a name."), param="name")
     if plan not in Account.Plan.values:
         raise InvalidRequest(f"Unknown plan {plan!r}: choose starter or billing.", param="plan")
     if staff_password is not None:
@@ -73,8 +74,8 @@ def account_create(
         except ValidationError as error:
             raise InvalidRequest(" ".join(error.messages), param="staff_password") from None
     account = Account.objects.create(name=name, plan=plan)
-    _, test_secret = api_key_create(account=account, livemode=False, name="Default test key")
-    _, live_secret = api_key_create(account=account, livemode=True, name="Default live key")
+    _test_key, test_secret = api_key_create(account=account, livemode=False, name="Default test key")
+    _live_key, live_secret = api_key_create(account=account, livemode=True, name="Default live key")
     user = None
     if staff_email:
         user = staff_user_add(account=account, email=staff_email, password=staff_password)
@@ -113,18 +114,19 @@ def account_update(
     if country is not None:
         changes["country"] = country.strip().upper()
         if changes["country"] and not re.fullmatch(r"[A-Z]{2}", changes["country"]):
-            raise InvalidRequest("Invalid country: use a two-letter ISO code such as DE.", param="country")
+            raise InvalidRequest(_("Invalid country: use a two-letter ISO code such as DE."), param="country")
     if default_currency is not None:
         changes["default_currency"] = default_currency.strip().lower()
         if changes["default_currency"] and not money.is_supported(changes["default_currency"]):
             raise InvalidRequest(
-                f"Invalid default_currency: {default_currency!r} is not a supported currency.",
+                _("Invalid default_currency: %(currency)s is not a supported currency."),
+                params={"currency": repr(default_currency)},
                 param="default_currency",
             )
     if name is not None:
         changes["name"] = name.strip()
         if not changes["name"]:
-            raise InvalidRequest("An account needs a name.", param="name")
+            raise InvalidRequest(_("An account needs a name."), param="name")
     if plan is not None:
         if plan not in Account.Plan.values:
             raise InvalidRequest(f"Unknown plan {plan!r}: choose starter or billing.", param="plan")
@@ -133,7 +135,7 @@ def account_update(
         changes["invoice_prefix"] = invoice_prefix.strip().upper()
         if not INVOICE_PREFIX.match(changes["invoice_prefix"]):
             raise InvalidRequest(
-                "Invalid invoice_prefix: use 3 to 12 letters (A-Z) and digits.", param="invoice_prefix"
+                _("Invalid invoice_prefix: use 3 to 12 letters (A-Z) and digits."), param="invoice_prefix"
             )
     account = lock(Account, account.pk)
     changed = {key: value for key, value in changes.items() if getattr(account, key) != value}
@@ -145,7 +147,7 @@ def account_update(
         with transaction.atomic():
             account.save(update_fields=list(changed))
     except IntegrityError:  # the one unique column
-        raise InvalidRequest("Another account already uses this invoice prefix.", param="invoice_prefix")
+        raise InvalidRequest(_("Another account already uses this invoice prefix."), param="invoice_prefix")
     audit.record(actor, "account.update", account, changed)
     return account
 
@@ -155,7 +157,7 @@ def membership_add(*, account: Account, email: str, actor: Actor) -> Membership:
     """Make the user with ``email`` (created without a password if there is none) staff of ``account``."""
     email = (email or "").strip()
     if not email:
-        raise InvalidRequest("A staff member needs an email address.", param="email")
+        raise InvalidRequest(_("A staff member needs an email address."), param="email")
     user = staff_user_add(account=account, email=email)
     membership = Membership.objects.select_related("user", "account").get(user=user, account=account)
     audit.record(actor, "membership.create", membership, {"user": user.get_username()})

@@ -3,15 +3,13 @@
 from decimal import Decimal, InvalidOperation
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, events, payment_representations, representations
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
+from billing.metadata import metadata_error
 from billing.models import Account
-
-METADATA_MAX_KEYS = 50
-METADATA_KEY_MAX = 40
-METADATA_VALUE_MAX = 500
 
 RENDER = {
     "Customer": representations.customer,
@@ -64,12 +62,52 @@ def save_changes(obj, before: dict, fields: list[str], *, actor: Actor, action: 
     return obj
 
 
+# "No such …" for the rows the services lock or compare: Stripe's English names the kind as the model does
+# (``paymentmethod``, ``invoiceitem``); where people read it, in the admin, it reads in their language.
+NO_SUCH = {
+    "account": _("No such account: '%(id)s'"),
+    "charge": _("No such charge: '%(id)s'"),
+    "configuration": _("No such configuration: '%(id)s'"),
+    "checkoutsession": _("No such checkoutsession: '%(id)s'"),
+    "coupon": _("No such coupon: '%(id)s'"),
+    "customer": _("No such customer: '%(id)s'"),
+    "invoice": _("No such invoice: '%(id)s'"),
+    "invoiceitem": _("No such invoiceitem: '%(id)s'"),
+    "meter": _("No such meter: '%(id)s'"),
+    "billing.meter": _("No such billing.meter: '%(id)s'"),
+    "paymentintent": _("No such paymentintent: '%(id)s'"),
+    "paymentmethod": _("No such paymentmethod: '%(id)s'"),
+    "price": _("No such price: '%(id)s'"),
+    "processoraccount": _("No such processoraccount: '%(id)s'"),
+    "product": _("No such product: '%(id)s'"),
+    "promotioncode": _("No such promotioncode: '%(id)s'"),
+    "refund": _("No such refund: '%(id)s'"),
+    "setupintent": _("No such setupintent: '%(id)s'"),
+    "subscription": _("No such subscription: '%(id)s'"),
+    "taxid": _("No such taxid: '%(id)s'"),
+    "tax id": _("No such tax id: '%(id)s'"),
+    "taxrate": _("No such taxrate: '%(id)s'"),
+    "testclock": _("No such testclock: '%(id)s'"),
+    "test clock": _("No such test clock: '%(id)s'"),
+    "webhook delivery": _("No such webhook delivery: '%(id)s'"),
+    "webhook endpoint": _("No such webhook endpoint: '%(id)s'"),
+}
+
+
+def no_such(kind: str, pk, *, param: str | None = None) -> NotFound:
+    """``NotFound`` for the ``kind`` of row (a model name, or Stripe's name for it) with the id ``pk``."""
+    text = NO_SUCH.get(kind)
+    if text is None:
+        return NotFound(f"No such {kind}: '{pk}'", param=param)
+    return NotFound(text, params={"id": pk}, param=param)
+
+
 def lock(model: type[models.Model], pk: str):
     """The row, locked ``FOR NO KEY UPDATE`` until the transaction ends (see ``billing.services.door``)."""
     try:
         return model.objects.select_for_update(no_key=True).get(pk=pk)
     except model.DoesNotExist:
-        raise NotFound(f"No such {model._meta.model_name}: '{pk}'", param="id")
+        raise no_such(model._meta.model_name, pk, param="id")
 
 
 def lock_account(account_id: str) -> None:
@@ -82,15 +120,24 @@ def same_tenant(*objs) -> None:
     first = objs[0]
     for other in objs[1:]:
         if other is not None and (other.account_id, other.livemode) != (first.account_id, first.livemode):
-            raise NotFound(f"No such {other._meta.model_name}: '{other.pk}'")
+            raise no_such(other._meta.model_name, other.pk)
 
 
 def clean_text(value: str, *, param: str, max_length: int, required: bool = False) -> str:
     value = (value or "").strip()
     if required and not value:
-        raise InvalidRequest(f"Invalid {param}: must not be empty.", param=param, code="parameter_invalid_empty")
+        raise InvalidRequest(
+            _("Invalid %(param)s: must not be empty."),
+            params={"param": param},
+            param=param,
+            code="parameter_invalid_empty",
+        )
     if len(value) > max_length:
-        raise InvalidRequest(f"Invalid {param}: must be at most {max_length} characters.", param=param)
+        raise InvalidRequest(
+            _("Invalid %(param)s: must be at most %(max)s characters."),
+            params={"param": param, "max": max_length},
+            param=param,
+        )
     return value
 
 
@@ -100,35 +147,21 @@ def clean_decimal(value, *, param: str, places: int) -> Decimal:
         if not number.is_finite():
             raise InvalidOperation
     except InvalidOperation:
-        raise InvalidRequest(f"Invalid {param}: must be a number.", param=param)
+        raise InvalidRequest(_("Invalid %(param)s: must be a number."), params={"param": param}, param=param)
     if number.as_tuple().exponent < -places:
-        raise InvalidRequest(f"Invalid {param}: at most {places} decimal places are allowed.", param=param)
+        raise InvalidRequest(
+            _("Invalid %(param)s: at most %(places)s decimal places are allowed."),
+            params={"param": param, "places": places},
+            param=param,
+        )
     return number
 
 
 def validate_metadata(metadata: dict | None, *, param: str = "metadata") -> dict:
     metadata = metadata or {}
-    if not isinstance(metadata, dict):
-        raise InvalidRequest("Invalid metadata: must be a set of key-value pairs.", param=param)
-    if len(metadata) > METADATA_MAX_KEYS:
-        raise InvalidRequest(f"Invalid metadata: at most {METADATA_MAX_KEYS} keys are allowed.", param=param)
-    for key, value in metadata.items():
-        if len(str(key)) > METADATA_KEY_MAX or "[" in str(key) or "]" in str(key):
-            raise InvalidRequest(
-                f"Invalid metadata key '{key}': keys are at most {METADATA_KEY_MAX} characters without square brackets.",
-                param=f"{param}[{key}]",
-            )
-        if isinstance(value, dict | list | tuple):
-            # str() would store "['a']": refuse instead, as Stripe does for nested metadata.
-            raise InvalidRequest(
-                f"Invalid metadata value for '{key}': values must be text, not a list or an object. For several "
-                "values, use one key for each.",
-                param=f"{param}[{key}]",
-            )
-        if len(str(value)) > METADATA_VALUE_MAX:
-            raise InvalidRequest(
-                f"Invalid metadata value for '{key}': at most {METADATA_VALUE_MAX} characters.", param=f"{param}[{key}]"
-            )
+    error = metadata_error(metadata, param=param)
+    if error is not None:
+        raise error
     return {str(k): str(v) for k, v in metadata.items()}
 
 

@@ -7,10 +7,11 @@ import string
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, clock, money
 from billing.audit import Actor
-from billing.exceptions import InvalidRequest, NotFound
+from billing.exceptions import InvalidRequest
 from billing.models import Account, Coupon, Customer, PromotionCode
 from billing.services.common import (
     clean_decimal,
@@ -19,6 +20,7 @@ from billing.services.common import (
     lock,
     lock_account,
     merge_metadata,
+    no_such,
     record_created,
     render,
     same_tenant,
@@ -40,7 +42,9 @@ MAX_REDEMPTIONS = 2**31 - 1
 def _check_max_redemptions(max_redemptions: int | None) -> None:
     if max_redemptions is not None and not 1 <= int(max_redemptions) <= MAX_REDEMPTIONS:
         raise InvalidRequest(
-            f"Invalid max_redemptions: must be between 1 and {MAX_REDEMPTIONS}.", param="max_redemptions"
+            _("Invalid max_redemptions: must be between 1 and %(max)s."),
+            params={"max": MAX_REDEMPTIONS},
+            param="max_redemptions",
         )
 
 
@@ -50,30 +54,30 @@ def _check_max_redemptions(max_redemptions: int | None) -> None:
 def _lock_coupon(coupon: Coupon) -> Coupon:
     locked = Coupon.objects.select_for_update(no_key=True).filter(pk=coupon.pk, deleted=False).first()
     if locked is None:
-        raise NotFound(f"No such coupon: '{coupon.coupon_id}'", param="id")
+        raise no_such("coupon", coupon.coupon_id, param="id")
     return locked
 
 
 def _clean_discount(percent_off, amount_off: int | None, currency: str) -> tuple[Decimal | None, str]:
     """Exactly one of ``percent_off`` and ``amount_off`` (which needs a currency); returns both cleaned."""
     if (percent_off is None) == (amount_off is None):
-        raise InvalidRequest("Provide exactly one of percent_off or amount_off.", param="percent_off")
+        raise InvalidRequest(_("Provide exactly one of percent_off or amount_off."), param="percent_off")
     if percent_off is not None:
         percent_off = clean_decimal(percent_off, param="percent_off", places=2)
         if not Decimal(0) < percent_off <= Decimal(100):
-            raise InvalidRequest("Invalid percent_off: must be greater than 0 and at most 100.", param="percent_off")
+            raise InvalidRequest(_("Invalid percent_off: must be greater than 0 and at most 100."), param="percent_off")
     currency = (currency or "").lower()
     if amount_off is not None:
         if int(amount_off) <= 0:
-            raise InvalidRequest("Invalid amount_off: must be a positive integer.", param="amount_off")
+            raise InvalidRequest(_("Invalid amount_off: must be a positive integer."), param="amount_off")
         if not currency:
             raise InvalidRequest(
-                "Missing required param: currency (required with amount_off).",
+                _("Missing required param: currency (required with amount_off)."),
                 param="currency",
                 code="parameter_missing",
             )
     if currency and not money.is_supported(currency):
-        raise InvalidRequest(f"Invalid currency: {currency}.", param="currency")
+        raise InvalidRequest(_("Invalid currency: %(currency)s."), params={"currency": currency}, param="currency")
     return percent_off, currency
 
 
@@ -89,12 +93,14 @@ def _check_duration(duration: str, duration_in_months: int | None) -> None:
             )
         if not 1 <= int(duration_in_months) <= MAX_DURATION_IN_MONTHS:
             raise InvalidRequest(
-                f"Invalid duration_in_months: must be between 1 and {MAX_DURATION_IN_MONTHS}.",
+                _("Invalid duration_in_months: must be between 1 and %(max)s."),
+                params={"max": MAX_DURATION_IN_MONTHS},
                 param="duration_in_months",
             )
     elif duration_in_months is not None:
         raise InvalidRequest(
-            "Invalid duration_in_months: it can only be set when duration is repeating.", param="duration_in_months"
+            _("Invalid duration_in_months: it can only be set when duration is repeating."),
+            param="duration_in_months",
         )
 
 
@@ -116,12 +122,14 @@ def coupon_create(
     metadata: dict | None = None,
 ) -> Coupon:
     if coupon_id and not COUPON_ID.match(coupon_id):
-        raise InvalidRequest("Invalid id: a coupon id is 1 to 64 characters without whitespace or slashes.", param="id")
+        raise InvalidRequest(
+            _("Invalid id: a coupon id is 1 to 64 characters without whitespace or slashes."), param="id"
+        )
     percent_off, currency = _clean_discount(percent_off, amount_off, currency)
     _check_duration(duration, duration_in_months)
     _check_max_redemptions(max_redemptions)
     if redeem_by is not None and redeem_by <= clock.now():
-        raise InvalidRequest("Invalid redeem_by: must be in the future.", param="redeem_by")
+        raise InvalidRequest(_("Invalid redeem_by: must be in the future."), param="redeem_by")
     name = clean_text(name, param="name", max_length=40)
     coupon_id = coupon_id or "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(8))
     try:
@@ -145,11 +153,12 @@ def coupon_create(
         deleted = Coupon.objects.filter(account=account, livemode=livemode, coupon_id=coupon_id, deleted=True)
         if deleted.exists():
             raise InvalidRequest(
-                f"Coupon id {coupon_id} belonged to a deleted coupon; ids of deleted coupons cannot be reused.",
+                _("Coupon id %(id)s belonged to a deleted coupon; ids of deleted coupons cannot be reused."),
+                params={"id": coupon_id},
                 param="id",
                 code="resource_already_exists",
             )
-        raise InvalidRequest("Coupon already exists.", param="id", code="resource_already_exists")
+        raise InvalidRequest(_("Coupon already exists."), param="id", code="resource_already_exists")
 
 
 @service
@@ -202,7 +211,7 @@ def _active_code_taken(account_id, livemode: bool, code: str, *, exclude_pk=None
 
 def _code_taken(param: str) -> InvalidRequest:
     return InvalidRequest(
-        "An active promotion code with this code already exists.", param=param, code="resource_already_exists"
+        _("An active promotion code with this code already exists."), param=param, code="resource_already_exists"
     )
 
 
@@ -220,14 +229,15 @@ def _check_within_coupon(coupon: Coupon, *, max_redemptions: int | None, expires
         _check_max_redemptions(max_redemptions)
         if coupon.max_redemptions is not None and max_redemptions > coupon.max_redemptions:
             raise InvalidRequest(
-                f"Invalid max_redemptions: cannot exceed the coupon's max_redemptions ({coupon.max_redemptions}).",
+                _("Invalid max_redemptions: cannot exceed the coupon's max_redemptions (%(max)s)."),
+                params={"max": coupon.max_redemptions},
                 param="max_redemptions",
             )
     if expires_at is not None:
         if expires_at <= now:
-            raise InvalidRequest("Invalid expires_at: must be in the future.", param="expires_at")
+            raise InvalidRequest(_("Invalid expires_at: must be in the future."), param="expires_at")
         if coupon.redeem_by and expires_at > coupon.redeem_by:
-            raise InvalidRequest("Invalid expires_at: cannot be after the coupon's redeem_by.", param="expires_at")
+            raise InvalidRequest(_("Invalid expires_at: cannot be after the coupon's redeem_by."), param="expires_at")
 
 
 def _clean_minimum_amount(minimum_amount: int | None, currency: str) -> str:
@@ -271,12 +281,14 @@ def promotion_code_create(
     """``code=""`` generates one, as Stripe does."""
     code = (code or "").strip()
     if code and not PROMOTION_CODE.match(code):
-        raise InvalidRequest("Invalid code: use 1 to 64 letters (a-z, A-Z) and digits (0-9).", param="code")
+        raise InvalidRequest(_("Invalid code: use 1 to 64 letters (a-z, A-Z) and digits (0-9)."), param="code")
     if coupon.deleted:
-        raise NotFound(f"No such coupon: '{coupon.coupon_id}'", param="coupon")
+        raise no_such("coupon", coupon.coupon_id, param="coupon")
     now = clock.now()
     if not coupon.is_valid_at(now):
-        raise InvalidRequest(f"Coupon {coupon.coupon_id} is expired or fully redeemed.", param="coupon")
+        raise InvalidRequest(
+            _("Coupon %(id)s is expired or fully redeemed."), params={"id": coupon.coupon_id}, param="coupon"
+        )
     if customer is not None:
         same_tenant(coupon, customer)
     _check_within_coupon(coupon, max_redemptions=max_redemptions, expires_at=expires_at, now=now)
@@ -321,7 +333,10 @@ def promotion_code_update(
             if active and not promo.active:
                 if not promo.coupon.is_valid_at(clock.now()):
                     raise InvalidRequest(
-                        "This promotion code cannot be reactivated: its coupon is deleted, expired or fully redeemed.",
+                        _(
+                            "This promotion code cannot be reactivated: its coupon is deleted, expired or fully "
+                            "redeemed."
+                        ),
                         param="active",
                     )
                 if _active_code_taken(promo.account_id, promo.livemode, promo.code, exclude_pk=promo.pk):

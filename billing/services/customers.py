@@ -2,14 +2,15 @@
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
 from billing import audit, balance_ledger, money
 from billing.addresses import address_problems
 from billing.audit import Actor
-from billing.exceptions import InvalidRequest, NotFound
+from billing.exceptions import InvalidRequest
 from billing.models import Account, Customer, CustomerBalanceTransaction, PaymentMethod, Subscription, TestClock
-from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
+from billing.services.common import emit, lock, merge_metadata, no_such, render, same_tenant, validate_metadata
 from billing.services.door import service
 from billing.services.subscriptions import subscription_cancel
 from billing.services.tax_ids import tax_id_create
@@ -28,7 +29,7 @@ def _clean_address(address, param: str, *, check: bool = False) -> dict | None:
     if address in (None, ""):
         return None
     if not isinstance(address, dict):
-        raise InvalidRequest("Invalid address: must be an object.", param=param)
+        raise InvalidRequest(_("Invalid address: must be an object."), param=param)
     unknown = set(address) - set(ADDRESS_KEYS)
     if unknown:
         raise InvalidRequest(f"Received unknown parameter: {param}[{sorted(unknown)[0]}]", param=param)
@@ -36,11 +37,18 @@ def _clean_address(address, param: str, *, check: bool = False) -> dict | None:
     if clean["country"]:
         clean["country"] = clean["country"].upper()
         if clean["country"] not in dict(countries):
-            raise InvalidRequest(f"Invalid country: {clean['country']}", param=f"{param}[country]")
+            raise InvalidRequest(
+                _("Invalid country: %(country)s"), params={"country": clean["country"]}, param=f"{param}[country]"
+            )
     if check and any(clean.values()):
         for part, problem in sorted(address_problems(clean).items()):
+            text = (
+                _("Invalid %(param)s: required for %(country)s.")
+                if problem == "required"
+                else _("Invalid %(param)s: invalid for %(country)s.")
+            )
             raise InvalidRequest(
-                f"Invalid {param}[{part}]: {problem} for {clean['country']}.", param=f"{param}[{part}]"
+                text, params={"param": f"{param}[{part}]", "country": clean["country"]}, param=f"{param}[{part}]"
             )
     return clean
 
@@ -56,12 +64,21 @@ def _clean(fields: dict, *, check_addresses: bool = False) -> dict:
                 try:
                     validate_email(value)
                 except ValidationError:
-                    raise InvalidRequest(f"Invalid email address: {value}", param="email", code="email_invalid")
+                    raise InvalidRequest(
+                        _("Invalid email address: %(email)s"),
+                        params={"email": value},
+                        param="email",
+                        code="email_invalid",
+                    )
         elif key in ("name", "phone", "description"):
             value = (value or "").strip()
             limit = {"name": 256, "phone": 32, "description": 500}[key]
             if len(value) > limit:
-                raise InvalidRequest(f"Invalid {key}: must be at most {limit} characters.", param=key)
+                raise InvalidRequest(
+                    _("Invalid %(param)s: must be at most %(max)s characters."),
+                    params={"param": key, "max": limit},
+                    param=key,
+                )
         elif key == "address":
             value = _clean_address(value, "address", check=check_addresses)
         elif key == "shipping":
@@ -131,12 +148,13 @@ def customer_create(
 
 def _check_clock(test_clock: TestClock, account: Account, livemode: bool) -> None:
     if livemode:
-        raise InvalidRequest("Test clocks are only available in test mode.", param="test_clock")
+        raise InvalidRequest(_("Test clocks are only available in test mode."), param="test_clock")
     if test_clock.account_id != account.pk or test_clock.livemode or test_clock.deleted:
-        raise NotFound(f"No such test clock: '{test_clock.pk}'", param="test_clock")
+        raise no_such("test clock", test_clock.pk, param="test_clock")
     if test_clock.status != TestClock.Status.READY:
         raise InvalidRequest(
-            f"The test clock {test_clock.pk} is {test_clock.status}: customers can be added while it is ready.",
+            _("The test clock %(id)s is %(status)s: customers can be added while it is ready."),
+            params={"id": test_clock.pk, "status": test_clock.status},
             param="test_clock",
         )
 
@@ -144,7 +162,7 @@ def _check_clock(test_clock: TestClock, account: Account, livemode: bool) -> Non
 def _lock_existing(customer: Customer) -> Customer:
     customer = lock(Customer, customer.pk)
     if customer.deleted:
-        raise NotFound(f"No such customer: '{customer.pk}'", param="id")
+        raise no_such("customer", customer.pk, param="id")
     return customer
 
 
@@ -154,7 +172,8 @@ def _check_default(customer: Customer, payment_method: PaymentMethod) -> None:
     same_tenant(customer, payment_method)
     if not PaymentMethod.objects.filter(pk=payment_method.pk, customer=customer).exists():
         raise InvalidRequest(
-            f"The payment method {payment_method.id} is not attached to customer {customer.id}.",
+            _("The payment method %(payment_method)s is not attached to customer %(customer)s."),
+            params={"payment_method": payment_method.id, "customer": customer.id},
             param="invoice_settings[default_payment_method]",
         )
 
@@ -238,13 +257,14 @@ def customer_balance_adjust(
     currency = currency.lower()
     metadata = validate_metadata(metadata)
     if not money.is_supported(currency):
-        raise InvalidRequest(f"Invalid currency: {currency}.", param="currency")
+        raise InvalidRequest(_("Invalid currency: %(currency)s."), params={"currency": currency}, param="currency")
     if amount == 0:
-        raise InvalidRequest("The amount must not be zero.", param="amount")
+        raise InvalidRequest(_("The amount must not be zero."), param="amount")
     customer = _lock_existing(customer)
     if customer.currency and customer.currency != currency:
         raise InvalidRequest(
-            f"The customer's balance is in {customer.currency}; a transaction in {currency} cannot change it.",
+            _("The customer's balance is in %(balance_currency)s; a transaction in %(currency)s cannot change it."),
+            params={"balance_currency": customer.currency, "currency": currency},
             param="currency",
         )
     before = render(customer)

@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing import audit, balance_ledger, clock, money, pricing
 from billing.audit import Actor
@@ -327,7 +329,11 @@ def _invoice_pay(invoice_pk: str, actor: Actor, payment_method: PaymentMethod | 
     charge = None
     if invoice.status != Invoice.Status.PAID:
         if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
-            raise StateConflict(f"You cannot pay an invoice with status {invoice.status}.", param="invoice")
+            raise StateConflict(
+                _("You cannot pay an invoice with status %(status)s."),
+                params={"status": STATUS_WORDS[invoice.status]},
+                param="invoice",
+            )
         charge = payments.payment_start(invoice, payment_method)
     audit.record(actor, "invoice.pay", invoice, {"status": invoice.status})
     return invoice, charge.pk if charge else None
@@ -347,16 +353,28 @@ def invoice_pay(*, invoice: Invoice, actor: Actor, payment_method: PaymentMethod
     return invoice
 
 
+# An invoice's status in a sentence, in the API's words in English ("this invoice is draft").
+STATUS_WORDS = {
+    Invoice.Status.DRAFT: pgettext_lazy("invoice status in a sentence", "draft"),
+    Invoice.Status.OPEN: pgettext_lazy("invoice status in a sentence", "open"),
+    Invoice.Status.PAID: pgettext_lazy("invoice status in a sentence", "paid"),
+    Invoice.Status.UNCOLLECTIBLE: pgettext_lazy("invoice status in a sentence", "uncollectible"),
+    Invoice.Status.VOID: pgettext_lazy("invoice status in a sentence", "void"),
+}
+CLOSE_REFUSALS = {
+    "invoice.void": _("You can only void an invoice with status open or uncollectible; this invoice is %(status)s."),
+    "invoice.mark_uncollectible": _(
+        "You can only mark uncollectible an invoice with status open; this invoice is %(status)s."
+    ),
+}
+
+
 def _close(
     invoice_pk: str, *, actor: Actor, status: str, allowed: tuple, stamp: str, event: str, action: str
 ) -> Invoice:
     invoice = lock(Invoice, invoice_pk)
     if invoice.status not in allowed:
-        raise StateConflict(
-            f"You can only {action.split('.')[-1].replace('_', ' ')} an invoice with status "
-            f"{' or '.join(allowed)}; this invoice is {invoice.status}.",
-            param="invoice",
-        )
+        raise StateConflict(CLOSE_REFUSALS[action], params={"status": STATUS_WORDS[invoice.status]}, param="invoice")
     invoice.status = status
     setattr(invoice, stamp, clock.now())
     invoice.next_payment_attempt = None

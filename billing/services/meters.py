@@ -11,7 +11,7 @@ from billing import audit, clock
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
 from billing.models import Account, Customer, Meter, MeterEvent
-from billing.services.common import clean_text, lock, same_tenant
+from billing.services.common import clean_text, lock, no_such, same_tenant
 from billing.services.door import service
 
 # Stripe's window for an event's timestamp: up to 35 days back, up to 5 minutes ahead.
@@ -232,4 +232,4 @@ def meter_get_event_summary(*, meter: Meter, customer: Customer, start: dt.datet
 
 
 def meter_not_found(meter_id: str) -> NotFound:
-    return NotFound(f"No such billing.meter: '{meter_id}'", param="meter")
+    return no_such("billing.meter", meter_id, param="meter")

@@ -6,10 +6,11 @@ sending the customer to their bank's page first when the issuer asks (3-D Secure
 from typing import NamedTuple
 
 from billing.audit import Actor
-from billing.exceptions import DuplicatePaymentMethod, InvalidRequest, NotFound
+from billing.exceptions import DuplicatePaymentMethod, InvalidRequest
 from billing.gateways import gateway_for
 from billing.gateways.base import HostedFields
 from billing.models import Customer, PaymentMethod, SetupIntent
+from billing.services.common import no_such
 from billing.services.customers import customer_set_default_payment_method
 from billing.services.intents.setup_intents import setup_intent_confirm, setup_intent_create, setup_intent_refresh
 from billing.services.payment_methods import currencies_needing_payment_method, payment_method_detach
@@ -128,7 +129,7 @@ def payment_method_add_finish(*, customer: Customer, actor: Actor, setup_intent_
     still open) and, once it succeeded, the default as chosen. NotFound for another customer's intent."""
     intent = SetupIntent.objects.select_related("payment_method").filter(pk=setup_intent_id, customer=customer).first()
     if intent is None:
-        raise NotFound(f"No such setupintent: '{setup_intent_id}'", param="setup_intent")
+        raise no_such("setupintent", setup_intent_id, param="setup_intent")
     intent = setup_intent_refresh(intent=intent)
     _undo_duplicate(intent, actor)
     return _made_default(intent, actor, make_default)

@@ -6,10 +6,10 @@ from django.core.validators import validate_email
 
 from billing import audit, clock
 from billing.audit import Actor
-from billing.exceptions import InvalidRequest, LastPaymentMethod, NotFound, StateConflict
+from billing.exceptions import InvalidRequest, LastPaymentMethod, StateConflict
 from billing.gateways import CardInput, MethodDetails, SepaInput, gateway_for
 from billing.models import Account, Customer, PaymentMethod, Subscription
-from billing.services.common import emit, lock, merge_metadata, render, same_tenant, validate_metadata
+from billing.services.common import emit, lock, merge_metadata, no_such, render, same_tenant, validate_metadata
 from billing.services.customers import _clean_address, customer_set_default_payment_method
 from billing.services.door import service
 
@@ -159,7 +159,18 @@ def _payment_method_add(
     return pm
 
 
-def currencies_needing_payment_method(customer: Customer) -> set[str]:
+def currencies_needing_payment_method(customer: Customer, *, loaded: list[Subscription] | None = None) -> set[str]:
+    """The currencies of the customer's subscriptions that charge a payment method automatically and need one.
+
+    ``loaded``: the customer's subscriptions already read, at least every one that has not ended; then no query."""
+    if loaded is not None:
+        return {
+            subscription.currency
+            for subscription in loaded
+            if subscription.customer_id == customer.pk
+            and subscription.status in Subscription.NEEDS_PAYMENT_METHOD
+            and subscription.collection_method == Subscription.CollectionMethod.CHARGE_AUTOMATICALLY
+        }
     return set(
         Subscription.objects.filter(
             customer=customer,
@@ -193,7 +204,7 @@ def payment_method_detach(*, payment_method: PaymentMethod, actor: Actor) -> Pay
     # and checked again once both rows are locked.
     row = PaymentMethod.objects.filter(pk=payment_method.pk).values("customer_id").first()
     if row is None:
-        raise NotFound(f"No such paymentmethod: '{payment_method.pk}'", param="id")
+        raise no_such("paymentmethod", payment_method.pk, param="id")
     if row["customer_id"] is None:
         raise _not_attached()
     customer = lock(Customer, row["customer_id"])

@@ -1,10 +1,11 @@
 """Product and price services: create, update, delete products; create and update prices, with lookup keys."""
 
 from django.db.models import ProtectedError
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, money
 from billing.audit import Actor
-from billing.exceptions import BillingError, InvalidRequest, NotFound, StateConflict
+from billing.exceptions import BillingError, InvalidRequest, StateConflict
 from billing.models import Account, Meter, Price, Product
 from billing.services.common import (
     clean_text,
@@ -12,6 +13,7 @@ from billing.services.common import (
     lock,
     lock_account,
     merge_metadata,
+    no_such,
     record_created,
     render,
     save_changes,
@@ -84,8 +86,10 @@ def product_delete(*, product: Product, actor: Actor) -> None:
     product = lock(Product, product.pk)
     if product.prices.exists():
         raise StateConflict(
-            "This product cannot be deleted because it has one or more prices. "
-            "Archive it instead by setting active=false.",
+            _(
+                "This product cannot be deleted because it has one or more prices. "
+                "Archive it instead by setting active=false."
+            ),
         )
     emit("product.deleted", product)
     audit.record(actor, "product.delete", product)
@@ -93,7 +97,7 @@ def product_delete(*, product: Product, actor: Actor) -> None:
         product.delete()
     except ProtectedError:
         # Other apps may hold the product too (e.g. a portal configuration); the event and audit roll back.
-        raise StateConflict("This product cannot be deleted because it is still in use; archive it instead.")
+        raise StateConflict(_("This product cannot be deleted because it is still in use; archive it instead."))
 
 
 # ---------------------------------------------------------------------------------------------- prices
@@ -101,21 +105,32 @@ def product_delete(*, product: Product, actor: Actor) -> None:
 
 def _check_price_terms(*, currency: str, unit_amount, interval, interval_count, usage_type, tax_behavior) -> None:
     if not money.is_supported(currency):
-        raise InvalidRequest(f"Invalid currency: {currency}.", param="currency")
+        raise InvalidRequest(_("Invalid currency: %(currency)s."), params={"currency": currency}, param="currency")
     if unit_amount is None or int(unit_amount) < 0:
-        raise InvalidRequest("Invalid unit_amount: must be a non-negative integer.", param="unit_amount")
+        raise InvalidRequest(_("Invalid unit_amount: must be a non-negative integer."), param="unit_amount")
     if interval and interval not in Price.Interval.values:
-        raise InvalidRequest(f"Invalid recurring[interval]: {interval}", param="recurring[interval]")
+        raise InvalidRequest(
+            _("Invalid recurring[interval]: %(interval)s"), params={"interval": interval}, param="recurring[interval]"
+        )
     if interval and not 1 <= int(interval_count) <= MAX_INTERVAL_COUNT[interval]:
         raise InvalidRequest(
-            f"Invalid recurring[interval_count]: must be between 1 and {MAX_INTERVAL_COUNT[interval]} for "
-            f"interval={interval} (the maximum billing period is 3 years).",
+            _(
+                "Invalid recurring[interval_count]: must be between 1 and %(max)s for interval=%(interval)s (the "
+                "maximum billing period is 3 years)."
+            ),
+            params={"max": MAX_INTERVAL_COUNT[interval], "interval": interval},
             param="recurring[interval_count]",
         )
     if usage_type not in Price.UsageType.values:
-        raise InvalidRequest(f"Invalid recurring[usage_type]: {usage_type}", param="recurring[usage_type]")
+        raise InvalidRequest(
+            _("Invalid recurring[usage_type]: %(usage_type)s"),
+            params={"usage_type": usage_type},
+            param="recurring[usage_type]",
+        )
     if tax_behavior not in Price.TaxBehavior.values:
-        raise InvalidRequest(f"Invalid tax_behavior: {tax_behavior}", param="tax_behavior")
+        raise InvalidRequest(
+            _("Invalid tax_behavior: %(tax_behavior)s"), params={"tax_behavior": tax_behavior}, param="tax_behavior"
+        )
 
 
 def _claim_lookup_key(price: Price, lookup_key: str, *, transfer: bool, actor: Actor) -> None:
@@ -133,7 +148,8 @@ def _claim_lookup_key(price: Price, lookup_key: str, *, transfer: bool, actor: A
         return
     if not transfer:
         raise InvalidRequest(
-            f"A price ({holder.id}) already uses that lookup key. Pass transfer_lookup_key=true to move it.",
+            _("A price (%(id)s) already uses that lookup key. Pass transfer_lookup_key=true to move it."),
+            params={"id": holder.id},
             param="lookup_key",
         )
     before = render(holder)
@@ -145,13 +161,14 @@ def _check_meter(product: Product, meter: Meter | None, *, interval, usage_type)
     if meter is None:
         return
     if (meter.account_id, meter.livemode) != (product.account_id, product.livemode):
-        raise NotFound(f"No such billing.meter: '{meter.pk}'", param="recurring[meter]")
+        raise no_such("billing.meter", meter.pk, param="recurring[meter]")
     if not interval or usage_type != Price.UsageType.METERED:
         raise InvalidRequest(
-            "recurring[meter] can only be set on a price with recurring[usage_type]=metered.", param="recurring[meter]"
+            _("recurring[meter] can only be set on a price with recurring[usage_type]=metered."),
+            param="recurring[meter]",
         )
     if meter.status != meter.Status.ACTIVE:
-        raise InvalidRequest(f"The meter {meter.pk} is inactive.", param="recurring[meter]")
+        raise InvalidRequest(_("The meter %(id)s is inactive."), params={"id": meter.pk}, param="recurring[meter]")
 
 
 @service
@@ -190,7 +207,7 @@ def price_create(
     try:
         product = Product.objects.select_for_update(no_key=True).get(pk=product.pk)
     except Product.DoesNotExist:
-        raise NotFound(f"No such product: '{product.pk}'", param="product")
+        raise no_such("product", product.pk, param="product")
     price = Price(
         account=product.account,
         livemode=product.livemode,
@@ -247,7 +264,9 @@ def price_update(
     if lookup_key is not None:
         lookup_key = clean_text(lookup_key, param="lookup_key", max_length=200)
     if tax_behavior is not None and tax_behavior not in Price.TaxBehavior.values:
-        raise InvalidRequest(f"Invalid tax_behavior: {tax_behavior}", param="tax_behavior")
+        raise InvalidRequest(
+            _("Invalid tax_behavior: %(tax_behavior)s"), params={"tax_behavior": tax_behavior}, param="tax_behavior"
+        )
     if lookup_key:
         lock_account(price.account_id)
     price = lock(Price, price.pk)
@@ -255,8 +274,11 @@ def price_update(
     if tax_behavior is not None and tax_behavior != price.tax_behavior:
         if price.tax_behavior != Price.TaxBehavior.UNSPECIFIED:
             raise InvalidRequest(
-                f"tax_behavior cannot be changed once it is set (this price is {price.tax_behavior}); "
-                "create a new price instead.",
+                _(
+                    "tax_behavior cannot be changed once it is set (this price is %(tax_behavior)s); create a new "
+                    "price instead."
+                ),
+                params={"tax_behavior": price.tax_behavior},
                 param="tax_behavior",
             )
         price.tax_behavior = tax_behavior

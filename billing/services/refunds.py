@@ -13,6 +13,9 @@ import datetime as dt
 import logging
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, money
 from billing.audit import SYSTEM, Actor
@@ -53,39 +56,45 @@ def _charge_of(payment_intent: PaymentIntent) -> Charge:
     return charge
 
 
-def _display(amount: int, currency: str) -> str:
-    return money.format_amount(amount, currency, "en")
+def _display(amount: int, currency: str):
+    """The amount as the active language writes it (English in the API's message)."""
+    return lazy(lambda: money.format_amount(amount, currency, translation.get_language() or "en"), str)()
 
 
 def check_refundable(charge: Charge, amount: int | None) -> int:
     """The amount to refund (default: what is left) on the locked ``charge``, or Stripe's error."""
     if charge.status != Charge.Status.SUCCEEDED:
         raise StateConflict(
-            f"Charge {charge.pk} has not succeeded; only succeeded charges can be refunded.",
+            _("Charge %(id)s has not succeeded; only succeeded charges can be refunded."),
+            params={"id": charge.pk},
             param="charge",
             code="charge_not_refundable",
         )
     if not charge.captured:
         raise StateConflict(
-            f"Charge {charge.pk} has not been captured; cancel its PaymentIntent to release the authorization.",
+            _("Charge %(id)s has not been captured; cancel its PaymentIntent to release the authorization."),
+            params={"id": charge.pk},
             param="charge",
             code="charge_not_refundable",
         )
     left = charge.amount - charge.amount_refunded
     if left <= 0:
         raise StateConflict(
-            f"Charge {charge.pk} has already been refunded.", param="charge", code="charge_already_refunded"
+            _("Charge %(id)s has already been refunded."),
+            params={"id": charge.pk},
+            param="charge",
+            code="charge_already_refunded",
         )
     if amount is None:
         return left
     if amount < 1:
-        raise InvalidRequest("Invalid amount: must be at least 1.", param="amount", code="parameter_invalid_integer")
+        raise InvalidRequest(_("Invalid amount: must be at least 1."), param="amount", code="parameter_invalid_integer")
     if error := money.charge_amount_error(amount, charge.currency):
         raise InvalidRequest(error, param="amount", code="invalid_charge_amount")
     if amount > left:
         raise InvalidRequest(
-            f"Refund amount ({_display(amount, charge.currency)}) is greater than unrefunded amount on charge "
-            f"({_display(left, charge.currency)})",
+            _("Refund amount (%(amount)s) is greater than unrefunded amount on charge (%(left)s)"),
+            params={"amount": _display(amount, charge.currency), "left": _display(left, charge.currency)},
             param="amount",
             code="amount_too_large",
         )

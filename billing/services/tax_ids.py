@@ -1,10 +1,12 @@
 """Tax id services: add a customer's tax id (checked against its type's format) and remove it."""
 
+from django.utils.translation import gettext_lazy as _
+
 from billing import audit, events
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, NotFound
 from billing.models import Customer, TaxId
-from billing.services.common import emit, render
+from billing.services.common import emit, no_such, render
 from billing.services.door import service
 from billing.tax_ids import validate
 
@@ -18,15 +20,21 @@ def tax_id_create(*, customer: Customer, type: str, value: str, actor: Actor) ->
     # Locking the customer serialises concurrent adds, so the duplicate and limit checks hold.
     customer = Customer.objects.select_for_update(no_key=True).filter(pk=customer.pk, deleted=False).first()
     if customer is None:
-        raise NotFound("No such customer.", param="customer")
+        raise NotFound(_("No such customer."), param="customer")
     existing = TaxId.objects.filter(customer=customer)
     if existing.filter(type=valid.type, value=valid.value).exists():
         raise InvalidRequest(
-            f"The customer already has the tax id {valid.value}.", param="value", code="tax_id_already_exists"
+            _("The customer already has the tax id %(value)s."),
+            params={"value": valid.value},
+            param="value",
+            code="tax_id_already_exists",
         )
     if existing.count() >= MAX_TAX_IDS_PER_CUSTOMER:
         raise InvalidRequest(
-            f"A customer can have at most {MAX_TAX_IDS_PER_CUSTOMER} tax ids.", param="value", code="tax_id_limit"
+            _("A customer can have at most %(max)s tax ids."),
+            params={"max": MAX_TAX_IDS_PER_CUSTOMER},
+            param="value",
+            code="tax_id_limit",
         )
     tax_id = TaxId.objects.create(
         account_id=customer.account_id,
@@ -46,7 +54,7 @@ def tax_id_delete(*, tax_id: TaxId, actor: Actor) -> dict:
     """Removes the tax id; answers (and sends in ``customer.tax_id.deleted``) the object as it was."""
     locked = TaxId.objects.select_for_update(no_key=True).filter(pk=tax_id.pk).first()
     if locked is None:
-        raise NotFound(f"No such tax id: '{tax_id.pk}'", param="id")
+        raise no_such("tax id", tax_id.pk, param="id")
     data = render(locked)
     audit.record(
         actor, "tax_id.delete", locked, {"customer": locked.customer_id, "type": locked.type, "value": locked.value}

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
 from billing.audit import Actor
@@ -44,7 +45,7 @@ def tax_rate_create(
 ) -> TaxRate:
     percentage = clean_decimal(percentage, param="percentage", places=4)
     if not Decimal(0) <= percentage <= Decimal(100):
-        raise InvalidRequest("Invalid percentage: must be between 0 and 100.", param="percentage")
+        raise InvalidRequest(_("Invalid percentage: must be between 0 and 100."), param="percentage")
     if not (display_name or "").strip():
         raise InvalidRequest("Missing required param: display_name.", param="display_name", code="parameter_missing")
     display_name = clean_text(display_name, param="display_name", max_length=50)

@@ -17,6 +17,7 @@ import logging
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, broker, clock
 from billing.audit import SYSTEM, Actor
@@ -44,7 +45,7 @@ MAX_STEPS = 10_000  # due moments one advance may visit; two intervals of a dail
 def _check_test_mode(livemode: bool) -> None:
     if livemode:
         raise InvalidRequest(
-            "Test clocks are only available in test mode: use a test mode key (sk_test_…).", param="livemode"
+            _("Test clocks are only available in test mode: use a test mode key (sk_test_…)."), param="livemode"
         )
 
 
@@ -55,11 +56,16 @@ def clock_create(*, account: Account, livemode: bool, actor: Actor, frozen_time:
     latest = add_months(now, 12 * LATEST_YEARS_AHEAD)
     if not EARLIEST <= frozen_time <= latest:
         raise InvalidRequest(
-            f"The frozen_time must lie between {EARLIEST:%Y-%m-%d} and {LATEST_YEARS_AHEAD} years from now.",
+            _("The frozen_time must lie between %(earliest)s and %(years)s years from now."),
+            params={"earliest": f"{EARLIEST:%Y-%m-%d}", "years": LATEST_YEARS_AHEAD},
             param="frozen_time",
         )
     if len(name) > 300:
-        raise InvalidRequest("Invalid name: must be at most 300 characters.", param="name")
+        raise InvalidRequest(
+            _("Invalid %(param)s: must be at most %(max)s characters."),
+            params={"param": "name", "max": 300},
+            param="name",
+        )
     test_clock = TestClock.objects.create(
         account=account,
         livemode=False,
@@ -92,25 +98,33 @@ def clock_advance(*, test_clock: TestClock, frozen_time: dt.datetime, actor: Act
     if test_clock.status == TestClock.Status.ADVANCING:
         # The row lock above makes this the one check two concurrent requests meet in turn: one advance only.
         raise StateConflict(
-            f"The test clock {test_clock.pk} is currently advancing. Wait until its status is `ready` before "
-            "advancing it again.",
+            _(
+                "The test clock %(id)s is currently advancing. Wait until its status is `ready` before advancing it "
+                "again."
+            ),
+            params={"id": test_clock.pk},
             code="",  # Stripe's answer: an invalid_request_error without a code
         )
     if test_clock.status == TestClock.Status.INTERNAL_FAILURE:
         raise StateConflict(
-            f"The test clock {test_clock.pk} failed to advance and cannot be advanced again; create a new one.",
+            _("The test clock %(id)s failed to advance and cannot be advanced again; create a new one."),
+            params={"id": test_clock.pk},
             param="id",
         )
     if frozen_time <= test_clock.frozen_time:
         raise InvalidRequest(
-            f"The frozen_time must be after the test clock's current frozen_time ({clock.to_unix(test_clock.frozen_time)}).",
+            _("The frozen_time must be after the test clock's current frozen_time (%(current)s)."),
+            params={"current": clock.to_unix(test_clock.frozen_time)},
             param="frozen_time",
         )
     limit = advance_limit(test_clock)
     if frozen_time > limit:
         raise InvalidRequest(
-            "The frozen_time cannot be more than two intervals of the shortest subscription on this test clock "
-            f"(or two years when it has none) after its current frozen_time: at most {clock.to_unix(limit)}.",
+            _(
+                "The frozen_time cannot be more than two intervals of the shortest subscription on this test clock "
+                "(or two years when it has none) after its current frozen_time: at most %(limit)s."
+            ),
+            params={"limit": clock.to_unix(limit)},
             param="frozen_time",
         )
     test_clock.status = TestClock.Status.ADVANCING

@@ -1,6 +1,7 @@
 """The one set of template filters for money, dates and percentages, formatted by Babel in the active locale."""
 
 import datetime as dt
+import functools
 import unicodedata
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from babel.numbers import format_decimal, format_percent, get_currency_symbol
 from django import template
 from django.conf import settings
 from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
 
 from billing.money import format_amount
 
@@ -52,9 +54,20 @@ def money(amount, currency: str) -> str:
     """``{{ 123450|money:"eur" }}`` -> ``€1,234.50`` (en) or ``1.234,50 €`` (de)."""
     if amount is None or not currency:
         return ""
-    locale = active_locale()
-    text = format_amount(int(amount), currency, locale)
+    return _money_text(int(amount), currency, active_locale())
+
+
+# Formatting is a pure function of its arguments and the locale (Babel's data does not change while running):
+# a page that shows the same amounts and dates again (an invoice list, a subscription's prices) formats each once.
+@functools.lru_cache(maxsize=4096)
+def _money_text(amount: int, currency: str, locale: str) -> str:
+    text = format_amount(amount, currency, locale)
     return _space_letter_symbol(text, get_currency_symbol(currency.upper(), locale=locale))
+
+
+@functools.lru_cache(maxsize=4096)
+def _long_date(value: dt.date, locale: str) -> str:
+    return format_date(value, format="long", locale=locale)
 
 
 @register.filter
@@ -62,7 +75,7 @@ def billing_date(value) -> str:
     """``{{ invoice.finalized_at|billing_date }}`` -> ``January 31, 2026`` (en) or ``31. Januar 2026`` (de)."""
     if value is None or value == "":
         return ""
-    return format_date(_as_date(value), format="long", locale=active_locale())
+    return _long_date(_as_date(value), active_locale())
 
 
 @register.filter
@@ -89,3 +102,25 @@ def percentage(value) -> str:
 def billing_number(value) -> str:
     """``{{ 1234|billing_number }}`` -> ``1,234`` (en) or ``1.234`` (de)."""
     return "" if value is None else format_decimal(value, locale=active_locale())
+
+
+@register.filter
+def recurring_price(price) -> str:
+    """``€12.00 per month``, ``€99.00 every 3 months``, ``€0.01 per unit`` (metered: billed by usage each period), in
+    the active language."""
+    amount = money(price.unit_amount or 0, price.currency)
+    if price.is_metered:
+        return gettext("%(amount)s per unit") % {"amount": amount}
+    count = price.recurring_interval_count or 1
+    interval = price.recurring_interval
+    if interval == "day":
+        text = ngettext("%(amount)s per day", "%(amount)s every %(count)d days", count)
+    elif interval == "week":
+        text = ngettext("%(amount)s per week", "%(amount)s every %(count)d weeks", count)
+    elif interval == "year":
+        text = ngettext("%(amount)s per year", "%(amount)s every %(count)d years", count)
+    elif interval == "month":
+        text = ngettext("%(amount)s per month", "%(amount)s every %(count)d months", count)
+    else:
+        return amount
+    return text % {"amount": amount, "count": count}

@@ -4,6 +4,8 @@ import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext_lazy as _
+
 from billing import audit, clock, events, money
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest
@@ -128,7 +130,7 @@ def _check_subscription_items(specs: list[LineItemSpec], shapes: set) -> None:
         )
     if len(shapes) > 1:
         raise InvalidRequest(
-            "All prices on a subscription must have the same `recurring[interval]` and `recurring[interval_count]`.",
+            _("All prices on a subscription must have the same `recurring[interval]` and `recurring[interval_count]`."),
             param="line_items",
         )
 
@@ -136,7 +138,7 @@ def _check_subscription_items(specs: list[LineItemSpec], shapes: set) -> None:
 def check_fees_without_trial(specs: list[LineItemSpec], trial_period_days: int | None, param: str) -> None:
     """A set-up fee would be charged at once while a trial charges nothing: not both in one session here."""
     if trial_period_days and any(spec.price.type == Price.Type.ONE_TIME for spec in specs):
-        raise InvalidRequest("One-time prices (set-up fees) cannot be combined with a trial here.", param=param)
+        raise InvalidRequest(_("One-time prices (set-up fees) cannot be combined with a trial here."), param=param)
 
 
 def _expires_at(expires_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
@@ -350,12 +352,10 @@ def _create(*, account: Account, livemode: bool, actor: Actor, items: list[LineI
     ]
     recompute(session, line_items)
     if session.mode == CheckoutSession.Mode.PAYMENT and (
-        error := money.charge_amount_error(session.amount_total, session.currency)
+        error := money.charge_amount_error(session.amount_total, session.currency, total=True)
     ):
         # A payment session is one PaymentIntent for its total: refused now rather than when the customer pays.
-        raise InvalidRequest(
-            error.replace("Invalid amount", "Invalid total"), param="line_items", code="invalid_charge_amount"
-        )
+        raise InvalidRequest(error, param="line_items", code="invalid_charge_amount")
     session.save(force_insert=True)
     CheckoutLineItem.objects.bulk_create(line_items)
     audit.record(actor, "checkout_session.create", session, {"mode": session.mode})

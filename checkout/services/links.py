@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, clock
 from billing.audit import Actor
@@ -86,7 +86,9 @@ def _check_options(mode: str, options: dict, items: list[LinkItemSpec]) -> dict:
             raise InvalidRequest(_("A trial needs a recurring price."), param="trial_period_days")
         if not 1 <= days <= MAX_TRIAL_DAYS:
             raise InvalidRequest(
-                f"Invalid trial_period_days: must be between 1 and {MAX_TRIAL_DAYS}.", param="trial_period_days"
+                _("Invalid trial_period_days: must be between 1 and %(max)s."),
+                params={"max": MAX_TRIAL_DAYS},
+                param="trial_period_days",
             )
         check_fees_without_trial([item.line_item() for item in items], days, "trial_period_days")
     if "after_completion_url" in options:
@@ -94,7 +96,7 @@ def _check_options(mode: str, options: dict, items: list[LinkItemSpec]) -> dict:
     address = options.get("billing_address_collection")
     if address is not None and address not in CheckoutLink.AddressCollection.values:
         raise InvalidRequest(
-            "Invalid billing_address_collection: auto or required.", param="billing_address_collection"
+            _("Invalid billing_address_collection: auto or required."), param="billing_address_collection"
         )
     return options
 

@@ -3,13 +3,14 @@ and the admin through ``configuration_validate``."""
 
 from dataclasses import dataclass, field
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from billing import clock
-from billing.exceptions import InvalidRequest
+from billing.exceptions import InvalidRequest, lazy_text
 from billing.models import Account, Coupon, Price
 from billing.services.common import validate_metadata
 from configurations.models import CancellationOffer, PortalConfiguration
+from configurations.services.naming import coupon_name, price_name
 from configurations.services.params import Reader, blank, invalid, missing
 
 C = PortalConfiguration
@@ -49,11 +50,13 @@ def validate_offers(cancel: Reader, *, account: Account, livemode: bool) -> list
     if blank(raw):
         return []
     if not isinstance(raw, list | tuple):
-        raise invalid(OFFERS, _("Invalid array: %(param)s must be an array.") % {"param": OFFERS})
+        raise invalid(OFFERS, lazy_text(_("Invalid array: %(param)s must be an array."), {"param": OFFERS}))
     if len(raw) > MAX_OFFERS:
         raise invalid(
             OFFERS,
-            _("Invalid %(param)s: at most %(limit)s offers are allowed.") % {"param": OFFERS, "limit": MAX_OFFERS},
+            lazy_text(
+                _("Invalid %(param)s: at most %(limit)s offers are allowed."), {"param": OFFERS, "limit": MAX_OFFERS}
+            ),
         )
     entries = [Reader(entry, f"{OFFERS}[{i}]") for i, entry in enumerate(raw)]
     price_ids = [e.data.get("price") for e in entries if isinstance(e.data.get("price"), str)]
@@ -70,8 +73,10 @@ def validate_offers(cancel: Reader, *, account: Account, livemode: bool) -> list
         if spec.signature in seen:
             raise invalid(
                 entry.path,
-                _("%(param)s is the same offer as %(offers)s[%(index)s]: list each offer once.")
-                % {"param": entry.path, "offers": OFFERS, "index": seen[spec.signature]},
+                lazy_text(
+                    _("%(param)s is the same offer as %(offers)s[%(index)s]: list each offer once."),
+                    {"param": entry.path, "offers": OFFERS, "index": seen[spec.signature]},
+                ),
             )
         seen[spec.signature] = i
         specs.append(spec)
@@ -83,7 +88,9 @@ def _offer(entry: Reader, prices: dict, coupons: dict) -> OfferSpec:
         if key not in OFFER_KEYS:
             param = entry.param(key)
             raise InvalidRequest(
-                _("Received unknown parameter: %(param)s") % {"param": param}, param=param, code="parameter_unknown"
+                lazy_text(_("Received unknown parameter: %(param)s"), {"param": param}),
+                param=param,
+                code="parameter_unknown",
             )
     if blank(entry.data.get("type")):
         raise missing(entry.param("type"))
@@ -100,8 +107,10 @@ def _offer(entry: Reader, prices: dict, coupons: dict) -> OfferSpec:
         if kind != spec.type and not blank(entry.data.get(key)):
             raise invalid(
                 entry.param(key),
-                _("%(param)s is only for offers of type %(kind)s; this offer is of type %(type)s.")
-                % {"param": entry.param(key), "kind": kind, "type": spec.type},
+                lazy_text(
+                    _("%(param)s is only for offers of type %(kind)s; this offer is of type %(type)s."),
+                    {"param": entry.param(key), "kind": kind, "type": spec.type},
+                ),
             )
     if (group := entry.child("customer_group")) is not None and "metadata" in group:
         rule = group.data["metadata"]
@@ -117,12 +126,14 @@ def _offer_price(entry: Reader, prices: dict) -> Price:
         raise missing(param)
     price = prices.get(price_id) if isinstance(price_id, str) else None
     if price is None:
-        raise invalid(param, _("No such price: '%(id)s'") % {"id": price_id}, "resource_missing")
+        raise invalid(param, lazy_text(_("No such price: '%(id)s'"), {"id": price_id}), "resource_missing")
     if not price.is_recurring or not price.active:
         raise invalid(
             param,
-            _("Price %(price)s cannot be offered: only active recurring prices can be switched to.")
-            % {"price": price.pk},
+            lazy_text(
+                _("Price %(price)s cannot be offered: only active recurring prices can be switched to."),
+                {"price": price_name(price)},
+            ),
         )
     return price
 
@@ -134,12 +145,16 @@ def _offer_coupon(entry: Reader, coupons: dict) -> Coupon:
         raise missing(param)
     coupon = coupons.get(coupon_id) if isinstance(coupon_id, str) else None
     if coupon is None or coupon.deleted:
-        raise invalid(param, _("No such coupon: '%(id)s'") % {"id": coupon_id}, "resource_missing")
+        raise invalid(param, lazy_text(_("No such coupon: '%(id)s'"), {"id": coupon_id}), "resource_missing")
     if not coupon.is_valid_at(clock.now()):
         raise invalid(
             param,
-            _("Coupon %(id)s can no longer be redeemed (expired or fully redeemed); offer a coupon customers can use.")
-            % {"id": coupon_id},
+            lazy_text(
+                _(
+                    "Coupon %(id)s can no longer be redeemed (expired or fully redeemed); offer a coupon customers can use."
+                ),
+                {"id": coupon_name(coupon)},
+            ),
         )
     return coupon
 
@@ -176,18 +191,22 @@ def check_offers(state: dict, plan_prices: list[Price] | None, offers: list[Offe
             if not state["pause_collection_enabled"]:
                 raise invalid(
                     param,
-                    _(
-                        "%(param)s offers a pause, but customers may not pause payments in this configuration: set "
-                        "features[pause_collection][enabled]=true or remove the offer."
-                    )
-                    % {"param": param},
+                    lazy_text(
+                        _(
+                            "%(param)s offers a pause, but customers may not pause payments in this configuration: set "
+                            "features[pause_collection][enabled]=true or remove the offer."
+                        ),
+                        {"param": param},
+                    ),
                 )
             longest = state["pause_collection_max_duration_days"]
             if longest is not None and offer.pause_days > longest:
                 raise invalid(
                     f"{param}[days]",
-                    _("%(param)s[days]=%(days)s is longer than the longest pause allowed (%(max)s days).")
-                    % {"param": param, "days": offer.pause_days, "max": longest},
+                    lazy_text(
+                        _("%(param)s[days]=%(days)s is longer than the longest pause allowed (%(max)s days)."),
+                        {"param": param, "days": offer.pause_days, "max": longest},
+                    ),
                 )
         elif offer.type == C_OFFER.Type.SWITCH:
             _check_switch_offer(f"{param}[price]", offer.price, plan_prices)
@@ -199,34 +218,42 @@ def _check_switch_offer(param: str, price: Price, plan_prices: list[Price]) -> N
     if not plan_prices:
         raise invalid(
             param,
-            _(
-                "%(param)s: a switch offer needs the prices it is cheaper than; list them in "
-                "features[subscription_update][products]."
-            )
-            % {"param": param},
+            lazy_text(
+                _(
+                    "%(param)s: a switch offer needs the prices it is cheaper than; list them in "
+                    "features[subscription_update][products]."
+                ),
+                {"param": param},
+            ),
         )
     same_currency = [p for p in plan_prices if p.currency == price.currency and p.pk != price.pk]
     if not same_currency:
         currencies = ", ".join(sorted({p.currency.upper() for p in plan_prices}))
         raise invalid(
             param,
-            _("Price %(price)s is in %(currency)s, but the plans of this configuration are in %(currencies)s.")
-            % {"price": price.pk, "currency": price.currency.upper(), "currencies": currencies},
+            lazy_text(
+                _("Price %(price)s is in %(currency)s, but the plans of this configuration are in %(currencies)s."),
+                {"price": price_name(price), "currency": price.currency.upper(), "currencies": currencies},
+            ),
         )
     interval = (price.recurring_interval, price.recurring_interval_count)
     same_interval = [p for p in same_currency if (p.recurring_interval, p.recurring_interval_count) == interval]
     if not same_interval:
         raise invalid(
             param,
-            _("Price %(price)s is billed every %(interval)s; no plan of this configuration in %(currency)s is.")
-            % {"price": price.pk, "interval": price.recurring_interval, "currency": price.currency.upper()},
+            lazy_text(
+                _("Price %(price)s is billed every %(interval)s; no plan of this configuration in %(currency)s is."),
+                {"price": price_name(price), "interval": price.recurring_interval, "currency": price.currency.upper()},
+            ),
         )
     if not any((p.unit_amount or 0) > (price.unit_amount or 0) for p in same_interval):
         raise invalid(
             param,
-            _(
-                "Price %(price)s is not cheaper than the plans of this configuration in the same currency and "
-                "interval; a switch offer must cost less."
-            )
-            % {"price": price.pk},
+            lazy_text(
+                _(
+                    "Price %(price)s is not cheaper than the plans of this configuration in the same currency and "
+                    "interval; a switch offer must cost less."
+                ),
+                {"price": price_name(price)},
+            ),
         )

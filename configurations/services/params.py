@@ -2,16 +2,16 @@
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
-from billing.exceptions import InvalidRequest
+from billing.exceptions import InvalidRequest, lazy_text
 
 MAX_URL = 5000
 
 
 def missing(param: str) -> InvalidRequest:
     return InvalidRequest(
-        _("Missing required param: %(param)s.") % {"param": param}, param=param, code="parameter_missing"
+        lazy_text(_("Missing required param: %(param)s."), {"param": param}), param=param, code="parameter_missing"
     )
 
 
@@ -22,7 +22,7 @@ def invalid(param: str, message: str, code: str = "parameter_invalid") -> Invali
 def too_long(param: str, limit: int) -> InvalidRequest:
     return invalid(
         param,
-        _("Invalid %(param)s: must be at most %(limit)s characters.") % {"param": param, "limit": limit},
+        lazy_text(_("Invalid %(param)s: must be at most %(limit)s characters."), {"param": param, "limit": limit}),
         "parameter_invalid_string",
     )
 
@@ -37,7 +37,7 @@ class Reader:
     def __init__(self, data: dict, path: str = ""):
         if not isinstance(data, dict):
             raise invalid(
-                path, _("Invalid %(param)s: must be an object.") % {"param": path}, "parameter_invalid_object"
+                path, lazy_text(_("Invalid %(param)s: must be an object."), {"param": path}), "parameter_invalid_object"
             )
         self.data = data
         self.path = path
@@ -61,7 +61,9 @@ class Reader:
         if blank(value):
             return ""
         if not isinstance(value, str):
-            raise invalid(self.param(key), _("Invalid %(param)s: must be a string.") % {"param": self.param(key)})
+            raise invalid(
+                self.param(key), lazy_text(_("Invalid %(param)s: must be a string."), {"param": self.param(key)})
+            )
         value = value.strip()
         if len(value) > max_length:
             raise too_long(self.param(key), max_length)
@@ -75,8 +77,10 @@ class Reader:
             except ValidationError:
                 raise invalid(
                     self.param(key),
-                    _("Invalid %(param)s: %(value)s is not a valid URL starting with http:// or https://.")
-                    % {"param": self.param(key), "value": value[:100]},
+                    lazy_text(
+                        _("Invalid %(param)s: %(value)s is not a valid URL starting with http:// or https://."),
+                        {"param": self.param(key), "value": value[:100]},
+                    ),
                     "url_invalid",
                 )
         return value
@@ -91,7 +95,8 @@ class Reader:
             value = value.lower() == "true"
         if not isinstance(value, bool):
             raise invalid(
-                self.param(key), _("Invalid boolean: %(param)s must be true or false.") % {"param": self.param(key)}
+                self.param(key),
+                lazy_text(_("Invalid boolean: %(param)s must be true or false."), {"param": self.param(key)}),
             )
         return value
 
@@ -104,8 +109,10 @@ class Reader:
         if value not in choices:
             raise invalid(
                 self.param(key),
-                _("Invalid %(param)s: must be one of %(choices)s.")
-                % {"param": self.param(key), "choices": ", ".join(choices)},
+                lazy_text(
+                    _("Invalid %(param)s: must be one of %(choices)s."),
+                    {"param": self.param(key), "choices": ", ".join(choices)},
+                ),
             )
         return value
 
@@ -117,15 +124,19 @@ class Reader:
         if blank(values):
             return []
         if not isinstance(values, list | tuple):
-            raise invalid(self.param(key), _("Invalid array: %(param)s must be an array.") % {"param": self.param(key)})
+            raise invalid(
+                self.param(key), lazy_text(_("Invalid array: %(param)s must be an array."), {"param": self.param(key)})
+            )
         out: list[str] = []
         for i, value in enumerate(values):
             if value not in choices:
                 item = f"{self.param(key)}[{i}]"
                 raise invalid(
                     item,
-                    _("Invalid %(param)s: must be one of %(choices)s.")
-                    % {"param": item, "choices": ", ".join(choices)},
+                    lazy_text(
+                        _("Invalid %(param)s: must be one of %(choices)s."),
+                        {"param": item, "choices": ", ".join(choices)},
+                    ),
                 )
             if value not in out:
                 out.append(value)
@@ -144,8 +155,10 @@ class Reader:
         if number is None or not min_value <= number <= max_value:
             raise invalid(
                 self.param(key),
-                _("Invalid %(param)s: must be an integer between %(min)s and %(max)s.")
-                % {"param": self.param(key), "min": min_value, "max": max_value},
+                lazy_text(
+                    _("Invalid %(param)s: must be an integer between %(min)s and %(max)s."),
+                    {"param": self.param(key), "min": min_value, "max": max_value},
+                ),
                 "parameter_invalid_integer",
             )
         return number

@@ -4,13 +4,13 @@ Each takes the account's lock first: it serialises the choice of the default con
 modes)."""
 
 from django.db import transaction
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, clock, events, ids
 from billing.audit import Actor
-from billing.exceptions import NotFound, StateConflict
+from billing.exceptions import StateConflict
 from billing.models import Account
-from billing.services.common import lock_account
+from billing.services.common import lock_account, no_such
 from configurations.models import CancellationOffer, PortalConfiguration, PortalConfigurationProduct
 from configurations.representations import configuration as render_configuration
 from configurations.services.validation import OfferSpec, ProductSpec, ValidatedConfiguration, configuration_validate
@@ -124,7 +124,7 @@ def configuration_update(
         try:
             configuration = PortalConfiguration.objects.select_for_update(no_key=True).get(pk=configuration.pk)
         except PortalConfiguration.DoesNotExist:
-            raise NotFound(f"No such configuration: '{configuration.pk}'", param="id")
+            raise no_such("configuration", configuration.pk, param="id")
         before, before_full = render_configuration(configuration), _full(configuration)
         cleaned = configuration_validate(
             account=configuration.account, livemode=configuration.livemode, data=data, configuration=configuration
@@ -178,7 +178,7 @@ def configuration_make_default(*, configuration: PortalConfiguration, actor: Act
         lock_account(configuration.account_id)
         target = PortalConfiguration.objects.select_for_update(no_key=True).filter(pk=configuration.pk).first()
         if target is None:
-            raise NotFound(f"No such configuration: '{configuration.pk}'", param="id")
+            raise no_such("configuration", configuration.pk, param="id")
         if target.is_default:
             return target
         if not target.active:

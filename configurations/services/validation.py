@@ -8,9 +8,9 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
-from billing.exceptions import InvalidRequest
+from billing.exceptions import InvalidRequest, lazy_text
 from billing.models import Account, Price, Product
 from billing.services.common import merge_metadata, validate_metadata
 from configurations.models import PortalConfiguration
@@ -180,7 +180,9 @@ def _check_feature_names(features: Reader) -> None:
         if key not in FEATURES:
             param = features.param(key)
             raise InvalidRequest(
-                _("Received unknown parameter: %(param)s") % {"param": param}, param=param, code="parameter_unknown"
+                lazy_text(_("Received unknown parameter: %(param)s"), {"param": param}),
+                param=param,
+                code="parameter_unknown",
             )
 
 
@@ -190,8 +192,10 @@ def _payment_method_update(pm_update: Reader, put) -> None:
         param = pm_update.param("payment_method_configuration")
         raise invalid(
             param,
-            _("Payment method configurations are not supported by this server: leave %(param)s empty.")
-            % {"param": param},
+            lazy_text(
+                _("Payment method configurations are not supported by this server: leave %(param)s empty."),
+                {"param": param},
+            ),
         )
 
 
@@ -200,7 +204,9 @@ def _subscription_cancel(cancel: Reader, put, *, creating: bool) -> None:
         if key not in ("enabled", "mode", "proration_behavior", "cancellation_reason", "offers"):
             param = cancel.param(key)
             raise InvalidRequest(
-                _("Received unknown parameter: %(param)s") % {"param": param}, param=param, code="parameter_unknown"
+                lazy_text(_("Received unknown parameter: %(param)s"), {"param": param}),
+                param=param,
+                code="parameter_unknown",
             )
     put("subscription_cancel_enabled", cancel.boolean("enabled", required=creating))
     put("subscription_cancel_mode", cancel.choice("mode", C.CancelMode.values))
@@ -209,8 +215,10 @@ def _subscription_cancel(cancel: Reader, put, *, creating: bool) -> None:
         param = cancel.param("proration_behavior")
         raise invalid(
             param,
-            _("Passing always_invoice as %(param)s is not supported: use none or create_prorations.")
-            % {"param": param},
+            lazy_text(
+                _("Passing always_invoice as %(param)s is not supported: use none or create_prorations."),
+                {"param": param},
+            ),
         )
     put("subscription_cancel_proration_behavior", proration)
     if (reason := cancel.child("cancellation_reason")) is not None:
@@ -252,7 +260,9 @@ def _transitions(transitions: Reader, put, *, account: Account, livemode: bool) 
         if key not in ("mode", "graph"):
             param = transitions.param(key)
             raise InvalidRequest(
-                _("Received unknown parameter: %(param)s") % {"param": param}, param=param, code="parameter_unknown"
+                lazy_text(_("Received unknown parameter: %(param)s"), {"param": param}),
+                param=param,
+                code="parameter_unknown",
             )
     put("subscription_update_transitions_mode", transitions.choice("mode", C.TransitionMode.values))
     if "graph" not in transitions:
@@ -262,8 +272,10 @@ def _transitions(transitions: Reader, put, *, account: Account, livemode: bool) 
     if len(graph.data) > MAX_GRAPH_PRICES:
         raise invalid(
             graph.path,
-            _("Invalid %(param)s: at most %(limit)s prices are allowed.")
-            % {"param": graph.path, "limit": MAX_GRAPH_PRICES},
+            lazy_text(
+                _("Invalid %(param)s: at most %(limit)s prices are allowed."),
+                {"param": graph.path, "limit": MAX_GRAPH_PRICES},
+            ),
         )
     edges: dict[str, list[str]] = {}
     for source, targets in graph.data.items():
@@ -271,7 +283,7 @@ def _transitions(transitions: Reader, put, *, account: Account, livemode: bool) 
             targets = []
         if not isinstance(targets, list | tuple):
             param = graph.param(source)
-            raise invalid(param, _("Invalid array: %(param)s must be an array.") % {"param": param})
+            raise invalid(param, lazy_text(_("Invalid array: %(param)s must be an array."), {"param": param}))
         edges[source] = list(dict.fromkeys(target for target in targets))
     named = {source: graph.param(source) for source in edges}
     for source, targets in edges.items():
@@ -283,7 +295,9 @@ def _transitions(transitions: Reader, put, *, account: Account, livemode: bool) 
         if price_id not in known:
             raise invalid(
                 param,
-                _("No such price: '%(id)s' (in the transition graph %(param)s).") % {"id": price_id, "param": param},
+                lazy_text(
+                    _("No such price: '%(id)s' (in the transition graph %(param)s)."), {"id": price_id, "param": param}
+                ),
                 "resource_missing",
             )
     put("subscription_update_transitions_graph", edges)
@@ -295,7 +309,7 @@ def _conditions(schedule: Reader) -> list[str]:
         return []
     if not isinstance(raw, list | tuple):
         param = schedule.param("conditions")
-        raise invalid(param, _("Invalid array: %(param)s must be an array.") % {"param": param})
+        raise invalid(param, lazy_text(_("Invalid array: %(param)s must be an array."), {"param": param}))
     types: list[str] = []
     for i, entry in enumerate(raw):
         item = Reader(entry, f"{schedule.param('conditions')}[{i}]")
@@ -312,12 +326,14 @@ def _validate_products(update: Reader, *, account: Account, livemode: bool) -> l
     if blank(raw):
         return []
     if not isinstance(raw, list | tuple):
-        raise invalid(PRODUCTS, _("Invalid array: %(param)s must be an array.") % {"param": PRODUCTS})
+        raise invalid(PRODUCTS, lazy_text(_("Invalid array: %(param)s must be an array."), {"param": PRODUCTS}))
     if len(raw) > MAX_PRODUCTS:
         raise invalid(
             PRODUCTS,
-            _("Invalid %(param)s: at most %(limit)s products are allowed.")
-            % {"param": PRODUCTS, "limit": MAX_PRODUCTS},
+            lazy_text(
+                _("Invalid %(param)s: at most %(limit)s products are allowed."),
+                {"param": PRODUCTS, "limit": MAX_PRODUCTS},
+            ),
         )
     entries = [Reader(entry, f"{PRODUCTS}[{i}]") for i, entry in enumerate(raw)]
     product_ids = [entry.data.get("product") for entry in entries]
@@ -340,22 +356,28 @@ def _validate_products(update: Reader, *, account: Account, livemode: bool) -> l
         product = found_products.get(product_id) if isinstance(product_id, str) else None
         if product is None:
             raise invalid(
-                entry.param("product"), _("No such product: '%(id)s'") % {"id": product_id}, "resource_missing"
+                entry.param("product"),
+                lazy_text(_("No such product: '%(id)s'"), {"id": product_id}),
+                "resource_missing",
             )
         if product_id in seen_products:
             raise invalid(
                 entry.param("product"),
-                _(
-                    "Product %(product)s is listed twice (also at index %(index)s); list each product once with all its prices."
-                )
-                % {"product": product_id, "index": seen_products[product_id]},
+                lazy_text(
+                    _(
+                        "Product %(product)s is listed twice (also at index %(index)s); list each product once with all its prices."
+                    ),
+                    {"product": product_name(product), "index": seen_products[product_id]},
+                ),
             )
         seen_products[product_id] = i
         if not product.active:
             raise invalid(
                 entry.param("product"),
-                _("Product %(product)s is archived (active=false); only active products can be offered.")
-                % {"product": product_name(product)},
+                lazy_text(
+                    _("Product %(product)s is archived (active=false); only active products can be offered."),
+                    {"product": product_name(product)},
+                ),
             )
         specs.append(
             ProductSpec(
@@ -374,7 +396,7 @@ def _entry_prices(entry: Reader, product: Product, found_prices: dict) -> list[P
         raise missing(entry.param("prices"))
     if not isinstance(raw, list | tuple):
         param = entry.param("prices")
-        raise invalid(param, _("Invalid array: %(param)s must be an array.") % {"param": param})
+        raise invalid(param, lazy_text(_("Invalid array: %(param)s must be an array."), {"param": param}))
     prices: list[Price] = []
     # The rule Stripe documents as "same product, same interval": here per (interval, currency).
     offered: dict[tuple[str, str], Price] = {}
@@ -382,47 +404,57 @@ def _entry_prices(entry: Reader, product: Product, found_prices: dict) -> list[P
         param = f"{entry.param('prices')}[{j}]"
         price = found_prices.get(price_id) if isinstance(price_id, str) else None
         if price is None:
-            raise invalid(param, _("No such price: '%(id)s'") % {"id": price_id}, "resource_missing")
+            raise invalid(param, lazy_text(_("No such price: '%(id)s'"), {"id": price_id}), "resource_missing")
         if price.product_id != product.pk:
             raise invalid(
                 param,
-                _("Price %(price)s belongs to another product, not to %(product)s.")
-                % {"price": price_name(price), "product": product_name(product)},
+                lazy_text(
+                    _("Price %(price)s belongs to another product, not to %(product)s."),
+                    {"price": price_name(price), "product": product_name(product)},
+                ),
             )
         if price in prices:
             raise invalid(
                 param,
-                _("Price %(price)s is listed twice for product %(product)s.")
-                % {"price": price_name(price), "product": product_name(product)},
+                lazy_text(
+                    _("Price %(price)s is listed twice for product %(product)s."),
+                    {"price": price_name(price), "product": product_name(product)},
+                ),
             )
         if not price.is_recurring:
             raise invalid(
                 param,
-                _("Price %(price)s is a one-time price; customers can only switch between recurring prices.")
-                % {"price": price_name(price)},
+                lazy_text(
+                    _("Price %(price)s is a one-time price; customers can only switch between recurring prices."),
+                    {"price": price_name(price)},
+                ),
             )
         if not price.active:
             raise invalid(
                 param,
-                _("Price %(price)s is archived (active=false); only active prices can be offered.")
-                % {"price": price_name(price)},
+                lazy_text(
+                    _("Price %(price)s is archived (active=false); only active prices can be offered."),
+                    {"price": price_name(price)},
+                ),
             )
         key = (price.recurring_interval, price.currency)
         if key in offered:
             raise invalid(
                 param,
-                _(
-                    "Product %(product)s already has a price billed %(interval)s in %(currency)s: %(other)s. Offer "
-                    "at most one price per billing interval and currency for each product, or create a separate "
-                    "product for %(price)s."
-                )
-                % {
-                    "product": product_name(product),
-                    "interval": interval_name(price.recurring_interval),
-                    "currency": price.currency.upper(),
-                    "other": price_name(offered[key]),
-                    "price": price_name(price),
-                },
+                lazy_text(
+                    _(
+                        "Product %(product)s already has a price billed %(interval)s in %(currency)s: %(other)s. Offer "
+                        "at most one price per billing interval and currency for each product, or create a separate "
+                        "product for %(price)s."
+                    ),
+                    {
+                        "product": product_name(product),
+                        "interval": interval_name(price.recurring_interval),
+                        "currency": price.currency.upper(),
+                        "other": price_name(offered[key]),
+                        "price": price_name(price),
+                    },
+                ),
             )
         offered[key] = price
         prices.append(price)
@@ -445,12 +477,14 @@ def _adjustable_quantity(entry: Reader, spec: ProductSpec) -> None:
         param = quantity.param("maximum")
         raise invalid(
             param,
-            _("Invalid %(param)s: the maximum (%(maximum)s) must not be less than the minimum (%(minimum)s).")
-            % {
-                "param": param,
-                "maximum": spec.adjustable_quantity_maximum,
-                "minimum": spec.adjustable_quantity_minimum,
-            },
+            lazy_text(
+                _("Invalid %(param)s: the maximum (%(maximum)s) must not be less than the minimum (%(minimum)s)."),
+                {
+                    "param": param,
+                    "maximum": spec.adjustable_quantity_maximum,
+                    "minimum": spec.adjustable_quantity_minimum,
+                },
+            ),
         )
 
 
@@ -460,7 +494,9 @@ def _validate_extensions(root: Reader, put) -> None:
             if key not in CUSTOM_TEXT_SECTIONS:
                 param = custom.param(key)
                 raise InvalidRequest(
-                    _("Received unknown parameter: %(param)s") % {"param": param}, param=param, code="parameter_unknown"
+                    lazy_text(_("Received unknown parameter: %(param)s"), {"param": param}),
+                    param=param,
+                    code="parameter_unknown",
                 )
         for section in CUSTOM_TEXT_SECTIONS:
             put(f"custom_text_{section}", custom.text(section, max_length=MAX_CUSTOM_TEXT))
@@ -481,7 +517,9 @@ def _subscription_start(start: Reader, put, *, account: Account, livemode: bool)
         if key != "checkout_link":
             param = start.param(key)
             raise InvalidRequest(
-                _("Received unknown parameter: %(param)s") % {"param": param}, param=param, code="parameter_unknown"
+                lazy_text(_("Received unknown parameter: %(param)s"), {"param": param}),
+                param=param,
+                code="parameter_unknown",
             )
     if "checkout_link" not in start.data:
         return
@@ -494,7 +532,9 @@ def _subscription_start(start: Reader, put, *, account: Account, livemode: bool)
     links = C._meta.get_field("subscription_start_link").related_model.objects
     link = links.filter(pk=str(value), account=account, livemode=livemode).first()
     if link is None:
-        raise InvalidRequest(_("No such checkout link: '%(id)s'") % {"id": value}, param=param, code="resource_missing")
+        raise InvalidRequest(
+            lazy_text(_("No such checkout link: '%(id)s'"), {"id": value}), param=param, code="resource_missing"
+        )
     if not link.active or link.mode != "subscription":
         raise invalid(param, _("The checkout link must be active and sell a recurring price."))
     put("subscription_start_link_id", link.pk)
@@ -519,11 +559,13 @@ def _check_combinations(state: dict, products: list[ProductSpec] | None, configu
     ):
         raise invalid(
             f"{TRANSITIONS}[graph]",
-            _(
-                "%(param)s[mode]=graph needs %(param)s[graph]: list, for each price, the prices customers may switch "
-                "to from it."
-            )
-            % {"param": TRANSITIONS},
+            lazy_text(
+                _(
+                    "%(param)s[mode]=graph needs %(param)s[graph]: list, for each price, the prices customers may switch "
+                    "to from it."
+                ),
+                {"param": TRANSITIONS},
+            ),
         )
     if state["cancellation_reason_enabled"] and not state["cancellation_reason_options"]:
         raise missing("features[subscription_cancel][cancellation_reason][options]")

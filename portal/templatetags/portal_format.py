@@ -1,12 +1,19 @@
-"""Portal wording that depends on numbers and kinds: recurring prices, payment method labels."""
+"""Portal wording that depends on numbers and kinds: recurring prices, payment method labels, status badges; and
+the links of a list's rows."""
+
+import functools
+import re
 
 from django import template
 from django.conf import settings
 from django.http import QueryDict
-from django.utils.translation import gettext, ngettext
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+from django.utils.html import format_html
+from django.utils.translation import get_language, gettext, pgettext
 
-from billing.models import PaymentMethod, Price
-from billing.templatetags.billing_format import money
+from billing.models import PaymentMethod
+from billing.templatetags.billing_format import money, recurring_price
 
 register = template.Library()
 
@@ -21,26 +28,8 @@ CARD_BRANDS = {
 }
 
 
-@register.filter
-def recurring_price(price: Price) -> str:
-    """``€12.00 per month``, ``€99.00 every 3 months``, ``€0.01 per unit`` (metered: billed by usage each period), in
-    the active language."""
-    amount = money(price.unit_amount or 0, price.currency)
-    if price.is_metered:
-        return gettext("%(amount)s per unit") % {"amount": amount}
-    count = price.recurring_interval_count or 1
-    interval = price.recurring_interval
-    if interval == "day":
-        text = ngettext("%(amount)s per day", "%(amount)s every %(count)d days", count)
-    elif interval == "week":
-        text = ngettext("%(amount)s per week", "%(amount)s every %(count)d weeks", count)
-    elif interval == "year":
-        text = ngettext("%(amount)s per year", "%(amount)s every %(count)d years", count)
-    elif interval == "month":
-        text = ngettext("%(amount)s per month", "%(amount)s every %(count)d months", count)
-    else:
-        return amount
-    return text % {"amount": amount, "count": count}
+# The wording of a recurring price is the billing app's (the admin names prices with it too).
+register.filter("recurring_price", recurring_price)
 
 
 @register.filter
@@ -72,6 +61,17 @@ def language_choices() -> list[tuple[str, str]]:
     return list(settings.LANGUAGES)
 
 
+@register.simple_tag
+def payment_method_badge(pm: PaymentMethod) -> str:
+    """The method's mark and label, as lists and choices of payment methods show it."""
+    return format_html(
+        '<span class="pm-label"><img class="pm-mark" src="{}" alt="{}" width="40" height="26"><span>{}</span></span>',
+        static(payment_method_mark(pm)),
+        payment_method_mark_name(pm),
+        payment_method_label(pm),
+    )
+
+
 @register.filter
 def payment_method_mark(pm: PaymentMethod) -> str:
     """The static path of the method's mark: its card brand's, SEPA's, or a plain card for any other brand."""
@@ -95,3 +95,62 @@ def tax_id_kind(tax_id) -> str:
     from portal.forms.billing_details import tax_id_kind_label
 
     return tax_id_kind_label(tax_id.type, tax_id.country)
+
+
+@register.simple_tag
+def paid_badge(invoice) -> str:
+    """A paid invoice's badge: "Paid", or what of it its charges' refunds gave back (refunds leave it paid)."""
+    refunded = getattr(invoice, "amount_refunded", None)
+    if refunded:
+        try:
+            fully = refunded >= invoice.amount_charged
+        except (AttributeError, TypeError):
+            fully = False
+        if fully:
+            return format_html('<span class="badge badge-neutral">{}</span>', pgettext("invoice status", "Refunded"))
+        text = pgettext("invoice status", "Partially refunded (%(amount)s)") % {
+            "amount": money(refunded, invoice.currency)
+        }
+        return format_html('<span class="badge badge-neutral">{}</span>', text)
+    return format_html('<span class="badge badge-success">{}</span>', pgettext("invoice status", "Paid"))
+
+
+# What ``row_url`` substitutes without reversing again: ids and tokens as this app makes them, which reversing
+# leaves as they are (no quoting, no converter refuses them).
+_PLAIN_ARGUMENT = re.compile(r"[A-Za-z0-9_-]+\Z")
+_PLACEHOLDER = "rowurlarg{}x"
+
+
+@functools.lru_cache(maxsize=256)
+def _url_parts(
+    urlconf: str, script_prefix: str, language: str | None, view_name: str, arity: int
+) -> tuple[str, ...] | None:
+    """The URL of ``view_name`` split around its ``arity`` positional arguments, for this URLconf, script prefix
+    and language (what a reversal depends on besides its arguments); None if placeholders do not reverse."""
+    placeholders = [_PLACEHOLDER.format(i) for i in range(arity)]
+    try:
+        url = reverse(view_name, args=placeholders, urlconf=urlconf)
+    except NoReverseMatch:
+        return None
+    parts = []
+    for placeholder in placeholders:
+        if url.count(placeholder) != 1:
+            return None
+        before, url = url.split(placeholder)
+        parts.append(before)
+    parts.append(url)
+    return tuple(parts)
+
+
+@register.simple_tag
+def row_url(view_name: str, *args) -> str:
+    """``{% url %}`` for the rows of a list: the same URL, with the view reversed once per process instead of once
+    per row."""
+    args = [str(arg) for arg in args]
+    parts = None
+    if all(_PLAIN_ARGUMENT.match(arg) for arg in args):
+        urlconf = get_urlconf() or settings.ROOT_URLCONF
+        parts = _url_parts(urlconf, get_script_prefix(), get_language(), view_name, len(args))
+    if parts is None:
+        return reverse(view_name, args=args)
+    return "".join(part for pair in zip(parts, [*args, ""], strict=True) for part in pair)

@@ -32,7 +32,7 @@ def edit(request: HttpRequest) -> HttpResponse:
     )
     tax_id_form = TaxIdAddForm(request.POST if action == "add_tax_id" else None, customer=customer)
     tax_id_form = tax_id_form if TAX_ID in allowed else None
-    actor = Actor.customer(customer)
+    actor = request.portal.actor
     try:
         if action == "save" and details.allowed and details.is_valid():
             if details.has_changed():

@@ -75,7 +75,9 @@ def pay(request: HttpRequest, invoice_id: str) -> HttpResponse:
     form = InvoicePayForm(data, methods=methods)
     if form.is_bound and form.is_valid():
         back = request.build_absolute_uri(_pay_path(invoice.pk, return_to, "portal:invoice_pay_return"))
-        outcome = invoice_payment.pay(request, invoice, form.cleaned_data["payment_method"], return_url=back)
+        outcome = invoice_payment.pay(
+            request, invoice, form.cleaned_data["payment_method"], return_url=back, actor=request.portal.actor
+        )
         return _finish(request, outcome, invoice.pk, return_to)
     lines = list(invoice.lines.all())
     context = {

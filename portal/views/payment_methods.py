@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from billing.audit import Actor
 from billing.exceptions import BillingError, DuplicatePaymentMethod, LastPaymentMethod, NotFound
 from billing.models import Customer, PaymentMethod, SetupIntent
 from billing.refusals import DECLINE_MESSAGES, billing_error_message
@@ -82,7 +81,7 @@ def add(request: HttpRequest) -> HttpResponse:
         try:
             intent = payment_method_add_on_session(
                 customer=portal.customer,
-                actor=Actor.customer(portal.customer),
+                actor=request.portal.actor,
                 payment_method=form.cleaned_data["payment_method"],
                 payment_method_type=form.cleaned_data["type"],
                 return_url=_return_url(request, make_default=make_default, next_path=next_path),
@@ -143,7 +142,7 @@ def add_return(request: HttpRequest) -> HttpResponse:
     try:
         intent = payment_method_add_finish(
             customer=portal.customer,
-            actor=Actor.customer(portal.customer),
+            actor=request.portal.actor,
             setup_intent_id=request.GET.get("setup_intent_id", ""),
             make_default=request.GET.get("default") == "1" or in_flow,
         )
@@ -187,9 +186,7 @@ def _default_message(payment_method: PaymentMethod) -> str:
 def make_default(request: HttpRequest, payment_method_id: str) -> HttpResponse:
     customer = request.portal.customer
     payment_method = _owned(customer, payment_method_id)
-    customer_set_default_payment_method(
-        customer=customer, payment_method=payment_method, actor=Actor.customer(customer)
-    )
+    customer_set_default_payment_method(customer=customer, payment_method=payment_method, actor=request.portal.actor)
     messages.success(request, _default_message(payment_method))
     return see_other(reverse("portal:overview"))
 
@@ -217,7 +214,7 @@ def remove(request: HttpRequest, payment_method_id: str) -> HttpResponse:
     blocked = bool(row.removal_blocked)
     if request.method == "POST":
         try:
-            payment_method_detach(payment_method=payment_method, actor=Actor.customer(customer))
+            payment_method_detach(payment_method=payment_method, actor=request.portal.actor)
         except LastPaymentMethod:
             blocked = True
         else:

@@ -67,7 +67,7 @@ def preview_error(configuration: PortalConfiguration, error: BillingError) -> st
             "The live portal cannot open yet: this configuration lacks %(missing)s. Add them under “Business "
             "profile” on this page and save."
         ) % {"missing": missing}
-    return merchant_wording(error.message)
+    return merchant_wording(error.localized)
 
 
 @require_http_methods(["GET", "POST"])

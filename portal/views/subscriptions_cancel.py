@@ -8,7 +8,6 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from billing.audit import Actor
 from billing.exceptions import BillingError, NotFound, StateConflict
 from billing.models import Subscription
 from billing.selectors import subscription_get_for_customer
@@ -92,7 +91,7 @@ def _cancel(
     previous_invoice = subscription.latest_invoice_id
     current = subscription_cancel(
         subscription=subscription,
-        actor=Actor.customer(request.portal.customer),
+        actor=request.portal.actor,
         at_period_end=not immediately,
         feedback=form.feedback,
         comment=form.comment,
@@ -117,7 +116,7 @@ def _accept_offer(request: HttpRequest, subscription: Subscription, offer: Reten
     form.is_valid()
     subscription_apply_coupon(
         subscription=subscription,
-        actor=Actor.customer(request.portal.customer),
+        actor=request.portal.actor,
         coupon=offer.coupon,
         expected_version=form.expected_version,
     )
@@ -170,7 +169,7 @@ def _accept_ladder_offer(
         action = {"coupon": offer.offer.coupon}
     current = subscription_offer_accept(
         subscription=subscription,
-        actor=Actor.customer(portal.customer),
+        actor=request.portal.actor,
         decision=offer.decision,
         reason=form.feedback,
         expected_version=form.expected_version,
@@ -217,7 +216,7 @@ def _ladder_submit(request: HttpRequest, subscription: Subscription, form: Cance
             return _accept_ladder_offer(request, subscription, form, shown)
         subscription = subscription_offer_decline(
             subscription=subscription,
-            actor=Actor.customer(portal.customer),
+            actor=request.portal.actor,
             decision=shown.decision,
             reason=form.feedback,
         )
@@ -268,10 +267,9 @@ def cancel(request: HttpRequest, subscription_id: str) -> HttpResponse:
 @portal_view(feature="subscription_cancel")
 def reactivate(request: HttpRequest, subscription_id: str) -> HttpResponse:
     """The "Don't cancel" button: the pending cancellation is withdrawn (a second click finds nothing to undo)."""
-    customer = request.portal.customer
     subscription = _owned(request.portal, subscription_id)
     try:
-        subscription = subscription_reactivate(subscription=subscription, actor=Actor.customer(customer))
+        subscription = subscription_reactivate(subscription=subscription, actor=request.portal.actor)
     except StateConflict:
         subscription.refresh_from_db()
         if subscription.is_ended:
@@ -313,7 +311,7 @@ def pause(request: HttpRequest, subscription_id: str) -> HttpResponse:
         try:
             subscription_pause_collection(
                 subscription=subscription,
-                actor=Actor.customer(portal.customer),
+                actor=request.portal.actor,
                 behavior=configuration.pause_collection_behavior,
                 resumes_at=form.resumes_at,
                 expected_version=form.expected_version,
@@ -334,8 +332,7 @@ def pause(request: HttpRequest, subscription_id: str) -> HttpResponse:
 @portal_view(feature="pause_collection")
 def resume(request: HttpRequest, subscription_id: str) -> HttpResponse:
     """The "Resume now" button, for any pause the customer sees, the merchant's too (a second click changes nothing)."""
-    customer = request.portal.customer
     subscription = _owned(request.portal, subscription_id)
-    subscription_resume_collection(subscription=subscription, actor=Actor.customer(customer))
+    subscription_resume_collection(subscription=subscription, actor=request.portal.actor)
     messages.success(request, gettext("Payments have resumed."))
     return see_other(reverse("portal:overview"))

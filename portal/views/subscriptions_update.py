@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
-from billing.audit import Actor
 from billing.exceptions import BillingError, NotFound, StateConflict
 from billing.models import Subscription, SubscriptionItem
 from billing.selectors import subscription_get_for_customer
@@ -102,7 +101,7 @@ def plan_change(portal: Portal, subscription: Subscription, selection: Selection
                 )
             ]
         ),
-        "actor": Actor.customer(portal.customer),
+        "actor": portal.actor,
         "proration_behavior": configuration.subscription_update_proration_behavior,
         "schedule_at_period_end_conditions": configuration.schedule_at_period_end_conditions or (),
         "end_trial": configuration.trial_update_behavior == configuration.TrialUpdateBehavior.END_TRIAL,
@@ -138,7 +137,7 @@ def update(request: HttpRequest, subscription_id: str) -> HttpResponse:
     if request.method == "POST":
         if choices.blocker != "pending_schedule":
             return see_other(request.path)
-        subscription_cancel_scheduled_change(subscription=choices.subscription, actor=Actor.customer(portal.customer))
+        subscription_cancel_scheduled_change(subscription=choices.subscription, actor=request.portal.actor)
         messages.success(request, gettext("You keep your current plan."))
         return see_other(reverse("portal:overview"))
     form = None

@@ -567,7 +567,10 @@ def test_creating_a_key_shows_the_secret_once(admin_client, tenants):
     account = tenants[0].account
     before = ApiKey.objects.filter(account=account).count()
     response = run_action(admin_client, "account", "create_test_key", account)
-    [secret] = [m.split(": ")[-1] for m in messages_of(response) if "sk_test_" in m]
+    [message] = [m for m in messages_of(response) if "sk_test_" in m]
+    secret = message.split(": ")[-1]
+    # The account by its name, without its id beside it.
+    assert message == f"New secret key for Alpha, shown only this once: {secret}"
     key = ApiKey.objects.get(key_hash=ApiKey.hash(secret))
     assert key.account == account and not key.livemode
     assert ApiKey.objects.filter(account=account).count() == before + 1

@@ -77,3 +77,49 @@ def test_german_change_page_screenshot(admin_page, live_server, artifacts):
     page.goto(live_server.url + url)
     assert page.locator("h1").inner_text() == "Abonnement ansehen"
     page.screenshot(path=str(artifacts / "admin-de-subscription-change.png"), full_page=True)
+
+
+# Each word of a sidebar link whose letters fall on more than one line, and where it breaks: a break is right only
+# after a hyphen or a soft hyphen (a hyphenation point), never at an arbitrary letter.
+BROKEN_WORDS = """() => {
+    const broken = [];
+    for (const link of document.querySelectorAll('#nav-sidebar .module th a')) {
+        const walker = document.createTreeWalker(link, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const text = node.textContent;
+            let lastTop = null;
+            for (let i = 0; i < text.length; i++) {
+                if (/\\s/.test(text[i])) { lastTop = null; continue; }
+                const range = document.createRange();
+                range.setStart(node, i);
+                range.setEnd(node, i + 1);
+                // The last box: a letter after a soft hyphen break also holds the hyphen drawn at the line's end.
+                const rect = [...range.getClientRects()].filter(r => r.width > 0).pop();
+                if (!rect) continue;
+                if (lastTop !== null && rect.top > lastTop + 2 && !/[-\\u00ad]/.test(text[i - 1])) {
+                    broken.push(text.replace(/\\u00ad/g, '') + ' @ ' + i);
+                }
+                lastTop = rect.top;
+            }
+        }
+        if (link.scrollWidth > link.parentElement.clientWidth + 1) broken.push(link.textContent + ' (overflows)');
+    }
+    return broken;
+}"""
+
+
+def test_the_german_sidebar_breaks_long_model_names_only_at_hyphenation_points(admin_page, live_server, artifacts):
+    page, _tenant = admin_page
+    page.goto(live_server.url + reverse("admin:billing_subscription_changelist"))
+    assert page.locator("html").get_attribute("lang") == "de"
+    sidebar = page.locator("#nav-sidebar")
+    assert sidebar.is_visible()
+    sidebar.screenshot(path=str(artifacts / "admin-de-sidebar.png"))
+    names = [name.replace("\u00ad", "") for name in sidebar.locator(".module th a").all_inner_texts()]
+    assert "Portalkonfigurationen" in names and "Abonnementpositionen" in names
+    assert page.evaluate(BROKEN_WORDS) == []
+    page.screenshot(path=str(artifacts / "admin-de-sidebar-page.png"))
+    # The sidebar's filter still finds a name by any part of it, as typed (without the hyphenation points).
+    page.locator("#nav-filter").fill("positionen")
+    assert sidebar.locator("tr.model-subscriptionitem").is_visible()
+    assert not sidebar.locator("tr.model-customer").is_visible()

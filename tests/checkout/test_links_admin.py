@@ -7,7 +7,9 @@ import re
 import pytest
 from django.contrib.admin.utils import quote
 from django.urls import reverse
+from django.utils import translation
 
+from billing.exceptions import InvalidRequest
 from billing.services.accounts import staff_user_add
 from checkout.models import CheckoutLink, CheckoutSession
 from checkout.services.complete import CustomerInput, checkout_session_confirm
@@ -95,6 +97,16 @@ def test_a_link_without_prices_is_refused_in_german(staff_client, prices):
     response = staff_client.post(ADD, data, **GERMAN)
     assert response.status_code == 200 and not CheckoutLink.objects.exists()
     assert "Wählen Sie mindestens einen Preis." in response.content.decode()
+
+
+def test_a_link_s_refusals_stay_english_in_the_message_whatever_the_language(merchant, prices):
+    """The service's refusal reads in the reader's language where people see it (``localized``); its message,
+    what an API answers, stays English even while another language is active."""
+    with translation.override("de"):
+        with pytest.raises(InvalidRequest) as refused:
+            checkout_link_create(account=merchant, livemode=False, actor=ACTOR, items=[], name="")
+        assert refused.value.localized == "Wählen Sie mindestens einen Preis."
+        assert refused.value.message == str(refused.value) == "Pick at least one price."
 
 
 def test_the_list_shows_the_url_a_copy_button_and_completed_sessions(staff_client, prices, settings):

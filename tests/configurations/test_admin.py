@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from billing.audit import Actor
 from billing.models import AuditEntry, Event
+from billing.services.accounts import api_key_create
 from configurations.models import Branding, CustomDomain, PortalConfiguration
 from configurations.services import custom_domains
 from configurations.services.branding import branding_update
@@ -165,6 +166,41 @@ def test_a_main_form_rule_error_is_shown_on_its_field_in_german(staff_client):
     errors = " ".join(response.context["adminform"].form.errors["subscription_cancel_proration_behavior"])
     # The page's field names, not the API's parameters.
     assert "„Kündigen“=immediately" in errors and "anteilig" in errors and "features[" not in errors
+    assert not PortalConfiguration.objects.exists()
+
+
+def test_the_api_answers_the_rules_in_english_whatever_the_language(client, merchant, catalog):
+    """The rules the admin shows in German (above) answer the API in English, with Accept-Language: de too."""
+    _key, secret = api_key_create(account=merchant, livemode=False)
+    basic = catalog["basic"]
+    bodies = {
+        "features[subscription_cancel][enabled]=true&features[subscription_cancel][mode]=at_period_end"
+        "&features[subscription_cancel][proration_behavior]=create_prorations": (
+            "features[subscription_cancel][proration_behavior]=create_prorations needs "
+            "features[subscription_cancel][mode]=immediately: subscriptions cancelled at the end of their period are "
+            "not prorated."
+        ),
+        "features[subscription_update][enabled]=true&features[subscription_update][default_allowed_updates][0]=price"
+        f"&features[subscription_update][products][0][product]={basic.pk}"
+        f"&features[subscription_update][products][0][prices][0]={catalog['basic_monthly'].pk}"
+        f"&features[subscription_update][products][0][prices][1]={catalog['basic_monthly_student'].pk}": (
+            f"Product “Basic” ({basic.pk}) already has a price billed monthly in EUR: "
+        ),
+        "features[subscription_update][enabled]=false&features[subscription_update][transitions][graph][price_gone]=": (
+            "No such price: 'price_gone' (in the transition graph "
+            "features[subscription_update][transitions][graph][price_gone])."
+        ),
+    }
+    for body, english in bodies.items():
+        response = client.post(
+            "/v1/billing_portal/configurations",
+            body,
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+            HTTP_ACCEPT_LANGUAGE="de",
+        )
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["message"].startswith(english)
     assert not PortalConfiguration.objects.exists()
 
 

@@ -6,6 +6,7 @@ import re
 from django.contrib.admin.utils import quote
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 
 from configurations.admin import merchant_wording
 from tests.configurations.conftest import image_bytes
@@ -61,6 +62,7 @@ def test_the_live_preview_error_speaks_the_merchants_language(staff_client, merc
     assert "business_profile[" not in text and "[" not in text
 
 
+@translation.override("en")  # a German request of an earlier test leaves German active in the thread
 def test_api_parameters_are_named_as_the_page_names_them():
     assert merchant_wording("Missing required param: features[subscription_update][products].") == (
         "Fill in “Plan changes: products and prices”."
@@ -86,6 +88,9 @@ def test_rule_errors_name_the_product_and_price_and_translate_the_interval(staff
     )
     assert "„Basic“" in german or "“Basic”" in german
     assert "monatlich" in german and "month " not in german and "Intervall month" not in german
+    # Named, not identified: no ids beside the names.
+    for words in (english, german):
+        assert "prod_" not in words and "price_" not in words, words
 
 
 def test_the_price_picker_of_a_product_row_offers_that_products_prices(staff_client, merchant, catalog):

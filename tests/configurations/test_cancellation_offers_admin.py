@@ -107,7 +107,7 @@ def test_the_report_counts_shown_accepted_and_canceled_anyway(staff_client, merc
         },
     )
     pause, stay = configuration.cancellation_offers.order_by("position")
-    keeps, leaves, later = (subscribed(t0, account=merchant) for _ in range(3))
+    keeps, leaves, later, soon = (subscribed(t0, account=merchant) for _ in range(4))
     with time_machine.travel(t0 + dt.timedelta(days=5), tick=False):
         decision = OfferDecision(pause.id, "pause", pause.terms)
         # Declines the pause, accepts the coupon and stays.
@@ -121,17 +121,24 @@ def test_the_report_counts_shown_accepted_and_canceled_anyway(staff_client, merc
             )
     with time_machine.travel(t0 + dt.timedelta(days=9), tick=False):
         subscription_cancel(subscription=later, actor=ACTOR, at_period_end=True, declined_offers=[])
+    # Accepted and canceled within one second: the subscription keeps its times in whole seconds, the outcome not.
+    with time_machine.travel(t0 + dt.timedelta(days=10, microseconds=400_000), tick=False):
+        subscription_offer_accept(
+            subscription=soon, actor=ACTOR, decision=OfferDecision(stay.id, "coupon", stay.terms), coupon=stay.coupon
+        )
+    with time_machine.travel(t0 + dt.timedelta(days=10, microseconds=700_000), tick=False):
+        subscription_cancel(subscription=soon, actor=ACTOR, at_period_end=True, declined_offers=[])
 
     with django_assert_num_queries(2):
         rows = cancellation_offer_report(configuration)
     assert [(r.offer.id, r.shown, r.accepted, r.declined, r.canceled_anyway) for r in rows] == [
         (pause.id, 1, 0, 1, 0),
-        (stay.id, 2, 2, 0, 1),
+        (stay.id, 3, 3, 0, 2),
     ]
-    assert CancellationOfferOutcome.objects.filter(outcome="canceled").count() == 2
+    assert CancellationOfferOutcome.objects.filter(outcome="canceled").count() == 3
 
     html = staff_client.get(change_url(configuration)).content.decode()
-    assert f'<tr data-offer="{stay.id}"><td>Coupon STAY20</td><td>2</td><td>2</td><td>0</td><td>1</td></tr>' in html
+    assert f'<tr data-offer="{stay.id}"><td>Coupon STAY20</td><td>3</td><td>3</td><td>0</td><td>2</td></tr>' in html
     assert (
         f'<tr data-offer="{pause.id}"><td>Pause for 30 days</td><td>1</td><td>0</td><td>1</td><td>0</td></tr>' in html
     )

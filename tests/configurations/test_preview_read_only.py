@@ -2,6 +2,7 @@
 separate, confirmed choice recorded in the audit log with the staff member."""
 
 import datetime as dt
+import re
 
 import pytest
 import time_machine
@@ -110,3 +111,25 @@ def test_act_as_customer_makes_real_changes_and_is_audited(staff_client, staff, 
     assert response.status_code != 403
     response = staff_client.post("/p/billing-details", {"name": "Renamed on request", "email": "a@example.com"})
     assert response.status_code in (200, 303) and "Nothing was changed" not in response.content.decode()
+
+
+def test_what_staff_do_as_the_customer_is_audited_in_their_name(staff_client, staff, merchant, subscription):
+    """Acting as the customer, the staff member cancels a subscription: the cancellation's
+    audit entry names the staff member, acting as the customer, not the customer."""
+    configuration = full_configuration(
+        merchant, features={"subscription_cancel": {"enabled": True, "mode": "at_period_end"}}
+    )
+    _open(staff_client, configuration, subscription.customer, act_as_customer="1", confirm_act_as="on")
+    path = f"/p/subscriptions/{subscription.pk}/cancel"
+    page = staff_client.get(path + "?offer=declined")
+    state = re.search(r'name="state" value="([^"]+)"', page.content.decode()).group(1)
+    response = staff_client.post(path, {"state": state})
+    assert response.status_code in (200, 303), response.content.decode()
+    subscription.refresh_from_db()
+    assert subscription.cancel_at_period_end
+
+    entry = AuditEntry.objects.get(action="subscription.cancel", object_id=subscription.pk)
+    assert (entry.actor_type, entry.actor_id) == ("staff", str(staff.pk))
+    assert entry.actor_label == f"{staff.get_username()} (acting as customer {subscription.customer_id})"
+    # Nothing done in the session is recorded in the customer's name.
+    assert not AuditEntry.objects.filter(actor_type="customer").exists()

@@ -64,19 +64,27 @@ def test_one_price_per_interval_and_currency_per_product(merchant, catalog):
     assert [spec.product for spec in cleaned.products] == [basic, catalog["pro"]]
 
 
-def test_messages_follow_the_active_language(merchant, catalog):
-    data = plan_changes((catalog["basic"], [catalog["basic_monthly"], catalog["basic_monthly_student"]]))
-    with translation.override("de"), pytest.raises(InvalidRequest) as error:
-        configuration_validate(account=merchant, livemode=False, data=data)
-    assert "hat bereits einen monatlich abgerechneten Preis in EUR" in error.value.message
-    assert "Intervall month" not in error.value.message
-    with translation.override("de"), pytest.raises(InvalidRequest) as error:
-        configuration_validate(
-            account=merchant, livemode=False, data={"features": {"subscription_update": {"enabled": True}}}
-        )
-    # Stripe's wording stays recognisable: the param name is never translated.
-    assert "features[subscription_update][products]" in error.value.message
-    assert error.value.message != "Missing required param: features[subscription_update][products]."
+def test_messages_read_in_the_active_language_and_stay_english_for_the_api(merchant, catalog):
+    """``localized`` (the admin, the portal) follows the active language, names of prices and intervals too;
+    ``message`` (the API) is English whatever the language."""
+    basic = catalog["basic"]
+    data = plan_changes((basic, [catalog["basic_monthly"], catalog["basic_monthly_student"]]))
+    with translation.override("de"):
+        with pytest.raises(InvalidRequest) as error:
+            configuration_validate(account=merchant, livemode=False, data=data)
+        assert "hat bereits einen monatlich abgerechneten Preis in EUR" in error.value.localized
+        assert "Intervall month" not in error.value.localized
+    assert error.value.message.startswith(f"Product “Basic” ({basic.pk}) already has a price billed monthly in EUR: ")
+    assert str(error.value) == error.value.message
+    with translation.override("de"):
+        with pytest.raises(InvalidRequest) as error:
+            configuration_validate(
+                account=merchant, livemode=False, data={"features": {"subscription_update": {"enabled": True}}}
+            )
+        # Stripe's wording stays recognisable: the param name is never translated.
+        assert "features[subscription_update][products]" in error.value.localized
+        assert error.value.localized != "Missing required param: features[subscription_update][products]."
+    assert error.value.message == "Missing required param: features[subscription_update][products]."
 
 
 def test_validation_reads_only_the_tenants_rows(merchant, other_merchant, catalog):

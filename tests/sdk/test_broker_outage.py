@@ -1,5 +1,6 @@
 """A write that committed answers its success even when the broker cannot take the webhook hand-off; the webhooks
-sweeper fans its events out later (the broker is the outside world here: its refusal is simulated at the client)."""
+sweeper fans its events out later (the broker is the outside world here: its refusal is simulated at the client).
+The merchant has an endpoint: events nobody listens to need no hand-off at all."""
 
 import datetime as dt
 
@@ -9,7 +10,14 @@ from kombu.exceptions import OperationalError as BrokerDown
 
 from billing import broker
 from billing.models import Customer, Event
+from tests.webhooks.conftest import make_endpoint
 from webhooks.services import sweep
+
+
+@pytest.fixture(autouse=True)
+def listening(merchant, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # nothing listens on the discard port: the test reads the outbox
+    return make_endpoint(merchant, "http://127.0.0.1:9/billing")
 
 
 @pytest.fixture

@@ -261,12 +261,14 @@ def test_list_queries_do_not_grow_with_rows(transactional_db, merchant, django_a
         subscribed(merchant)
     counts = []
     for path, data in requests:
+        _api_get(merchant, path, data)  # the key's once-a-minute "last used" write falls outside the counts
         with CaptureQueriesContext(connection) as queries:
             assert len(_api_get(merchant, path, data)["data"]) == 3
         counts.append(len(queries))
     for _ in range(57):
         subscribed(merchant)
     for (path, data), count in zip(requests, counts, strict=True):
+        _api_get(merchant, path, data)
         with django_assert_max_num_queries(count):
             assert len(_api_get(merchant, path, data)["data"]) == 60
 

@@ -200,9 +200,10 @@ def test_update_with_billing_cycle_anchor_now_and_error_if_incomplete(client, me
     assert unchanged["items"].data[0].price.id == bigger.id and unchanged.status == "active"
 
 
-def test_the_list_with_customers_expanded_takes_seven_queries(merchant, customer, price, django_assert_num_queries):
-    """The API key, the page, its items with their prices (one join), the items' and the subscriptions' tax rates,
-    their discounts and, for the expansion, the customers: bench/api.py's list, whatever the number of rows."""
+def test_the_list_with_customers_expanded_takes_three_queries(merchant, customer, price, django_assert_num_queries):
+    """The API key, the page with its customers (joined: the expansion takes them from there) and flags saying which
+    rows have tax rates or discounts (none here), and its items with their prices (one join): bench/api.py's list,
+    whatever the number of rows."""
     from billing.services.subscriptions import ItemSpec, subscription_create
     from tests.factories.billing import ACTOR
 
@@ -210,8 +211,43 @@ def test_the_list_with_customers_expanded_takes_seven_queries(merchant, customer
         subscription_create(customer=customer, items=[ItemSpec(price)], actor=ACTOR)
     http = Client(HTTP_AUTHORIZATION=f"Bearer {merchant.test_secret}")
     http.get("/v1/subscriptions")  # the key's first use of the minute also records it (one UPDATE)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(3):
         response = http.get("/v1/subscriptions?limit=10&expand[]=data.customer")
     assert response.status_code == 200
     data = response.json()["data"]
     assert len(data) == 5 and all(s["items"]["data"][0]["price"]["id"] == price.id for s in data)
+
+
+def test_the_list_loads_tax_rates_and_discounts_of_the_rows_that_have_them(
+    merchant, customer, price, django_assert_num_queries
+):
+    """Subscriptions with and without default tax rates, item tax rates and a discount on one page: each row renders
+    as its own retrieval does, and the relations cost one query each only because some row has them."""
+    from billing.services.coupons import coupon_create
+    from billing.services.subscriptions import ItemSpec, subscription_create
+    from tests.factories.billing import ACTOR, TaxRateFactory
+
+    vat = TaxRateFactory(account=merchant, display_name="VAT")
+    reduced = TaxRateFactory(account=merchant, display_name="Reduced", percentage=7)
+    coupon = coupon_create(account=merchant, livemode=False, actor=ACTOR, percent_off=10, duration="forever")
+    plain = subscription_create(customer=customer, items=[ItemSpec(price)], actor=ACTOR)
+    taxed = subscription_create(
+        customer=customer, items=[ItemSpec(price, 2, [reduced])], default_tax_rates=[vat], actor=ACTOR
+    )
+    discounted = subscription_create(customer=customer, items=[ItemSpec(price)], coupon=coupon, actor=ACTOR)
+    http = Client(HTTP_AUTHORIZATION=f"Bearer {merchant.test_secret}")
+    expected = {
+        sub.id: http.get(f"/v1/subscriptions/{sub.id}?expand[]=customer").json() for sub in (plain, taxed, discounted)
+    }
+    # The key, the page, the items; then the subscriptions' tax rates, their discounts and the items' tax rates.
+    with django_assert_num_queries(6):
+        response = http.get("/v1/subscriptions?expand[]=data.customer")
+    data = {sub["id"]: sub for sub in response.json()["data"]}
+    assert data == expected
+    assert [rate["id"] for rate in data[taxed.id]["default_tax_rates"]] == [vat.id]
+    assert [rate["id"] for rate in data[taxed.id]["items"]["data"][0]["tax_rates"]] == [reduced.id]
+    assert len(data[discounted.id]["discounts"]) == 1 and data[plain.id]["discounts"] == []
+    # The key, the cursor's existence, the page, the items: the plain one has nothing more to load.
+    with django_assert_num_queries(4):
+        response = http.get(f"/v1/subscriptions?limit=1&starting_after={taxed.id}")
+    assert response.json()["data"] == [{**expected[plain.id], "customer": customer.id}]

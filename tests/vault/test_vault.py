@@ -211,6 +211,15 @@ def test_a_card_becomes_an_unattached_payment_method_with_brand_last4_and_expiry
     assert (audit.actor_type, audit.actor_id) == (Actor.customer(customer).type, customer.id)
 
 
+def test_a_card_added_by_staff_acting_as_the_customer_is_audited_in_the_staff_members_name(customer):
+    token = token_for(customer, staff_id="7", staff_label=f"staff@example.com (acting as customer {customer.id})")
+    response = post(token)
+    assert response.status_code == 200
+    audit = AuditEntry.objects.get(action="payment_method.create", object_id=response.json()["id"])
+    assert (audit.actor_type, audit.actor_id) == ("staff", "7")
+    assert audit.actor_label == f"staff@example.com (acting as customer {customer.id})"
+
+
 def test_a_bank_account_becomes_an_unattached_sepa_payment_method(customer):
     response = post(token_for(customer), "sepa_debit", sepa_fields("DE89 3704 0044 0532 0130 00"))
     assert response.status_code == 200

@@ -7,11 +7,13 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Count, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, clock
 from billing.audit import Actor
-from billing.exceptions import NotFound, StateConflict
+from billing.exceptions import StateConflict
 from billing.models import Event
+from billing.services.common import no_such
 from webhooks import queue
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
 from webhooks.services.attempts import BATCH_SIZE, Claimed, chunks, send_claimed
@@ -188,10 +190,10 @@ def delivery_resend(*, delivery: Delivery, actor: Actor) -> Attempt:
         try:
             delivery = Delivery.objects.select_for_update(no_key=True).select_related("endpoint").get(pk=delivery.pk)
         except Delivery.DoesNotExist:
-            raise NotFound(f"No such webhook delivery: '{delivery.pk}'", param="id")
+            raise no_such("webhook delivery", delivery.pk, param="id")
         if not delivery.endpoint.is_enabled:
             raise StateConflict(
-                "This webhook endpoint is disabled; enable it before resending events to it.", param="endpoint"
+                _("This webhook endpoint is disabled; enable it before resending events to it."), param="endpoint"
             )
         attempt = Attempt.objects.create(delivery=delivery, manual=True, requested_at=clock.now())
         audit.record(

@@ -12,13 +12,14 @@ from django.core.mail import send_mail
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils.translation import gettext_lazy as _
 
 from billing import audit, clock, context
 from billing import events as billing_events
 from billing.audit import Actor
-from billing.exceptions import InvalidRequest, NotFound, StateConflict
+from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import Account, Event
-from billing.services.common import merge_metadata, validate_metadata
+from billing.services.common import merge_metadata, no_such, validate_metadata
 from webhooks import event_types, queue, representations, signing, ssrf
 from webhooks.models import Attempt, Delivery, WebhookEndpoint
 
@@ -38,15 +39,19 @@ def _clean_url(url, *, livemode: bool) -> str:
     if not url:
         raise InvalidRequest("Missing required param: url.", param="url", code="parameter_missing")
     if len(url) > URL_MAX_LENGTH:
-        raise InvalidRequest(f"Invalid URL: must be at most {URL_MAX_LENGTH} characters.", param="url")
+        raise InvalidRequest(
+            _("Invalid URL: must be at most %(max)s characters."), params={"max": URL_MAX_LENGTH}, param="url"
+        )
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
-        raise InvalidRequest(f"Invalid URL: {url}", param="url", code="url_invalid")
+        raise InvalidRequest(_("Invalid URL: %(url)s"), params={"url": url}, param="url", code="url_invalid")
     try:
         ssrf.check_url(url, livemode=livemode)
     except ssrf.RefusedTarget as refused:
-        raise InvalidRequest(f"Invalid URL: {refused.message}", param="url", code="url_invalid")
+        raise InvalidRequest(
+            _("Invalid URL: %(reason)s"), params={"reason": refused.reason}, param="url", code="url_invalid"
+        )
     return url
 
 
@@ -74,7 +79,9 @@ def _clean_description(description) -> str:
     description = (description or "").strip()
     if len(description) > DESCRIPTION_MAX_LENGTH:
         raise InvalidRequest(
-            f"Invalid description: must be at most {DESCRIPTION_MAX_LENGTH} characters.", param="description"
+            _("Invalid description: must be at most %(max)s characters."),
+            params={"max": DESCRIPTION_MAX_LENGTH},
+            param="description",
         )
     return description
 
@@ -94,7 +101,7 @@ def _lock(endpoint: WebhookEndpoint) -> WebhookEndpoint:
     try:
         return WebhookEndpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
     except WebhookEndpoint.DoesNotExist:
-        raise NotFound(f"No such webhook endpoint: '{endpoint.pk}'", param="id")
+        raise no_such("webhook endpoint", endpoint.pk, param="id")
 
 
 def webhook_endpoint_create(
@@ -119,10 +126,13 @@ def webhook_endpoint_create(
         Account.objects.select_for_update(no_key=True).filter(pk=account.pk).first()
         count = WebhookEndpoint.objects.filter(account=account, livemode=livemode).count()
         if count >= MAX_ENDPOINTS_PER_MODE:
-            mode = "live" if livemode else "test"
             raise InvalidRequest(
-                f"You have reached the maximum of {MAX_ENDPOINTS_PER_MODE} {mode} webhook endpoints; "
-                "delete one before adding another.",
+                _("You have reached the maximum of %(max)s live webhook endpoints; delete one before adding another.")
+                if livemode
+                else _(
+                    "You have reached the maximum of %(max)s test webhook endpoints; delete one before adding another."
+                ),
+                params={"max": MAX_ENDPOINTS_PER_MODE},
                 param="url",
             )
         endpoint = WebhookEndpoint.objects.create(
@@ -284,7 +294,9 @@ def send_test_event(*, endpoint: WebhookEndpoint, actor: Actor) -> Delivery:
     with transaction.atomic():
         endpoint = _lock(endpoint)
         if not endpoint.is_enabled:
-            raise StateConflict("This webhook endpoint is disabled; enable it to send a test event.", param="endpoint")
+            raise StateConflict(
+                _("This webhook endpoint is disabled; enable it to send a test event."), param="endpoint"
+            )
         now = clock.now()
         request = context.current()
         event = Event.objects.create(

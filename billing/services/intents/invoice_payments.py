@@ -118,19 +118,25 @@ def needs_authentication(intent: PaymentIntent | None) -> bool:
 
 
 def invoice_pay_on_session(
-    *, invoice: Invoice, payment_method: PaymentMethod, return_url: str, mandate_data: dict | None = None
+    *,
+    invoice: Invoice,
+    payment_method: PaymentMethod,
+    return_url: str,
+    mandate_data: dict | None = None,
+    actor=None,
 ) -> PaymentIntent:
     """The customer pays an open invoice themselves (the hosted invoice page, the portal): the invoice's
     PaymentIntent is confirmed on-session with the method they chose, so their bank may ask them to authenticate
     (the intent then answers ``requires_action`` with the page to go to, and comes back to ``return_url``).
-    ``mandate_data``: the customer's acceptance, for a bank account debited without a mandate yet (SEPA)."""
+    ``mandate_data``: the customer's acceptance, for a bank account debited without a mandate yet (SEPA).
+    ``actor``: who pays, for the audit log (default: the customer; staff acting as the customer in the portal)."""
     from billing.audit import Actor
     from billing.services.intents.payment_intents import payment_intent_confirm
 
     intent = _ready_for_customer(invoice_id=invoice.pk, payment_method_id=payment_method.pk)
     return payment_intent_confirm(
         intent=intent,
-        actor=Actor.customer(invoice.customer),
+        actor=actor or Actor.customer(invoice.customer),
         payment_method=payment_method,
         off_session=False,
         return_url=return_url,

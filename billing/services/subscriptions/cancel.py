@@ -4,6 +4,8 @@ change that was waiting for the period end."""
 import datetime as dt
 from collections.abc import Sequence
 
+from django.utils.translation import gettext_lazy as _
+
 from billing import audit, clock, pricing
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest, StateConflict
@@ -50,7 +52,9 @@ def subscription_cancel(
     (the portal's cancellation offer ladder, possibly empty): the offers declined by cancelling, recorded with the
     cancellation and its reason in ``retention``."""
     check_cancellation_details(feedback, comment)
-    subscription = take(subscription, expected_version=expected_version, ended="This subscription is already canceled.")
+    subscription = take(
+        subscription, expected_version=expected_version, ended=_("This subscription is already canceled.")
+    )
     if declined_offers is not None:
         retention_locked(subscription, declined_offers, reason=feedback, canceled=True)
     cancel_locked(
@@ -143,7 +147,7 @@ def subscription_reactivate(
     subscription = take(
         subscription,
         expected_version=expected_version,
-        ended="A canceled subscription cannot be renewed; create a new one.",
+        ended=_("A canceled subscription cannot be renewed; create a new one."),
     )
     reactivate_locked(subscription, actor)
     return subscription
@@ -151,7 +155,7 @@ def subscription_reactivate(
 
 def reactivate_locked(subscription: Subscription, actor: Actor) -> None:
     if not subscription.cancellation_pending:
-        raise StateConflict("This subscription is not scheduled to cancel.", param="cancel_at_period_end")
+        raise StateConflict(_("This subscription is not scheduled to cancel."), param="cancel_at_period_end")
     before = render(subscription)
     subscription.cancel_at_period_end = False
     subscription.cancel_at = None

@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+from django.utils.translation import gettext_lazy as _
+
 from billing import audit, clock
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest
@@ -19,7 +21,7 @@ def check_pause(behavior: str, resumes_at: dt.datetime | None) -> None:
         )
     if resumes_at is not None and resumes_at <= clock.now():
         raise InvalidRequest(
-            "pause_collection[resumes_at] must be in the future.", param="pause_collection[resumes_at]"
+            _("pause_collection[resumes_at] must be in the future."), param="pause_collection[resumes_at]"
         )
 
 
@@ -37,7 +39,7 @@ def subscription_pause_collection(
     subscription = take(
         subscription,
         expected_version=expected_version,
-        ended="Payment collection cannot be paused on a canceled subscription.",
+        ended=_("Payment collection cannot be paused on a canceled subscription."),
     )
     pause_locked(subscription, actor, behavior, resumes_at)
     return subscription

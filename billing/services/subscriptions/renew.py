@@ -19,6 +19,7 @@ from billing import audit, clock, events
 from billing.audit import SYSTEM, Actor
 from billing.models import Customer, Discount, Invoice, InvoiceItem, PaymentMethod, Subscription, SubscriptionItem
 from billing.periods import period_end
+from billing.prefetch import mark_prefetched_empty
 from billing.services import invoices, payments
 from billing.services.common import emit, render
 from billing.services.door import service
@@ -96,15 +97,6 @@ def _claim(subscription_id: str, now: dt.datetime, *, probe: bool) -> Subscripti
     return claimed.first()
 
 
-def _empty(instance, name: str, model) -> None:
-    """Mark a relation of ``instance`` as prefetched and empty."""
-    empty = model.objects.none()
-    empty._result_cache, empty._prefetch_done = [], True
-    if not hasattr(instance, "_prefetched_objects_cache"):
-        instance._prefetched_objects_cache = {}
-    instance._prefetched_objects_cache[name] = empty
-
-
 def _read_relations(subscription: Subscription) -> None:
     """What a lone renewal reads, skipping the relations the claim found empty."""
     from billing.models import TaxRate
@@ -122,11 +114,11 @@ def _read_relations(subscription: Subscription) -> None:
     prefetch_related_objects([subscription], *lookups)
     if not subscription.has_item_tax_rates:
         for item in subscription.items.all():
-            _empty(item, "tax_rates", TaxRate)
+            mark_prefetched_empty(item, "tax_rates", TaxRate)
     if not subscription.has_default_tax_rates:
-        _empty(subscription, "default_tax_rates", TaxRate)
+        mark_prefetched_empty(subscription, "default_tax_rates", TaxRate)
     if not subscription.has_discounts:
-        _empty(subscription, "discounts", Discount)
+        mark_prefetched_empty(subscription, "discounts", Discount)
     if not subscription.has_pending_items:
         subscription.pending_items = []
     if not subscription.has_customer_items:
@@ -194,8 +186,10 @@ def catch_up_locked(subscription: Subscription) -> int:
 def subscription_advance(*, subscription_id: str) -> int:
     """Bring one subscription up to ``clock.now()``: automatic resume, scheduled cancellation, renewals (catching
     up missed periods in order), expiry of an unpaid first invoice. Idempotent: a second call for the same moment
-    finds nothing to do. Returns the number of steps."""
-    return _advance(subscription_id)
+    finds nothing to do. Returns the number of steps. The events of its transactions (the renewal's, the payment's)
+    are handed to the webhook fan-out together."""
+    with events.handoffs_gathered():
+        return _advance(subscription_id)
 
 
 def renew_batch(subscription_ids: list[str]) -> dict:
@@ -208,7 +202,9 @@ def renew_batch(subscription_ids: list[str]) -> dict:
         .select_related(*CLAIM_RELATED)
         .prefetch_related(*renewal_prefetch())
     }
-    with payments.pipelined() as collector, events.handoffs_gathered():
+    # The payments' outcomes, recorded as the processor answers (until the pipeline drains), hand their events over
+    # with the renewals'.
+    with events.handoffs_gathered(), payments.pipelined() as collector:
         for subscription_id in subscription_ids:
             try:
                 steps = _advance(subscription_id, read.get(subscription_id))

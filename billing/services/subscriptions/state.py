@@ -1,6 +1,8 @@
 """Taking a subscription for a change: its row lock, the optimistic version check and the rule that an ended
 subscription changes no more."""
 
+from django.utils.translation import gettext_lazy as _
+
 from billing.exceptions import StateConflict
 from billing.models import Subscription
 from billing.services.common import lock
@@ -17,7 +19,7 @@ def take(
     subscription_or_pk,
     *,
     expected_version: str | int | None = None,
-    ended: str | None = "A canceled subscription can no longer be updated.",
+    ended: str | None = _("A canceled subscription can no longer be updated."),
 ) -> Subscription:
     """The subscription, locked; ``StateConflict`` (code ``subscription_changed``) when it is no longer the version
     the caller saw, and (unless ``ended`` is None) when it has ended."""
@@ -25,7 +27,7 @@ def take(
     subscription = lock(Subscription, pk)
     if expected_version is not None and subscription_version(subscription) != str(expected_version):
         raise StateConflict(
-            "This subscription has changed since the page was shown; look at it again before changing it.",
+            _("This subscription has changed since the page was shown; look at it again before changing it."),
             param="subscription",
             code="subscription_changed",
         )
