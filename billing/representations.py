@@ -55,16 +55,19 @@ def _item_flags() -> tuple:
     return ((_HAS_TAX_RATES, related_exists(SubscriptionItem.tax_rates.through, "subscriptionitem", SubscriptionItem)),)
 
 
-def subscriptions_flagged(queryset):
-    """Subscriptions with the flags ``subscriptions_prefetch`` reads (whether each has tax rates, discounts)."""
-    return queryset.annotate(
-        **{
-            _HAS_DEFAULT_TAX_RATES: related_exists(
-                Subscription.default_tax_rates.through, "subscription", Subscription
-            ),
-            _HAS_DISCOUNTS: related_exists(Discount, "subscription", Subscription),
-        }
+@functools.cache
+def subscription_flags() -> tuple:
+    """The flags ``subscriptions_prefetch`` reads (whether each has tax rates, discounts), as ``(name, RawSQL)``
+    pairs (``billing.statements.rows_where``'s ``flags``)."""
+    return (
+        (_HAS_DEFAULT_TAX_RATES, related_exists(Subscription.default_tax_rates.through, "subscription", Subscription)),
+        (_HAS_DISCOUNTS, related_exists(Discount, "subscription", Subscription)),
     )
+
+
+def subscriptions_flagged(queryset):
+    """Subscriptions with the flags ``subscriptions_prefetch`` reads."""
+    return queryset.annotate(**dict(subscription_flags()))
 
 
 def subscriptions_prefetch(subscriptions: list[Subscription]) -> None:

@@ -50,23 +50,45 @@ def rows_where(
     flags: tuple = (),
     matching: tuple = (),
     excluding: tuple = (),
+    bounds: tuple = (),
+    having: tuple = (),
+    limit: int | None = None,
 ) -> list:
     """``model.objects.select_related(*related).annotate(**flags).filter(<field>__in=values, …).exclude(…)
-    .order_by(*order_by)``, the statement written once per process, shape and number of values.
+    .order_by(*order_by)[:limit]``, the statement written once per process, shape and number of values.
 
     ``related``: paths of foreign keys (``"price"``, ``"price__product"``), joined (outer joins for those that may be
     empty, which leave the relation ``None``); ``field`` is a column of the model or of one of them. ``flags``:
     ``(name, RawSQL)`` pairs of boolean expressions over the model's table (``billing.prefetch.related_exists``), set
     on each row as attributes. ``matching`` and ``excluding``: ``(field, values)`` pairs, the rows whose field has
-    one of the values kept, or left out."""
+    one of the values kept, or left out. ``bounds``: ``(field, operator, value)`` triples (``"<"``, ``"<="``,
+    ``">"``, ``">="``). ``having``: ``(model, link, field, values)``, the rows that have a row of that model (whose
+    foreign key ``link`` points at them) with one of the values in its ``field``."""
     if not values:
         return []
-    statement, selected, joins = _rows_where_statement(
-        connection.vendor, model, field, len(values), order_by, related, flags, matching, excluding
+    statement, selected, joins, prepared = _rows_where_statement(
+        connection.vendor,
+        model,
+        field,
+        len(values),
+        order_by,
+        related,
+        flags,
+        _shape(matching),
+        _shape(excluding),
+        tuple((name, operator) for name, operator, _value in bounds),
+        tuple((other, link, name, len(listed)) for other, link, name, listed in having),
+        limit is not None,
     )
-    extra = [value for _, listed in (*matching, *excluding) for value in listed]
+    given = [
+        *values,
+        *(value for _, listed in (*matching, *excluding) for value in listed),
+        *(value for _name, _operator, value in bounds),
+        *(value for *_, listed in having for value in listed),
+        *([limit] if limit is not None else []),
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*values, *extra])
+        cursor.execute(statement, [prepare(value) for prepare, value in zip(prepared, given, strict=True)])
         rows = cursor.fetchall()
     loaded = []
     for row in rows:
@@ -99,7 +121,10 @@ def _rows_where_statement(
     flags: tuple,
     matching: tuple,
     excluding: tuple,
-) -> tuple[str, list, list]:
+    bounds: tuple,
+    having: tuple,
+    limited: bool,
+) -> tuple[str, list, list, list]:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     selected = columns(model, table)
@@ -118,11 +143,16 @@ def _rows_where_statement(
             f"ON {alias}.{quote(fk.target_field.column)} = {parent_alias}.{quote(fk.column)}"
         )
 
-    def column(name: str) -> str:
-        """A column of the model, or of a joined row (``portalconfigurationproduct__configuration``)."""
+    def model_field(name: str):
+        """A field of the model, or of a joined row (``portalconfigurationproduct__configuration``), and its
+        table's alias."""
         path, _, name = name.rpartition("__")
         owner, alias, _outer = aliases[path]
-        return f"{alias}.{quote(owner._meta.get_field(name).column)}"
+        return owner._meta.get_field(name), alias
+
+    def column(name: str) -> str:
+        found, alias = model_field(name)
+        return f"{alias}.{quote(found.column)}"
 
     ordering = ", ".join(
         f"{column(name.removeprefix('-'))} {'DESC' if name.startswith('-') else 'ASC'}" for name in order_by
@@ -131,15 +161,52 @@ def _rows_where_statement(
     def among(name: str, count: int) -> str:
         return f"{column(name)} IN ({', '.join(['%s'] * count)})"
 
-    conditions = [among(field, count), *(among(name, len(listed)) for name, listed in matching)]
-    conditions += [f"NOT ({among(name, len(listed))})" for name, listed in excluding]
+    def having_one(other, link: str, name: str, count: int) -> str:
+        other_table = quote(other._meta.db_table)
+        link_column = quote(other._meta.get_field(link).column)
+        listed = ", ".join(["%s"] * count)
+        return (
+            f"EXISTS (SELECT 1 FROM {other_table} WHERE {other_table}.{link_column} = "  # noqa: S608
+            f"{table}.{quote(model._meta.pk.column)} AND {other_table}.{quote(other._meta.get_field(name).column)} "
+            f"IN ({listed}))"
+        )
+
+    conditions = [among(field, count), *(among(name, count) for name, count in matching)]
+    conditions += [f"NOT ({among(name, count)})" for name, count in excluding]
+    conditions += [f"{column(name)} {OPERATORS[operator]} %s" for name, operator in bounds]
+    conditions += [having_one(*condition) for condition in having]
+    # How each parameter goes to the database, in order: as its field prepares it (a datetime for SQLite, say).
+    prepared = [model_field(field)[0]] * count
+    prepared += [model_field(name)[0] for name, count in (*matching, *excluding) for _ in range(count)]
+    prepared += [model_field(name)[0] for name, _operator in bounds]
+    prepared += [other._meta.get_field(name) for other, _link, name, count in having for _ in range(count)]
+    prepared = [functools.partial(_prepare, found) for found in prepared]
+    if limited:
+        prepared.append(int)
     selects = [select_list(selected, *(join[3] for join in joins)), *(expression.sql for _, expression in flags)]
     # Names from the models' metadata and expressions written from them; the values are parameters.
     statement = (
         f"SELECT {', '.join(selects)} FROM {table}{''.join(join_sql)} "  # noqa: S608
-        f"WHERE {' AND '.join(conditions)}" + (f" ORDER BY {ordering}" if ordering else "")
+        f"WHERE {' AND '.join(conditions)}"
+        + (f" ORDER BY {ordering}" if ordering else "")
+        + (" LIMIT %s" if limited else "")
     )
-    return statement, selected, joins
+    return statement, selected, joins, prepared
+
+
+OPERATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _shape(pairs: tuple) -> tuple:
+    """``(field, values)`` pairs as a statement's shape: each field with its number of values."""
+    return tuple((name, len(listed)) for name, listed in pairs)
+
+
+def _prepare(field, value):
+    """``value`` as the ORM sends it to the database for a lookup on ``field`` (a foreign key: as its target)."""
+    if field.is_relation:
+        field = field.target_field
+    return field.get_db_prep_value(value, connection, prepared=False)
 
 
 INSERT_ROWS = 16

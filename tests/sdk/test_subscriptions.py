@@ -1,9 +1,19 @@
+import datetime as dt
+
 import pytest
 import stripe
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
-from billing.models import Event
+from api.filters import time_range
+from billing.audit import Actor
+from billing.clock import to_unix
+from billing.models import Event, Subscription
+from billing.services.subscriptions import ItemSpec, subscription_create
 from tests.factories.billing import CustomerFactory, PriceFactory, card
+
+ACTOR = Actor.system("test")
 
 
 @pytest.fixture
@@ -251,3 +261,115 @@ def test_the_list_loads_tax_rates_and_discounts_of_the_rows_that_have_them(
     with django_assert_num_queries(4):
         response = http.get(f"/v1/subscriptions?limit=1&starting_after={taxed.id}")
     assert response.json()["data"] == [{**expected[plain.id], "customer": customer.id}]
+
+
+def test_every_list_filter_reads_what_the_orm_reads(client, other_client, merchant):
+    """The list reads its rows with a statement of its own (``SubscriptionRows``); each filter and cursor gives the
+    rows the ORM's queryset gives, newest first, and never another account's or the other mode's."""
+    base = timezone.now().replace(microsecond=0) - dt.timedelta(days=30)
+    prices = [PriceFactory(account=merchant, product__account=merchant) for _ in range(3)]
+    customers = [CustomerFactory(account=merchant) for _ in range(2)]
+    for customer in customers:
+        card(customer)
+    plans = [
+        (customers[0], [prices[0]], Subscription.Status.ACTIVE, "charge_automatically"),
+        (customers[0], [prices[1], prices[2]], Subscription.Status.PAST_DUE, "charge_automatically"),
+        (customers[1], [prices[1]], Subscription.Status.CANCELED, "charge_automatically"),
+        (customers[1], [prices[0]], Subscription.Status.INCOMPLETE_EXPIRED, "send_invoice"),
+        (customers[1], [prices[2]], Subscription.Status.TRIALING, "send_invoice"),
+        (customers[0], [prices[0], prices[1]], Subscription.Status.ACTIVE, "send_invoice"),
+    ]
+    made = []
+    for day, (customer, items, status, method) in enumerate(plans):
+        with time_machine.travel(base + dt.timedelta(days=day), tick=False):
+            subscription = subscription_create(
+                customer=customer,
+                items=[ItemSpec(item_price) for item_price in items],
+                collection_method=method,
+                days_until_due=30 if method == "send_invoice" else None,
+                actor=ACTOR,
+            )
+        Subscription.objects.filter(pk=subscription.pk).update(status=status)
+        made.append(subscription)
+    Subscription.objects.filter(pk=made[0].pk).update(current_period_end=base + dt.timedelta(days=40))
+    other_mode = CustomerFactory(account=merchant, livemode=True)
+    subscription_create(
+        customer=other_mode,
+        items=[ItemSpec(PriceFactory(account=merchant, livemode=True, product__account=merchant))],
+        collection_method="send_invoice",
+        days_until_due=30,
+        actor=ACTOR,
+    )
+    other_price = other_client.v1.prices.create(
+        {"currency": "eur", "unit_amount": 500, "recurring": {"interval": "month"}, "product_data": {"name": "X"}}
+    )
+    other_subscription = other_client.v1.subscriptions.create(
+        {
+            "customer": other_client.v1.customers.create({"email": "other@example.com"}).id,
+            "items": [{"price": other_price.id}],
+            "collection_method": "send_invoice",
+            "days_until_due": 30,
+        }
+    )
+    assert Subscription.objects.exclude(account=merchant, livemode=False).count() == 2
+
+    def expected(params: dict) -> list[str]:
+        queryset = Subscription.objects.filter(account=merchant, livemode=False)
+        status = params.get("status")
+        if status is None:
+            queryset = queryset.exclude(status=Subscription.Status.CANCELED)
+        elif status == "ended":
+            queryset = queryset.filter(status__in=Subscription.ENDED_STATUSES)
+        elif status != "all":
+            queryset = queryset.filter(status=status)
+        if "customer" in params:
+            queryset = queryset.filter(customer_id=params["customer"])
+        if "price" in params:
+            queryset = queryset.filter(items__price_id=params["price"]).distinct()
+        if "collection_method" in params:
+            queryset = queryset.filter(collection_method=params["collection_method"])
+        for name in ("created", "current_period_end"):
+            queryset = time_range(queryset, name, params.get(name))
+        if "starting_after" in params:
+            queryset = queryset.filter(pk__lt=params["starting_after"])
+        if "ending_before" in params:
+            rows = list(queryset.filter(pk__gt=params["ending_before"]).order_by("pk")[: params.get("limit", 10)])
+            return [row.pk for row in reversed(rows)]
+        return list(queryset.order_by("-pk").values_list("pk", flat=True)[: params.get("limit", 10)])
+
+    day = to_unix(base + dt.timedelta(days=2))
+    cases = [
+        {},
+        {"status": "all"},
+        {"status": "ended"},
+        {"status": "canceled"},
+        {"status": "past_due"},
+        {"customer": customers[1].id, "status": "all"},
+        {"customer": other_mode.id},
+        {"price": prices[1].id, "status": "all"},
+        {"price": prices[0].id, "customer": customers[0].id},
+        {"collection_method": "send_invoice", "status": "all"},
+        {"created": {"gte": day}},
+        {"created": {"gt": day, "lte": day + 2 * 86400}, "status": "all"},
+        {"created": day},
+        {"current_period_end": {"gt": to_unix(base + dt.timedelta(days=39))}},
+        {"limit": 2},
+        {"limit": 2, "starting_after": made[4].id, "status": "all"},
+        {"limit": 2, "ending_before": made[1].id, "status": "all"},
+        {"limit": 1, "starting_after": made[5].id, "price": prices[0].id, "expand": ["data.customer"]},
+    ]
+    for params in cases:
+        listed = client.v1.subscriptions.list(params)
+        assert [row.id for row in listed.data] == expected(params), params
+        if "expand" in params:
+            assert all(row.customer.object == "customer" for row in listed.data)
+    assert client.v1.subscriptions.list({"limit": 2}).has_more is True
+
+    for cursor in (made[2].id, "sub_unknown"):  # a canceled one is not among the default list's rows
+        with pytest.raises(stripe.InvalidRequestError) as error:
+            client.v1.subscriptions.list({"starting_after": cursor})
+        assert error.value.param == "starting_after"
+    with pytest.raises(stripe.InvalidRequestError) as error:
+        other_client.v1.subscriptions.list({"ending_before": made[0].id})
+    assert error.value.param == "ending_before"
+    assert [row.id for row in other_client.v1.subscriptions.list({"status": "all"}).data] == [other_subscription.id]
