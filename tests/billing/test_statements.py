@@ -1,13 +1,17 @@
 """``billing.statements``: the statements written once per process give the rows the ORM's querysets give, with
 their related rows, flags and converted values."""
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from billing import statements
 from billing.audit import Actor
-from billing.models import AuditEntry, PaymentMethod, SubscriptionItem, TaxId
+from billing.models import AuditEntry, PaymentMethod, Subscription, SubscriptionItem, TaxId
 from billing.prefetch import related_exists
 from billing.services.customers import tax_id_create
 from billing.services.subscriptions import ItemSpec, subscription_create
@@ -104,6 +108,46 @@ def test_rows_where_filters_on_a_column_of_a_joined_row():
     expected = SubscriptionItem.objects.filter(subscription__customer=customer).order_by("-id")
     assert [item.pk for item in items] == [item.pk for item in expected] and len(items) == 1
     assert items[0].subscription.customer_id == customer.pk
+
+
+@pytest.mark.django_db
+def test_bounds_a_related_row_condition_and_a_limit_read_what_the_orm_reads():
+    customer = CustomerFactory()
+    card(customer)
+    basic, storage = PriceFactory(account=customer.account), PriceFactory(account=customer.account)
+    start = timezone.now().replace(microsecond=0) - dt.timedelta(days=10)
+    made = []
+    for day, prices in enumerate(([basic], [storage], [basic, storage], [storage])):
+        with time_machine.travel(start + dt.timedelta(days=day, microseconds=250), tick=False):
+            made.append(
+                subscription_create(customer=customer, items=[ItemSpec(price) for price in prices], actor=ACTOR)
+            )
+    since, until = start + dt.timedelta(days=1), start + dt.timedelta(days=2, microseconds=250)
+
+    found = statements.rows_where(
+        Subscription,
+        "customer",
+        [customer.pk],
+        ("-id",),
+        bounds=(("created", ">=", since), ("created", "<=", until)),
+        having=((SubscriptionItem, "subscription", "price", [storage.pk]),),
+        limit=5,
+    )
+    expected = (
+        Subscription.objects.filter(
+            customer=customer, created__gte=since, created__lte=until, items__price=storage
+        ).order_by("-id")
+    )[:5]
+    assert [row.pk for row in found] == [row.pk for row in expected] == [made[2].pk, made[1].pk]
+    assert [
+        row.pk
+        for row in statements.rows_where(
+            Subscription, "customer", [customer.pk], ("id",), bounds=(("id", ">", made[0].pk),), limit=2
+        )
+    ] == [made[1].pk, made[2].pk]
+    assert (
+        statements.rows_where(Subscription, "customer", [customer.pk], ("id",), bounds=(("created", "<", start),)) == []
+    )
 
 
 @pytest.mark.django_db
