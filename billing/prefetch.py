@@ -36,6 +36,13 @@ def mark_prefetched_by(parents: list, name: str, model, rows: list, link: str) -
         mark_prefetched(parent, name, model, grouped[parent.pk])
 
 
+def related_rows(instance, name: str):
+    """``getattr(instance, name).all()``, without making the relation's manager where it was prefetched (rendering a
+    page reads several relations of each of its rows; the manager would only hand back the prefetched rows)."""
+    cached = instance.__dict__.get("_prefetched_objects_cache", {}).get(name)
+    return cached if cached is not None else getattr(instance, name).all()
+
+
 def mark_prefetched_empty(instance, name: str, model) -> None:
     """Mark a relation of ``instance`` as prefetched and empty (a probe found no rows): reading it asks nothing."""
     mark_prefetched(instance, name, model, [])

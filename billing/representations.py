@@ -29,7 +29,7 @@ from billing.models import (
     TaxRate,
     TestClock,
 )
-from billing.prefetch import mark_prefetched_by, mark_prefetched_empty, related_exists
+from billing.prefetch import mark_prefetched_by, mark_prefetched_empty, related_exists, related_rows
 
 # An item's price and a line's price and tax rate come with it (a join, not one more query per list).
 PREFETCH = {
@@ -399,7 +399,7 @@ def subscription_item(obj: SubscriptionItem, subscription: Subscription | None =
         "price": price(obj.price),
         "quantity": obj.quantity,
         "subscription": obj.subscription_id,
-        "tax_rates": [tax_rate(rate) for rate in obj.tax_rates.all()],
+        "tax_rates": [tax_rate(rate) for rate in related_rows(obj, "tax_rates")],
     }
 
 
@@ -418,7 +418,7 @@ def _anchor_config(stored: dict | None) -> dict | None:
 
 
 def subscription(obj: Subscription) -> dict:
-    items = [subscription_item(item, obj) for item in obj.items.all()]
+    items = [subscription_item(item, obj) for item in related_rows(obj, "items")]
     return {
         "id": obj.id,
         "object": "subscription",
@@ -446,10 +446,12 @@ def subscription(obj: Subscription) -> dict:
         "days_until_due": obj.days_until_due,
         "default_payment_method": obj.default_payment_method_id,
         "default_source": None,
-        "default_tax_rates": [tax_rate(rate) for rate in obj.default_tax_rates.all()],
+        "default_tax_rates": [tax_rate(rate) for rate in related_rows(obj, "default_tax_rates")],
         "description": obj.description or None,
         "discounts": [
-            d.id for d in obj.discounts.all() if not d.used and (d.end is None or d.end > obj.current_period_start)
+            d.id
+            for d in related_rows(obj, "discounts")
+            if not d.used and (d.end is None or d.end > obj.current_period_start)
         ],
         "ended_at": ts(obj.ended_at),
         "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},

@@ -1,11 +1,17 @@
 """Statements written once per process from the models' metadata, for the few reads that happen on nearly every
 request (the API key, the endpoints that hear an action's events, a page's subscriptions and items, the audit entry
-and events every write records); what the ORM would build and compile again on every call. The rows come back as the ORM makes them: its converters, then ``Model.from_db``."""
+and events every write records); what the ORM would build and compile again on every call. The rows come back as
+the ORM makes them: its converters, then the instance ``Model.from_db`` would make."""
 
 import functools
+import inspect
 from dataclasses import dataclass
 
 from django.db import DEFAULT_DB_ALIAS, connection
+from django.db.models import Model, signals
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
 
 
 @dataclass(frozen=True)
@@ -15,7 +21,24 @@ class Column:
     converters: tuple
 
 
-def columns(model, alias: str) -> list[Column]:
+@dataclass(frozen=True)
+class Columns:
+    """The concrete fields of a model as one statement selects them, with what making instances of them needs."""
+
+    model: type
+    columns: tuple[Column, ...]
+    attnames: tuple[str, ...]
+    converting: tuple[tuple[int, Column], ...]  # the columns whose values the ORM converts, by position
+    plain: bool  # whether ``Model.__init__`` would only store the values (see ``_plain``)
+
+    def __iter__(self):
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+
+def columns(model, alias: str) -> Columns:
     """The concrete fields of ``model``, as selected from the table aliased ``alias``."""
     quote = connection.ops.quote_name
     selected = []
@@ -23,21 +46,53 @@ def columns(model, alias: str) -> list[Column]:
         col = field.get_col(alias)
         converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
         selected.append(Column(col, f"{alias}.{quote(field.column)}", tuple(converters)))
-    return selected
+    return Columns(
+        model,
+        tuple(selected),
+        tuple(column.col.target.attname for column in selected),
+        tuple((index, column) for index, column in enumerate(selected) if column.converters),
+        _plain(model),
+    )
 
 
-def select_list(*groups: list[Column]) -> str:
+def _plain(model) -> bool:
+    """Whether ``model(*values)`` would do nothing but store each value under its field's attribute: no
+    ``__init__`` or ``from_db`` of its own, nobody listening to its init signals, and plain attributes (a foreign
+    key's id attribute only drops a cached related row, which a new instance has none of)."""
+    return (
+        model.__init__ is Model.__init__
+        and model.from_db.__func__ is Model.from_db.__func__
+        and not signals.pre_init.has_listeners(model)
+        and not signals.post_init.has_listeners(model)
+        and all(
+            type(inspect.getattr_static(model, field.attname, None)) in (DeferredAttribute, ForeignKeyDeferredAttribute)
+            for field in model._meta.concrete_fields
+        )
+    )
+
+
+def select_list(*groups: Columns) -> str:
     return ", ".join(column.sql for group in groups for column in group)
 
 
-def instance(model, selected: list[Column], values: tuple):
-    """A ``model`` instance from the values the database sent for ``selected``."""
-    converted = []
-    for column, value in zip(selected, values, strict=True):
+def instance(model, selected: Columns, values: tuple):
+    """A ``model`` instance from the values the database sent for ``selected``: what ``Model.from_db`` makes, without
+    its per-field work where that would only store the values (a page builds dozens of instances)."""
+    if len(values) != len(selected.attnames):
+        raise ValueError(f"{len(values)} values for {len(selected.attnames)} columns of {model.__name__}")
+    values = list(values)
+    for index, column in selected.converting:
+        value = values[index]
         for convert in column.converters:
             value = convert(value, column.col, connection)
-        converted.append(value)
-    return model.from_db(DEFAULT_DB_ALIAS, [column.col.target.attname for column in selected], converted)
+        values[index] = value
+    if not selected.plain:
+        return model.from_db(DEFAULT_DB_ALIAS, selected.attnames, values)
+    obj = model.__new__(model)
+    obj.__dict__.update(zip(selected.attnames, values, strict=True))
+    obj._state = state = ModelState()
+    state.adding, state.db = False, DEFAULT_DB_ALIAS
+    return obj
 
 
 def rows_where(

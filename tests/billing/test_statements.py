@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from billing import statements
 from billing.audit import Actor
-from billing.models import AuditEntry, PaymentMethod, Subscription, SubscriptionItem, TaxId
+from billing.models import AuditEntry, Customer, PaymentMethod, Subscription, SubscriptionItem, TaxId
 from billing.prefetch import related_exists
 from billing.services.customers import tax_id_create
 from billing.services.subscriptions import ItemSpec, subscription_create
+from configurations.models import Branding
 from tests.factories.billing import CustomerFactory, PriceFactory, TaxRateFactory, card, sepa
 
 ACTOR = Actor.system("test")
@@ -176,3 +177,24 @@ def test_insert_writes_the_rows_bulk_create_would(count):
         (entry.action, entry.changes, entry.created, False) for entry in entries
     ]
     assert not entries[0]._state.adding
+
+
+@pytest.mark.django_db
+def test_instances_behave_as_the_orms_and_file_fields_go_through_the_models_own_init():
+    customer = CustomerFactory(name="Before")
+    card(customer)
+    (loaded,) = statements.rows_where(Customer, "id", [customer.pk], ("id",))
+    orm = Customer.objects.get(pk=customer.pk)
+    assert loaded == orm and _fields(loaded) == _fields(orm)
+    assert (loaded._state.adding, loaded._state.db) == (False, "default") and loaded.account == customer.account
+
+    loaded.name = "After"
+    loaded.save(update_fields=["name"])  # an UPDATE of the row read, not an INSERT
+    assert Customer.objects.get(pk=customer.pk).name == "After"
+    assert Customer.objects.count() == 1
+
+    assert statements.columns(Customer, "c").plain
+    assert not statements.columns(Branding, "b").plain  # its FileFields wrap their values: Model.__init__ makes it
+    branding = Branding.objects.create(account=customer.account, business_name="Shop", icon="icons/a.png")
+    (read,) = statements.rows_where(Branding, "account", [customer.account_id], ())
+    assert read.icon.name == "icons/a.png" and read.icon.instance is read and read.pk == branding.pk
