@@ -107,18 +107,21 @@ def rows_where(
     excluding: tuple = (),
     bounds: tuple = (),
     having: tuple = (),
+    missing: tuple[str, ...] = (),
     limit: int | None = None,
 ) -> list:
     """``model.objects.select_related(*related).annotate(**flags).filter(<field>__in=values, …).exclude(…)
     .order_by(*order_by)[:limit]``, the statement written once per process, shape and number of values.
 
-    ``related``: paths of foreign keys (``"price"``, ``"price__product"``), joined (outer joins for those that may be
-    empty, which leave the relation ``None``); ``field`` is a column of the model or of one of them. ``flags``:
+    ``related``: paths of foreign keys (``"price"``, ``"price__product"``) or reverse one-to-one relations
+    (``"account__branding"``), joined (outer joins for those that may be empty, which leave the relation ``None``,
+    or missing, as the ORM leaves it); ``field`` is a column of the model or of one of them. ``flags``:
     ``(name, RawSQL)`` pairs of boolean expressions over the model's table (``billing.prefetch.related_exists``), set
     on each row as attributes. ``matching`` and ``excluding``: ``(field, values)`` pairs, the rows whose field has
     one of the values kept, or left out. ``bounds``: ``(field, operator, value)`` triples (``"<"``, ``"<="``,
     ``">"``, ``">="``). ``having``: ``(model, link, field, values)``, the rows that have a row of that model (whose
-    foreign key ``link`` points at them) with one of the values in its ``field``."""
+    foreign key ``link`` points at them) with one of the values in its ``field``. ``missing``: fields that must be
+    null."""
     if not values:
         return []
     statement, selected, joins, prepared = _rows_where_statement(
@@ -133,6 +136,7 @@ def rows_where(
         _shape(excluding),
         tuple((name, operator) for name, operator, _value in bounds),
         tuple((other, link, name, len(listed)) for other, link, name, listed in having),
+        tuple(missing),
         limit is not None,
     )
     given = [
@@ -150,12 +154,14 @@ def rows_where(
         start = len(selected)
         obj = instance(model, selected, row[:start])
         reached = {"": obj}
-        for path, descriptor_field, related_model, related_columns, pk_index in joins:
+        for path, descriptor_field, related_model, related_columns, pk_index, back in joins:
             parent, end = reached[path.rpartition("__")[0]], start + len(related_columns)
             values_of_related = row[start:end]
             reached[path] = None
             if parent is not None and values_of_related[pk_index] is not None:
                 reached[path] = instance(related_model, related_columns, values_of_related)
+                if back is not None:  # a reverse one-to-one's row knows its parent, as the ORM leaves it
+                    back.set_cached_value(reached[path], parent)
             if parent is not None:
                 descriptor_field.set_cached_value(parent, reached[path])
             start = end
@@ -178,6 +184,7 @@ def _rows_where_statement(
     excluding: tuple,
     bounds: tuple,
     having: tuple,
+    missing: tuple,
     limited: bool,
 ) -> tuple[str, list, list, list]:
     quote = connection.ops.quote_name
@@ -187,15 +194,22 @@ def _rows_where_statement(
     for path in related:
         parent_path, _, name = path.rpartition("__")
         parent_model, parent_alias, parent_outer = aliases[parent_path]
-        fk = parent_model._meta.get_field(name)
-        related_model, alias, outer = fk.related_model, quote(f"r{len(joins)}"), parent_outer or fk.null
+        relation = parent_model._meta.get_field(name)
+        related_model, alias = relation.related_model, quote(f"r{len(joins)}")
+        if relation.concrete:  # a foreign key of the parent
+            outer, back = parent_outer or relation.null, None
+            on = f"{alias}.{quote(relation.target_field.column)} = {parent_alias}.{quote(relation.column)}"
+        elif relation.one_to_one:  # a reverse one-to-one: the other row's key points at the parent
+            outer, back = True, relation.field
+            on = f"{alias}.{quote(back.column)} = {parent_alias}.{quote(back.target_field.column)}"
+        else:
+            raise ValueError(f"{path}: only foreign keys and reverse one-to-one relations are joined")
         aliases[path] = (related_model, alias, outer)
         related_columns = columns(related_model, alias)
         pk_index = [column.col.target for column in related_columns].index(related_model._meta.pk)
-        joins.append((path, fk, related_model, related_columns, pk_index))
+        joins.append((path, relation, related_model, related_columns, pk_index, back))
         join_sql.append(
-            f" {'LEFT OUTER' if outer else 'INNER'} JOIN {quote(related_model._meta.db_table)} {alias} "
-            f"ON {alias}.{quote(fk.target_field.column)} = {parent_alias}.{quote(fk.column)}"
+            f" {'LEFT OUTER' if outer else 'INNER'} JOIN {quote(related_model._meta.db_table)} {alias} ON {on}"
         )
 
     def model_field(name: str):
@@ -230,6 +244,7 @@ def _rows_where_statement(
     conditions += [f"NOT ({among(name, count)})" for name, count in excluding]
     conditions += [f"{column(name)} {OPERATORS[operator]} %s" for name, operator in bounds]
     conditions += [having_one(*condition) for condition in having]
+    conditions += [f"{column(name)} IS NULL" for name in missing]
     # How each parameter goes to the database, in order: as its field prepares it (a datetime for SQLite, say).
     prepared = [model_field(field)[0]] * count
     prepared += [model_field(name)[0] for name, count in (*matching, *excluding) for _ in range(count)]

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from billing import broker, clock
+from billing import broker, clock, statements
 from billing.audit import Actor
 from billing.exceptions import BillingError, InvalidRequest, LiveModeNotAllowed, NotFound, ProcessorNotConfigured
 from billing.models import Account, Customer, Invoice
@@ -98,16 +98,21 @@ def portal_session_for_browser(*, browser_key: str | None, locale: str | None = 
     if not browser_key:
         return None
     now = clock.now()
-    sessions = (
-        # The account's branding too: every page shows it.
-        PortalSession.objects.select_related("account__branding", "customer", "configuration").filter(
-            browser_key_digest=digest(browser_key),
-            ended_at__isnull=True,
-            last_activity_at__gt=now - SESSION_IDLE_TIMEOUT,
-            customer__deleted=False,  # deleting a customer closes their open portal sessions
-        )
+    # ``PortalSession.objects.select_related("account__branding", "customer", "configuration").filter(…).first()``,
+    # a statement written once per process (every page asks it first). The account's branding too: every page
+    # shows it. The digest is unique: no ORDER BY.
+    found = statements.rows_where(
+        PortalSession,
+        "browser_key_digest",
+        [digest(browser_key)],
+        (),
+        related=("account", "account__branding", "customer", "configuration"),
+        missing=("ended_at",),
+        bounds=(("last_activity_at", ">", now - SESSION_IDLE_TIMEOUT),),
+        matching=(("customer__deleted", [False]),),  # deleting a customer closes their open portal sessions
+        limit=1,
     )
-    session = next(iter(sessions[:1]), None)  # the digest is unique: no ORDER BY to compile or run
+    session = found[0] if found else None
     if session is None:
         return None
     changes = {}

@@ -15,8 +15,11 @@ from billing.models import AuditEntry, Customer, PaymentMethod, Subscription, Su
 from billing.prefetch import related_exists
 from billing.services.customers import tax_id_create
 from billing.services.subscriptions import ItemSpec, subscription_create
-from configurations.models import Branding
+from configurations.models import Branding, PortalSession
+from configurations.sessions import portal_session_create
+from portal.services import portal_session_redeem
 from tests.factories.billing import CustomerFactory, PriceFactory, TaxRateFactory, card, sepa
+from tests.factories.portal import full_configuration
 
 ACTOR = Actor.system("test")
 
@@ -198,3 +201,49 @@ def test_instances_behave_as_the_orms_and_file_fields_go_through_the_models_own_
     branding = Branding.objects.create(account=customer.account, business_name="Shop", icon="icons/a.png")
     (read,) = statements.rows_where(Branding, "account", [customer.account_id], ())
     assert read.icon.name == "icons/a.png" and read.icon.instance is read and read.pk == branding.pk
+
+
+@pytest.mark.django_db
+def test_a_reverse_one_to_one_is_outer_joined_and_null_conditions_and_joined_columns_filter(
+    django_assert_num_queries,
+):
+    """The portal's session look-up: the account's branding (which an account may lack), the session not ended, its
+    customer not deleted."""
+    branded, plain = CustomerFactory(), CustomerFactory()
+    Branding.objects.create(account=branded.account, business_name="Shop")
+    for customer in (branded, plain):
+        full_configuration(customer.account)
+    sessions = {}
+    for customer in (branded, plain):
+        session, url = portal_session_create(customer=customer, actor=ACTOR)
+        sessions[customer.pk] = portal_session_redeem(token=url.rsplit("/", 1)[1]).session
+    ended, url = portal_session_create(customer=branded, actor=ACTOR)
+    PortalSession.objects.filter(pk=ended.pk).update(ended_at=timezone.now())
+
+    def read(pks):
+        return statements.rows_where(
+            PortalSession,
+            "id",
+            pks,
+            ("id",),
+            related=("account", "account__branding", "customer", "configuration"),
+            missing=("ended_at",),
+            matching=(("customer__deleted", [False]),),
+        )
+
+    found = read([*(session.pk for session in sessions.values()), ended.pk])
+    expected = PortalSession.objects.select_related("account__branding", "customer", "configuration").filter(
+        pk__in=[*(session.pk for session in sessions.values()), ended.pk],
+        ended_at__isnull=True,
+        customer__deleted=False,
+    )
+    assert [_fields(row) for row in found] == [_fields(row) for row in expected.order_by("id")] and len(found) == 2
+    by_customer = {row.customer_id: row for row in found}
+    with django_assert_num_queries(0):
+        assert by_customer[branded.pk].account.branding.business_name == "Shop"
+        assert by_customer[branded.pk].account.branding.account is by_customer[branded.pk].account
+        with pytest.raises(Branding.DoesNotExist):
+            by_customer[plain.pk].account.branding  # noqa: B018 (missing, as select_related leaves it)
+        assert by_customer[plain.pk].customer == plain
+    Customer.objects.filter(pk=plain.pk).update(deleted=True)
+    assert [row.customer_id for row in read([session.pk for session in sessions.values()])] == [branded.pk]
