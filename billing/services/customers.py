@@ -5,7 +5,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
-from billing import audit, balance_ledger, money
+from billing import audit, balance_ledger, money, statements
 from billing.addresses import address_problems
 from billing.audit import Actor
 from billing.exceptions import InvalidRequest
@@ -134,9 +134,8 @@ def customer_create(
     if test_clock is not None:
         _check_clock(test_clock, account, livemode)
     with in_clock_time(test_clock):
-        customer = Customer.objects.create(
-            account=account, livemode=livemode, metadata=metadata, test_clock=test_clock, **clean
-        )
+        customer = Customer(account=account, livemode=livemode, metadata=metadata, test_clock=test_clock, **clean)
+        statements.insert(Customer, [customer])
         if default_payment_method is not None:
             _check_default(customer, default_payment_method)
         audit.record(actor, "customer.create", customer)
