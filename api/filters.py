@@ -14,6 +14,7 @@ def _moment(seconds: int) -> dt.datetime:
 
 
 OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+LOOKUPS = {operator: lookup for lookup, operator in OPERATORS.items()}
 
 
 def time_bounds(field: str, value) -> list[tuple[str, str, dt.datetime]]:
@@ -31,7 +32,6 @@ def time_bounds(field: str, value) -> list[tuple[str, str, dt.datetime]]:
 
 def time_range(queryset, field: str, value):
     """The rows of ``queryset`` within ``time_bounds(field, value)``."""
-    lookups = {operator: lookup for lookup, operator in OPERATORS.items()}
     return queryset.filter(
-        **{f"{name}__{lookups[operator]}": moment for name, operator, moment in time_bounds(field, value)}
+        **{f"{name}__{LOOKUPS[operator]}": moment for name, operator, moment in time_bounds(field, value)}
     )

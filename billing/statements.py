@@ -242,7 +242,9 @@ def _rows_where_statement(
 
     conditions = [among(field, count), *(among(name, count) for name, count in matching)]
     conditions += [f"NOT ({among(name, count)})" for name, count in excluding]
-    conditions += [f"{column(name)} {OPERATORS[operator]} %s" for name, operator in bounds]
+    if any(operator not in COMPARISONS for _name, operator in bounds):
+        raise ValueError(f"bounds compare with one of {COMPARISONS}")
+    conditions += [f"{column(name)} {operator} %s" for name, operator in bounds]
     conditions += [having_one(*condition) for condition in having]
     conditions += [f"{column(name)} IS NULL" for name in missing]
     # How each parameter goes to the database, in order: as its field prepares it (a datetime for SQLite, say).
@@ -264,7 +266,7 @@ def _rows_where_statement(
     return statement, selected, joins, prepared
 
 
-OPERATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">="}
+COMPARISONS = ("<", "<=", ">", ">=")
 
 
 def _shape(pairs: tuple) -> tuple:
