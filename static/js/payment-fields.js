@@ -53,7 +53,8 @@
     }
   }
 
-  // The vault: one frame per payment method type; it answers "vault:payment_method" to "vault:submit".
+  // The vault: one frame per payment method type; it answers "vault:payment_method" to "vault:submit". A frame
+  // that loaded before this script listened has told its height and readiness to no one: "vault:hello" asks again.
   function vaultFields() {
     var origin = form.dataset.vaultOrigin;
     var frames = Array.prototype.slice.call(form.querySelectorAll("iframe[data-vault]"));
@@ -77,6 +78,9 @@
       } else if (data.type === "vault:ready") {
         frame.dataset.ready = "true";
       }
+    });
+    frames.forEach(function (frame) {
+      frame.contentWindow.postMessage({ type: "vault:hello" }, origin);
     });
     return function () {
       var frame = frames.filter(function (candidate) {

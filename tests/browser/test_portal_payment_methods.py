@@ -65,6 +65,31 @@ def test_add_a_card_and_make_it_the_default(browser, live_server, customer):
     assert problems == []
 
 
+def test_a_frame_that_loaded_before_the_page_listened_still_shows_and_submits(browser, live_server, customer):
+    """The vault's frame can finish loading before the page's deferred script listens for its messages (a slow
+    static file): its first height and readiness reach no one, and the page asks again."""
+    page, problems = enter_portal(browser, live_server, customer)
+    held = []
+    page.route("**/js/payment-fields.js*", lambda route: held.append(route))
+    page.goto(f"{live_server.url}/p/payment-methods/new", wait_until="commit")
+    vault_origin = live_server.url.replace("//localhost:", "//127.0.0.1:")
+    frames = []
+    for _ in range(600):
+        frames = [frame for frame in page.frames if frame.url.startswith(vault_origin)]
+        if held and frames:
+            break
+        page.wait_for_timeout(50)
+    for frame in frames:
+        frame.wait_for_load_state("load")  # its script ran and told its height and readiness to no one
+    held[0].continue_()
+    fields_shown(page)
+    fill_card(page, "4242 4242 4242 4242")
+    submit(page)
+    assert page.get_by_text("Payment method added.").is_visible()
+    assert last4s(customer) == ["4242", "4444"]
+    assert problems == []
+
+
 def test_a_declined_card_is_explained_and_not_kept(browser, live_server, customer):
     page, problems = enter_portal(browser, live_server, customer)
     page.goto(f"{live_server.url}/p/payment-methods/new")

@@ -131,7 +131,14 @@
 
   window.addEventListener("message", function (event) {
     if (event.origin !== parentOrigin || event.source !== window.parent) return;
-    if (event.data && event.data.type === "vault:submit") submit();
+    if (!event.data) return;
+    if (event.data.type === "vault:submit") {
+      submit();
+    } else if (event.data.type === "vault:hello") {
+      lastHeight = 0;
+      resize();
+      tell({ type: "vault:ready" });
+    }
   });
 
   if (form) {
@@ -148,6 +155,7 @@
     });
   }
 
+  // Told once here, and again to the page's "vault:hello" if the page was not listening yet.
   resize();
   tell({ type: "vault:ready" });
 })();
