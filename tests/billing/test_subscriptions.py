@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
 
 from billing.exceptions import InvalidRequest, StateConflict
 from billing.models import Event, Invoice, InvoiceItem, Subscription
@@ -236,6 +237,26 @@ def test_coupon_applies_to_the_first_invoice_with_a_running_clock(db):
     card(customer)
     subscription = subscription_create(customer=customer, items=[ItemSpec(price)], actor=ACTOR, coupon=coupon)
     assert subscription.latest_invoice.total_discount == 100 and subscription.latest_invoice.total == 900
+
+
+def test_a_second_turning_over_during_create_leaves_no_stub_period(db, t0):
+    """The customer's row is locked and written after the start is planned: a lock held for a second by another
+    request must not leave a one-second proration between the planned start and the first period."""
+    customer = CustomerFactory()
+    price = PriceFactory(account=customer.account, product__account=customer.account, unit_amount=100_000)
+    card(customer)
+    with time_machine.travel(t0 + dt.timedelta(microseconds=999_000), tick=False) as traveller:
+
+        def lock_waits_a_second(execute, sql, params, many, context):
+            if sql.startswith('UPDATE "billing_customer"'):
+                traveller.shift(dt.timedelta(seconds=1))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(lock_waits_a_second):
+            subscription = subscription_create(customer=customer, items=[ItemSpec(price)], actor=ACTOR)
+    lines = list(subscription.latest_invoice.lines.all())
+    assert [(line.amount, line.proration) for line in lines] == [(100_000, False)]
+    assert subscription.start_date == subscription.current_period_start == lines[0].period_start == t0
 
 
 def test_a_change_right_after_the_period_ended_renews_first_and_then_changes(db, t0):

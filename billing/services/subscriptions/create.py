@@ -224,6 +224,7 @@ def subscription_create(
     )
     cancel_at = _check_cancel_at(cancel_at, cancel_at_period_end, now)
     subscription = _create(
+        now=now,
         start=start,
         cancel_at=cancel_at,
         customer=customer,
@@ -339,7 +340,9 @@ def _create(*, customer: Customer, items: list[ItemSpec], actor: Actor, **option
 
 
 def _insert(customer: Customer, items: list[ItemSpec], options: dict, currency: str) -> Subscription:
-    now = clock.whole_seconds(clock.now())
+    # The moment the start was planned at: a second turning over since then must not leave a one-second stub period
+    # between that plan's start and this row's first period.
+    now = options["now"]
     start: Start = options["start"]
     trial_end = options["trial_end"]
     trialing = trial_end is not None
