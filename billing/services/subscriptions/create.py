@@ -222,11 +222,10 @@ def subscription_create(
         backdate_start_date=backdate_start_date,
         proration_behavior=proration_behavior,
     )
-    cancel_at = _check_cancel_at(cancel_at, cancel_at_period_end, now)
     subscription = _create(
         now=now,
         start=start,
-        cancel_at=cancel_at,
+        cancel_at=_check_cancel_at(cancel_at, cancel_at_period_end, now),
         customer=customer,
         items=items,
         actor=actor,
