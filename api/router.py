@@ -114,6 +114,9 @@ def _not_found(request) -> JsonResponse:
     return errors.ApiError(f"Unrecognized request URL ({request.method}: {request.path}).", status=404).response()
 
 
+FORM_ENCODED = "application/x-www-form-urlencoded"
+
+
 def _too_large() -> errors.ApiError:
     return errors.ApiError(
         f"The request body is larger than the limit of {MAX_BODY_BYTES // 1024} KB.",
@@ -179,14 +182,22 @@ def dispatch(request, op: Operation, kwargs: dict) -> HttpResponse:
 
 
 def _body(request) -> bytes:
-    """The raw body, refused before it is read when its declared length is over the limit."""
+    """The raw body, refused before it is read when its declared length is over the limit, and refused as Stripe
+    does when it is not form-encoded (a JSON or multipart body would otherwise read as nonsense parameters)."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > MAX_BODY_BYTES:
         raise _too_large()
-    return request.body
+    body = request.body
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if body and content_type.partition(";")[0].strip().lower() != FORM_ENCODED:
+        raise errors.ApiError(
+            f"Invalid request: unsupported Content-Type {content_type}. "
+            f"Send the parameters form-encoded ({FORM_ENCODED})."
+        )
+    return body
 
 
 def _view(ops: dict[str, Operation]):

@@ -5,6 +5,7 @@ import pytest
 import stripe
 
 from api.encoding import MAX_BODY_BYTES
+from billing.models import Customer
 
 
 @pytest.mark.parametrize("method", ["get", "post", "delete", "put", "patch"])
@@ -61,3 +62,41 @@ def test_djangos_own_upload_limit_also_answers_413(live_server, merchant, settin
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"email": "ada@example.com"}'),
+        (
+            "multipart/form-data; boundary=BoUnDaRy",
+            b'--BoUnDaRy\r\nContent-Disposition: form-data; name="email"\r\n\r\nada@example.com\r\n--BoUnDaRy--\r\n',
+        ),
+        ("text/plain; charset=utf-8", b"email=ada@example.com"),
+        ("", b"email=ada@example.com"),
+    ],
+)
+def test_a_body_that_is_not_form_encoded_answers_stripes_error_and_writes_nothing(
+    live_server, merchant, content_type, body
+):
+    response = httpx.post(
+        f"{live_server.url}/v1/customers",
+        headers={"Authorization": f"Bearer {merchant.test_secret}", "Content-Type": content_type},
+        content=body,
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith(f"Invalid request: unsupported Content-Type {content_type}.")
+    assert not Customer.objects.exists()
+
+
+def test_a_form_encoded_body_with_a_charset_and_an_empty_post_are_accepted(live_server, merchant):
+    headers = {"Authorization": f"Bearer {merchant.test_secret}"}
+    response = httpx.post(
+        f"{live_server.url}/v1/customers",
+        headers=headers | {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        content=b"email=ada%40example.com",
+    )
+    assert response.status_code == 200 and response.json()["email"] == "ada@example.com"
+    assert httpx.post(f"{live_server.url}/v1/customers", headers=headers).status_code == 200
